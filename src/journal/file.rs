@@ -1,0 +1,169 @@
+//! The file backend: `journal.jsonl`, one JSON event per line.
+//!
+//! Appends are single `write` calls on a file opened with `O_APPEND`, then `fdatasync` when the
+//! event matters. A process killed mid-write leaves a torn last line (no `\n`): replay ignores
+//! it, and the next writer cuts it off before appending, so it never becomes a corrupt line in
+//! the middle. Lines before the last are never changed.
+
+use super::{Event, Journal};
+use crate::error::{Context, Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A journal in a JSON-lines file.
+pub struct FileJournal {
+    path: PathBuf,
+    file: File,
+}
+
+impl FileJournal {
+    /// Opens (creating if needed) the journal at `path` for appending.
+    pub fn open(path: &Path) -> Result<FileJournal> {
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .context(|| format!("cannot open the journal {}", path.display()))?;
+        let mut journal = FileJournal {
+            path: path.to_path_buf(),
+            file,
+        };
+        journal.cut_torn_tail()?;
+        Ok(journal)
+    }
+
+    /// Reads a journal without opening it for writing (for `kiln status` and friends).
+    pub fn read(path: &Path) -> Result<Vec<Event>> {
+        let mut text = String::new();
+        File::open(path)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .context(|| format!("cannot read the journal {}", path.display()))?;
+        parse(path, &text)
+    }
+
+    fn cut_torn_tail(&mut self) -> Result<()> {
+        let length = self.file.metadata().context(|| self.what())?.len();
+        if length == 0 {
+            return Ok(());
+        }
+        let mut text = Vec::new();
+        self.file.seek(SeekFrom::Start(0)).context(|| self.what())?;
+        self.file.read_to_end(&mut text).context(|| self.what())?;
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if complete < text.len() {
+            tracing::warn!(
+                "{}: ignoring a torn last line ({} bytes) left by an interrupted write",
+                self.path.display(),
+                text.len() - complete
+            );
+            self.file.set_len(complete as u64).context(|| self.what())?;
+            self.file.sync_data().context(|| self.what())?;
+        }
+        Ok(())
+    }
+
+    fn what(&self) -> String {
+        format!("journal {}", self.path.display())
+    }
+}
+
+impl Journal for FileJournal {
+    fn append(&mut self, events: &[Event], sync: bool) -> Result<()> {
+        let mut buffer = Vec::with_capacity(256 * events.len());
+        for event in events {
+            serde_json::to_writer(&mut buffer, event).context(|| self.what())?;
+            buffer.push(b'\n');
+        }
+        // One write call: with O_APPEND the lines land whole and in order.
+        self.file
+            .write_all(&buffer)
+            .context(|| format!("cannot write the journal {}", self.path.display()))?;
+        if sync {
+            self.file.sync_data().context(|| self.what())?;
+        }
+        Ok(())
+    }
+
+    fn read_from(&mut self, from: u64) -> Result<Vec<Event>> {
+        let mut events = FileJournal::read(&self.path)?;
+        Ok(events.split_off((from as usize).min(events.len())))
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<Vec<Event>> {
+    let mut events = Vec::new();
+    let torn_tail = !text.is_empty() && !text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(event) => events.push(event),
+            Err(_) if torn_tail && i + 1 == lines.len() => break,
+            Err(e) => {
+                return Err(Error::runtime(format!(
+                    "{}:{}: the journal is corrupt ({e}); it was changed by something other than kiln",
+                    path.display(),
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::EndState;
+
+    fn finished(trial: u64) -> Event {
+        Event::TrialFinished {
+            trial,
+            state: EndState::Complete,
+            note: None,
+            n_params: Some(10),
+            time: 1.0,
+        }
+    }
+
+    #[test]
+    fn torn_tail_is_ignored_then_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        FileJournal::open(&path)
+            .unwrap()
+            .append(&[finished(0), finished(1)], true)
+            .unwrap();
+        let whole = std::fs::read(&path).unwrap();
+        // A write killed halfway through the second line.
+        let first_line = whole.iter().position(|&b| b == b'\n').unwrap() + 1;
+        std::fs::write(&path, &whole[..first_line + 20]).unwrap();
+        assert_eq!(FileJournal::read(&path).unwrap(), vec![finished(0)]);
+        let mut journal = FileJournal::open(&path).unwrap();
+        journal.append(&[finished(2)], true).unwrap();
+        assert_eq!(
+            journal.read_from(0).unwrap(),
+            vec![finished(0), finished(2)]
+        );
+        assert_eq!(journal.read_from(1).unwrap(), vec![finished(2)]);
+    }
+
+    #[test]
+    fn corruption_in_the_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        FileJournal::open(&path)
+            .unwrap()
+            .append(&[finished(0)], true)
+            .unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.insert_str(0, "garbage\n");
+        std::fs::write(&path, text).unwrap();
+        let e = FileJournal::read(&path).unwrap_err().to_string();
+        assert!(e.contains("journal.jsonl:1"), "{e}");
+    }
+}

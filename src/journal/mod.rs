@@ -1,0 +1,136 @@
+//! The journal: an append-only log of [`Event`]s, the single source of truth of a sweep.
+//!
+//! Every fact about a sweep (it started, a trial was created with these parameters, epoch 3
+//! reported these metrics, the trial ended) is an event. The sweep's state is always a fold over
+//! the events ([`crate::state::SweepState::replay`]); nothing else is stored. Resuming is reading
+//! the journal again. A backend only needs to append in a total order and read from a position,
+//! which a file does for one machine and a database table can do for many.
+
+mod file;
+
+pub use file::FileJournal;
+
+use crate::error::Result;
+use crate::space::Params;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Metric values by name.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndState {
+    /// Trained to its last epoch or stopped by patience.
+    Complete,
+    /// Stopped early by a cross-trial pruner.
+    Pruned,
+    /// Diverged, panicked or returned an error.
+    Failed,
+}
+
+/// One fact about a sweep. `time` is seconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The sweep was created.
+    SweepStarted {
+        /// The experiment's name.
+        name: String,
+        /// Fingerprint of the experiment (all but `[budget]`).
+        fingerprint: String,
+        /// The sweep seed.
+        seed: u64,
+        /// The folder relative paths of the experiment resolve against.
+        base_dir: PathBuf,
+        /// The kiln version that created it.
+        kiln_version: String,
+        /// When.
+        time: f64,
+    },
+    /// The trial budget was set (at start, or raised on resume).
+    BudgetSet {
+        /// Total trials.
+        trials: u64,
+        /// When.
+        time: f64,
+    },
+    /// A trial was created with its parameters; it is handed to a worker next.
+    TrialCreated {
+        /// Trial number, from 0 in creation order.
+        trial: u64,
+        /// The trial's seed.
+        seed: u64,
+        /// Its sampled parameters.
+        params: Params,
+        /// When.
+        time: f64,
+    },
+    /// A worker started (or restarted) a trial.
+    TrialStarted {
+        /// Trial number.
+        trial: u64,
+        /// Epochs already in the journal when it started.
+        from_epoch: u32,
+        /// Which worker.
+        worker: String,
+        /// When.
+        time: f64,
+    },
+    /// A trial finished an epoch (and, when `checkpointed`, saved a checkpoint of it first).
+    EpochReported {
+        /// Trial number.
+        trial: u64,
+        /// Epoch, from 1.
+        epoch: u32,
+        /// Training time of the trial up to the end of this epoch, across resumes.
+        elapsed_s: f64,
+        /// Learning rate used in this epoch.
+        lr: f64,
+        /// The metrics (finite values only).
+        metrics: Metrics,
+        /// Whether a checkpoint of this epoch was written before this event.
+        checkpointed: bool,
+        /// When.
+        time: f64,
+    },
+    /// A trial ended; nothing about it changes afterwards.
+    TrialFinished {
+        /// Trial number.
+        trial: u64,
+        /// How it ended.
+        state: EndState,
+        /// Why it failed or was pruned.
+        note: Option<String>,
+        /// The model's parameter count, when the objective knows it.
+        n_params: Option<u64>,
+        /// When.
+        time: f64,
+    },
+}
+
+impl Event {
+    /// Whether losing this event in a power cut would break a promise, so it must be synced.
+    pub fn must_sync(&self) -> bool {
+        !matches!(self, Event::TrialStarted { .. })
+    }
+}
+
+/// An append-only, totally ordered event log.
+pub trait Journal: Send {
+    /// Appends `events` in order. When `sync` is set they are durable when this returns.
+    fn append(&mut self, events: &[Event], sync: bool) -> Result<()>;
+
+    /// The events from position `from` (0-based) to the end.
+    fn read_from(&mut self, from: u64) -> Result<Vec<Event>>;
+}
+
+/// Seconds since the Unix epoch, for event times.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

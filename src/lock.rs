@@ -1,0 +1,71 @@
+//! One writer per results folder: an exclusive `flock` on `kiln.lock`, which names its holder.
+//!
+//! The kernel releases a `flock` when its process dies, however it dies, so a lock left by a
+//! killed kiln never blocks the next one; the pid written in the file only serves the message.
+
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+/// Held while a process sweeps a folder; released on drop or death.
+pub struct FolderLock {
+    _file: File,
+}
+
+impl FolderLock {
+    /// Takes the lock of `dir`, or says which process holds it.
+    pub fn acquire(dir: &Path) -> Result<FolderLock> {
+        let path = dir.join("kiln.lock");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::runtime(format!("cannot create {}: {e}", path.display())))?;
+        // SAFETY: flock on a valid, open descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::runtime(format!(
+                "{} is being swept by another kiln process ({}); wait for it to finish or stop it (Ctrl-C) first",
+                dir.display(),
+                if holder.is_empty() {
+                    "pid unknown".to_string()
+                } else {
+                    holder.to_string()
+                }
+            )));
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "pid {} on {}", std::process::id(), hostname());
+        let _ = file.flush();
+        Ok(FolderLock { _file: file })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into())
+}
+
+/// Who sweeps `dir` right now, if anyone (reads the lock without taking it for long).
+pub fn holder(dir: &Path) -> Option<String> {
+    let file = File::open(dir.join("kiln.lock")).ok()?;
+    // SAFETY: flock on a valid, open descriptor; a shared lock is refused while a writer holds it.
+    let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+    if free {
+        return None;
+    }
+    Some(
+        std::fs::read_to_string(dir.join("kiln.lock"))
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    )
+}

@@ -1,0 +1,126 @@
+//! The `kiln` command line: parses arguments and calls the library.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Hyperparameter sweeps for burn models: one TOML file in, trained trials and CSV leaderboards out.
+#[derive(Parser)]
+#[command(version, about, long_about = None, after_help = "Start with:\n  kiln check experiments/quickstart.toml\n  kiln run experiments/quickstart.toml\n  kiln leaderboard results/quickstart")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a sweep (or continue it, if the results folder holds the same experiment).
+    #[command(
+        after_help = "Example:\n  kiln run experiments/digits.toml --workers 2\n\nWrites results/<name>/ (leaderboard.csv, curves.csv, journal.jsonl, trials/N/). Ctrl-C stops after the running trials' next checkpoint; `kiln resume` continues."
+    )]
+    Run {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// Results folder [default: results/<name>].
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Trials trained at once [default: the file's [budget] workers, else all cores].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Total trials [default: the file's [budget] trials].
+        #[arg(long)]
+        trials: Option<u64>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Continue an interrupted sweep exactly where it stopped.
+    #[command(
+        after_help = "Example:\n  kiln resume results/digits-mlp --trials 60\n\nFinished trials are not rerun; unfinished ones continue from their last checkpoint."
+    )]
+    Resume {
+        /// The results folder.
+        dir: PathBuf,
+        /// Trials trained at once.
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Raise the total number of trials.
+        #[arg(long)]
+        trials: Option<u64>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate an experiment file and its data; print the space and the plan.
+    #[command(after_help = "Example:\n  kiln check experiments/digits.toml")]
+    Check {
+        /// The experiment file.
+        experiment: PathBuf,
+    },
+    /// Show the leaderboard of a sweep as a table.
+    #[command(after_help = "Example:\n  kiln leaderboard results/digits-mlp --top 10")]
+    Leaderboard {
+        /// The results folder.
+        dir: PathBuf,
+        /// Show only the best K trials.
+        #[arg(long)]
+        top: Option<usize>,
+    },
+    /// Trials by state, the best so far, and what is running or resumable.
+    #[command(after_help = "Example:\n  kiln status results/digits-mlp")]
+    Status {
+        /// The results folder.
+        dir: PathBuf,
+    },
+    /// Internal: a worker process started by `kiln run`.
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        #[arg(long)]
+        experiment: PathBuf,
+        #[arg(long)]
+        base_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    kiln::logging::init();
+    let result = match cli.command {
+        Command::Run {
+            experiment,
+            results,
+            workers,
+            trials,
+            quiet,
+        } => kiln::commands::run(&experiment, results, workers, trials, quiet),
+        Command::Resume {
+            dir,
+            workers,
+            trials,
+            quiet,
+        } => kiln::commands::resume(&dir, workers, trials, quiet),
+        Command::Check { experiment } => kiln::commands::check(&experiment),
+        Command::Leaderboard { dir, top } => kiln::commands::leaderboard(&dir, top),
+        Command::Status { dir } => kiln::commands::status(&dir),
+        Command::Worker {
+            experiment,
+            base_dir,
+        } => kiln::commands::worker_process(&experiment, &base_dir),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Progress of a sweep: a bar on a terminal, plain log lines otherwise (CI logs, pipes).
+
+use crate::journal::EndState;
+use crate::report::ReportSpec;
+use crate::state::{SweepState, TrialRecord, TrialState};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Draws progress for one `kiln run`/`resume`.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    ended_at_start: usize,
+    quiet: bool,
+}
+
+impl Progress {
+    /// A bar when stdout is a terminal, plain lines otherwise; nothing when `quiet`.
+    pub fn new(state: &SweepState, budget: u64, quiet: bool) -> Progress {
+        let ended = state.trials.len() - state.unfinished().count();
+        let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
+            let bar = ProgressBar::new(budget);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30.cyan/blue} {pos}/{len} trials  {msg}  [{elapsed_precise}, ETA {eta}]",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar.set_position(ended as u64);
+            bar.enable_steady_tick(Duration::from_millis(500));
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+            ended_at_start: ended,
+            quiet,
+        }
+    }
+
+    /// Redraws the summary after something changed.
+    pub fn update(&self, state: &SweepState, spec: &ReportSpec<'_>, running: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(state.budget.unwrap_or(0).max(state.trials.len() as u64));
+            bar.set_position((state.trials.len() - state.unfinished().count()) as u64);
+            bar.set_message(summary(state, spec, running));
+        }
+    }
+
+    /// Reports a trial that just ended.
+    pub fn trial_ended(
+        &self,
+        trial: &TrialRecord,
+        state: &SweepState,
+        spec: &ReportSpec<'_>,
+        running: usize,
+    ) {
+        let value = trial
+            .best_value(spec.metric, spec.direction)
+            .map(|v| format!("{} {v:.4}", spec.metric))
+            .unwrap_or_default();
+        let note = trial
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let line = format!(
+            "trial {} {}{note} {value}",
+            trial.number,
+            trial.state.name()
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                self.update(state, spec, running);
+            }
+            None if !self.quiet => {
+                let ended = state.trials.len() - state.unfinished().count();
+                let budget = state.budget.unwrap_or(0).max(state.trials.len() as u64);
+                println!(
+                    "[{ended}/{budget}] {line} | {}{}",
+                    summary(state, spec, running),
+                    self.eta(ended, budget)
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn eta(&self, ended: usize, budget: u64) -> String {
+        let done_now = ended.saturating_sub(self.ended_at_start);
+        if done_now == 0 || ended as u64 >= budget {
+            return String::new();
+        }
+        let per_trial = self.started.elapsed().as_secs_f64() / done_now as f64;
+        let left = per_trial * (budget - ended as u64) as f64;
+        format!(" | ETA {}", format_duration(left))
+    }
+
+    /// Prints a line without disturbing the bar.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None if !self.quiet => println!("{line}"),
+            None => {}
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn summary(state: &SweepState, spec: &ReportSpec<'_>, running: usize) -> String {
+    let best = state
+        .best(spec.metric, spec.direction)
+        .map(|(t, v)| format!("best {v:.4} (trial {})", t.number))
+        .unwrap_or_else(|| "no result yet".into());
+    format!(
+        "{best}, running {running}, pruned {}, failed {}",
+        state.count(TrialState::Ended(EndState::Pruned)),
+        state.count(TrialState::Ended(EndState::Failed))
+    )
+}
+
+/// "1h02m", "3m05s", "42s".
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

@@ -1,0 +1,225 @@
+//! Reports drawn from a sweep's state: `leaderboard.csv`, `curves.csv`, and the terminal table.
+//!
+//! Reports are always rebuilt from [`SweepState`], never edited in place, and written
+//! atomically (temporary file, then rename), so a reader never sees half a file.
+
+mod table;
+
+pub use table::render;
+
+use crate::error::{Context, Result};
+use crate::experiment::{Direction, Experiment};
+use crate::journal::EndState;
+use crate::state::{SweepState, TrialRecord, TrialState};
+use crate::train::checkpoint::write_atomic;
+use std::path::Path;
+
+/// A table of strings with named columns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, each as long as `columns`.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// The table as RFC 4180 CSV.
+    pub fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer
+            .write_record(&self.columns)
+            .context(|| "cannot write CSV".into())?;
+        for row in &self.rows {
+            writer
+                .write_record(row)
+                .context(|| "cannot write CSV".into())?;
+        }
+        writer.into_inner().context(|| "cannot write CSV".into())
+    }
+}
+
+/// What the reports need to know about the sweep besides its state.
+pub struct ReportSpec<'a> {
+    /// The objective metric.
+    pub metric: &'a str,
+    /// Its direction.
+    pub direction: Direction,
+    /// The `[space]` keys, in file order (one column each).
+    pub params: Vec<String>,
+}
+
+impl<'a> ReportSpec<'a> {
+    /// The report spec of an experiment.
+    pub fn of(experiment: &'a Experiment) -> ReportSpec<'a> {
+        ReportSpec {
+            metric: &experiment.objective.metric,
+            direction: experiment.objective.direction,
+            params: experiment.param_names(),
+        }
+    }
+}
+
+/// Metric columns in a stable, readable order: train, then val, then test; losses first.
+fn metric_columns<'t>(trials: impl Iterator<Item = &'t TrialRecord>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in trials {
+        for e in &t.epochs {
+            for name in e.metrics.keys() {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    let split_rank = |n: &str| {
+        ["train_", "val_", "test_"]
+            .iter()
+            .position(|p| n.starts_with(p))
+            .unwrap_or(3)
+    };
+    let kind_rank = |n: &str| {
+        ["loss", "accuracy", "rmse", "mae", "r2"]
+            .iter()
+            .position(|k| n.rsplit('_').next() == Some(*k))
+            .unwrap_or(5)
+    };
+    names.sort_by(|a, b| (split_rank(a), kind_rank(a), a).cmp(&(split_rank(b), kind_rank(b), b)));
+    names
+}
+
+fn number(x: f64) -> String {
+    format!("{x}")
+}
+
+fn state_rank(t: &TrialRecord) -> u8 {
+    match t.state {
+        TrialState::Ended(EndState::Complete) => 0,
+        TrialState::Ended(EndState::Pruned) => 1,
+        TrialState::Running => 2,
+        TrialState::Ended(EndState::Failed) => 3,
+    }
+}
+
+/// The ended trials, best first: complete, then pruned, by objective; failed last.
+pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s TrialRecord> {
+    let mut trials: Vec<&TrialRecord> = state
+        .trials
+        .iter()
+        .filter(|t| t.state != TrialState::Running)
+        .collect();
+    trials.sort_by(|a, b| {
+        let value = |t: &TrialRecord| t.best_value(spec.metric, spec.direction);
+        state_rank(a)
+            .cmp(&state_rank(b))
+            .then_with(|| match (value(a), value(b)) {
+                (Some(x), Some(y)) if spec.direction.better(x, y) => std::cmp::Ordering::Less,
+                (Some(x), Some(y)) if spec.direction.better(y, x) => std::cmp::Ordering::Greater,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                _ => a.number.cmp(&b.number),
+            })
+    });
+    trials
+}
+
+/// `leaderboard.csv`: one row per ended trial, best first, failed last.
+pub fn leaderboard(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
+    let trials = ranked(state, spec);
+    let metrics = metric_columns(trials.iter().copied());
+    let mut columns: Vec<String> = [
+        "rank",
+        "trial",
+        "state",
+        "objective",
+        "best_epoch",
+        "epochs",
+        "duration_s",
+        "n_params",
+    ]
+    .map(String::from)
+    .to_vec();
+    columns.extend(metrics.iter().cloned());
+    columns.push("gap".into());
+    columns.extend(spec.params.iter().cloned());
+    columns.push("note".into());
+    let mut rows = Vec::new();
+    for (i, t) in trials.iter().enumerate() {
+        let best = t.best_epoch(spec.metric, spec.direction);
+        let at_best = |m: &str| {
+            best.and_then(|e| e.metrics.get(m))
+                .map(|&v| number(v))
+                .unwrap_or_default()
+        };
+        let failed = t.state == TrialState::Ended(EndState::Failed);
+        let mut row = vec![
+            if failed {
+                String::new()
+            } else {
+                (i + 1).to_string()
+            },
+            t.number.to_string(),
+            t.state.name().to_string(),
+            at_best(spec.metric),
+            best.map(|e| e.epoch.to_string()).unwrap_or_default(),
+            t.epochs.len().to_string(),
+            number(t.elapsed_s()),
+            t.n_params.map(|n| n.to_string()).unwrap_or_default(),
+        ];
+        row.extend(metrics.iter().map(|m| at_best(m)));
+        let gap =
+            best.and_then(|e| Some(e.metrics.get("train_loss")? - e.metrics.get("val_loss")?));
+        row.push(
+            gap.map(|g| number((g * 1e9).round() / 1e9))
+                .unwrap_or_default(),
+        );
+        row.extend(
+            spec.params
+                .iter()
+                .map(|p| t.params.get(p).map(|v| v.to_string()).unwrap_or_default()),
+        );
+        row.push(t.note.clone().unwrap_or_default());
+        rows.push(row);
+    }
+    Table { columns, rows }
+}
+
+/// `curves.csv`: one row per trial and epoch.
+pub fn curves(state: &SweepState) -> Table {
+    let metrics = metric_columns(state.trials.iter());
+    let mut columns: Vec<String> = ["trial", "epoch", "elapsed_s", "lr"]
+        .map(String::from)
+        .to_vec();
+    columns.extend(metrics.iter().cloned());
+    let mut rows = Vec::new();
+    for t in &state.trials {
+        for e in &t.epochs {
+            let mut row = vec![
+                t.number.to_string(),
+                e.epoch.to_string(),
+                number(e.elapsed_s),
+                number(e.lr),
+            ];
+            row.extend(
+                metrics
+                    .iter()
+                    .map(|m| e.metrics.get(m).map(|&v| number(v)).unwrap_or_default()),
+            );
+            rows.push(row);
+        }
+    }
+    Table { columns, rows }
+}
+
+/// Rewrites `leaderboard.csv` and `curves.csv` in `dir`, atomically.
+pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+    for (name, table) in [
+        ("leaderboard.csv", leaderboard(state, spec)),
+        ("curves.csv", curves(state)),
+    ] {
+        let path = dir.join(name);
+        write_atomic(&path, &table.to_csv()?)
+            .context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

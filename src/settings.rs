@@ -1,0 +1,582 @@
+//! The settings of `[model]` and `[train]`: their names, types, allowed values and defaults.
+//!
+//! Every setting may be fixed in its section or searched in `[space]` under the same name, so
+//! this one table validates both, gives `kiln check` the resolved values to print, and gives the
+//! trainer typed access to a trial's values (defaults, then fixed values, then sampled ones).
+
+use crate::space::{ParamValue, Params};
+use std::collections::BTreeMap;
+
+/// The section a setting lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `[model]`
+    Model,
+    /// `[train]`
+    Train,
+}
+
+impl Section {
+    /// The section's name as written in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Model => "model",
+            Section::Train => "train",
+        }
+    }
+}
+
+/// The values a setting accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// An integer of at least `min`.
+    Int {
+        /// Smallest allowed value.
+        min: i64,
+    },
+    /// A float in a range; `max` is exclusive.
+    Float {
+        /// Lower bound.
+        min: f64,
+        /// Whether the lower bound itself is allowed.
+        min_inclusive: bool,
+        /// Exclusive upper bound, if any.
+        max: Option<f64>,
+    },
+    /// `true` or `false`.
+    Bool,
+    /// One of these names.
+    Name(&'static [&'static str]),
+}
+
+/// One setting of `[model]` or `[train]`.
+#[derive(Debug)]
+pub struct Spec {
+    /// Its key.
+    pub name: &'static str,
+    /// Its section.
+    pub section: Section,
+    /// What it accepts.
+    pub kind: Kind,
+    /// Its value when not given (None: absent, e.g. no gradient clipping).
+    pub default: Option<Default>,
+    /// One line for `kiln check` and error messages.
+    pub help: &'static str,
+}
+
+/// A default value, spelled so that the table below can be a `static`.
+#[derive(Debug, Clone, Copy)]
+pub enum Default {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A name.
+    Name(&'static str),
+}
+
+impl Default {
+    fn value(self) -> ParamValue {
+        match self {
+            Default::Int(i) => ParamValue::Int(i),
+            Default::Float(f) => ParamValue::Float(f),
+            Default::Bool(b) => ParamValue::Bool(b),
+            Default::Name(s) => ParamValue::Str(s.to_string()),
+        }
+    }
+}
+
+const POSITIVE: Kind = Kind::Float {
+    min: 0.0,
+    min_inclusive: false,
+    max: None,
+};
+const NON_NEGATIVE: Kind = Kind::Float {
+    min: 0.0,
+    min_inclusive: true,
+    max: None,
+};
+const FRACTION: Kind = Kind::Float {
+    min: 0.0,
+    min_inclusive: true,
+    max: Some(1.0),
+};
+
+macro_rules! spec {
+    ($name:literal, $section:ident, $kind:expr, $default:expr, $help:literal) => {
+        Spec {
+            name: $name,
+            section: Section::$section,
+            kind: $kind,
+            default: $default,
+            help: $help,
+        }
+    };
+}
+
+/// Model kinds.
+pub const MODEL_KINDS: &[&str] = &["mlp", "cnn", "function"];
+/// Optimizers.
+pub const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "rmsprop"];
+/// Losses: `cross_entropy` for classification, the others for regression.
+pub const LOSSES: &[&str] = &["cross_entropy", "mse", "mae", "huber"];
+
+/// Every setting kiln knows.
+pub static SETTINGS: &[Spec] = &[
+    spec!(
+        "kind",
+        Model,
+        Kind::Name(MODEL_KINDS),
+        Some(Default::Name("mlp")),
+        "model family"
+    ),
+    spec!(
+        "hidden",
+        Model,
+        Kind::Int { min: 1 },
+        Some(Default::Int(128)),
+        "width of each hidden layer"
+    ),
+    spec!(
+        "layers",
+        Model,
+        Kind::Int { min: 0 },
+        Some(Default::Int(2)),
+        "number of hidden layers"
+    ),
+    spec!(
+        "activation",
+        Model,
+        Kind::Name(&["relu", "gelu", "tanh", "leaky_relu"]),
+        Some(Default::Name("relu")),
+        "activation after each hidden layer"
+    ),
+    spec!(
+        "norm",
+        Model,
+        Kind::Name(&["none", "batch", "layer"]),
+        Some(Default::Name("none")),
+        "normalisation after each hidden layer"
+    ),
+    spec!(
+        "dropout",
+        Model,
+        FRACTION,
+        Some(Default::Float(0.0)),
+        "dropout probability after each hidden layer"
+    ),
+    spec!(
+        "channels",
+        Model,
+        Kind::Int { min: 1 },
+        Some(Default::Int(16)),
+        "CNN channels of the first convolution"
+    ),
+    spec!(
+        "kernel_size",
+        Model,
+        Kind::Int { min: 1 },
+        Some(Default::Int(3)),
+        "CNN kernel size"
+    ),
+    spec!(
+        "conv_layers",
+        Model,
+        Kind::Int { min: 1 },
+        Some(Default::Int(2)),
+        "CNN convolution layers"
+    ),
+    spec!(
+        "embedding_dim",
+        Model,
+        Kind::Int { min: 1 },
+        Some(Default::Int(8)),
+        "width of categorical embeddings"
+    ),
+    spec!(
+        "function",
+        Model,
+        Kind::Name(&["branin", "hartmann6", "rosenbrock", "sphere"]),
+        None,
+        "synthetic objective (kind = \"function\")"
+    ),
+    spec!(
+        "epochs",
+        Train,
+        Kind::Int { min: 1 },
+        Some(Default::Int(20)),
+        "maximum epochs per trial"
+    ),
+    spec!(
+        "batch_size",
+        Train,
+        Kind::Int { min: 1 },
+        Some(Default::Int(64)),
+        "rows per mini-batch"
+    ),
+    spec!(
+        "learning_rate",
+        Train,
+        POSITIVE,
+        Some(Default::Float(1e-3)),
+        "base learning rate"
+    ),
+    spec!(
+        "optimizer",
+        Train,
+        Kind::Name(OPTIMIZERS),
+        Some(Default::Name("adamw")),
+        "optimizer"
+    ),
+    spec!(
+        "momentum",
+        Train,
+        FRACTION,
+        Some(Default::Float(0.9)),
+        "momentum (sgd, rmsprop)"
+    ),
+    spec!(
+        "nesterov",
+        Train,
+        Kind::Bool,
+        Some(Default::Bool(false)),
+        "Nesterov momentum (sgd)"
+    ),
+    spec!(
+        "beta1",
+        Train,
+        FRACTION,
+        Some(Default::Float(0.9)),
+        "first-moment decay (adam, adamw)"
+    ),
+    spec!(
+        "beta2",
+        Train,
+        FRACTION,
+        Some(Default::Float(0.999)),
+        "second-moment decay (adam, adamw)"
+    ),
+    spec!(
+        "epsilon",
+        Train,
+        POSITIVE,
+        Some(Default::Float(1e-8)),
+        "denominator guard (adam, adamw, rmsprop)"
+    ),
+    spec!(
+        "lr_schedule",
+        Train,
+        Kind::Name(&["constant", "step", "exponential", "cosine"]),
+        Some(Default::Name("constant")),
+        "learning-rate schedule, per epoch"
+    ),
+    spec!(
+        "step_size",
+        Train,
+        Kind::Int { min: 1 },
+        Some(Default::Int(10)),
+        "epochs between decays (step)"
+    ),
+    spec!(
+        "gamma",
+        Train,
+        POSITIVE,
+        Some(Default::Float(0.1)),
+        "decay factor (step, exponential)"
+    ),
+    spec!(
+        "warmup_epochs",
+        Train,
+        Kind::Int { min: 0 },
+        Some(Default::Int(0)),
+        "epochs of linear warm-up before the schedule"
+    ),
+    spec!(
+        "weight_decay",
+        Train,
+        NON_NEGATIVE,
+        Some(Default::Float(0.0)),
+        "L2 penalty (decoupled for adamw)"
+    ),
+    spec!(
+        "l1",
+        Train,
+        NON_NEGATIVE,
+        Some(Default::Float(0.0)),
+        "L1 penalty on weights"
+    ),
+    spec!(
+        "label_smoothing",
+        Train,
+        FRACTION,
+        Some(Default::Float(0.0)),
+        "label smoothing (classification)"
+    ),
+    spec!(
+        "grad_clip_norm",
+        Train,
+        POSITIVE,
+        None,
+        "clip gradients to this norm"
+    ),
+    spec!(
+        "grad_clip_value",
+        Train,
+        POSITIVE,
+        None,
+        "clip gradients to this absolute value"
+    ),
+    spec!(
+        "loss",
+        Train,
+        Kind::Name(LOSSES),
+        None,
+        "loss (default: cross_entropy or mse by task)"
+    ),
+    spec!(
+        "backend",
+        Train,
+        Kind::Name(&["flex", "ndarray"]),
+        Some(Default::Name("flex")),
+        "CPU backend"
+    ),
+];
+
+/// The spec of a setting, if `name` is one.
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// The names of a section's settings, for "allowed" lists.
+pub fn names_in(section: Section) -> Vec<&'static str> {
+    SETTINGS
+        .iter()
+        .filter(|s| s.section == section)
+        .map(|s| s.name)
+        .collect()
+}
+
+impl Spec {
+    /// Checks a value against this setting; integers are accepted where floats are, and come
+    /// back as floats. The error says what is allowed.
+    pub fn check(&self, value: &ParamValue) -> Result<ParamValue, String> {
+        match (self.kind, value) {
+            (Kind::Int { min }, ParamValue::Int(i)) if *i >= min => Ok(value.clone()),
+            (Kind::Int { min }, _) => Err(format!("`{}` must be an integer >= {min}", self.name)),
+            (Kind::Float { .. }, ParamValue::Int(_) | ParamValue::Float(_)) => {
+                let x = value.as_f64().unwrap_or(f64::NAN);
+                if self.in_range(x) {
+                    Ok(ParamValue::Float(x))
+                } else {
+                    Err(format!(
+                        "`{}` must be {}, got {x}",
+                        self.name,
+                        self.range_text()
+                    ))
+                }
+            }
+            (Kind::Float { .. }, _) => Err(format!(
+                "`{}` must be a number {}",
+                self.name,
+                self.range_text()
+            )),
+            (Kind::Bool, ParamValue::Bool(_)) => Ok(value.clone()),
+            (Kind::Bool, _) => Err(format!("`{}` must be true or false", self.name)),
+            (Kind::Name(names), ParamValue::Str(s)) if names.contains(&s.as_str()) => {
+                Ok(value.clone())
+            }
+            (Kind::Name(names), _) => Err(format!(
+                "`{}` must be one of {}, got {}",
+                self.name,
+                quote_list(names),
+                quoted(value)
+            )),
+        }
+    }
+
+    /// Whether `x` lies in a float setting's range.
+    pub fn in_range(&self, x: f64) -> bool {
+        match self.kind {
+            Kind::Float {
+                min,
+                min_inclusive,
+                max,
+            } => {
+                x.is_finite()
+                    && (x > min || (min_inclusive && x == min))
+                    && max.is_none_or(|m| x < m)
+            }
+            Kind::Int { min } => x >= min as f64,
+            _ => true,
+        }
+    }
+
+    fn range_text(&self) -> String {
+        match self.kind {
+            Kind::Float {
+                min,
+                min_inclusive,
+                max: Some(max),
+            } => format!("in {}{min}, {max})", if min_inclusive { "[" } else { "(" }),
+            Kind::Float {
+                min,
+                min_inclusive,
+                max: None,
+            } => format!("{} {min}", if min_inclusive { ">=" } else { ">" }),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Resolved settings: defaults, overridden by the fixed values of the file, overridden by a
+/// trial's sampled parameters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    values: BTreeMap<String, ParamValue>,
+}
+
+impl Settings {
+    /// Defaults overridden by `fixed` (already checked).
+    pub fn with_defaults(fixed: &BTreeMap<String, ParamValue>) -> Settings {
+        let mut values: BTreeMap<String, ParamValue> = SETTINGS
+            .iter()
+            .filter_map(|s| s.default.map(|d| (s.name.to_string(), d.value())))
+            .collect();
+        values.extend(fixed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Settings { values }
+    }
+
+    /// These settings with a trial's parameters applied on top.
+    pub fn with_params(&self, params: &Params) -> Settings {
+        let mut values = self.values.clone();
+        for (name, value) in params {
+            // Integers sampled for a float setting (e.g. `choice = [0, 1]`) become floats.
+            let value = match spec(name) {
+                Some(spec) => spec.check(value).unwrap_or_else(|_| value.clone()),
+                None => value.clone(),
+            };
+            values.insert(name.clone(), value);
+        }
+        Settings { values }
+    }
+
+    /// A setting's value, if set.
+    pub fn get(&self, name: &str) -> Option<&ParamValue> {
+        self.values.get(name)
+    }
+
+    /// A float setting (absent: None).
+    pub fn float(&self, name: &str) -> Option<f64> {
+        self.get(name).and_then(ParamValue::as_f64)
+    }
+
+    /// An integer setting (absent: None).
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(ParamValue::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// A name setting (absent: None).
+    pub fn name(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(ParamValue::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A boolean setting (absent: None).
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        match self.get(name) {
+            Some(ParamValue::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// All values, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ParamValue)> {
+        self.values.iter()
+    }
+}
+
+/// `a`, `b` and `c` as "`a`, `b`, `c`".
+pub fn quote_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn quoted(value: &ParamValue) -> String {
+    match value {
+        ParamValue::Str(s) => format!("`{s}`"),
+        other => format!("{} ({other})", other.type_name()),
+    }
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = names_in(Section::Train);
+        assert_eq!(
+            did_you_mean("learnin_rate", names.iter().copied()),
+            Some("learning_rate")
+        );
+        assert_eq!(did_you_mean("zzz", names.iter().copied()), None);
+    }
+
+    #[test]
+    fn checks_ranges_and_coerces_ints() {
+        let dropout = spec("dropout").unwrap();
+        assert!(dropout.check(&ParamValue::Float(1.0)).is_err());
+        assert_eq!(
+            dropout.check(&ParamValue::Int(0)),
+            Ok(ParamValue::Float(0.0))
+        );
+        let lr = spec("learning_rate").unwrap();
+        assert!(lr.check(&ParamValue::Float(0.0)).is_err());
+        assert!(
+            spec("optimizer")
+                .unwrap()
+                .check(&ParamValue::Str("adamw".into()))
+                .is_ok()
+        );
+    }
+}

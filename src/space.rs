@@ -1,0 +1,328 @@
+//! Search spaces: the distributions of `[space]`, the values they produce, and the mapping
+//! from the unit cube to values that every sampler shares.
+//!
+//! A sampler only ever produces a point `u` in `[0, 1)^d`; [`Distribution::from_unit`] turns each
+//! coordinate into a value. That keeps log spacing, integer steps and categories in one place, so
+//! every sampler respects them the same way.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One hyperparameter value: what a distribution yields and what a setting holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// A boolean (`choice = [true, false]`).
+    Bool(bool),
+    /// An integer (`int`, or integer choices).
+    Int(i64),
+    /// A float (`uniform`, `log_uniform`, or float choices).
+    Float(f64),
+    /// A string (`choice = ["adam", "sgd"]`).
+    Str(String),
+}
+
+impl ParamValue {
+    /// The value as a float, for numeric values.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            ParamValue::Int(i) => Some(*i as f64),
+            ParamValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The name of the value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ParamValue::Bool(_) => "a boolean",
+            ParamValue::Int(_) => "an integer",
+            ParamValue::Float(_) => "a float",
+            ParamValue::Str(_) => "a string",
+        }
+    }
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Float(x) => write!(f, "{x}"),
+            ParamValue::Str(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// A trial's sampled hyperparameters, by `[space]` key.
+pub type Params = BTreeMap<String, ParamValue>;
+
+/// Where one hyperparameter's values come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distribution {
+    /// Uniform on `[low, high]`.
+    Uniform {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound.
+        high: f64,
+    },
+    /// Uniform in `ln x` on `[low, high]`, both bounds > 0.
+    LogUniform {
+        /// Lower bound (> 0).
+        low: f64,
+        /// Upper bound.
+        high: f64,
+    },
+    /// Integers `low, low + step, ..., <= high`; with `log`, spaced evenly in `ln x` (step 1).
+    Int {
+        /// Lowest value.
+        low: i64,
+        /// Highest value (included when on a step).
+        high: i64,
+        /// Distance between values.
+        step: i64,
+        /// Spaced evenly in `ln x`.
+        log: bool,
+    },
+    /// One of a list of values.
+    Choice(Vec<ParamValue>),
+}
+
+impl Distribution {
+    /// Maps `u` in `[0, 1)` to a value of this distribution.
+    pub fn from_unit(&self, u: f64) -> ParamValue {
+        let u = u.clamp(0.0, 1.0);
+        match self {
+            Distribution::Uniform { low, high } => ParamValue::Float(low + u * (high - low)),
+            Distribution::LogUniform { low, high } => ParamValue::Float(
+                (low.ln() + u * (high.ln() - low.ln()))
+                    .exp()
+                    .clamp(*low, *high),
+            ),
+            Distribution::Int {
+                low,
+                high,
+                step,
+                log: false,
+            } => {
+                let count = (high - low) / step + 1;
+                let index = ((u * count as f64) as i64).min(count - 1);
+                ParamValue::Int(low + index * step)
+            }
+            Distribution::Int {
+                low,
+                high,
+                log: true,
+                ..
+            } => {
+                // Even in ln x over [low, high + 1), floored: each integer gets the log-width
+                // of its own unit interval.
+                let (a, b) = ((*low as f64).ln(), ((*high + 1) as f64).ln());
+                let x = (a + u * (b - a)).exp().floor() as i64;
+                ParamValue::Int(x.clamp(*low, *high))
+            }
+            Distribution::Choice(values) => {
+                let index = ((u * values.len() as f64) as usize).min(values.len() - 1);
+                values[index].clone()
+            }
+        }
+    }
+
+    /// The values a grid takes along this dimension: every choice and every integer step, or
+    /// `points` evenly spaced values (in `ln x` for log distributions) of a range.
+    pub fn grid_values(&self, points: Option<usize>) -> Result<Vec<ParamValue>, String> {
+        let spaced = |n: usize| -> Vec<f64> {
+            if n == 1 {
+                vec![0.5]
+            } else {
+                (0..n).map(|i| i as f64 / (n - 1) as f64).collect()
+            }
+        };
+        match self {
+            Distribution::Choice(values) => Ok(values.clone()),
+            Distribution::Int {
+                low,
+                high,
+                step,
+                log,
+            } => match points {
+                None if !log => Ok((0..=(high - low) / step)
+                    .map(|i| ParamValue::Int(low + i * step))
+                    .collect()),
+                None => Ok((*low..=*high).map(ParamValue::Int).collect()),
+                Some(n) => {
+                    let mut values: Vec<ParamValue> = spaced(n)
+                        .into_iter()
+                        .map(|u| {
+                            let x = if *log {
+                                ((*low as f64).ln()
+                                    + u * ((*high as f64).ln() - (*low as f64).ln()))
+                                .exp()
+                            } else {
+                                *low as f64 + u * (*high - *low) as f64
+                            };
+                            let snapped =
+                                low + ((x - *low as f64) / *step as f64).round() as i64 * step;
+                            ParamValue::Int(snapped.clamp(*low, *high))
+                        })
+                        .collect();
+                    values.dedup();
+                    Ok(values)
+                }
+            },
+            Distribution::Uniform { low, high } | Distribution::LogUniform { low, high } => {
+                let n = points.ok_or_else(|| {
+                    "a grid needs `points = N` for a continuous range (in the key, or `[sampler] points`)"
+                        .to_string()
+                })?;
+                let log = matches!(self, Distribution::LogUniform { .. });
+                Ok(spaced(n)
+                    .into_iter()
+                    .map(|u| {
+                        if log {
+                            ParamValue::Float((low.ln() + u * (high.ln() - low.ln())).exp())
+                        } else {
+                            ParamValue::Float(low + u * (high - low))
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Whether values are spaced evenly in `ln x` (plots and samplers use log axes for these).
+    pub fn is_log(&self) -> bool {
+        matches!(
+            self,
+            Distribution::LogUniform { .. } | Distribution::Int { log: true, .. }
+        )
+    }
+}
+
+impl fmt::Display for Distribution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Distribution::Uniform { low, high } => write!(f, "uniform [{low}, {high}]"),
+            Distribution::LogUniform { low, high } => write!(f, "log_uniform [{low}, {high}]"),
+            Distribution::Int {
+                low,
+                high,
+                step,
+                log,
+            } => {
+                write!(f, "int [{low}, {high}]")?;
+                if *step != 1 {
+                    write!(f, " step {step}")?;
+                }
+                if *log {
+                    write!(f, " log")?;
+                }
+                Ok(())
+            }
+            Distribution::Choice(values) => {
+                let shown: Vec<String> = values.iter().map(|v| format!("{v}")).collect();
+                write!(f, "choice {{{}}}", shown.join(", "))
+            }
+        }
+    }
+}
+
+/// One searched hyperparameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dimension {
+    /// The `[space]` key, which is also the setting it overrides.
+    pub name: String,
+    /// Its distribution.
+    pub distribution: Distribution,
+    /// Grid points for a continuous range (grid sampler only).
+    pub points: Option<usize>,
+}
+
+/// The whole `[space]`, in file order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Space {
+    /// The dimensions, in the order they appear in the experiment file.
+    pub dimensions: Vec<Dimension>,
+}
+
+impl Space {
+    /// Maps a point of the unit cube (one coordinate per dimension) to parameters.
+    pub fn params_from_unit(&self, point: &[f64]) -> Params {
+        self.dimensions
+            .iter()
+            .zip(point)
+            .map(|(d, &u)| (d.name.clone(), d.distribution.from_unit(u)))
+            .collect()
+    }
+
+    /// The dimension's names, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.dimensions.iter().map(|d| d.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_uniform_spans_decades_evenly() {
+        let d = Distribution::LogUniform {
+            low: 1e-4,
+            high: 1e-1,
+        };
+        let mid = d.from_unit(0.5).as_f64().unwrap();
+        assert!((mid.log10() - -2.5).abs() < 1e-9, "{mid}");
+        assert_eq!(d.from_unit(0.0).as_f64().unwrap(), 1e-4);
+    }
+
+    #[test]
+    fn int_respects_step_and_bounds() {
+        let d = Distribution::Int {
+            low: 16,
+            high: 64,
+            step: 16,
+            log: false,
+        };
+        let seen: Vec<i64> = (0..100)
+            .map(|i| match d.from_unit(i as f64 / 100.0) {
+                ParamValue::Int(x) => x,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(seen.iter().all(|x| [16, 32, 48, 64].contains(x)));
+        assert_eq!(seen.iter().filter(|&&x| x == 64).count(), 25);
+    }
+
+    #[test]
+    fn log_int_favours_small_values() {
+        let d = Distribution::Int {
+            low: 1,
+            high: 100,
+            step: 1,
+            log: true,
+        };
+        let small = (0..1000)
+            .filter(|i| d.from_unit(*i as f64 / 1000.0).as_f64().unwrap() < 10.0)
+            .count();
+        assert!((480..=520).contains(&small), "{small}");
+    }
+
+    #[test]
+    fn grid_of_a_log_range_is_geometric() {
+        let d = Distribution::LogUniform {
+            low: 1e-3,
+            high: 1e-1,
+        };
+        let v: Vec<f64> = d
+            .grid_values(Some(3))
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!((v[1] - 1e-2).abs() < 1e-12, "{v:?}");
+        assert!(d.grid_values(None).is_err());
+    }
+}

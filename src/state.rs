@@ -1,0 +1,316 @@
+//! The sweep's state: a fold over the journal's events, and nothing more.
+//!
+//! [`SweepState::apply`] is the one place that turns events into state, and the one place that
+//! enforces that a finished trial never changes.
+
+use crate::experiment::Direction;
+use crate::journal::{EndState, Event, Metrics};
+use crate::space::Params;
+use std::path::PathBuf;
+
+/// Where a trial stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialState {
+    /// Created and not ended: training, or waiting to be resumed.
+    Running,
+    /// Ended.
+    Ended(EndState),
+}
+
+impl TrialState {
+    /// The name used in CSV files and on the terminal.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialState::Running => "running",
+            TrialState::Ended(EndState::Complete) => "complete",
+            TrialState::Ended(EndState::Pruned) => "pruned",
+            TrialState::Ended(EndState::Failed) => "failed",
+        }
+    }
+}
+
+/// One reported epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    /// Epoch, from 1.
+    pub epoch: u32,
+    /// Cumulative training time at its end.
+    pub elapsed_s: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Its metrics.
+    pub metrics: Metrics,
+    /// Whether a checkpoint of it exists.
+    pub checkpointed: bool,
+}
+
+/// Everything known about one trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialRecord {
+    /// Trial number.
+    pub number: u64,
+    /// Its seed.
+    pub seed: u64,
+    /// Its parameters.
+    pub params: Params,
+    /// Where it stands.
+    pub state: TrialState,
+    /// Its epochs, in order.
+    pub epochs: Vec<EpochRecord>,
+    /// Why it failed or was pruned.
+    pub note: Option<String>,
+    /// Parameter count of its model.
+    pub n_params: Option<u64>,
+    /// Last time anything happened to it.
+    pub last_activity: f64,
+}
+
+impl TrialRecord {
+    /// The epoch with the best value of `metric` (the first one, on ties).
+    pub fn best_epoch(&self, metric: &str, direction: Direction) -> Option<&EpochRecord> {
+        let mut best: Option<(&EpochRecord, f64)> = None;
+        for e in &self.epochs {
+            let Some(&v) = e.metrics.get(metric) else {
+                continue;
+            };
+            if best.is_none_or(|(_, b)| direction.better(v, b)) {
+                best = Some((e, v));
+            }
+        }
+        best.map(|(e, _)| e)
+    }
+
+    /// The best value of `metric` over its epochs.
+    pub fn best_value(&self, metric: &str, direction: Direction) -> Option<f64> {
+        self.best_epoch(metric, direction)
+            .and_then(|e| e.metrics.get(metric).copied())
+    }
+
+    /// The last epoch with a checkpoint.
+    pub fn checkpointed_epochs(&self) -> u32 {
+        self.epochs
+            .iter()
+            .rev()
+            .find(|e| e.checkpointed)
+            .map_or(0, |e| e.epoch)
+    }
+
+    /// Training time so far.
+    pub fn elapsed_s(&self) -> f64 {
+        self.epochs.last().map_or(0.0, |e| e.elapsed_s)
+    }
+}
+
+/// A sweep's whole state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepState {
+    /// The experiment's name.
+    pub name: String,
+    /// Fingerprint of the experiment that started the sweep.
+    pub fingerprint: Option<String>,
+    /// The sweep seed.
+    pub seed: u64,
+    /// Folder relative paths resolve against.
+    pub base_dir: PathBuf,
+    /// The trial budget.
+    pub budget: Option<u64>,
+    /// Trials by number.
+    pub trials: Vec<TrialRecord>,
+    /// When anything last happened.
+    pub last_activity: f64,
+    /// Events applied.
+    pub events: u64,
+}
+
+impl SweepState {
+    /// The state after all `events`.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> SweepState {
+        let mut state = SweepState::default();
+        for e in events {
+            state.apply(e);
+        }
+        state
+    }
+
+    /// Applies one event. Events about a finished trial are ignored: finished is final.
+    pub fn apply(&mut self, event: &Event) {
+        self.events += 1;
+        match event {
+            Event::SweepStarted {
+                name,
+                fingerprint,
+                seed,
+                base_dir,
+                time,
+                ..
+            } => {
+                self.name = name.clone();
+                self.fingerprint = Some(fingerprint.clone());
+                self.seed = *seed;
+                self.base_dir = base_dir.clone();
+                self.last_activity = *time;
+            }
+            Event::BudgetSet { trials, time } => {
+                self.budget = Some(*trials);
+                self.last_activity = *time;
+            }
+            Event::TrialCreated {
+                trial,
+                seed,
+                params,
+                time,
+            } => {
+                debug_assert_eq!(
+                    *trial as usize,
+                    self.trials.len(),
+                    "trials are numbered in order"
+                );
+                self.trials.push(TrialRecord {
+                    number: *trial,
+                    seed: *seed,
+                    params: params.clone(),
+                    state: TrialState::Running,
+                    epochs: Vec::new(),
+                    note: None,
+                    n_params: None,
+                    last_activity: *time,
+                });
+                self.last_activity = *time;
+            }
+            Event::TrialStarted { trial, time, .. } => {
+                if let Some(t) = self.open_trial(*trial) {
+                    t.last_activity = *time;
+                }
+                self.last_activity = *time;
+            }
+            Event::EpochReported {
+                trial,
+                epoch,
+                elapsed_s,
+                lr,
+                metrics,
+                checkpointed,
+                time,
+            } => {
+                if let Some(t) = self.open_trial(*trial) {
+                    let record = EpochRecord {
+                        epoch: *epoch,
+                        elapsed_s: *elapsed_s,
+                        lr: *lr,
+                        metrics: metrics.clone(),
+                        checkpointed: *checkpointed,
+                    };
+                    // A trial restarted without a checkpoint reports its epochs again:
+                    // the later report replaces the earlier one and everything after it.
+                    t.epochs.retain(|e| e.epoch < *epoch);
+                    t.epochs.push(record);
+                    t.last_activity = *time;
+                }
+                self.last_activity = *time;
+            }
+            Event::TrialFinished {
+                trial,
+                state,
+                note,
+                n_params,
+                time,
+            } => {
+                if let Some(t) = self.open_trial(*trial) {
+                    t.state = TrialState::Ended(*state);
+                    t.note = note.clone();
+                    t.n_params = *n_params;
+                    t.last_activity = *time;
+                }
+                self.last_activity = *time;
+            }
+        }
+    }
+
+    fn open_trial(&mut self, number: u64) -> Option<&mut TrialRecord> {
+        self.trials
+            .get_mut(number as usize)
+            .filter(|t| t.state == TrialState::Running)
+    }
+
+    /// Trials that are not ended (to resume).
+    pub fn unfinished(&self) -> impl Iterator<Item = &TrialRecord> {
+        self.trials
+            .iter()
+            .filter(|t| t.state == TrialState::Running)
+    }
+
+    /// Number of trials in a state.
+    pub fn count(&self, state: TrialState) -> usize {
+        self.trials.iter().filter(|t| t.state == state).count()
+    }
+
+    /// The best complete trial and its best value.
+    pub fn best(&self, metric: &str, direction: Direction) -> Option<(&TrialRecord, f64)> {
+        let mut best: Option<(&TrialRecord, f64)> = None;
+        for t in &self.trials {
+            if t.state != TrialState::Ended(EndState::Complete) {
+                continue;
+            }
+            if let Some(v) = t.best_value(metric, direction) {
+                if best.is_none_or(|(_, b)| direction.better(v, b)) {
+                    best = Some((t, v));
+                }
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(trial: u64, epoch: u32, acc: f64) -> Event {
+        Event::EpochReported {
+            trial,
+            epoch,
+            elapsed_s: epoch as f64,
+            lr: 0.1,
+            metrics: [("val_accuracy".to_string(), acc)].into(),
+            checkpointed: true,
+            time: 0.0,
+        }
+    }
+
+    #[test]
+    fn finished_trials_never_change_and_reports_replace() {
+        let events = vec![
+            Event::TrialCreated {
+                trial: 0,
+                seed: 1,
+                params: Params::new(),
+                time: 0.0,
+            },
+            report(0, 1, 0.5),
+            report(0, 2, 0.7),
+            report(0, 2, 0.6),
+            Event::TrialFinished {
+                trial: 0,
+                state: EndState::Complete,
+                note: None,
+                n_params: Some(3),
+                time: 0.0,
+            },
+            report(0, 3, 0.9),
+        ];
+        let state = SweepState::replay(&events);
+        let t = &state.trials[0];
+        assert_eq!(t.epochs.len(), 2);
+        assert_eq!(t.best_value("val_accuracy", Direction::Maximize), Some(0.6));
+        assert_eq!(
+            t.best_epoch("val_accuracy", Direction::Minimize)
+                .unwrap()
+                .epoch,
+            1
+        );
+        assert_eq!(
+            state.best("val_accuracy", Direction::Maximize).unwrap().1,
+            0.6
+        );
+    }
+}

@@ -1,0 +1,608 @@
+//! The training loop of the built-in objective: mini-batches, loss, backprop, optimizer step,
+//! evaluation, early stopping, best weights and checkpoints, once per epoch.
+
+use super::checkpoint::{Checkpoint, TrainingState, write_atomic};
+use super::data::{Dataset, Split};
+use super::model::{Activation, DropoutMasks, Mlp};
+use crate::experiment::{Direction, EarlyStopping, Task};
+use crate::journal::Metrics;
+use crate::objective::{Decision, EpochReport, Trial, TrialSummary};
+use crate::rng::{Stream, stream};
+use crate::settings::Settings;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
+};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use rand::seq::SliceRandom;
+use std::path::Path;
+use std::time::Instant;
+
+/// A trial's training settings, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Hidden width.
+    pub hidden: usize,
+    /// Hidden layers.
+    pub layers: usize,
+    /// Activation.
+    pub activation: Activation,
+    /// Dropout probability.
+    pub dropout: f64,
+    /// Maximum epochs.
+    pub epochs: u32,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Base learning rate.
+    pub learning_rate: f64,
+    /// Optimizer name.
+    pub optimizer: String,
+    /// Momentum (sgd, rmsprop).
+    pub momentum: f64,
+    /// Nesterov momentum (sgd).
+    pub nesterov: bool,
+    /// Adam betas.
+    pub betas: (f64, f64),
+    /// Adam/RMSprop epsilon.
+    pub epsilon: f64,
+    /// Learning-rate schedule name.
+    pub schedule: String,
+    /// Step decay period.
+    pub step_size: u32,
+    /// Decay factor.
+    pub gamma: f64,
+    /// Warm-up epochs.
+    pub warmup_epochs: u32,
+    /// L2 / decoupled weight decay.
+    pub weight_decay: f64,
+    /// L1 penalty.
+    pub l1: f64,
+    /// Label smoothing.
+    pub label_smoothing: f64,
+    /// Gradient norm clipping.
+    pub grad_clip_norm: Option<f64>,
+    /// Gradient value clipping.
+    pub grad_clip_value: Option<f64>,
+    /// Loss name.
+    pub loss: String,
+    /// Backend name.
+    pub backend: String,
+}
+
+impl TrainConfig {
+    /// Reads typed values from resolved settings (validated when the experiment was parsed).
+    pub fn from_settings(s: &Settings, task: Task) -> TrainConfig {
+        let int = |n: &str| s.int(n).unwrap_or(0).max(0) as u64;
+        let float = |n: &str| s.float(n).unwrap_or(0.0);
+        let name = |n: &str| s.name(n).unwrap_or_default().to_string();
+        TrainConfig {
+            hidden: int("hidden") as usize,
+            layers: int("layers") as usize,
+            activation: Activation::from_name(&name("activation")),
+            dropout: float("dropout"),
+            epochs: int("epochs") as u32,
+            batch_size: int("batch_size").max(1) as usize,
+            learning_rate: float("learning_rate"),
+            optimizer: name("optimizer"),
+            momentum: float("momentum"),
+            nesterov: s.flag("nesterov").unwrap_or(false),
+            betas: (float("beta1"), float("beta2")),
+            epsilon: float("epsilon"),
+            schedule: name("lr_schedule"),
+            step_size: int("step_size").max(1) as u32,
+            gamma: float("gamma"),
+            warmup_epochs: int("warmup_epochs") as u32,
+            weight_decay: float("weight_decay"),
+            l1: float("l1"),
+            label_smoothing: float("label_smoothing"),
+            grad_clip_norm: s.float("grad_clip_norm"),
+            grad_clip_value: s.float("grad_clip_value"),
+            loss: s
+                .name("loss")
+                .map(str::to_string)
+                .unwrap_or_else(|| match task {
+                    Task::Classification => "cross_entropy".into(),
+                    Task::Regression => "mse".into(),
+                }),
+            backend: name("backend"),
+        }
+    }
+
+    /// The learning rate of `epoch` (from 1): linear warm-up, then the schedule.
+    pub fn learning_rate_at(&self, epoch: u32) -> f64 {
+        let lr = self.learning_rate;
+        if epoch <= self.warmup_epochs {
+            return lr * epoch as f64 / (self.warmup_epochs + 1) as f64;
+        }
+        let t = (epoch - self.warmup_epochs - 1) as f64;
+        match self.schedule.as_str() {
+            "step" => lr * self.gamma.powi((t as u32 / self.step_size) as i32),
+            "exponential" => lr * self.gamma.powf(t),
+            "cosine" => {
+                let span = (self.epochs.saturating_sub(self.warmup_epochs)).max(1) as f64;
+                0.5 * lr * (1.0 + (std::f64::consts::PI * t / span).cos())
+            }
+            _ => lr,
+        }
+    }
+
+    fn optimizer(&self) -> ModuleOptimizer {
+        let clipping = match (self.grad_clip_norm, self.grad_clip_value) {
+            (Some(norm), _) => Some(GradientClippingConfig::Norm(norm as f32)),
+            (None, Some(value)) => Some(GradientClippingConfig::Value(value as f32)),
+            (None, None) => None,
+        };
+        let decay =
+            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        match self.optimizer.as_str() {
+            "sgd" => SgdConfig::new()
+                .with_momentum((self.momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(self.momentum)
+                        .with_dampening(0.0)
+                        .with_nesterov(self.nesterov)
+                }))
+                .with_weight_decay(decay)
+                .with_gradient_clipping(clipping)
+                .init(),
+            "adam" => AdamConfig::new()
+                .with_beta_1(self.betas.0 as f32)
+                .with_beta_2(self.betas.1 as f32)
+                .with_epsilon(self.epsilon as f32)
+                .with_weight_decay(decay)
+                .with_grad_clipping(clipping)
+                .init(),
+            "rmsprop" => RmsPropConfig::new()
+                .with_momentum(self.momentum as f32)
+                .with_epsilon(self.epsilon as f32)
+                .with_weight_decay(decay)
+                .with_grad_clipping(clipping)
+                .init(),
+            _ => AdamWConfig::new()
+                .with_beta_1(self.betas.0 as f32)
+                .with_beta_2(self.betas.1 as f32)
+                .with_epsilon(self.epsilon as f32)
+                .with_weight_decay(self.weight_decay as f32)
+                .with_grad_clipping(clipping)
+                .init(),
+        }
+    }
+}
+
+/// The training device for a backend name.
+pub fn device(backend: &str) -> Result<Device, String> {
+    match backend {
+        #[cfg(feature = "ndarray")]
+        "ndarray" => {
+            #[allow(deprecated)]
+            let device = Device::ndarray();
+            Ok(device)
+        }
+        #[cfg(not(feature = "ndarray"))]
+        "ndarray" => Err("this kiln was built without the `ndarray` feature".into()),
+        _ => Ok(Device::flex()),
+    }
+}
+
+/// What the loop needs besides the trial's settings.
+pub struct TrainSetup<'a> {
+    /// The prepared data.
+    pub data: &'a Dataset,
+    /// The trial's typed settings.
+    pub config: TrainConfig,
+    /// Patience, if any.
+    pub early_stopping: Option<&'a EarlyStopping>,
+    /// The objective metric and direction (for best weights).
+    pub objective: (&'a str, Direction),
+}
+
+/// Trains one trial, resuming from its checkpoint when it has one.
+pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSummary, String> {
+    let config = &setup.config;
+    let data = setup.data;
+    let device = device(&config.backend)?.autodiff();
+    let eval_device = device.clone().inner();
+    let dir = trial.dir().to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+
+    let mut model = Mlp::new(
+        data.n_features(),
+        data.n_outputs(),
+        config.hidden,
+        config.layers,
+        &mut stream(trial.seed(), Stream::Init, &[]),
+        &device,
+    );
+    let mut optimizer = config.optimizer();
+    let n_params = model.num_params() as u64;
+    let summary = TrialSummary {
+        n_params: Some(n_params),
+    };
+
+    // Resume: continue after the checkpoint, re-reporting epochs the journal does not have.
+    let mut state = TrainingState::default();
+    if let Some(checkpoint) =
+        Checkpoint::load(&dir).filter(|c| c.state.epoch >= trial.journaled_epochs())
+    {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model))
+            .map_err(|e| format!("cannot read the checkpoint's model: {e}"))?;
+        model = model
+            .try_load_record(record)
+            .map_err(|e| format!("cannot load the checkpoint's model: {e}"))?;
+        optimizer = optimizer
+            .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer))
+            .map_err(|e| format!("cannot load the checkpoint's optimizer: {e}"))?;
+        state = checkpoint.state;
+        let missing: Vec<EpochReport> = state
+            .reports
+            .iter()
+            .filter(|r| r.epoch > trial.journaled_epochs())
+            .cloned()
+            .collect();
+        for report in missing {
+            if trial.report_epoch(report) == Decision::Stop {
+                return Ok(summary);
+            }
+        }
+    }
+    if should_stop_early(&state, setup.early_stopping) {
+        return Ok(summary);
+    }
+
+    let mut order: Vec<usize> = (0..data.train.rows).collect();
+    let inputs = data.n_features();
+    for epoch in state.epoch + 1..=config.epochs {
+        let started = Instant::now();
+        let lr = config.learning_rate_at(epoch);
+        order.sort_unstable();
+        order.shuffle(&mut stream(trial.seed(), Stream::Shuffle, &[epoch as u64]));
+        let mut dropout_rng = stream(trial.seed(), Stream::Dropout, &[epoch as u64]);
+        let mut masks = DropoutMasks {
+            p: config.dropout,
+            rng: &mut dropout_rng,
+        };
+        let mut loss_sum = 0.0f64;
+        let mut batch_x: Vec<f32> = Vec::with_capacity(config.batch_size * inputs);
+        for rows in order.chunks(config.batch_size) {
+            batch_x.clear();
+            for &r in rows {
+                batch_x.extend_from_slice(&data.train.x[r * inputs..(r + 1) * inputs]);
+            }
+            let x = Tensor::<2>::from_data(
+                TensorData::new(batch_x.clone(), [rows.len(), inputs]),
+                &device,
+            );
+            let output = model.forward(x, config.activation, Some(&mut masks));
+            let mut loss = training_loss(output, &data.train, rows, config, &device);
+            if config.l1 > 0.0 {
+                loss = loss + model.l1_norm().mul_scalar(config.l1);
+            }
+            let loss_value: f32 = loss.clone().into_scalar();
+            if !loss_value.is_finite() {
+                return Err(format!(
+                    "diverged at epoch {epoch} (training loss {loss_value})"
+                ));
+            }
+            loss_sum += loss_value as f64 * rows.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+        }
+
+        let mut metrics = Metrics::new();
+        metrics.insert(
+            "train_loss".into(),
+            clean(loss_sum / data.train.rows as f64),
+        );
+        let evaluation_model = model.valid();
+        evaluate(
+            &evaluation_model,
+            &data.val,
+            "val",
+            config,
+            data,
+            &eval_device,
+            &mut metrics,
+        );
+        if let Some(test) = &data.test {
+            evaluate(
+                &evaluation_model,
+                test,
+                "test",
+                config,
+                data,
+                &eval_device,
+                &mut metrics,
+            );
+        }
+        if let Some(bad) = metrics.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(format!(
+                "diverged at epoch {epoch} ({} is {})",
+                bad.0, bad.1
+            ));
+        }
+
+        // Best weights: kept apart as a burnpack record a user can load.
+        let (objective_metric, direction) = setup.objective;
+        if let Some(&value) = metrics.get(objective_metric) {
+            if state
+                .objective_best
+                .is_none_or(|b| direction.better(value, b))
+            {
+                state.objective_best = Some(value);
+                save_model(&evaluation_model, &dir.join("best.bpk"))?;
+            }
+        }
+        if let Some(es) = setup.early_stopping {
+            let value = metrics.get(&es.monitor).copied();
+            let improved = match (value, state.monitor_best) {
+                (Some(v), None) => v.is_finite().then_some(v),
+                (Some(v), Some(best)) => {
+                    let delta = match es.mode {
+                        Direction::Maximize => v - best,
+                        Direction::Minimize => best - v,
+                    };
+                    (delta > es.min_delta).then_some(v)
+                }
+                (None, _) => None,
+            };
+            match improved {
+                Some(v) => {
+                    state.monitor_best = Some(v);
+                    state.epochs_without_improvement = 0;
+                }
+                None => state.epochs_without_improvement += 1,
+            }
+        }
+
+        state.epoch = epoch;
+        state.elapsed_s += started.elapsed().as_secs_f64();
+        let report = EpochReport {
+            epoch,
+            elapsed_s: (state.elapsed_s * 1e6).round() / 1e6,
+            lr,
+            metrics,
+            checkpointed: true,
+        };
+        state.reports.push(report.clone());
+        save_checkpoint(&model, &optimizer, &state, &dir)?;
+        if trial.report_epoch(report) == Decision::Stop
+            || should_stop_early(&state, setup.early_stopping)
+        {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+fn should_stop_early(state: &TrainingState, early_stopping: Option<&EarlyStopping>) -> bool {
+    early_stopping.is_some_and(|es| state.epochs_without_improvement >= es.patience)
+}
+
+fn training_loss(
+    output: Tensor<2>,
+    split: &Split,
+    rows: &[usize],
+    config: &TrainConfig,
+    device: &Device,
+) -> Tensor<1> {
+    match split.classes.is_empty() {
+        false => {
+            let targets: Vec<i64> = rows.iter().map(|&r| split.classes[r]).collect();
+            let targets =
+                Tensor::<1, Int>::from_data(TensorData::new(targets, [rows.len()]), device);
+            let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
+            CrossEntropyLossConfig::new()
+                .with_smoothing(smoothing)
+                .init(device)
+                .forward(output, targets)
+        }
+        true => {
+            let targets: Vec<f32> = rows.iter().map(|&r| split.values[r]).collect();
+            let targets = Tensor::<2>::from_data(TensorData::new(targets, [rows.len(), 1]), device);
+            let error = output - targets;
+            let per_row = match config.loss.as_str() {
+                "mae" => error.abs(),
+                "huber" => {
+                    // Huber with delta 1: a²/2 inside, |a| - 1/2 outside; c = min(|a|, 1) gives both.
+                    let a = error.abs();
+                    let c = a.clone().clamp_max(1.0);
+                    c.clone() * (a - c.mul_scalar(0.5))
+                }
+                _ => error.clone() * error,
+            };
+            per_row.mean()
+        }
+    }
+}
+
+/// Computes a split's metrics on the host in f64: loss, and accuracy or RMSE/MAE/R².
+fn evaluate(
+    model: &Mlp,
+    split: &Split,
+    prefix: &str,
+    config: &TrainConfig,
+    data: &Dataset,
+    device: &Device,
+    metrics: &mut Metrics,
+) {
+    let outputs = predict(
+        model,
+        &split.x,
+        data.n_features(),
+        config.activation,
+        device,
+    );
+    let width = data.n_outputs();
+    match data.task {
+        Task::Classification => {
+            let (mut loss, mut correct) = (0.0f64, 0usize);
+            for (row, logits) in outputs.chunks(width).enumerate() {
+                let target = split.classes[row] as usize;
+                let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+                let log_sum = logits
+                    .iter()
+                    .map(|&v| (v as f64 - max).exp())
+                    .sum::<f64>()
+                    .ln()
+                    + max;
+                loss += log_sum - logits[target] as f64;
+                if argmax(logits) == target {
+                    correct += 1;
+                }
+            }
+            let n = split.rows as f64;
+            metrics.insert(format!("{prefix}_loss"), clean(loss / n));
+            metrics.insert(format!("{prefix}_accuracy"), correct as f64 / n);
+        }
+        Task::Regression => {
+            let (mean, std) = data.target_stats;
+            let n = split.rows as f64;
+            let (mut loss, mut squared, mut absolute) = (0.0f64, 0.0f64, 0.0f64);
+            for (prediction, target) in outputs.iter().zip(&split.values) {
+                let e = (*prediction - *target) as f64;
+                loss += match config.loss.as_str() {
+                    "mae" => e.abs(),
+                    "huber" => {
+                        let c = e.abs().min(1.0);
+                        c * (e.abs() - 0.5 * c)
+                    }
+                    _ => e * e,
+                };
+                squared += (e * std).powi(2);
+                absolute += (e * std).abs();
+            }
+            let truth_mean = split
+                .values
+                .iter()
+                .map(|&v| v as f64 * std + mean)
+                .sum::<f64>()
+                / n;
+            let total: f64 = split
+                .values
+                .iter()
+                .map(|&v| (v as f64 * std + mean - truth_mean).powi(2))
+                .sum();
+            metrics.insert(format!("{prefix}_loss"), clean(loss / n));
+            metrics.insert(format!("{prefix}_rmse"), clean((squared / n).sqrt()));
+            metrics.insert(format!("{prefix}_mae"), clean(absolute / n));
+            metrics.insert(
+                format!("{prefix}_r2"),
+                clean(1.0 - squared / total.max(f64::MIN_POSITIVE)),
+            );
+        }
+    }
+}
+
+/// The model's outputs for rows `x` (row-major), evaluated in chunks, as one flat vector.
+pub fn predict(
+    model: &Mlp,
+    x: &[f32],
+    inputs: usize,
+    activation: Activation,
+    device: &Device,
+) -> Vec<f32> {
+    let mut outputs = Vec::new();
+    for chunk in x.chunks(4096 * inputs) {
+        let rows = chunk.len() / inputs;
+        let input = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [rows, inputs]), device);
+        let output = model.forward(input, activation, None);
+        outputs.extend(output.into_data().try_into_vec::<f32>().unwrap_or_default());
+    }
+    outputs
+}
+
+fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Rounds to 9 significant digits: metrics computed from f32 outputs carry no more, and short
+/// numbers keep the CSV files readable.
+fn clean(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.8e}").parse().unwrap_or(x)
+}
+
+fn save_model(model: &Mlp, path: &Path) -> Result<(), String> {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("cannot serialise the model: {e}"))?;
+    write_atomic(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn save_checkpoint(
+    model: &Mlp,
+    optimizer: &ModuleOptimizer,
+    state: &TrainingState,
+    dir: &Path,
+) -> Result<(), String> {
+    let model = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("cannot serialise the model: {e}"))?;
+    let optimizer = optimizer
+        .into_bytes()
+        .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
+    Checkpoint {
+        state: state.clone(),
+        model: model.to_vec(),
+        optimizer: optimizer.to_vec(),
+    }
+    .save(dir)
+    .map_err(|e| format!("cannot write the checkpoint in {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(schedule: &str, warmup: u32) -> TrainConfig {
+        let mut settings = Settings::with_defaults(&Default::default());
+        settings = settings.with_params(
+            &[(
+                "lr_schedule".to_string(),
+                crate::space::ParamValue::Str(schedule.into()),
+            )]
+            .into(),
+        );
+        let mut c = TrainConfig::from_settings(&settings, Task::Classification);
+        c.learning_rate = 0.1;
+        c.warmup_epochs = warmup;
+        c.epochs = 10;
+        c.gamma = 0.5;
+        c.step_size = 2;
+        c
+    }
+
+    #[test]
+    fn schedules_follow_their_formulas() {
+        let step = config("step", 0);
+        assert_eq!(
+            [1, 2, 3, 5].map(|e| step.learning_rate_at(e)),
+            [0.1, 0.1, 0.05, 0.025]
+        );
+        let warm = config("constant", 3);
+        assert_eq!(
+            [1, 3, 4].map(|e| warm.learning_rate_at(e)),
+            [0.025, 0.07500000000000001, 0.1]
+        );
+        let cosine = config("cosine", 0);
+        assert!((cosine.learning_rate_at(6) - 0.05).abs() < 1e-12);
+    }
+}
