@@ -326,7 +326,27 @@ impl Experiment {
             base_dir: base_dir.to_path_buf(),
         };
         let raw: Raw = toml::from_str(text).map_err(|e| serde_error(&source, &e))?;
-        Builder { source }.build(raw)
+        Builder {
+            source,
+            custom: false,
+        }
+        .build(raw)
+    }
+
+    /// Validates an experiment for a user's own objective (library use): `[space]` may name
+    /// parameters that are not kiln settings, and `[data]` is optional.
+    pub fn parse_custom(text: &str, path: &Path, base_dir: &Path) -> Result<Experiment> {
+        let source = Source {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            base_dir: base_dir.to_path_buf(),
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| serde_error(&source, &e))?;
+        Builder {
+            source,
+            custom: true,
+        }
+        .build(raw)
     }
 
     /// The metric names the settings' `[space]` keys and the leaderboard's parameter columns use.
@@ -385,6 +405,8 @@ impl Experiment {
 
 struct Builder {
     source: Source,
+    /// A user's objective: free `[space]` keys, no built-in model checks.
+    custom: bool,
 }
 
 impl Builder {
@@ -433,7 +455,9 @@ impl Builder {
             space,
             source: self.source.clone(),
         };
-        self.check_supported(&experiment)?;
+        if !self.custom {
+            self.check_supported(&experiment)?;
+        }
         Ok(experiment)
     }
 
@@ -719,19 +743,24 @@ impl Builder {
 
     fn dimension(&self, name: &str, value: &toml::Value) -> Result<Dimension> {
         let path = ["space", name];
-        let spec = settings::spec(name).ok_or_else(|| {
-            let all: Vec<&str> = settings::SETTINGS.iter().map(|s| s.name).collect();
-            let hint = did_you_mean(name, all.iter().copied())
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
-            self.err(
-                &path,
-                format!(
-                    "`{name}` is not a setting that can be searched.{hint} Allowed: {}",
-                    quote_list(&all)
-                ),
-            )
-        })?;
+        let spec = match settings::spec(name) {
+            // A user's objective gives its parameters their meaning; kiln checks only the shape.
+            _ if self.custom => None,
+            Some(spec) => Some(spec),
+            None => {
+                let all: Vec<&str> = settings::SETTINGS.iter().map(|s| s.name).collect();
+                let hint = did_you_mean(name, all.iter().copied())
+                    .map(|m| format!(" Did you mean `{m}`?"))
+                    .unwrap_or_default();
+                return Err(self.err(
+                    &path,
+                    format!(
+                        "`{name}` is not a setting that can be searched.{hint} Allowed: {}",
+                        quote_list(&all)
+                    ),
+                ));
+            }
+        };
         let table = value.as_table().ok_or_else(|| {
             self.err(
                 &path,
@@ -881,7 +910,9 @@ impl Builder {
                 Distribution::Choice(out)
             }
         };
-        self.check_dimension_fits(name, spec, kind, &distribution)?;
+        if let Some(spec) = spec {
+            self.check_dimension_fits(name, spec, kind, &distribution)?;
+        }
         Ok(Dimension {
             name: name.to_string(),
             distribution,

@@ -81,12 +81,7 @@ impl Dataset {
             })?;
         let headers: Vec<String> = reader
             .headers()
-            .map_err(|e| {
-                at(
-                    "path",
-                    format!("cannot read the header row of {shown}: {e}"),
-                )
-            })?
+            .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?
             .iter()
             .map(str::to_string)
             .collect();

@@ -1,0 +1,371 @@
+//! A wrong experiment never panics, hangs or writes a half-made results folder: each of these
+//! malformed files gets exit code 2 and one clear message naming the file and line.
+
+mod common;
+
+use common::{data, run, text, write};
+
+/// A valid experiment that each case breaks in one way.
+fn base() -> String {
+    format!(
+        r#"name = "bad"
+seed = 1
+
+[objective]
+metric = "val_accuracy"
+direction = "maximize"
+
+[budget]
+trials = 2
+workers = 1
+
+[data]
+path = "{iris}"
+target = "label"
+task = "classification"
+split = {{ train = 0.6, val = 0.2, test = 0.2 }}
+
+[model]
+hidden = 16
+
+[train]
+epochs = 2
+optimizer = "adamw"
+
+[space]
+learning_rate = {{ log_uniform = [1e-4, 1e-1] }}
+"#,
+        iris = data("iris.csv")
+    )
+}
+
+/// (what is wrong, the file, a fragment the message must contain, the line it must name)
+fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Option<usize>)> {
+    let b = base();
+    let with = |from: &str, to: &str| {
+        assert!(b.contains(from), "{from}");
+        b.replacen(from, to, 1)
+    };
+    let space = |line: &str| format!("{b}{line}\n");
+    let non_numeric = write(dir, "words.csv", "a,b,label\n1,x,0\n2,3,1\n");
+    let tiny = write(dir, "tiny.csv", "a,label\n1,0\n2,1\n3,2\n");
+    vec![
+        (
+            "a syntax error",
+            with("name = \"bad\"", "name = \"bad"),
+            "",
+            Some(1),
+        ),
+        (
+            "an unknown section",
+            format!("{b}[trainer]\nepochs = 3\n"),
+            "Did you mean `train`?",
+            Some(27),
+        ),
+        (
+            "an unknown key in [train]",
+            with("optimizer = \"adamw\"", "learnin_rate = 0.1"),
+            "Did you mean `learning_rate`?",
+            Some(23),
+        ),
+        (
+            "an unknown key in [objective]",
+            with("metric = ", "metrc = "),
+            "Did you mean `metric`?",
+            Some(5),
+        ),
+        (
+            "a key in the wrong section",
+            with("hidden = 16", "epochs = 16"),
+            "belongs in [train]",
+            Some(19),
+        ),
+        (
+            "a string for an integer setting",
+            with("epochs = 2", "epochs = \"two\""),
+            "`epochs` must be an integer",
+            Some(22),
+        ),
+        (
+            "a string for the seed",
+            with("seed = 1", "seed = \"one\""),
+            "invalid type",
+            Some(2),
+        ),
+        (
+            "a reversed range",
+            space("dropout = { uniform = [0.5, 0.1] }"),
+            "reversed range",
+            Some(27),
+        ),
+        (
+            "an empty integer range",
+            space("layers = { int = [3, 3] }"),
+            "empty or reversed range",
+            Some(27),
+        ),
+        (
+            "log_uniform from 0",
+            space("weight_decay = { log_uniform = [0.0, 0.1] }"),
+            "both bounds > 0",
+            Some(27),
+        ),
+        (
+            "log_uniform below 0",
+            with("[1e-4, 1e-1]", "[-1e-4, 1e-1]"),
+            "both bounds > 0",
+            Some(26),
+        ),
+        (
+            "an empty choice",
+            space("batch_size = { choice = [] }"),
+            "`choice` is empty",
+            Some(27),
+        ),
+        (
+            "an unknown metric",
+            with("metric = \"val_accuracy\"", "metric = \"val_acc\""),
+            "Did you mean `val_accuracy`?",
+            Some(5),
+        ),
+        (
+            "an unknown direction",
+            with("\"maximize\"", "\"maximise\""),
+            "use `maximize` or `minimize`",
+            Some(6),
+        ),
+        (
+            "an unknown sampler",
+            format!("{b}[sampler]\nkind = \"bayes\"\n"),
+            "unknown sampler `bayes`",
+            Some(28),
+        ),
+        (
+            "a sampler of a later version",
+            format!("{b}[sampler]\nkind = \"tpe\"\n"),
+            "not available in this version",
+            Some(28),
+        ),
+        (
+            "an unknown pruner",
+            format!("{b}[pruner]\nkind = \"sometimes\"\n"),
+            "unknown pruner",
+            Some(28),
+        ),
+        (
+            "an unknown optimizer",
+            with("\"adamw\"", "\"adamx\""),
+            "`optimizer` must be one of",
+            Some(23),
+        ),
+        (
+            "an unknown optimizer in the space",
+            space("optimizer = { choice = [\"sgd\", \"lion\"] }"),
+            "got `lion`",
+            Some(27),
+        ),
+        (
+            "an unknown model kind",
+            with("hidden = 16", "kind = \"transformer\""),
+            "`kind` must be one of",
+            Some(19),
+        ),
+        (
+            "a missing data file",
+            with(&data("iris.csv"), "/nonexistent/iris.csv"),
+            "cannot read the data file",
+            Some(13),
+        ),
+        (
+            "a data path that is a folder",
+            with(&data("iris.csv"), "/tmp"),
+            "cannot read the data file",
+            Some(13),
+        ),
+        (
+            "a target not in the CSV",
+            with("target = \"label\"", "target = \"species\""),
+            "column `species` is not in",
+            Some(14),
+        ),
+        (
+            "a split column not in the CSV",
+            with(
+                "split = { train = 0.6, val = 0.2, test = 0.2 }",
+                "split_column = \"fold\"",
+            ),
+            "column `fold` is not in",
+            Some(16),
+        ),
+        (
+            "a non-numeric feature",
+            with(&data("iris.csv"), &non_numeric.display().to_string()),
+            "words.csv:2: column `b` holds `x`",
+            None,
+        ),
+        (
+            "fewer rows than a split needs",
+            with(&data("iris.csv"), &tiny.display().to_string()),
+            "validation rows",
+            Some(16),
+        ),
+        (
+            "a split that does not add up",
+            with("test = 0.2 }", "test = 0.3 }"),
+            "add up to",
+            Some(16),
+        ),
+        (
+            "an unknown task",
+            with("task = \"classification\"", "task = \"clustering\""),
+            "unknown task",
+            Some(15),
+        ),
+        (
+            "dropout of 1.5",
+            with("hidden = 16", "dropout = 1.5"),
+            "`dropout` must be in [0, 1)",
+            Some(19),
+        ),
+        (
+            "a negative learning rate",
+            with("optimizer = \"adamw\"", "learning_rate = -0.1"),
+            "`learning_rate` must be > 0",
+            Some(23),
+        ),
+        (
+            "a space key that is no setting",
+            space("widthh = { int = [8, 64] }"),
+            "not a setting that can be searched",
+            Some(27),
+        ),
+        (
+            "a bare value in the space",
+            space("dropout = 0.1"),
+            "must be a distribution",
+            Some(27),
+        ),
+        (
+            "two distributions in one key",
+            space("dropout = { uniform = [0.0, 0.5], choice = [0.1] }"),
+            "several distributions",
+            Some(27),
+        ),
+        (
+            "a step on a float range",
+            space("dropout = { uniform = [0.0, 0.5], step = 1 }"),
+            "applies to `int` ranges only",
+            Some(27),
+        ),
+        (
+            "a float range for an integer setting",
+            space("batch_size = { uniform = [16.0, 64.0] }"),
+            "integer setting",
+            Some(27),
+        ),
+        (
+            "no [objective] section",
+            with(
+                "[objective]\nmetric = \"val_accuracy\"\ndirection = \"maximize\"\n",
+                "",
+            ),
+            "missing field `objective`",
+            None,
+        ),
+        (
+            "zero trials",
+            with("trials = 2", "trials = 0"),
+            "`trials` must be at least 1",
+            Some(9),
+        ),
+        (
+            "zero workers",
+            with("workers = 1", "workers = 0"),
+            "`workers` must be at least 1",
+            Some(10),
+        ),
+        (
+            "a grid over a continuous range without points",
+            format!("{b}[sampler]\nkind = \"grid\"\n"),
+            "needs `points = N`",
+            Some(26),
+        ),
+        (
+            "an unknown early-stopping monitor",
+            format!("{b}[early_stopping]\nmonitor = \"val_los\"\n"),
+            "Did you mean `val_loss`?",
+            Some(28),
+        ),
+        (
+            "a regression loss for classification",
+            with("optimizer = \"adamw\"", "loss = \"mse\""),
+            "does not fit a classification task",
+            Some(23),
+        ),
+        (
+            "a name with a slash",
+            with("name = \"bad\"", "name = \"a/b\""),
+            "invalid name",
+            Some(1),
+        ),
+        (
+            "an unreadable duration",
+            with("workers = 1", "workers = 1\nmax_time = \"soon\""),
+            "cannot read `soon` as a duration",
+            Some(11),
+        ),
+    ]
+}
+
+#[test]
+fn each_malformed_experiment_exits_2_with_one_located_message_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = cases(dir.path());
+    assert!(cases.len() >= 25);
+    for (i, (what, experiment, fragment, line)) in cases.iter().enumerate() {
+        let file = write(dir.path(), &format!("case{i}.toml"), experiment);
+        let results = dir.path().join(format!("results{i}"));
+        for command in ["run", "check"] {
+            let output = run(&[
+                command,
+                file.to_str().unwrap(),
+                "--results",
+                results.to_str().unwrap(),
+            ][..if command == "run" { 4 } else { 2 }]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{what} ({command}): {}",
+                text(&output)
+            );
+            assert!(stderr.starts_with("error: "), "{what}: {stderr}");
+            assert!(
+                stderr.contains(fragment),
+                "{what}: expected `{fragment}` in {stderr}"
+            );
+            if let Some(line) = line {
+                let at = format!("case{i}.toml:{line}:");
+                assert!(stderr.contains(&at), "{what}: expected `{at}` in {stderr}");
+            }
+            assert!(
+                stderr.lines().count() <= 3,
+                "{what}: one short paragraph, got {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+            assert!(!results.exists(), "{what}: the results folder was created");
+        }
+    }
+}
+
+#[test]
+fn a_missing_experiment_file_and_bad_arguments_exit_2() {
+    let output = run(&["run", "/nonexistent/x.toml"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read the experiment file"));
+    let output = run(&["run", "--workers", "many", "x.toml"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let output = run(&["resume", "/nonexistent/results"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("holds no sweep"));
+}
