@@ -1,0 +1,188 @@
+//! End-to-end sweeps with the real binary: results, determinism, samplers, tasks, backends.
+
+mod common;
+
+use common::{csv_rows, data, digits_experiment, leaderboard_by_trial, run, text, write};
+use std::path::Path;
+
+const LEADERBOARD_COLUMNS: &str = "rank,trial,state,objective,best_epoch,epochs,duration_s,n_params,train_loss,val_loss,val_accuracy,test_loss,test_accuracy,gap,learning_rate,dropout,note";
+
+fn sweep(experiment: &Path, results: &Path, extra: &[&str]) {
+    let mut args = vec!["run", experiment.to_str().unwrap(), "--results", results.to_str().unwrap(), "--quiet"];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+#[test]
+fn quickstart_reaches_095_validation_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.toml");
+    sweep(&quickstart, dir.path(), &[]);
+    let rows = csv_rows(&dir.path().join("leaderboard.csv"));
+    assert_eq!(rows.len(), 8);
+    let best: f64 = rows[0]["val_accuracy"].parse().unwrap();
+    assert!(best >= 0.95, "best val_accuracy {best}");
+    assert_eq!(rows[0]["rank"], "1");
+    // Best first.
+    let objectives: Vec<f64> = rows.iter().map(|r| r["objective"].parse().unwrap()).collect();
+    assert!(objectives.windows(2).all(|w| w[0] >= w[1]), "{objectives:?}");
+    for file in ["experiment.toml", "journal.jsonl", "curves.csv", "kiln.log", "trials/0/best.bpk", "trials/0/checkpoint.bin"] {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_leaderboards_and_workers_do_not_change_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "d.toml", &digits_experiment("det", 4, 1, 4));
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    sweep(&file, &a, &[]);
+    sweep(&file, &b, &[]);
+    sweep(&file, &c, &["--workers", "2"]);
+    let header = std::fs::read_to_string(a.join("leaderboard.csv")).unwrap();
+    assert_eq!(header.lines().next().unwrap(), LEADERBOARD_COLUMNS);
+    let (a, b, c) = (leaderboard_by_trial(&a), leaderboard_by_trial(&b), leaderboard_by_trial(&c));
+    assert_eq!(a.len(), 4);
+    assert_eq!(a, b, "two runs with workers = 1");
+    // With two workers each trial has the same parameters and, trained from its own seed, the
+    // same metrics.
+    assert_eq!(a, c, "workers = 1 against workers = 2");
+    let curves = std::fs::read_to_string(dir.path().join("c/curves.csv")).unwrap();
+    assert!(curves.starts_with("trial,epoch,elapsed_s,lr,train_loss,val_loss,val_accuracy,test_loss,test_accuracy\n"), "{curves}");
+}
+
+#[test]
+fn grid_sweep_ends_when_the_grid_is_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = digits_experiment("grid", 50, 2, 2).replace(
+        "[space]\nlearning_rate = { log_uniform = [1e-3, 3e-2] }\ndropout = { uniform = [0.0, 0.3] }",
+        "[sampler]\nkind = \"grid\"\n\n[space]\nlearning_rate = { log_uniform = [1e-3, 1e-2], points = 3 }\noptimizer = { choice = [\"adam\", \"sgd\"] }",
+    );
+    let file = write(dir.path(), "g.toml", &experiment);
+    sweep(&file, &dir.path().join("r"), &[]);
+    let rows = csv_rows(&dir.path().join("r/leaderboard.csv"));
+    assert_eq!(rows.len(), 6);
+    let mut points: Vec<(String, String)> = rows.iter().map(|r| (r["learning_rate"].clone(), r["optimizer"].clone())).collect();
+    points.sort();
+    points.dedup();
+    assert_eq!(points.len(), 6, "every grid point once: {points:?}");
+}
+
+#[test]
+fn regression_reports_rmse_mae_r2_and_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = format!(
+        r#"name = "reg"
+[objective]
+metric = "val_rmse"
+[budget]
+trials = 2
+workers = 2
+[data]
+path = "{}"
+target = "target"
+task = "regression"
+[train]
+epochs = 40
+learning_rate = 3e-3
+[space]
+loss = {{ choice = ["mse", "huber"] }}
+"#,
+        data("diabetes.csv")
+    );
+    let file = write(dir.path(), "r.toml", &experiment);
+    sweep(&file, &dir.path().join("r"), &[]);
+    let rows = csv_rows(&dir.path().join("r/leaderboard.csv"));
+    let header: Vec<&String> = rows[0].keys().collect();
+    for column in ["val_rmse", "val_mae", "val_r2", "test_rmse", "gap"] {
+        assert!(rows[0].contains_key(column), "{column} in {header:?}");
+    }
+    let rmse: f64 = rows[0]["val_rmse"].parse().unwrap();
+    let r2: f64 = rows[0]["val_r2"].parse().unwrap();
+    // The target's standard deviation is about 77: a model that learned does much better.
+    assert!(rmse < 65.0 && r2 > 0.3, "rmse {rmse}, r2 {r2}");
+}
+
+#[test]
+fn ndarray_backend_trains_to_the_same_metrics_as_flex_within_rounding() {
+    let dir = tempfile::tempdir().unwrap();
+    let flex = digits_experiment("backends", 1, 1, 3);
+    let ndarray = flex.replace("batch_size = 16", "batch_size = 16\nbackend = \"ndarray\"");
+    sweep(&write(dir.path(), "f.toml", &flex), &dir.path().join("f"), &[]);
+    sweep(&write(dir.path(), "n.toml", &ndarray), &dir.path().join("n"), &[]);
+    let f = &csv_rows(&dir.path().join("f/leaderboard.csv"))[0];
+    let n = &csv_rows(&dir.path().join("n/leaderboard.csv"))[0];
+    let (fl, nl): (f64, f64) = (f["val_loss"].parse().unwrap(), n["val_loss"].parse().unwrap());
+    assert!((fl - nl).abs() < 1e-3, "flex {fl} ndarray {nl}");
+    assert!(n["val_accuracy"].parse::<f64>().unwrap() > 0.8);
+}
+
+#[test]
+fn n_params_is_the_mlp_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    sweep(&write(dir.path(), "p.toml", &digits_experiment("params", 1, 1, 1)), &dir.path().join("r"), &[]);
+    let row = &csv_rows(&dir.path().join("r/leaderboard.csv"))[0];
+    // 64 inputs, two hidden layers of 32, 10 classes; weights and biases.
+    let expected = (64 * 32 + 32) + (32 * 32 + 32) + (32 * 10 + 10);
+    assert_eq!(row["n_params"], expected.to_string());
+}
+
+#[test]
+fn a_diverging_trial_fails_alone_and_all_failing_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = digits_experiment("diverge", 3, 1, 3)
+        .replace("learning_rate = { log_uniform = [1e-3, 3e-2] }", "learning_rate = { choice = [1e-3, 1e9] }\noptimizer = { choice = [\"sgd\"] }\nmomentum = { choice = [0.0] }");
+    let file = write(dir.path(), "d.toml", &experiment);
+    let results = dir.path().join("r");
+    let output = run(&["run", file.to_str().unwrap(), "--results", results.to_str().unwrap(), "-q"]);
+    let rows = csv_rows(&results.join("leaderboard.csv"));
+    let failed: Vec<_> = rows.iter().filter(|r| r["state"] == "failed").collect();
+    let complete = rows.iter().filter(|r| r["state"] == "complete").count();
+    assert!(!failed.is_empty() && complete > 0, "{rows:?}");
+    assert!(failed.iter().all(|r| r["note"].starts_with("diverged at epoch")), "{failed:?}");
+    assert_eq!(rows.last().unwrap()["state"], "failed", "failed trials come last");
+    assert!(output.status.success(), "{}", text(&output));
+
+    let all_bad = experiment.replace("choice = [1e-3, 1e9]", "choice = [1e9]");
+    let file = write(dir.path(), "bad.toml", &all_bad);
+    let output = run(&["run", file.to_str().unwrap(), "--results", dir.path().join("b").to_str().unwrap(), "-q"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("all 3 trials failed"), "{}", text(&output));
+}
+
+#[test]
+fn leaderboard_and_status_commands_describe_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    sweep(&write(dir.path(), "s.toml", &digits_experiment("show", 2, 2, 2)), &results, &[]);
+    let output = run(&["leaderboard", results.to_str().unwrap(), "--top", "1"]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && out.lines().count() == 2, "{}", text(&output));
+    assert!(out.starts_with("rank  trial  state"), "{out}");
+    let output = run(&["status", results.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("2 of 2: 2 complete, 0 pruned, 0 failed, 0 unfinished"), "{out}");
+    assert!(out.contains("best       trial"), "{out}");
+}
+
+#[test]
+fn an_unwritable_results_folder_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "u.toml", &digits_experiment("unwritable", 1, 1, 1));
+    let blocker = write(dir.path(), "not-a-folder", "");
+    let results = blocker.join("results");
+    let output = run(&["run", file.to_str().unwrap(), "--results", results.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot create the results folder") && stderr.contains("Not a directory"), "{stderr}");
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    for command in ["run", "resume", "check", "leaderboard", "status"] {
+        let output = run(&[command, "--help"]);
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success() && out.contains("Example:"), "{command}: {out}");
+    }
+}
