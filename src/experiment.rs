@@ -944,7 +944,7 @@ impl Builder {
                 format!("`{kind}` must be a pair [low, high] of {what}"),
             ));
         };
-        if !(low < high) {
+        if low.partial_cmp(&high) != Some(std::cmp::Ordering::Less) {
             return Err(self.err(
                 &path,
                 format!("empty or reversed range [{low}, {high}]: low must be below high (fix a single value in [model] or [train] instead)"),
@@ -1199,6 +1199,62 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// A fingerprint of what makes a sweep itself: everything but `[budget]` (more trials or
+/// workers continue the same sweep). Whitespace, comments and key order do not count.
+pub fn fingerprint(text: &str) -> String {
+    let mut table: toml::Table = toml::from_str(text).unwrap_or_default();
+    table.remove("budget");
+    let canonical = toml::to_string(&table).unwrap_or_default();
+    // FNV-1a, 64 bits: stable across platforms and versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in canonical.bytes() {
+        hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The keys whose values differ between two experiment texts (ignoring `[budget]`), as
+/// "`train.epochs`: 30 -> 20" lines.
+pub fn differences(old: &str, new: &str) -> Vec<String> {
+    fn walk(
+        prefix: &str,
+        old: Option<&toml::Value>,
+        new: Option<&toml::Value>,
+        out: &mut Vec<String>,
+    ) {
+        match (old, new) {
+            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
+                let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for key in keys {
+                    if prefix.is_empty() && key == "budget" {
+                        continue;
+                    }
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, a.get(key), b.get(key), out);
+                }
+            }
+            (a, b) if a != b => {
+                let show =
+                    |v: Option<&toml::Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
+                out.push(format!("`{prefix}`: {} -> {}", show(a), show(b)));
+            }
+            _ => {}
+        }
+    }
+    let parse = |t: &str| {
+        toml::from_str::<toml::Table>(t)
+            .map(toml::Value::Table)
+            .ok()
+    };
+    let mut out = Vec::new();
+    walk("", parse(old).as_ref(), parse(new).as_ref(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1256,60 +1312,4 @@ task = "classification"
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("5x"), None);
     }
-}
-
-/// A fingerprint of what makes a sweep itself: everything but `[budget]` (more trials or
-/// workers continue the same sweep). Whitespace, comments and key order do not count.
-pub fn fingerprint(text: &str) -> String {
-    let mut table: toml::Table = toml::from_str(text).unwrap_or_default();
-    table.remove("budget");
-    let canonical = toml::to_string(&table).unwrap_or_default();
-    // FNV-1a, 64 bits: stable across platforms and versions, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in canonical.bytes() {
-        hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
-/// The keys whose values differ between two experiment texts (ignoring `[budget]`), as
-/// "`train.epochs`: 30 -> 20" lines.
-pub fn differences(old: &str, new: &str) -> Vec<String> {
-    fn walk(
-        prefix: &str,
-        old: Option<&toml::Value>,
-        new: Option<&toml::Value>,
-        out: &mut Vec<String>,
-    ) {
-        match (old, new) {
-            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
-                let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-                for key in keys {
-                    if prefix.is_empty() && key == "budget" {
-                        continue;
-                    }
-                    let path = if prefix.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{prefix}.{key}")
-                    };
-                    walk(&path, a.get(key), b.get(key), out);
-                }
-            }
-            (a, b) if a != b => {
-                let show =
-                    |v: Option<&toml::Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
-                out.push(format!("`{prefix}`: {} -> {}", show(a), show(b)));
-            }
-            _ => {}
-        }
-    }
-    let parse = |t: &str| {
-        toml::from_str::<toml::Table>(t)
-            .map(toml::Value::Table)
-            .ok()
-    };
-    let mut out = Vec::new();
-    walk("", parse(old).as_ref(), parse(new).as_ref(), &mut out);
-    out
 }

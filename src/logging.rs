@@ -58,9 +58,8 @@ pub fn attach(dir: &Path) {
         .create(true)
         .append(true)
         .open(dir.join("kiln.log"))
+        && let Ok(mut slot) = LOG_FILE.lock()
     {
-        if let Ok(mut slot) = LOG_FILE.lock() {
-            *slot = Some(file);
-        }
+        *slot = Some(file);
     }
 }

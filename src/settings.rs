@@ -525,10 +525,10 @@ pub fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     let candidates: Vec<&'a str> = candidates.into_iter().collect();
     // An abbreviation (`val_acc`) is as clear a sign as a typo.
-    if word.len() >= 3 {
-        if let Some(c) = candidates.iter().find(|c| c.starts_with(word)) {
-            return Some(c);
-        }
+    if word.len() >= 3
+        && let Some(c) = candidates.iter().find(|c| c.starts_with(word))
+    {
+        return Some(c);
     }
     candidates
         .into_iter()

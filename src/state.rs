@@ -251,10 +251,10 @@ impl SweepState {
             if t.state != TrialState::Ended(EndState::Complete) {
                 continue;
             }
-            if let Some(v) = t.best_value(metric, direction) {
-                if best.is_none_or(|(_, b)| direction.better(v, b)) {
-                    best = Some((t, v));
-                }
+            if let Some(v) = t.best_value(metric, direction)
+                && best.is_none_or(|(_, b)| direction.better(v, b))
+            {
+                best = Some((t, v));
             }
         }
         best

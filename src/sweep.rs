@@ -132,8 +132,9 @@ pub fn run(
             .max_time
             .is_none_or(|limit| started.elapsed() < limit);
         // Dispatch: resumable trials first, then new ones, while workers are free.
-        while !stopping {
-            let Some(id) = slots.iter().position(|s| s.trial.is_none()) else {
+        loop {
+            let free = slots.iter().position(|s| s.trial.is_none());
+            let Some(id) = free.filter(|_| !stopping) else {
                 break;
             };
             let task = if let Some(number) = resumable.pop_front() {

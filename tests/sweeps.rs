@@ -8,7 +8,13 @@ use std::path::Path;
 const LEADERBOARD_COLUMNS: &str = "rank,trial,state,objective,best_epoch,epochs,duration_s,n_params,train_loss,val_loss,val_accuracy,test_loss,test_accuracy,gap,learning_rate,dropout,note";
 
 fn sweep(experiment: &Path, results: &Path, extra: &[&str]) {
-    let mut args = vec!["run", experiment.to_str().unwrap(), "--results", results.to_str().unwrap(), "--quiet"];
+    let mut args = vec![
+        "run",
+        experiment.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "--quiet",
+    ];
     args.extend_from_slice(extra);
     let output = run(&args);
     assert!(output.status.success(), "{}", text(&output));
@@ -25,9 +31,22 @@ fn quickstart_reaches_095_validation_accuracy() {
     assert!(best >= 0.95, "best val_accuracy {best}");
     assert_eq!(rows[0]["rank"], "1");
     // Best first.
-    let objectives: Vec<f64> = rows.iter().map(|r| r["objective"].parse().unwrap()).collect();
-    assert!(objectives.windows(2).all(|w| w[0] >= w[1]), "{objectives:?}");
-    for file in ["experiment.toml", "journal.jsonl", "curves.csv", "kiln.log", "trials/0/best.bpk", "trials/0/checkpoint.bin"] {
+    let objectives: Vec<f64> = rows
+        .iter()
+        .map(|r| r["objective"].parse().unwrap())
+        .collect();
+    assert!(
+        objectives.windows(2).all(|w| w[0] >= w[1]),
+        "{objectives:?}"
+    );
+    for file in [
+        "experiment.toml",
+        "journal.jsonl",
+        "curves.csv",
+        "kiln.log",
+        "trials/0/best.bpk",
+        "trials/0/checkpoint.bin",
+    ] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
 }
@@ -36,20 +55,33 @@ fn quickstart_reaches_095_validation_accuracy() {
 fn same_seed_gives_identical_leaderboards_and_workers_do_not_change_trials() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "d.toml", &digits_experiment("det", 4, 1, 4));
-    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
     sweep(&file, &a, &[]);
     sweep(&file, &b, &[]);
     sweep(&file, &c, &["--workers", "2"]);
     let header = std::fs::read_to_string(a.join("leaderboard.csv")).unwrap();
     assert_eq!(header.lines().next().unwrap(), LEADERBOARD_COLUMNS);
-    let (a, b, c) = (leaderboard_by_trial(&a), leaderboard_by_trial(&b), leaderboard_by_trial(&c));
+    let (a, b, c) = (
+        leaderboard_by_trial(&a),
+        leaderboard_by_trial(&b),
+        leaderboard_by_trial(&c),
+    );
     assert_eq!(a.len(), 4);
     assert_eq!(a, b, "two runs with workers = 1");
     // With two workers each trial has the same parameters and, trained from its own seed, the
     // same metrics.
     assert_eq!(a, c, "workers = 1 against workers = 2");
     let curves = std::fs::read_to_string(dir.path().join("c/curves.csv")).unwrap();
-    assert!(curves.starts_with("trial,epoch,elapsed_s,lr,train_loss,val_loss,val_accuracy,test_loss,test_accuracy\n"), "{curves}");
+    assert!(
+        curves.starts_with(
+            "trial,epoch,elapsed_s,lr,train_loss,val_loss,val_accuracy,test_loss,test_accuracy\n"
+        ),
+        "{curves}"
+    );
 }
 
 #[test]
@@ -63,7 +95,10 @@ fn grid_sweep_ends_when_the_grid_is_exhausted() {
     sweep(&file, &dir.path().join("r"), &[]);
     let rows = csv_rows(&dir.path().join("r/leaderboard.csv"));
     assert_eq!(rows.len(), 6);
-    let mut points: Vec<(String, String)> = rows.iter().map(|r| (r["learning_rate"].clone(), r["optimizer"].clone())).collect();
+    let mut points: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["learning_rate"].clone(), r["optimizer"].clone()))
+        .collect();
     points.sort();
     points.dedup();
     assert_eq!(points.len(), 6, "every grid point once: {points:?}");
@@ -109,11 +144,22 @@ fn ndarray_backend_trains_to_the_same_metrics_as_flex_within_rounding() {
     let dir = tempfile::tempdir().unwrap();
     let flex = digits_experiment("backends", 1, 1, 3);
     let ndarray = flex.replace("batch_size = 16", "batch_size = 16\nbackend = \"ndarray\"");
-    sweep(&write(dir.path(), "f.toml", &flex), &dir.path().join("f"), &[]);
-    sweep(&write(dir.path(), "n.toml", &ndarray), &dir.path().join("n"), &[]);
+    sweep(
+        &write(dir.path(), "f.toml", &flex),
+        &dir.path().join("f"),
+        &[],
+    );
+    sweep(
+        &write(dir.path(), "n.toml", &ndarray),
+        &dir.path().join("n"),
+        &[],
+    );
     let f = &csv_rows(&dir.path().join("f/leaderboard.csv"))[0];
     let n = &csv_rows(&dir.path().join("n/leaderboard.csv"))[0];
-    let (fl, nl): (f64, f64) = (f["val_loss"].parse().unwrap(), n["val_loss"].parse().unwrap());
+    let (fl, nl): (f64, f64) = (
+        f["val_loss"].parse().unwrap(),
+        n["val_loss"].parse().unwrap(),
+    );
     assert!((fl - nl).abs() < 1e-3, "flex {fl} ndarray {nl}");
     assert!(n["val_accuracy"].parse::<f64>().unwrap() > 0.8);
 }
@@ -121,7 +167,11 @@ fn ndarray_backend_trains_to_the_same_metrics_as_flex_within_rounding() {
 #[test]
 fn n_params_is_the_mlp_formula() {
     let dir = tempfile::tempdir().unwrap();
-    sweep(&write(dir.path(), "p.toml", &digits_experiment("params", 1, 1, 1)), &dir.path().join("r"), &[]);
+    sweep(
+        &write(dir.path(), "p.toml", &digits_experiment("params", 1, 1, 1)),
+        &dir.path().join("r"),
+        &[],
+    );
     let row = &csv_rows(&dir.path().join("r/leaderboard.csv"))[0];
     // 64 inputs, two hidden layers of 32, 10 classes; weights and biases.
     let expected = (64 * 32 + 32) + (32 * 32 + 32) + (32 * 10 + 10);
@@ -135,47 +185,95 @@ fn a_diverging_trial_fails_alone_and_all_failing_exits_1() {
         .replace("learning_rate = { log_uniform = [1e-3, 3e-2] }", "learning_rate = { choice = [1e-3, 1e9] }\noptimizer = { choice = [\"sgd\"] }\nmomentum = { choice = [0.0] }");
     let file = write(dir.path(), "d.toml", &experiment);
     let results = dir.path().join("r");
-    let output = run(&["run", file.to_str().unwrap(), "--results", results.to_str().unwrap(), "-q"]);
+    let output = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
     let rows = csv_rows(&results.join("leaderboard.csv"));
     let failed: Vec<_> = rows.iter().filter(|r| r["state"] == "failed").collect();
     let complete = rows.iter().filter(|r| r["state"] == "complete").count();
     assert!(!failed.is_empty() && complete > 0, "{rows:?}");
-    assert!(failed.iter().all(|r| r["note"].starts_with("diverged at epoch")), "{failed:?}");
-    assert_eq!(rows.last().unwrap()["state"], "failed", "failed trials come last");
+    assert!(
+        failed
+            .iter()
+            .all(|r| r["note"].starts_with("diverged at epoch")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        rows.last().unwrap()["state"],
+        "failed",
+        "failed trials come last"
+    );
     assert!(output.status.success(), "{}", text(&output));
 
     let all_bad = experiment.replace("choice = [1e-3, 1e9]", "choice = [1e9]");
     let file = write(dir.path(), "bad.toml", &all_bad);
-    let output = run(&["run", file.to_str().unwrap(), "--results", dir.path().join("b").to_str().unwrap(), "-q"]);
+    let output = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        dir.path().join("b").to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("all 3 trials failed"), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("all 3 trials failed"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
 fn leaderboard_and_status_commands_describe_the_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("r");
-    sweep(&write(dir.path(), "s.toml", &digits_experiment("show", 2, 2, 2)), &results, &[]);
+    sweep(
+        &write(dir.path(), "s.toml", &digits_experiment("show", 2, 2, 2)),
+        &results,
+        &[],
+    );
     let output = run(&["leaderboard", results.to_str().unwrap(), "--top", "1"]);
     let out = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success() && out.lines().count() == 2, "{}", text(&output));
+    assert!(
+        output.status.success() && out.lines().count() == 2,
+        "{}",
+        text(&output)
+    );
     assert!(out.starts_with("rank  trial  state"), "{out}");
     let output = run(&["status", results.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.contains("2 of 2: 2 complete, 0 pruned, 0 failed, 0 unfinished"), "{out}");
+    assert!(
+        out.contains("2 of 2: 2 complete, 0 pruned, 0 failed, 0 unfinished"),
+        "{out}"
+    );
     assert!(out.contains("best       trial"), "{out}");
 }
 
 #[test]
 fn an_unwritable_results_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "u.toml", &digits_experiment("unwritable", 1, 1, 1));
+    let file = write(
+        dir.path(),
+        "u.toml",
+        &digits_experiment("unwritable", 1, 1, 1),
+    );
     let blocker = write(dir.path(), "not-a-folder", "");
     let results = blocker.join("results");
-    let output = run(&["run", file.to_str().unwrap(), "--results", results.to_str().unwrap()]);
+    let output = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot create the results folder") && stderr.contains("Not a directory"), "{stderr}");
+    assert!(
+        stderr.contains("cannot create the results folder") && stderr.contains("Not a directory"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -183,6 +281,9 @@ fn help_teaches_with_examples() {
     for command in ["run", "resume", "check", "leaderboard", "status"] {
         let output = run(&[command, "--help"]);
         let out = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success() && out.contains("Example:"), "{command}: {out}");
+        assert!(
+            output.status.success() && out.contains("Example:"),
+            "{command}: {out}"
+        );
     }
 }

@@ -329,14 +329,13 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
 
         // Best weights: kept apart as a burnpack record a user can load.
         let (objective_metric, direction) = setup.objective;
-        if let Some(&value) = metrics.get(objective_metric) {
-            if state
+        if let Some(&value) = metrics.get(objective_metric)
+            && state
                 .objective_best
                 .is_none_or(|b| direction.better(value, b))
-            {
-                state.objective_best = Some(value);
-                save_model(&evaluation_model, &dir.join("best.bpk"))?;
-            }
+        {
+            state.objective_best = Some(value);
+            save_model(&evaluation_model, &dir.join("best.bpk"))?;
         }
         if let Some(es) = setup.early_stopping {
             let value = metrics.get(&es.monitor).copied();

@@ -1,0 +1,292 @@
+//! Crash safety with real processes: SIGKILL at random moments, Ctrl-C, torn journals, locks.
+//! An interrupted sweep, resumed, must end exactly as if it had never been interrupted.
+
+mod common;
+
+use common::{digits_experiment, kiln, leaderboard_by_trial, run, text, write};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn start(args: &[&str]) -> Child {
+    kiln()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(args: &[&str]) {
+    let output = run(args);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+/// Trial numbers in the journal's `trial_created` events, in order.
+fn created_trials(results: &Path) -> Vec<u64> {
+    std::fs::read_to_string(results.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "trial_created")
+        .map(|e| e["trial"].as_u64().unwrap())
+        .collect()
+}
+
+/// Kills `kiln run`/`kiln resume` with SIGKILL at random moments until `kills` kills landed
+/// while it was working, then resumes to the end. Returns how many kills left a torn write.
+fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64) -> usize {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (file, dir) = (file.to_str().unwrap(), results.to_str().unwrap());
+    let (mut landed, mut torn) = (0, 0);
+    for attempt in 0..60 {
+        if landed == kills {
+            break;
+        }
+        let mut child = if attempt == 0 {
+            start(&["run", file, "--results", dir, "-q"])
+        } else {
+            start(&["resume", dir, "-q"])
+        };
+        std::thread::sleep(Duration::from_millis(rng.random_range(40..260)));
+        if child.try_wait().unwrap().is_some() {
+            panic!("the sweep ended after {landed} kills; make it longer");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        landed += 1;
+        let journal = std::fs::read(results.join("journal.jsonl")).unwrap_or_default();
+        let tmp_left = std::fs::read_dir(results.join("trials"))
+            .map(|d| {
+                d.flatten()
+                    .any(|t| t.path().join("checkpoint.bin.tmp").exists())
+            })
+            .unwrap_or(false);
+        if journal.last().is_some_and(|&b| b != b'\n') || tmp_left {
+            torn += 1;
+        }
+    }
+    assert_eq!(landed, kills);
+    finish(&["resume", dir, "-q"]);
+    torn
+}
+
+fn assert_same_sweep(interrupted: &Path, reference: &Path, trials: u64) {
+    let (a, b) = (
+        leaderboard_by_trial(interrupted),
+        leaderboard_by_trial(reference),
+    );
+    assert_eq!(a.len() as u64, trials);
+    for (trial, row) in &b {
+        assert_eq!(a.get(trial), Some(row), "trial {trial} differs");
+    }
+    let created = created_trials(interrupted);
+    let unique: BTreeSet<u64> = created.iter().copied().collect();
+    assert_eq!(
+        created.len(),
+        unique.len(),
+        "a trial was created twice: {created:?}"
+    );
+    assert_eq!(unique, (0..trials).collect(), "a trial number is missing");
+}
+
+fn kill_test(workers: u32, seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    // Wide layers make each checkpoint about 1 MB, so some kills land while one is written.
+    let experiment =
+        digits_experiment("kill", 12, workers, 10).replace("hidden = 32", "hidden = 256");
+    let file = write(dir.path(), "k.toml", &experiment);
+    let reference = dir.path().join("reference");
+    finish(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        reference.to_str().unwrap(),
+        "-q",
+    ]);
+    let interrupted = dir.path().join("interrupted");
+    let torn = kill_repeatedly(&file, &interrupted, 10, seed);
+    println!("workers = {workers}: 10 kills, {torn} left a torn journal line or checkpoint file");
+    assert_same_sweep(&interrupted, &reference, 12);
+}
+
+#[test]
+fn sigkill_at_ten_random_moments_then_resume_equals_an_uninterrupted_sweep_one_worker() {
+    kill_test(1, 11);
+}
+
+#[test]
+fn sigkill_at_ten_random_moments_then_resume_equals_an_uninterrupted_sweep_two_workers() {
+    kill_test(2, 22);
+}
+
+#[test]
+fn a_torn_journal_tail_is_ignored_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "t.toml", &digits_experiment("torn", 3, 1, 3));
+    let reference = dir.path().join("reference");
+    finish(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        reference.to_str().unwrap(),
+        "-q",
+    ]);
+    let results = dir.path().join("r");
+    finish(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+        "--trials",
+        "2",
+    ]);
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(results.join("journal.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut journal, br#"{"event":"trial_created","trial":2,"se"#).unwrap();
+    finish(&["resume", results.to_str().unwrap(), "-q", "--trials", "3"]);
+    assert_same_sweep(&results, &reference, 3);
+}
+
+#[test]
+fn a_second_process_is_refused_and_a_dead_ones_lock_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "l.toml", &digits_experiment("lock", 50, 1, 20));
+    let results = dir.path().join("r");
+    let mut first = start(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(results.join("kiln.lock")).is_ok_and(|l| l.starts_with("pid")) {
+        assert!(Instant::now() < deadline, "no lock appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = run(&["resume", results.to_str().unwrap(), "-q"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        stderr.contains(&format!(
+            "being swept by another kiln process (pid {}",
+            first.id()
+        )),
+        "{stderr}"
+    );
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The lock file still names the dead process; it must not block.
+    assert!(
+        std::fs::read_to_string(results.join("kiln.lock"))
+            .unwrap()
+            .contains(&first.id().to_string())
+    );
+    finish(&["resume", results.to_str().unwrap(), "-q", "--trials", "2"]);
+}
+
+#[test]
+fn a_different_experiment_is_refused_and_nothing_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "a.toml",
+        &digits_experiment("same-name", 2, 1, 2),
+    );
+    let results = dir.path().join("r");
+    finish(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    let before: Vec<Vec<u8>> = ["journal.jsonl", "leaderboard.csv", "experiment.toml"]
+        .iter()
+        .map(|f| std::fs::read(results.join(f)).unwrap())
+        .collect();
+    let other = write(
+        dir.path(),
+        "b.toml",
+        &digits_experiment("same-name", 2, 1, 3),
+    );
+    let output = run(&[
+        "run",
+        other.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("`train.epochs`: 2 -> 3"),
+        "{}",
+        text(&output)
+    );
+    let after: Vec<Vec<u8>> = ["journal.jsonl", "leaderboard.csv", "experiment.toml"]
+        .iter()
+        .map(|f| std::fs::read(results.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    // The same experiment with a larger budget continues the sweep.
+    let more = write(
+        dir.path(),
+        "c.toml",
+        &digits_experiment("same-name", 3, 1, 2),
+    );
+    finish(&[
+        "run",
+        more.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(leaderboard_by_trial(&results).len(), 3);
+}
+
+#[test]
+fn ctrl_c_exits_130_after_checkpointing_and_resume_finishes_the_same_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = digits_experiment("sigint", 6, 2, 12).replace("hidden = 32", "hidden = 96");
+    let file = write(dir.path(), "s.toml", &experiment);
+    let reference = dir.path().join("reference");
+    finish(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        reference.to_str().unwrap(),
+        "-q",
+    ]);
+    let results = dir.path().join("r");
+    let child = start(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Continue with: kiln resume"),
+        "{}",
+        text(&output)
+    );
+    let status = run(&["status", results.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("continue with: kiln resume"),
+        "{}",
+        text(&status)
+    );
+    finish(&["resume", results.to_str().unwrap(), "-q"]);
+    assert_same_sweep(&results, &reference, 6);
+}
