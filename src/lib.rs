@@ -11,6 +11,7 @@
 pub mod commands;
 pub mod error;
 pub mod experiment;
+pub mod files;
 pub mod journal;
 pub mod lock;
 pub mod logging;

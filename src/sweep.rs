@@ -9,7 +9,8 @@
 
 use crate::error::{Context, Error, Result};
 use crate::experiment::{self, Experiment};
-use crate::journal::{EndState, Event, FileJournal, Journal, now};
+use crate::files::write_atomic;
+use crate::journal::{EndState, Event, FileJournal, GROUP_COMMIT, Journal, now};
 use crate::lock::FolderLock;
 use crate::objective::{Decision, Objective, TrialTask};
 use crate::progress::Progress;
@@ -19,7 +20,6 @@ use crate::sampler;
 use crate::signals;
 use crate::state::SweepState;
 use crate::train::BurnObjective;
-use crate::train::checkpoint::write_atomic;
 use crate::worker::{FromWorker, Launcher, Pool, PoolEvent, ToWorker};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -121,6 +121,7 @@ pub fn run(
     let mut stopping = false;
     let mut reports_written = Instant::now();
     let mut reports_dirty = true;
+    let mut synced = Instant::now();
 
     loop {
         if signals::interrupted() && !stopping {
@@ -279,6 +280,10 @@ pub fn run(
             }
             Err(_) => {}
         }
+        if synced.elapsed() >= GROUP_COMMIT {
+            journal.append(&[], true)?;
+            synced = Instant::now();
+        }
         if reports_dirty && reports_written.elapsed() >= Duration::from_secs(1) {
             report::write(dir, &state, &spec)?;
             reports_written = Instant::now();
@@ -286,6 +291,7 @@ pub fn run(
         }
     }
     drop(pool);
+    journal.append(&[], true)?;
     report::write(dir, &state, &spec)?;
     progress.finish();
     let interrupted = stopping;
@@ -368,6 +374,7 @@ fn open(
         write_atomic(
             &dir.join("experiment.toml"),
             experiment.source.text.as_bytes(),
+            true,
         )
         .context(|| format!("cannot write {}/experiment.toml", dir.display()))?;
         let event = Event::SweepStarted {

@@ -58,13 +58,16 @@ fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64) -> usiz
         child.wait().unwrap();
         landed += 1;
         let journal = std::fs::read(results.join("journal.jsonl")).unwrap_or_default();
-        let tmp_left = std::fs::read_dir(results.join("trials"))
-            .map(|d| {
-                d.flatten()
-                    .any(|t| t.path().join("checkpoint.bin.tmp").exists())
+        // A slot file that does not load was being written when the kill landed.
+        let torn_checkpoint = std::fs::read_dir(results.join("trials")).is_ok_and(|trials| {
+            trials.flatten().any(|t| {
+                (0..2).any(|slot| {
+                    let file = kiln::train::checkpoint::path(&t.path(), slot);
+                    file.exists() && kiln::train::checkpoint::Checkpoint::load_file(&file).is_none()
+                })
             })
-            .unwrap_or(false);
-        if journal.last().is_some_and(|&b| b != b'\n') || tmp_left {
+        });
+        if journal.last().is_some_and(|&b| b != b'\n') || torn_checkpoint {
             torn += 1;
         }
     }

@@ -45,7 +45,7 @@ fn quickstart_reaches_095_validation_accuracy() {
         "curves.csv",
         "kiln.log",
         "trials/0/best.bpk",
-        "trials/0/checkpoint.bin",
+        "trials/0/checkpoint.1.bin",
     ] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
@@ -286,4 +286,35 @@ fn help_teaches_with_examples() {
             "{command}: {out}"
         );
     }
+}
+
+#[test]
+fn best_weights_load_in_plain_burn_code_and_reproduce_the_recorded_accuracy() {
+    use burn::prelude::*;
+    use kiln::train::model::{Activation, Mlp};
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "w.toml", &digits_experiment("weights", 1, 1, 5));
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let row = &csv_rows(&results.join("leaderboard.csv"))[0];
+
+    let experiment = kiln::Experiment::load(&file).unwrap();
+    let data = kiln::train::data::Dataset::load(&experiment).unwrap();
+    let device = Device::flex();
+    let mut rng = kiln::rng::stream(0, kiln::rng::Stream::Init, &[]);
+    let model =
+        Mlp::new(64, 10, 32, 2, &mut rng, &device).load_file(results.join("trials/0/best.bpk"));
+    let outputs = kiln::train::trainer::predict(&model, &data.val.x, 64, Activation::Relu, &device);
+    let correct = outputs
+        .chunks(10)
+        .zip(&data.val.classes)
+        .filter(|(logits, class)| {
+            let best = (0..10)
+                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+                .unwrap();
+            best as i64 == **class
+        })
+        .count();
+    let accuracy = correct as f64 / data.val.rows as f64;
+    assert_eq!(accuracy.to_string(), row["val_accuracy"]);
 }

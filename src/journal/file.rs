@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 pub struct FileJournal {
     path: PathBuf,
     file: File,
+    /// Whether something was written since the last sync.
+    unsynced: bool,
 }
 
 impl FileJournal {
@@ -29,6 +31,7 @@ impl FileJournal {
         let mut journal = FileJournal {
             path: path.to_path_buf(),
             file,
+            unsynced: false,
         };
         journal.cut_torn_tail()?;
         Ok(journal)
@@ -76,12 +79,16 @@ impl Journal for FileJournal {
             serde_json::to_writer(&mut buffer, event).context(|| self.what())?;
             buffer.push(b'\n');
         }
-        // One write call: with O_APPEND the lines land whole and in order.
-        self.file
-            .write_all(&buffer)
-            .context(|| format!("cannot write the journal {}", self.path.display()))?;
-        if sync {
+        if !buffer.is_empty() {
+            // One write call: with O_APPEND the lines land whole and in order.
+            self.file
+                .write_all(&buffer)
+                .context(|| format!("cannot write the journal {}", self.path.display()))?;
+            self.unsynced = true;
+        }
+        if sync && self.unsynced {
             self.file.sync_data().context(|| self.what())?;
+            self.unsynced = false;
         }
         Ok(())
     }

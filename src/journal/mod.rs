@@ -112,15 +112,26 @@ pub enum Event {
 }
 
 impl Event {
-    /// Whether losing this event in a power cut would break a promise, so it must be synced.
+    /// Whether this event is synced to disk as it is appended. Epoch reports are not: they
+    /// come every few milliseconds per trial, and the orchestrator syncs them in groups (at most
+    /// [`GROUP_COMMIT`] later, and always before the next event that is synced). A report lost to
+    /// a power cut is reported again: the trial resumes from an earlier checkpoint and, being a
+    /// pure function of its seed, computes the same epoch again.
     pub fn must_sync(&self) -> bool {
-        !matches!(self, Event::TrialStarted { .. })
+        !matches!(
+            self,
+            Event::TrialStarted { .. } | Event::EpochReported { .. }
+        )
     }
 }
 
+/// How long an appended event may wait before it is synced to disk.
+pub const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// An append-only, totally ordered event log.
 pub trait Journal: Send {
-    /// Appends `events` in order. When `sync` is set they are durable when this returns.
+    /// Appends `events` in order. When `sync` is set they, and every event appended before
+    /// them, are durable when this returns (`append(&[], true)` only syncs).
     fn append(&mut self, events: &[Event], sync: bool) -> Result<()>;
 
     /// The events from position `from` (0-based) to the end.

@@ -9,9 +9,9 @@ pub use table::render;
 
 use crate::error::{Context, Result};
 use crate::experiment::{Direction, Experiment};
+use crate::files::write_atomic;
 use crate::journal::EndState;
 use crate::state::{SweepState, TrialRecord, TrialState};
-use crate::train::checkpoint::write_atomic;
 use std::path::Path;
 
 /// A table of strings with named columns.
@@ -218,7 +218,7 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()
         ("curves.csv", curves(state)),
     ] {
         let path = dir.join(name);
-        write_atomic(&path, &table.to_csv()?)
+        write_atomic(&path, &table.to_csv()?, false)
             .context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

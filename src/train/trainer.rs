@@ -1,10 +1,11 @@
 //! The training loop of the built-in objective: mini-batches, loss, backprop, optimizer step,
 //! evaluation, early stopping, best weights and checkpoints, once per epoch.
 
-use super::checkpoint::{Checkpoint, TrainingState, write_atomic};
+use super::checkpoint::{Checkpoint, TrainingState};
 use super::data::{Dataset, Split};
 use super::model::{Activation, DropoutMasks, Mlp};
 use crate::experiment::{Direction, EarlyStopping, Task};
+use crate::files::{self, write_atomic};
 use crate::journal::Metrics;
 use crate::objective::{Decision, EpochReport, Trial, TrialSummary};
 use crate::rng::{Stream, stream};
@@ -247,12 +248,12 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             .collect();
         for report in missing {
             if trial.report_epoch(report) == Decision::Stop {
-                return Ok(summary);
+                return finish(&dir, summary);
             }
         }
     }
     if should_stop_early(&state, setup.early_stopping) {
-        return Ok(summary);
+        return finish(&dir, summary);
     }
 
     let mut order: Vec<usize> = (0..data.train.rows).collect();
@@ -375,6 +376,16 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         {
             break;
         }
+    }
+    finish(&dir, summary)
+}
+
+/// A trial's end: its best weights are made durable (during training they need not be: a
+/// resumed trial rewrites them).
+fn finish(dir: &Path, summary: TrialSummary) -> Result<TrialSummary, String> {
+    let best = dir.join("best.bpk");
+    if best.exists() {
+        files::sync(&best).map_err(|e| format!("cannot sync {}: {e}", best.display()))?;
     }
     Ok(summary)
 }
@@ -541,7 +552,7 @@ fn save_model(model: &Mlp, path: &Path) -> Result<(), String> {
         .into_record()
         .into_bytes()
         .map_err(|e| format!("cannot serialise the model: {e}"))?;
-    write_atomic(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write_atomic(path, &bytes, false).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn save_checkpoint(

@@ -1,0 +1,329 @@
+//! kiln's benchmarks. Not timed tests: they print measurements and ratios taken in one run on
+//! one machine, for the closing notes of the issues. Run all, or name some:
+//!
+//! ```sh
+//! cargo bench --bench sweep                 # everything
+//! cargo bench --bench sweep -- scaling      # 8 trials, workers = 2 against workers = 1
+//! cargo bench --bench sweep -- throughput   # MLP 64-256-256-10 against PyTorch (needs torch)
+//! cargo bench --bench sweep -- replay       # replaying a journal of 100,000 events
+//! cargo bench --bench sweep -- checkpoint   # what per-epoch checkpointing adds to the quickstart
+//! ```
+
+use kiln::journal::{EndState, Event, FileJournal, Journal, Metrics};
+use kiln::space::{ParamValue, Params};
+use kiln::state::SweepState;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let dir = tempfile::tempdir().unwrap();
+    if run("scaling") {
+        scaling(dir.path());
+    }
+    if run("throughput") {
+        throughput(dir.path());
+    }
+    if run("replay") {
+        replay(dir.path());
+    }
+    if run("checkpoint") {
+        checkpoint(dir.path());
+    }
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs a sweep with the real binary; returns its wall time in seconds.
+fn kiln_run(experiment: &Path, results: &Path, workers: usize) -> f64 {
+    let _ = std::fs::remove_dir_all(results);
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "run",
+            experiment.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(["--workers", &workers.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+fn scaling(dir: &Path) {
+    let experiment = format!(
+        r#"name = "scaling"
+seed = 1
+[objective]
+metric = "val_accuracy"
+[budget]
+trials = 8
+[data]
+path = "{}"
+target = "label"
+task = "classification"
+[model]
+hidden = 256
+[train]
+epochs = 10
+batch_size = 32
+[space]
+learning_rate = {{ log_uniform = [1e-4, 1e-2] }}
+dropout = {{ uniform = [0.0, 0.3] }}
+"#,
+        repo("experiments/data/digits.csv").display()
+    );
+    let file = dir.join("scaling.toml");
+    std::fs::write(&file, experiment).unwrap();
+    let results = dir.join("scaling");
+    // Alternate to spread the machine's noise over both; keep the best of each.
+    let (mut one, mut two) = (f64::MAX, f64::MAX);
+    for _ in 0..2 {
+        one = one.min(kiln_run(&file, &results, 1));
+        two = two.min(kiln_run(&file, &results, 2));
+    }
+    println!("scaling: 8 trials x 10 epochs, MLP 64-256-256-10, batch 32 (best of 2 runs each)");
+    println!(
+        "  workers = 1: {one:.2} s   workers = 2: {two:.2} s   ratio {:.2}x the wall time ({:.2}x faster)",
+        two / one,
+        one / two
+    );
+}
+
+/// Per-epoch seconds of trial 0: training and evaluation (`elapsed_s` deltas), and end to end
+/// (the journal's report times, which include checkpointing and reporting).
+fn epoch_seconds(results: &Path) -> (Vec<f64>, Vec<f64>) {
+    let journal = FileJournal::read(&results.join("journal.jsonl")).unwrap();
+    let (mut elapsed, mut wall) = (Vec::new(), Vec::new());
+    for e in &journal {
+        if let Event::EpochReported {
+            trial: 0,
+            elapsed_s,
+            time,
+            ..
+        } = e
+        {
+            elapsed.push(*elapsed_s);
+            wall.push(*time);
+        }
+    }
+    let deltas = |v: &[f64]| v.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+    (deltas(&elapsed), deltas(&wall))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn throughput(dir: &Path) {
+    let shared = repo("../shared");
+    let script = shared.join("bench/torch_mlp.py");
+    let has_torch = Command::new("python3")
+        .args(["-c", "import torch"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    // The digits CSV with the fixed split of digits_split.csv as a column, so both read the same rows.
+    let digits = std::fs::read_to_string(repo("experiments/data/digits.csv")).unwrap();
+    let split = std::fs::read_to_string(repo("experiments/data/digits_split.csv")).unwrap();
+    let merged: String = digits
+        .lines()
+        .zip(split.lines())
+        .map(|(d, s)| format!("{d},{s}\n"))
+        .collect();
+    let data = dir.join("digits_with_split.csv");
+    std::fs::write(&data, merged).unwrap();
+    let train_rows = split.lines().filter(|l| *l == "train").count() as f64;
+    println!(
+        "throughput: MLP 64-256-256-10, AdamW (lr 1e-3, weight decay 0.01), 20 epochs, one thread, digits train split ({train_rows} rows)"
+    );
+    for (dropout, clip) in [(0.0, 0.0), (0.1, 1.0)] {
+        for batch in [32, 256] {
+            let clip_line = if clip > 0.0 {
+                format!("grad_clip_norm = {clip}\n")
+            } else {
+                String::new()
+            };
+            let experiment = format!(
+                "name = \"tp\"\n[objective]\nmetric = \"val_accuracy\"\n[budget]\ntrials = 1\nworkers = 1\n[data]\npath = \"{}\"\ntarget = \"label\"\ntask = \"classification\"\nsplit_column = \"split\"\n[model]\nhidden = 256\nlayers = 2\ndropout = {dropout}\n[train]\nepochs = 20\nbatch_size = {batch}\nlearning_rate = 1e-3\nweight_decay = 0.01\n{clip_line}",
+                data.display()
+            );
+            let file = dir.join("tp.toml");
+            std::fs::write(&file, experiment).unwrap();
+            let results = dir.join("tp");
+            kiln_run(&file, &results, 1);
+            let (train, wall) = epoch_seconds(&results);
+            let (kiln_train, kiln_wall) = (train_rows / median(train), train_rows / median(wall));
+            let torch = if has_torch {
+                let mut args = vec![
+                    script.display().to_string(),
+                    "--data".into(),
+                    repo("experiments/data/digits.csv").display().to_string(),
+                    "--split".into(),
+                    repo("experiments/data/digits_split.csv")
+                        .display()
+                        .to_string(),
+                    "--batch-size".into(),
+                    batch.to_string(),
+                    "--epochs".into(),
+                    "20".into(),
+                    "--threads".into(),
+                    "1".into(),
+                ];
+                if dropout > 0.0 {
+                    args.extend([
+                        "--dropout".into(),
+                        dropout.to_string(),
+                        "--clip".into(),
+                        clip.to_string(),
+                    ]);
+                }
+                let output = Command::new("python3").args(&args).output().unwrap();
+                let text = String::from_utf8_lossy(&output.stdout);
+                text.split_whitespace()
+                    .skip_while(|w| *w != "train_samples_per_s")
+                    .nth(1)
+                    .and_then(|n| n.parse::<f64>().ok())
+            } else {
+                None
+            };
+            let label = if dropout > 0.0 {
+                "dropout 0.1 + clip 1.0"
+            } else {
+                "no dropout"
+            };
+            match torch {
+                Some(t) => println!(
+                    "  batch {batch:>3}, {label:<22}: kiln {kiln_train:>7.0} samples/s train+eval ({:.2}x PyTorch), {kiln_wall:>7.0} end to end with checkpoints ({:.2}x); PyTorch {t:.0}",
+                    kiln_train / t,
+                    kiln_wall / t
+                ),
+                None => println!(
+                    "  batch {batch:>3}, {label:<22}: kiln {kiln_train:>7.0} samples/s train+eval, {kiln_wall:>7.0} end to end; PyTorch skipped (pip install torch)"
+                ),
+            }
+        }
+    }
+}
+
+fn replay(dir: &Path) {
+    let path = dir.join("replay.jsonl");
+    let mut journal = FileJournal::open(&path).unwrap();
+    let mut events = Vec::new();
+    let metrics: Metrics = [
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "test_loss",
+        "test_accuracy",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, m)| (m.to_string(), 0.123456789 * (i + 1) as f64))
+    .collect();
+    let mut trial = 0;
+    while events.len() < 100_000 {
+        let params: Params = [
+            (
+                "learning_rate".to_string(),
+                ParamValue::Float(0.00123456789),
+            ),
+            ("batch_size".to_string(), ParamValue::Int(64)),
+        ]
+        .into();
+        events.push(Event::TrialCreated {
+            trial,
+            seed: trial * 7,
+            params,
+            time: 1.0,
+        });
+        for epoch in 1..=48 {
+            events.push(Event::EpochReported {
+                trial,
+                epoch,
+                elapsed_s: epoch as f64,
+                lr: 1e-3,
+                metrics: metrics.clone(),
+                checkpointed: true,
+                time: 1.0,
+            });
+        }
+        events.push(Event::TrialFinished {
+            trial,
+            state: EndState::Complete,
+            note: None,
+            n_params: Some(85_002),
+            time: 1.0,
+        });
+        trial += 1;
+    }
+    events.truncate(100_000);
+    journal.append(&events, true).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let state = SweepState::replay(&FileJournal::read(&path).unwrap());
+        best = best.min(started.elapsed().as_secs_f64());
+        assert_eq!(state.events, 100_000);
+    }
+    println!(
+        "replay: 100,000 events ({:.1} MB, {trial} trials): read + parse + fold in {:.3} s (best of 3)",
+        size as f64 / 1e6,
+        best
+    );
+}
+
+fn checkpoint(dir: &Path) {
+    let results = dir.join("quickstart");
+    let wall = kiln_run(&repo("experiments/quickstart.toml"), &results, 2);
+    let journal = FileJournal::read(&results.join("journal.jsonl")).unwrap();
+    let state = SweepState::replay(&journal);
+    // Per trial: epochs 2.. between consecutive reports. The report time comes after the
+    // checkpoint is written; elapsed_s is measured before it. The difference is what saving a
+    // checkpoint (and reporting the epoch) costs.
+    let mut times: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
+    for e in &journal {
+        if let Event::EpochReported {
+            trial,
+            elapsed_s,
+            time,
+            ..
+        } = e
+        {
+            times.entry(*trial).or_default().push((*elapsed_s, *time));
+        }
+    }
+    let (mut total, mut training) = (0.0, 0.0);
+    for reports in times.values() {
+        for w in reports.windows(2) {
+            total += w[1].1 - w[0].1;
+            training += w[1].0 - w[0].0;
+        }
+    }
+    let epochs: usize = state.trials.iter().map(|t| t.epochs.len()).sum();
+    let size = std::fs::metadata(results.join("trials/0/checkpoint.1.bin"))
+        .unwrap()
+        .len();
+    println!(
+        "checkpoint: quickstart, {} trials, {epochs} epochs, {wall:.2} s wall; checkpoint {:.0} KB; saving and reporting adds {:.1}% to epoch time ({:.2} ms per epoch)",
+        state.trials.len(),
+        size as f64 / 1e3,
+        100.0 * (total - training) / training,
+        1e3 * (total - training) / (epochs - times.len()) as f64
+    );
+}
