@@ -320,33 +320,23 @@ impl Experiment {
 
     /// Validates an experiment's text; `path` is shown in errors, `base_dir` resolves `[data] path`.
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Experiment> {
-        let source = Source {
-            path: path.to_path_buf(),
-            text: text.to_string(),
-            base_dir: base_dir.to_path_buf(),
-        };
-        let raw: Raw = toml::from_str(text).map_err(|e| serde_error(&source, &e))?;
-        Builder {
-            source,
-            custom: false,
-        }
-        .build(raw)
+        Experiment::parse_as(text, path, base_dir, false)
     }
 
     /// Validates an experiment for a user's own objective (library use): `[space]` may name
     /// parameters that are not kiln settings, and `[data]` is optional.
     pub fn parse_custom(text: &str, path: &Path, base_dir: &Path) -> Result<Experiment> {
+        Experiment::parse_as(text, path, base_dir, true)
+    }
+
+    fn parse_as(text: &str, path: &Path, base_dir: &Path, custom: bool) -> Result<Experiment> {
         let source = Source {
             path: path.to_path_buf(),
             text: text.to_string(),
             base_dir: base_dir.to_path_buf(),
         };
         let raw: Raw = toml::from_str(text).map_err(|e| serde_error(&source, &e))?;
-        Builder {
-            source,
-            custom: true,
-        }
-        .build(raw)
+        Builder { source, custom }.build(raw)
     }
 
     /// The metric names the settings' `[space]` keys and the leaderboard's parameter columns use.

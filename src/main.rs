@@ -27,15 +27,8 @@ enum Command {
         /// Results folder [default: results/<name>].
         #[arg(long)]
         results: Option<PathBuf>,
-        /// Trials trained at once [default: the file's [budget] workers, else all cores].
-        #[arg(long)]
-        workers: Option<usize>,
-        /// Total trials [default: the file's [budget] trials].
-        #[arg(long)]
-        trials: Option<u64>,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        sweep: SweepArgs,
     },
     /// Continue an interrupted sweep exactly where it stopped.
     #[command(
@@ -44,15 +37,8 @@ enum Command {
     Resume {
         /// The results folder.
         dir: PathBuf,
-        /// Trials trained at once.
-        #[arg(long)]
-        workers: Option<usize>,
-        /// Raise the total number of trials.
-        #[arg(long)]
-        trials: Option<u64>,
-        /// No progress output.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        sweep: SweepArgs,
     },
     /// Validate an experiment file and its data; print the space and the plan.
     #[command(after_help = "Example:\n  kiln check experiments/digits.toml")]
@@ -85,6 +71,20 @@ enum Command {
     },
 }
 
+/// Options of `run` and `resume`.
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Trials trained at once [default: the file's [budget] workers, else all cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Total trials; on resume, raises the budget [default: the file's [budget] trials].
+    #[arg(long)]
+    trials: Option<u64>,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -98,16 +98,17 @@ fn main() -> ExitCode {
         Command::Run {
             experiment,
             results,
-            workers,
-            trials,
-            quiet,
-        } => kiln::commands::run(&experiment, results, workers, trials, quiet),
-        Command::Resume {
-            dir,
-            workers,
-            trials,
-            quiet,
-        } => kiln::commands::resume(&dir, workers, trials, quiet),
+            sweep,
+        } => kiln::commands::run(
+            &experiment,
+            results,
+            sweep.workers,
+            sweep.trials,
+            sweep.quiet,
+        ),
+        Command::Resume { dir, sweep } => {
+            kiln::commands::resume(&dir, sweep.workers, sweep.trials, sweep.quiet)
+        }
         Command::Check { experiment } => kiln::commands::check(&experiment),
         Command::Leaderboard { dir, top } => kiln::commands::leaderboard(&dir, top),
         Command::Status { dir } => kiln::commands::status(&dir),

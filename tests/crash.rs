@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{digits_experiment, kiln, leaderboard_by_trial, run, text, write};
+use common::{digits_experiment, kiln, leaderboard_by_trial, run, sweep, text, write};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -102,13 +102,7 @@ fn kill_test(workers: u32, seed: u64) {
         digits_experiment("kill", 12, workers, 10).replace("hidden = 32", "hidden = 256");
     let file = write(dir.path(), "k.toml", &experiment);
     let reference = dir.path().join("reference");
-    finish(&[
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        reference.to_str().unwrap(),
-        "-q",
-    ]);
+    sweep(&file, &reference, &[]);
     let interrupted = dir.path().join("interrupted");
     let torn = kill_repeatedly(&file, &interrupted, 10, seed);
     println!("workers = {workers}: 10 kills, {torn} left a torn journal line or checkpoint file");
@@ -130,23 +124,9 @@ fn a_torn_journal_tail_is_ignored_on_resume() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "t.toml", &digits_experiment("torn", 3, 1, 3));
     let reference = dir.path().join("reference");
-    finish(&[
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        reference.to_str().unwrap(),
-        "-q",
-    ]);
+    sweep(&file, &reference, &[]);
     let results = dir.path().join("r");
-    finish(&[
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        results.to_str().unwrap(),
-        "-q",
-        "--trials",
-        "2",
-    ]);
+    sweep(&file, &results, &["--trials", "2"]);
     let mut journal = std::fs::OpenOptions::new()
         .append(true)
         .open(results.join("journal.jsonl"))
@@ -204,13 +184,7 @@ fn a_different_experiment_is_refused_and_nothing_is_touched() {
         &digits_experiment("same-name", 2, 1, 2),
     );
     let results = dir.path().join("r");
-    finish(&[
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        results.to_str().unwrap(),
-        "-q",
-    ]);
+    sweep(&file, &results, &[]);
     let before: Vec<Vec<u8>> = ["journal.jsonl", "leaderboard.csv", "experiment.toml"]
         .iter()
         .map(|f| std::fs::read(results.join(f)).unwrap())
@@ -243,13 +217,7 @@ fn a_different_experiment_is_refused_and_nothing_is_touched() {
         "c.toml",
         &digits_experiment("same-name", 3, 1, 2),
     );
-    finish(&[
-        "run",
-        more.to_str().unwrap(),
-        "--results",
-        results.to_str().unwrap(),
-        "-q",
-    ]);
+    sweep(&more, &results, &[]);
     assert_eq!(leaderboard_by_trial(&results).len(), 3);
 }
 
@@ -259,13 +227,7 @@ fn ctrl_c_exits_130_after_checkpointing_and_resume_finishes_the_same_sweep() {
     let experiment = digits_experiment("sigint", 6, 2, 12).replace("hidden = 32", "hidden = 96");
     let file = write(dir.path(), "s.toml", &experiment);
     let reference = dir.path().join("reference");
-    finish(&[
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        reference.to_str().unwrap(),
-        "-q",
-    ]);
+    sweep(&file, &reference, &[]);
     let results = dir.path().join("r");
     let child = start(&[
         "run",

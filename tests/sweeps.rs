@@ -2,23 +2,10 @@
 
 mod common;
 
-use common::{csv_rows, data, digits_experiment, leaderboard_by_trial, run, text, write};
+use common::{csv_rows, data, digits_experiment, leaderboard_by_trial, run, sweep, text, write};
 use std::path::Path;
 
 const LEADERBOARD_COLUMNS: &str = "rank,trial,state,objective,best_epoch,epochs,duration_s,n_params,train_loss,val_loss,val_accuracy,test_loss,test_accuracy,gap,learning_rate,dropout,note";
-
-fn sweep(experiment: &Path, results: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "run",
-        experiment.to_str().unwrap(),
-        "--results",
-        results.to_str().unwrap(),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    let output = run(&args);
-    assert!(output.status.success(), "{}", text(&output));
-}
 
 #[test]
 fn quickstart_reaches_095_validation_accuracy() {

@@ -15,6 +15,20 @@ pub fn run(args: &[&str]) -> Output {
     kiln().args(args).output().expect("kiln runs")
 }
 
+/// Runs `kiln run EXPERIMENT --results RESULTS --quiet EXTRA...` and asserts it succeeds.
+pub fn sweep(experiment: &Path, results: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "run",
+        experiment.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
 /// A data file shipped with the repository.
 pub fn data(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
