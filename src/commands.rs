@@ -70,11 +70,24 @@ fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8
         return Ok(INTERRUPTED);
     }
     if !options.quiet {
+        // The top five, narrow enough for a terminal: the objective and the parameters.
         let table = report::leaderboard(&outcome.state, &spec);
-        print!(
-            "{}",
-            report::render(&table, Some(5), &["note", "test_loss", "train_loss"])
-        );
+        let summary = [
+            "rank",
+            "trial",
+            "state",
+            "objective",
+            "best_epoch",
+            "epochs",
+            "duration_s",
+        ];
+        let skip: Vec<&str> = table
+            .columns
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !summary.contains(c) && !spec.params.iter().any(|p| p == c))
+            .collect();
+        print!("{}", report::render(&table, Some(5), &skip));
         println!(
             "\nLeaderboard: {}  Curves: {}",
             dir.join("leaderboard.csv").display(),

@@ -221,8 +221,9 @@ fn a_different_experiment_is_refused_and_nothing_is_touched() {
     assert_eq!(leaderboard_by_trial(&results).len(), 3);
 }
 
-#[test]
-fn ctrl_c_exits_130_after_checkpointing_and_resume_finishes_the_same_sweep() {
+/// Presses Ctrl-C `presses` times during a sweep; returns its output, then checks that a
+/// resume finishes the same sweep as an uninterrupted one.
+fn interrupt_then_resume(presses: usize) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let experiment = digits_experiment("sigint", 6, 2, 12).replace("hidden = 32", "hidden = 96");
     let file = write(dir.path(), "s.toml", &experiment);
@@ -237,21 +238,41 @@ fn ctrl_c_exits_130_after_checkpointing_and_resume_finishes_the_same_sweep() {
         "-q",
     ]);
     std::thread::sleep(Duration::from_millis(400));
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    for _ in 0..presses {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    let status = run(&["status", results.to_str().unwrap()]);
+    let status_text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status_text.contains("continue with: kiln resume"),
+        "{status_text}"
+    );
+    finish(&["resume", results.to_str().unwrap(), "-q"]);
+    assert_same_sweep(&results, &reference, 6);
+    output
+}
+
+#[test]
+fn ctrl_c_exits_130_after_checkpointing_and_resume_finishes_the_same_sweep() {
+    let output = interrupt_then_resume(1);
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("Continue with: kiln resume"),
         "{}",
         text(&output)
     );
-    let status = run(&["status", results.to_str().unwrap()]);
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_valid() {
+    let output = interrupt_then_resume(2);
+    // No orderly stop: the process ended inside the signal handler.
     assert!(
-        String::from_utf8_lossy(&status.stdout).contains("continue with: kiln resume"),
+        !String::from_utf8_lossy(&output.stderr).contains("Continue with"),
         "{}",
-        text(&status)
+        text(&output)
     );
-    finish(&["resume", results.to_str().unwrap(), "-q"]);
-    assert_same_sweep(&results, &reference, 6);
 }
