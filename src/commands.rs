@@ -279,6 +279,47 @@ pub fn status(dir: &Path) -> Result<u8> {
     Ok(0)
 }
 
+/// `kiln predict`: predictions of a trial's best weights for the rows of a CSV.
+pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Result<u8> {
+    let state = read_state(dir)?;
+    let number = match trial {
+        "best" => {
+            let experiment = frozen_experiment(dir)?;
+            let spec = ReportSpec::of(&experiment);
+            state
+                .best(spec.metric, spec.direction)
+                .map(|(t, _)| t.number)
+                .ok_or_else(|| {
+                    Error::input(format!("{} has no complete trial yet", dir.display()))
+                })?
+        }
+        n => n
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| (n as usize) < state.trials.len())
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "--trial must be `best` or a trial number below {}, got `{n}`",
+                    state.trials.len()
+                ))
+            })?,
+    };
+    let trial_dir = dir.join("trials").join(number.to_string());
+    let predictions = crate::train::saved::predict_csv(&trial_dir, data)?;
+    let table = report::Table {
+        columns: predictions.columns,
+        rows: predictions.rows,
+    };
+    let bytes = table.to_csv()?;
+    match out {
+        Some(path) => crate::files::write_atomic(path, &bytes, false)
+            .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))?,
+        None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)
+            .map_err(|e| Error::runtime(format!("cannot write the predictions: {e}")))?,
+    }
+    Ok(0)
+}
+
 /// The hidden `kiln __worker`: run trials for the orchestrator that started this process.
 pub fn worker_process(experiment_file: &Path, base_dir: &Path) -> Result<u8> {
     worker::become_worker_process();

@@ -988,12 +988,8 @@ impl Builder {
 
     /// Settings that the schema knows but this version's trainer does not run yet.
     fn check_supported(&self, experiment: &Experiment) -> Result<()> {
-        let unsupported: &[(&str, &str, &str)] = &[
-            ("kind", "cnn", "the CNN model"),
-            ("kind", "function", "synthetic function objectives"),
-            ("norm", "batch", "batch normalisation"),
-            ("norm", "layer", "layer normalisation"),
-        ];
+        let unsupported: &[(&str, &str, &str)] =
+            &[("kind", "function", "synthetic function objectives")];
         for (setting, value, what) in unsupported {
             if experiment
                 .possible_values(setting)
@@ -1012,6 +1008,28 @@ impl Builder {
                     format!("{what} (`{setting} = \"{value}\"`) is not available in this version of kiln"),
                 ));
             }
+        }
+        let cnn = experiment
+            .possible_values("kind")
+            .contains(&ParamValue::Str("cnn".into()));
+        if cnn && experiment.data.as_ref().is_none_or(|d| d.image.is_none()) {
+            return Err(self.err(
+                &["data"],
+                "the cnn model needs `image = [channels, height, width]` in [data] (digits: [1, 8, 8])",
+            ));
+        }
+        if cnn
+            && let Some(even) = experiment
+                .possible_values("kernel_size")
+                .into_iter()
+                .find(|k| matches!(k, ParamValue::Int(k) if k % 2 == 0))
+        {
+            let path: Vec<&str> = if experiment.space.names().any(|n| n == "kernel_size") {
+                vec!["space", "kernel_size"]
+            } else {
+                vec!["model", "kernel_size"]
+            };
+            return Err(self.err(&path, format!("`kernel_size` {even} is even; the CNN pads to keep the image size, which needs an odd kernel (3, 5, ...)")));
         }
         if let Some(data) = &experiment.data {
             let losses = experiment.possible_values("loss");

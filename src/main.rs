@@ -61,6 +61,23 @@ enum Command {
         /// The results folder.
         dir: PathBuf,
     },
+    /// Predict rows of a CSV with a trial's best weights (and its preprocessing).
+    #[command(
+        after_help = "Example:\n  kiln predict results/digits-mlp --trial best --data new_rows.csv --out predictions.csv\n\nWrites `prediction` (class name or value) and, for classification, `prob_<class>` per row."
+    )]
+    Predict {
+        /// The results folder.
+        dir: PathBuf,
+        /// A trial number, or `best`.
+        #[arg(long, default_value = "best")]
+        trial: String,
+        /// A CSV with (at least) the model's feature columns.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the predictions [default: stdout].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Internal: a worker process started by `kiln run`.
     #[command(name = "__worker", hide = true)]
     Worker {
@@ -112,6 +129,12 @@ fn main() -> ExitCode {
         Command::Check { experiment } => kiln::commands::check(&experiment),
         Command::Leaderboard { dir, top } => kiln::commands::leaderboard(&dir, top),
         Command::Status { dir } => kiln::commands::status(&dir),
+        Command::Predict {
+            dir,
+            trial,
+            data,
+            out,
+        } => kiln::commands::predict(&dir, &trial, &data, out.as_deref()),
         Command::Worker {
             experiment,
             base_dir,

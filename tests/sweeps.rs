@@ -5,7 +5,7 @@ mod common;
 use common::{csv_rows, data, digits_experiment, leaderboard_by_trial, run, sweep, text, write};
 use std::path::Path;
 
-const LEADERBOARD_COLUMNS: &str = "rank,trial,state,objective,best_epoch,epochs,duration_s,n_params,train_loss,val_loss,val_accuracy,test_loss,test_accuracy,gap,learning_rate,dropout,note";
+const LEADERBOARD_COLUMNS: &str = "rank,trial,state,objective,best_epoch,epochs,duration_s,n_params,train_loss,val_loss,val_accuracy,val_f1,test_loss,test_accuracy,test_f1,gap,learning_rate,dropout,note";
 
 #[test]
 fn quickstart_reaches_095_validation_accuracy() {
@@ -65,7 +65,7 @@ fn same_seed_gives_identical_leaderboards_and_workers_do_not_change_trials() {
     let curves = std::fs::read_to_string(dir.path().join("c/curves.csv")).unwrap();
     assert!(
         curves.starts_with(
-            "trial,epoch,elapsed_s,lr,train_loss,val_loss,val_accuracy,test_loss,test_accuracy\n"
+            "trial,epoch,elapsed_s,lr,train_loss,val_loss,val_accuracy,val_f1,test_loss,test_accuracy,test_f1\n"
         ),
         "{curves}"
     );
@@ -278,7 +278,6 @@ fn help_teaches_with_examples() {
 #[test]
 fn best_weights_load_in_plain_burn_code_and_reproduce_the_recorded_accuracy() {
     use burn::prelude::*;
-    use kiln::train::model::{Activation, Mlp};
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "w.toml", &digits_experiment("weights", 1, 1, 5));
     let results = dir.path().join("r");
@@ -287,11 +286,16 @@ fn best_weights_load_in_plain_burn_code_and_reproduce_the_recorded_accuracy() {
 
     let experiment = kiln::Experiment::load(&file).unwrap();
     let data = kiln::train::data::Dataset::load(&experiment).unwrap();
+    let trial = results.join("trials/0");
+    let architecture = kiln::train::saved::ModelDescription::load(&trial)
+        .unwrap()
+        .architecture;
     let device = Device::flex();
     let mut rng = kiln::rng::stream(0, kiln::rng::Stream::Init, &[]);
-    let model =
-        Mlp::new(64, 10, 32, 2, &mut rng, &device).load_file(results.join("trials/0/best.bpk"));
-    let outputs = kiln::train::trainer::predict(&model, &data.val.x, 64, Activation::Relu, &device);
+    let model = architecture
+        .build(&mut rng, &device)
+        .load_file(trial.join("best.bpk"));
+    let outputs = kiln::train::trainer::predict(&model, &data.val.x, &architecture, &device);
     let correct = outputs
         .chunks(10)
         .zip(&data.val.classes)

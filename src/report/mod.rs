@@ -79,10 +79,10 @@ fn metric_columns<'t>(trials: impl Iterator<Item = &'t TrialRecord>) -> Vec<Stri
             .unwrap_or(3)
     };
     let kind_rank = |n: &str| {
-        ["loss", "accuracy", "rmse", "mae", "r2"]
+        ["loss", "accuracy", "f1", "rmse", "mae", "r2"]
             .iter()
             .position(|k| n.rsplit('_').next() == Some(*k))
-            .unwrap_or(5)
+            .unwrap_or(6)
     };
     names.sort_by(|a, b| (split_rank(a), kind_rank(a), a).cmp(&(split_rank(b), kind_rank(b), b)));
     names

@@ -44,6 +44,8 @@ pub struct Dataset {
     pub feature_stats: Vec<(f64, f64)>,
     /// Train-split mean and standard deviation of a regression target.
     pub target_stats: (f64, f64),
+    /// `[channels, height, width]` when rows are images.
+    pub image: Option<[usize; 3]>,
 }
 
 impl Dataset {
@@ -235,6 +237,15 @@ impl Dataset {
         }
 
         let width = feature_columns.len();
+        if let Some(image) = spec.image.filter(|i| i.iter().product::<usize>() != width) {
+            return Err(at(
+                "image",
+                format!(
+                    "image {image:?} holds {} values but {shown} has {width} feature columns",
+                    image.iter().product::<usize>()
+                ),
+            ));
+        }
         let feature_stats: Vec<(f64, f64)> = (0..width)
             .map(|j| mean_std(train_rows.iter().map(|&r| features[r * width + j])))
             .collect();
@@ -279,6 +290,7 @@ impl Dataset {
             test: (!test_rows.is_empty()).then(|| build(&test_rows)),
             feature_stats,
             target_stats,
+            image: spec.image,
         })
     }
 }

@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod model;
+pub mod saved;
 pub mod trainer;
 
 use crate::error::Result;
@@ -43,7 +44,7 @@ impl BurnObjective {
 /// The metrics the built-in trainer reports for a data set.
 pub fn metric_names(data: &Dataset) -> Vec<String> {
     let per_split: &[&str] = match data.task {
-        Task::Classification => &["loss", "accuracy"],
+        Task::Classification => &["loss", "accuracy", "f1"],
         Task::Regression => &["loss", "rmse", "mae", "r2"],
     };
     let mut names = vec!["train_loss".to_string()];

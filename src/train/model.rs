@@ -1,5 +1,8 @@
-//! The MLP: `layers` hidden layers of width `hidden`, each followed by an activation and
-//! dropout, then a linear output (class logits, or one value for regression).
+//! The networks kiln trains. The MLP: `layers` hidden layers of width `hidden`, each followed
+//! by optional normalisation, an activation and dropout, then a linear output (class logits, or
+//! one value for regression). The CNN, for image-shaped rows: `conv_layers` 2-D convolutions
+//! (`channels`, doubling at each layer, `kernel_size`, same padding) with the activation, a 2x2
+//! max-pool when the image is at least 4x4, then the MLP on the flattened features.
 //!
 //! Weights are drawn from the trial's own RNG (PyTorch's default `U(-1/sqrt(fan_in),
 //! 1/sqrt(fan_in))`), and dropout masks are drawn on the host from the epoch's stream, never from
@@ -9,10 +12,13 @@
 
 use crate::rng::Rng;
 use burn::module::Param;
-use burn::nn::Linear;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::MaxPool2dConfig;
+use burn::nn::{BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation;
 use rand::{Rng as _, RngCore};
+use serde::{Deserialize, Serialize};
 
 /// The activation after each hidden layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +44,17 @@ impl Activation {
         }
     }
 
-    fn apply(self, x: Tensor<2>) -> Tensor<2> {
+    /// The setting's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Gelu => "gelu",
+            Activation::Tanh => "tanh",
+            Activation::LeakyRelu => "leaky_relu",
+        }
+    }
+
+    fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Relu => activation::relu(x),
             Activation::Gelu => activation::gelu(x),
@@ -48,10 +64,43 @@ impl Activation {
     }
 }
 
+/// Normalisation after each hidden layer, before its activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Norm {
+    /// None.
+    None,
+    /// Batch normalisation (batch statistics in training, running ones in evaluation).
+    Batch,
+    /// Layer normalisation.
+    Layer,
+}
+
+impl Norm {
+    /// From the setting's name.
+    pub fn from_name(name: &str) -> Norm {
+        match name {
+            "batch" => Norm::Batch,
+            "layer" => Norm::Layer,
+            _ => Norm::None,
+        }
+    }
+
+    /// The setting's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::None => "none",
+            Norm::Batch => "batch",
+            Norm::Layer => "layer",
+        }
+    }
+}
+
 /// A multi-layer perceptron.
 #[derive(Module, Debug)]
 pub struct Mlp {
     hidden: Vec<Linear>,
+    batch_norms: Vec<BatchNorm>,
+    layer_norms: Vec<LayerNorm>,
     output: Linear,
 }
 
@@ -102,8 +151,32 @@ impl Mlp {
         }
         Mlp {
             hidden: hidden_layers,
+            batch_norms: Vec::new(),
+            layer_norms: Vec::new(),
             output: linear(width, outputs, rng, device),
         }
+    }
+
+    /// Adds normalisation after each hidden layer (its parameters start at 1 and 0: no
+    /// randomness).
+    pub fn with_norm(mut self, norm: Norm, device: &Device) -> Mlp {
+        let widths: Vec<usize> = self.hidden.iter().map(|l| l.weight.dims()[1]).collect();
+        match norm {
+            Norm::None => {}
+            Norm::Batch => {
+                self.batch_norms = widths
+                    .iter()
+                    .map(|&w| BatchNormConfig::new(w).init(device))
+                    .collect()
+            }
+            Norm::Layer => {
+                self.layer_norms = widths
+                    .iter()
+                    .map(|&w| LayerNormConfig::new(w).init(device))
+                    .collect()
+            }
+        }
+        self
     }
 
     /// The model's output for a batch `[rows, inputs]`: `[rows, outputs]`. Dropout applies when
@@ -114,8 +187,15 @@ impl Mlp {
         activation: Activation,
         mut dropout: Option<&mut DropoutMasks<'_>>,
     ) -> Tensor<2> {
-        for layer in &self.hidden {
-            x = activation.apply(layer.forward(x));
+        for (i, layer) in self.hidden.iter().enumerate() {
+            x = layer.forward(x);
+            if let Some(norm) = self.batch_norms.get(i) {
+                x = norm.forward(x);
+            }
+            if let Some(norm) = self.layer_norms.get(i) {
+                x = norm.forward(x);
+            }
+            x = activation.apply(x);
             if let Some(masks) = dropout.as_deref_mut().filter(|m| m.p > 0.0) {
                 let [rows, cols] = x.dims();
                 let device = x.device();
@@ -123,6 +203,21 @@ impl Mlp {
             }
         }
         self.output.forward(x)
+    }
+
+    /// Every weight (not bias) of every layer, flattened, for inspection.
+    pub fn weights(&self) -> Vec<f32> {
+        self.hidden
+            .iter()
+            .chain(std::iter::once(&self.output))
+            .flat_map(|l| {
+                l.weight
+                    .val()
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Sum of absolute values of all weights (not biases), for the L1 penalty.
@@ -136,18 +231,213 @@ impl Mlp {
     }
 }
 
+/// `n` values uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for weights and
+/// biases of linear and convolution layers.
+fn uniform(n: usize, fan_in: usize, rng: &mut Rng) -> Vec<f32> {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    (0..n)
+        .map(|_| rng.random_range(-bound..bound) as f32)
+        .collect()
+}
+
 /// A linear layer `[d_in, d_out]` initialised like PyTorch's default, from our RNG.
 fn linear(d_in: usize, d_out: usize, rng: &mut Rng, device: &Device) -> Linear {
-    let bound = 1.0 / (d_in as f64).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| rng.random_range(-bound..bound) as f32)
-            .collect()
-    };
+    let mut draw = |n: usize| uniform(n, d_in, rng);
     let weight = draw(d_in * d_out);
     let bias = draw(d_out);
     Linear {
         weight: Param::from_data(TensorData::new(weight, [d_in, d_out]), device),
         bias: Some(Param::from_data(TensorData::new(bias, [d_out]), device)),
+    }
+}
+
+/// A 2-D convolution `c_in -> c_out`, `k x k`, same padding, initialised from our RNG.
+fn conv(c_in: usize, c_out: usize, k: usize, rng: &mut Rng, device: &Device) -> Conv2d {
+    let mut layer = Conv2dConfig::new([c_in, c_out], [k, k])
+        .with_padding(PaddingConfig2d::Same)
+        .init(device);
+    let fan_in = c_in * k * k;
+    layer.weight = Param::from_data(
+        TensorData::new(uniform(c_out * fan_in, fan_in, rng), [c_out, c_in, k, k]),
+        device,
+    );
+    layer.bias = Some(Param::from_data(
+        TensorData::new(uniform(c_out, fan_in, rng), [c_out]),
+        device,
+    ));
+    layer
+}
+
+/// A convolutional network for image-shaped rows, with an MLP head.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    convs: Vec<Conv2d>,
+    head: Mlp,
+}
+
+/// Whether the CNN pools an image of this size (2x2, once, after the convolutions).
+fn pools(height: usize, width: usize) -> bool {
+    height >= 4 && width >= 4
+}
+
+/// The networks kiln trains.
+#[derive(Module, Debug)]
+pub enum Network {
+    /// A multi-layer perceptron.
+    Mlp(Mlp),
+    /// A convolutional network.
+    Cnn(Cnn),
+}
+
+/// A network's shape: what `model.json` records, and all that is needed to rebuild it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Architecture {
+    /// `mlp` or `cnn`.
+    pub kind: String,
+    /// Input width: the number of feature columns.
+    pub inputs: usize,
+    /// Output width: classes, or 1 for regression.
+    pub outputs: usize,
+    /// Hidden layer width.
+    pub hidden: usize,
+    /// Hidden layers.
+    pub layers: usize,
+    /// Activation name.
+    pub activation: String,
+    /// Normalisation name.
+    pub norm: String,
+    /// `[channels, height, width]` of image rows (CNN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<[usize; 3]>,
+    /// Channels of the first convolution (CNN).
+    #[serde(default)]
+    pub channels: usize,
+    /// Convolution kernel size (CNN).
+    #[serde(default)]
+    pub kernel_size: usize,
+    /// Convolutions (CNN).
+    #[serde(default)]
+    pub conv_layers: usize,
+}
+
+impl Architecture {
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        Activation::from_name(&self.activation)
+    }
+
+    /// A new network of this shape with weights drawn from `rng`.
+    pub fn build(&self, rng: &mut Rng, device: &Device) -> Network {
+        let norm = Norm::from_name(&self.norm);
+        match (self.kind.as_str(), self.image) {
+            ("cnn", Some([channels, height, width])) => {
+                let mut c_in = channels;
+                let mut convs = Vec::new();
+                for i in 0..self.conv_layers {
+                    let c_out = self.channels << i;
+                    convs.push(conv(c_in, c_out, self.kernel_size, rng, device));
+                    c_in = c_out;
+                }
+                let (h, w) = if pools(height, width) {
+                    (height / 2, width / 2)
+                } else {
+                    (height, width)
+                };
+                let head = Mlp::new(
+                    c_in * h * w,
+                    self.outputs,
+                    self.hidden,
+                    self.layers,
+                    rng,
+                    device,
+                )
+                .with_norm(norm, device);
+                Network::Cnn(Cnn { convs, head })
+            }
+            _ => Network::Mlp(
+                Mlp::new(
+                    self.inputs,
+                    self.outputs,
+                    self.hidden,
+                    self.layers,
+                    rng,
+                    device,
+                )
+                .with_norm(norm, device),
+            ),
+        }
+    }
+}
+
+impl Network {
+    /// The outputs for a batch of rows `[rows, inputs]`: `[rows, outputs]`. Dropout applies when
+    /// masks are given (training).
+    pub fn forward(
+        &self,
+        x: Tensor<2>,
+        architecture: &Architecture,
+        dropout: Option<&mut DropoutMasks<'_>>,
+    ) -> Tensor<2> {
+        let activation = architecture.activation();
+        match (self, architecture.image) {
+            (Network::Cnn(cnn), Some([channels, height, width])) => {
+                let [rows, _] = x.dims();
+                let mut x = x.reshape([rows, channels, height, width]); // [rows, c, h, w]
+                for conv in &cnn.convs {
+                    x = activation.apply(conv.forward(x));
+                }
+                if pools(height, width) {
+                    x = MaxPool2dConfig::new([2, 2]).init().forward(x); // [rows, c', h/2, w/2]
+                }
+                let [rows, c, h, w] = x.dims();
+                cnn.head
+                    .forward(x.reshape([rows, c * h * w]), activation, dropout)
+            }
+            (Network::Mlp(mlp), _) | (Network::Cnn(Cnn { head: mlp, .. }), None) => {
+                mlp.forward(x, activation, dropout)
+            }
+        }
+    }
+
+    /// Sum of absolute values of all weights (not biases), for the L1 penalty.
+    pub fn l1_norm(&self) -> Tensor<1> {
+        match self {
+            Network::Mlp(mlp) => mlp.l1_norm(),
+            Network::Cnn(cnn) => cnn
+                .convs
+                .iter()
+                .map(|c| c.weight.val().abs().sum())
+                .fold(cnn.head.l1_norm(), |a, b| a + b),
+        }
+    }
+
+    /// The number of trainable parameters. burn's `num_params` also counts batch norm's
+    /// running mean and variance, which are statistics, not parameters (PyTorch leaves them
+    /// out of `parameters()` too).
+    pub fn trainable_params(&self) -> usize {
+        let mlp = match self {
+            Network::Mlp(mlp) | Network::Cnn(Cnn { head: mlp, .. }) => mlp,
+        };
+        let running: usize = mlp.batch_norms.iter().map(|n| 2 * n.gamma.dims()[0]).sum();
+        self.num_params() - running
+    }
+
+    /// Every weight (not bias), flattened, for inspection.
+    pub fn weights(&self) -> Vec<f32> {
+        match self {
+            Network::Mlp(mlp) => mlp.weights(),
+            Network::Cnn(cnn) => cnn
+                .convs
+                .iter()
+                .flat_map(|c| {
+                    c.weight
+                        .val()
+                        .into_data()
+                        .try_into_vec::<f32>()
+                        .unwrap_or_default()
+                })
+                .chain(cnn.head.weights())
+                .collect(),
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::checkpoint::{Checkpoint, TrainingState};
 use super::data::{Dataset, Split};
-use super::model::{Activation, DropoutMasks, Mlp};
+use super::model::{Activation, Architecture, DropoutMasks, Network, Norm};
 use crate::experiment::{Direction, EarlyStopping, Task};
 use crate::files::{self, write_atomic};
 use crate::journal::Metrics;
@@ -34,6 +34,16 @@ pub struct TrainConfig {
     pub layers: usize,
     /// Activation.
     pub activation: Activation,
+    /// Normalisation after each hidden layer.
+    pub norm: Norm,
+    /// Model family: `mlp` or `cnn`.
+    pub kind: String,
+    /// CNN: channels of the first convolution.
+    pub channels: usize,
+    /// CNN: kernel size.
+    pub kernel_size: usize,
+    /// CNN: convolutions.
+    pub conv_layers: usize,
     /// Dropout probability.
     pub dropout: f64,
     /// Maximum epochs.
@@ -86,6 +96,11 @@ impl TrainConfig {
             hidden: int("hidden") as usize,
             layers: int("layers") as usize,
             activation: Activation::from_name(&name("activation")),
+            norm: Norm::from_name(&name("norm")),
+            kind: name("kind"),
+            channels: int("channels") as usize,
+            kernel_size: int("kernel_size") as usize,
+            conv_layers: int("conv_layers") as usize,
             dropout: float("dropout"),
             epochs: int("epochs") as u32,
             batch_size: int("batch_size").max(1) as usize,
@@ -112,6 +127,23 @@ impl TrainConfig {
                     Task::Regression => "mse".into(),
                 }),
             backend: name("backend"),
+        }
+    }
+
+    /// The network's shape for a data set.
+    pub fn architecture(&self, data: &Dataset) -> Architecture {
+        Architecture {
+            kind: self.kind.clone(),
+            inputs: data.n_features(),
+            outputs: data.n_outputs(),
+            hidden: self.hidden,
+            layers: self.layers,
+            activation: self.activation.name().into(),
+            norm: self.norm.name().into(),
+            image: data.image,
+            channels: self.channels,
+            kernel_size: self.kernel_size,
+            conv_layers: self.conv_layers,
         }
     }
 
@@ -212,16 +244,13 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
     let dir = trial.dir().to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
 
-    let mut model = Mlp::new(
-        data.n_features(),
-        data.n_outputs(),
-        config.hidden,
-        config.layers,
-        &mut stream(trial.seed(), Stream::Init, &[]),
-        &device,
-    );
+    let architecture = config.architecture(data);
+    let mut model = architecture.build(&mut stream(trial.seed(), Stream::Init, &[]), &device);
     let mut optimizer = config.optimizer();
-    let n_params = model.num_params() as u64;
+    super::saved::ModelDescription::new(architecture.clone(), data)
+        .save(&dir)
+        .map_err(|e| format!("cannot write {}/model.json: {e}", dir.display()))?;
+    let n_params = model.trainable_params() as u64;
     let summary = TrialSummary {
         n_params: Some(n_params),
     };
@@ -279,7 +308,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
                 TensorData::new(batch_x.clone(), [rows.len(), inputs]),
                 &device,
             );
-            let output = model.forward(x, config.activation, Some(&mut masks));
+            let output = model.forward(x, &architecture, Some(&mut masks));
             let mut loss = training_loss(output, &data.train, rows, config, &device);
             if config.l1 > 0.0 {
                 loss = loss + model.l1_norm().mul_scalar(config.l1);
@@ -306,6 +335,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             &data.val,
             "val",
             config,
+            &architecture,
             data,
             &eval_device,
             &mut metrics,
@@ -316,6 +346,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
                 test,
                 "test",
                 config,
+                &architecture,
                 data,
                 &eval_device,
                 &mut metrics,
@@ -432,26 +463,24 @@ fn training_loss(
 }
 
 /// Computes a split's metrics on the host in f64: loss, and accuracy or RMSE/MAE/R².
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
-    model: &Mlp,
+    model: &Network,
     split: &Split,
     prefix: &str,
     config: &TrainConfig,
+    architecture: &Architecture,
     data: &Dataset,
     device: &Device,
     metrics: &mut Metrics,
 ) {
-    let outputs = predict(
-        model,
-        &split.x,
-        data.n_features(),
-        config.activation,
-        device,
-    );
+    let outputs = predict(model, &split.x, architecture, device);
     let width = data.n_outputs();
     match data.task {
         Task::Classification => {
             let (mut loss, mut correct) = (0.0f64, 0usize);
+            // Per class: true positives, predicted, actual (for macro F1).
+            let mut counts = vec![(0usize, 0usize, 0usize); width];
             for (row, logits) in outputs.chunks(width).enumerate() {
                 let target = split.classes[row] as usize;
                 let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
@@ -462,13 +491,25 @@ fn evaluate(
                     .ln()
                     + max;
                 loss += log_sum - logits[target] as f64;
-                if argmax(logits) == target {
-                    correct += 1;
-                }
+                let predicted = argmax(logits);
+                correct += usize::from(predicted == target);
+                counts[target].0 += usize::from(predicted == target);
+                counts[predicted].1 += 1;
+                counts[target].2 += 1;
             }
             let n = split.rows as f64;
+            // Macro F1: the mean over classes of 2 TP / (predicted + actual).
+            let f1 = counts
+                .iter()
+                .map(|&(tp, predicted, actual)| match predicted + actual {
+                    0 => 0.0,
+                    total => 2.0 * tp as f64 / total as f64,
+                })
+                .sum::<f64>()
+                / width as f64;
             metrics.insert(format!("{prefix}_loss"), clean(loss / n));
             metrics.insert(format!("{prefix}_accuracy"), correct as f64 / n);
+            metrics.insert(format!("{prefix}_f1"), clean(f1));
         }
         Task::Regression => {
             let (mean, std) = data.target_stats;
@@ -511,23 +552,24 @@ fn evaluate(
 
 /// The model's outputs for rows `x` (row-major), evaluated in chunks, as one flat vector.
 pub fn predict(
-    model: &Mlp,
+    model: &Network,
     x: &[f32],
-    inputs: usize,
-    activation: Activation,
+    architecture: &Architecture,
     device: &Device,
 ) -> Vec<f32> {
+    let inputs = architecture.inputs;
     let mut outputs = Vec::new();
     for chunk in x.chunks(4096 * inputs) {
         let rows = chunk.len() / inputs;
         let input = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [rows, inputs]), device);
-        let output = model.forward(input, activation, None);
+        let output = model.forward(input, architecture, None);
         outputs.extend(output.into_data().try_into_vec::<f32>().unwrap_or_default());
     }
     outputs
 }
 
-fn argmax(values: &[f32]) -> usize {
+/// Index of the largest value (the first, on ties).
+pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] {
@@ -546,7 +588,7 @@ fn clean(x: f64) -> f64 {
     format!("{x:.8e}").parse().unwrap_or(x)
 }
 
-fn save_model(model: &Mlp, path: &Path) -> Result<(), String> {
+fn save_model(model: &Network, path: &Path) -> Result<(), String> {
     let bytes = model
         .clone()
         .into_record()
@@ -556,7 +598,7 @@ fn save_model(model: &Mlp, path: &Path) -> Result<(), String> {
 }
 
 fn save_checkpoint(
-    model: &Mlp,
+    model: &Network,
     optimizer: &ModuleOptimizer,
     state: &TrainingState,
     dir: &Path,

@@ -1,0 +1,166 @@
+//! A trial's model as a user gets it: `trials/N/model.json` (architecture and preprocessing)
+//! beside `trials/N/best.bpk` (the best epoch's weights, a burn record). Together they rebuild
+//! the model and apply the same preprocessing to new rows: what `kiln predict` does, and what a
+//! user's own burn code can do.
+
+use super::data::Dataset;
+use super::model::Architecture;
+use super::trainer::predict;
+use crate::error::{Error, Result};
+use crate::experiment::Task;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Everything needed to rebuild a trial's model and prepare its inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelDescription {
+    /// The network's shape.
+    #[serde(flatten)]
+    pub architecture: Architecture,
+    /// `classification` or `regression`.
+    pub task: String,
+    /// Feature columns, in input order.
+    pub features: Vec<String>,
+    /// Train-split mean of each feature.
+    pub feature_mean: Vec<f64>,
+    /// Train-split standard deviation of each feature.
+    pub feature_std: Vec<f64>,
+    /// Class names by output index (classification).
+    pub classes: Vec<String>,
+    /// Train-split mean and standard deviation of the target (regression outputs are scaled
+    /// back with them).
+    pub target_mean: f64,
+    /// See `target_mean`.
+    pub target_std: f64,
+    /// The weights file, beside this one.
+    pub weights: String,
+}
+
+impl ModelDescription {
+    /// The description of a trial's model.
+    pub fn new(architecture: Architecture, data: &Dataset) -> ModelDescription {
+        ModelDescription {
+            architecture,
+            task: crate::experiment::task_name(data.task).into(),
+            features: data.features.clone(),
+            feature_mean: data.feature_stats.iter().map(|s| s.0).collect(),
+            feature_std: data.feature_stats.iter().map(|s| s.1).collect(),
+            classes: data.class_names.clone(),
+            target_mean: data.target_stats.0,
+            target_std: data.target_stats.1,
+            weights: "best.bpk".into(),
+        }
+    }
+
+    /// Writes `model.json` into a trial folder.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_vec_pretty(self)?;
+        crate::files::write_atomic(&dir.join("model.json"), &text, false)
+    }
+
+    /// Reads `model.json` of a trial folder.
+    pub fn load(dir: &Path) -> Result<ModelDescription> {
+        let path = dir.join("model.json");
+        let text = std::fs::read(&path)
+            .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+        serde_json::from_slice(&text)
+            .map_err(|e| Error::runtime(format!("{}: {e}", path.display())))
+    }
+
+    fn task(&self) -> Task {
+        if self.task == "regression" {
+            Task::Regression
+        } else {
+            Task::Classification
+        }
+    }
+}
+
+/// Predictions for rows of a CSV: a value or class name per row, and class probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Column names: `prediction`, then `prob_<class>` for classification.
+    pub columns: Vec<String>,
+    /// One row per input row.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Rebuilds the model of trial folder `dir` and predicts the rows of `data` (a CSV holding at
+/// least the feature columns; other columns are ignored).
+pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
+    let description = ModelDescription::load(dir)?;
+    let device = Device::flex();
+    let mut rng = crate::rng::stream(0, crate::rng::Stream::Init, &[]);
+    let weights = dir.join(&description.weights);
+    let architecture = &description.architecture;
+    let model = architecture
+        .build(&mut rng, &device)
+        .try_load_file(&weights)
+        .map_err(|e| Error::runtime(format!("cannot load {}: {e}", weights.display())))?;
+    let x = read_features(&description, data)?;
+    let outputs = predict(&model, &x, architecture, &device);
+    let mut columns = vec!["prediction".to_string()];
+    let mut rows = Vec::new();
+    match description.task() {
+        Task::Classification => {
+            columns.extend(description.classes.iter().map(|c| format!("prob_{c}")));
+            for logits in outputs.chunks(description.architecture.outputs) {
+                let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+                let exp: Vec<f64> = logits.iter().map(|&v| (v as f64 - max).exp()).collect();
+                let total: f64 = exp.iter().sum();
+                let best = super::trainer::argmax(logits);
+                let mut row = vec![description.classes[best].clone()];
+                row.extend(exp.iter().map(|e| format!("{}", e / total)));
+                rows.push(row);
+            }
+        }
+        Task::Regression => {
+            for value in outputs {
+                rows.push(vec![format!(
+                    "{}",
+                    value as f64 * description.target_std + description.target_mean
+                )]);
+            }
+        }
+    }
+    Ok(Predictions { columns, rows })
+}
+
+fn read_features(description: &ModelDescription, data: &Path) -> Result<Vec<f32>> {
+    let shown = data.display();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(data)
+        .map_err(|e| Error::input(format!("cannot read {shown}: {e}")))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::input(format!("cannot read {shown}: {e}")))?
+        .clone();
+    let mut columns = Vec::new();
+    for feature in &description.features {
+        let index = headers.iter().position(|h| h == feature).ok_or_else(|| {
+            Error::input(format!(
+                "{shown} has no column `{feature}`; the model reads {}",
+                description.features.join(", ")
+            ))
+        })?;
+        columns.push(index);
+    }
+    let mut x = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| Error::input(format!("{shown}:{}: {e}", row + 2)))?;
+        for (j, &c) in columns.iter().enumerate() {
+            let value: f64 = record[c].parse().map_err(|_| {
+                Error::input(format!(
+                    "{shown}:{}: column `{}` holds `{}`, which is not a number",
+                    row + 2,
+                    description.features[j],
+                    &record[c]
+                ))
+            })?;
+            x.push(((value - description.feature_mean[j]) / description.feature_std[j]) as f32);
+        }
+    }
+    Ok(x)
+}

@@ -1,0 +1,231 @@
+//! The built-in trainer's features act, not just parse: schedules, label smoothing, L1,
+//! gradient clipping; and a trial's saved model predicts what the trial recorded.
+
+mod common;
+
+use common::{csv_rows, data, run, sweep, text, write};
+use std::path::Path;
+
+/// One trial on digits with a fixed split column (so a test can pick the test rows), the given
+/// extra `[model]` and `[train]` lines, `epochs` epochs, and no search.
+fn one_trial(dir: &Path, name: &str, model: &str, train: &str, epochs: u32) -> std::path::PathBuf {
+    let digits = std::fs::read_to_string(data("digits.csv")).unwrap();
+    let split = std::fs::read_to_string(data("digits_split.csv")).unwrap();
+    let merged: String = digits
+        .lines()
+        .zip(split.lines())
+        .map(|(d, s)| format!("{d},{s}\n"))
+        .collect();
+    let csv = write(dir, "digits_split_column.csv", &merged);
+    let experiment = format!(
+        "name = \"{name}\"\nseed = 3\n[objective]\nmetric = \"val_accuracy\"\n[budget]\ntrials = 1\nworkers = 1\n[data]\npath = \"{}\"\ntarget = \"label\"\ntask = \"classification\"\nsplit_column = \"split\"\n{image}[model]\nhidden = 32\n{model}\n[train]\nepochs = {epochs}\n{train}\n",
+        csv.display(),
+        image = if model.contains("cnn") {
+            "image = [1, 8, 8]\n"
+        } else {
+            ""
+        },
+    );
+    let file = write(dir, &format!("{name}.toml"), &experiment);
+    let results = dir.join(name);
+    sweep(&file, &results, &[]);
+    results
+}
+
+fn column(results: &Path, name: &str) -> Vec<f64> {
+    csv_rows(&results.join("curves.csv"))
+        .iter()
+        .map(|r| r[name].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_lr_column_follows_warmup_then_step_decay() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = one_trial(
+        dir.path(),
+        "schedule",
+        "",
+        "learning_rate = 0.01\nlr_schedule = \"step\"\nstep_size = 2\ngamma = 0.5\nwarmup_epochs = 1",
+        6,
+    );
+    let lr = column(&results, "lr");
+    // Warm-up epoch 1 at lr * 1/2, then 0.01 for two epochs, halved every two.
+    let expected = [0.005, 0.01, 0.01, 0.005, 0.005, 0.0025];
+    assert_eq!(lr.len(), 6);
+    for (got, want) in lr.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-15, "{lr:?}");
+    }
+}
+
+#[test]
+fn label_smoothing_raises_the_training_loss_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = one_trial(dir.path(), "plain", "", "learning_rate = 0.003", 25);
+    let smoothed = one_trial(
+        dir.path(),
+        "smoothed",
+        "",
+        "learning_rate = 0.003\nlabel_smoothing = 0.2",
+        25,
+    );
+    let floor = |r: &Path| column(r, "train_loss").into_iter().fold(f64::MAX, f64::min);
+    // With 10 classes and smoothing 0.2 the best possible cross-entropy is
+    // -(0.82 ln 0.82 + 9 x 0.02 ln 0.02) = 0.867.
+    assert!(
+        floor(&smoothed) > 0.86,
+        "smoothed floor {}",
+        floor(&smoothed)
+    );
+    assert!(floor(&plain) < 0.2, "plain floor {}", floor(&plain));
+}
+
+/// The network of trial 0, built from its `model.json`, with weights drawn from `seed`.
+fn network(results: &Path, seed: u64) -> kiln::train::model::Network {
+    let architecture = kiln::train::saved::ModelDescription::load(&results.join("trials/0"))
+        .unwrap()
+        .architecture;
+    let mut rng = kiln::rng::stream(seed, kiln::rng::Stream::Init, &[]);
+    architecture.build(&mut rng, &burn::prelude::Device::flex())
+}
+
+fn load_weights(results: &Path) -> Vec<f32> {
+    use burn::prelude::*;
+    network(results, 0)
+        .load_file(results.join("trials/0/best.bpk"))
+        .weights()
+}
+
+#[test]
+fn l1_drives_more_weights_to_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = load_weights(&one_trial(
+        dir.path(),
+        "no-l1",
+        "",
+        "learning_rate = 0.003\nweight_decay = 0.0",
+        15,
+    ));
+    let l1 = load_weights(&one_trial(
+        dir.path(),
+        "l1",
+        "",
+        "learning_rate = 0.003\nl1 = 0.001",
+        15,
+    ));
+    let near_zero = |w: &[f32]| w.iter().filter(|v| v.abs() < 1e-2).count() as f64 / w.len() as f64;
+    assert!(
+        near_zero(&l1) > 2.0 * near_zero(&none),
+        "l1 {} none {}",
+        near_zero(&l1),
+        near_zero(&none)
+    );
+}
+
+#[test]
+fn clipping_by_value_bounds_every_update() {
+    let dir = tempfile::tempdir().unwrap();
+    // One epoch of one step (the batch is the whole train split) of plain SGD, lr 1.
+    let results = one_trial(
+        dir.path(),
+        "clip",
+        "",
+        "optimizer = \"sgd\"\nmomentum = 0.0\nlearning_rate = 1.0\nbatch_size = 2000\ngrad_clip_value = 0.001",
+        1,
+    );
+    let after = load_weights(&results);
+    // The initial weights: the trial's own seed, drawn again.
+    let before = network(&results, kiln::rng::trial_seed(3, 0)).weights();
+    let largest = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(largest <= 0.001 + 1e-6, "largest change {largest}");
+    assert!(largest > 0.0009, "the step did move weights: {largest}");
+}
+
+#[test]
+fn predict_on_the_test_rows_reproduces_the_recorded_test_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = one_trial(dir.path(), "predict", "", "learning_rate = 0.003", 8);
+    let merged = std::fs::read_to_string(dir.path().join("digits_split_column.csv")).unwrap();
+    let mut lines = merged.lines();
+    let mut test_rows = format!("{}\n", lines.next().unwrap());
+    test_rows.extend(
+        lines
+            .filter(|l| l.ends_with(",test"))
+            .map(|l| format!("{l}\n")),
+    );
+    let test_csv = write(dir.path(), "test_rows.csv", &test_rows);
+    let out = dir.path().join("predictions.csv");
+    let output = run(&[
+        "predict",
+        results.to_str().unwrap(),
+        "--trial",
+        "best",
+        "--data",
+        test_csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let predictions = csv_rows(&out);
+    let truth = csv_rows(&test_csv);
+    assert_eq!(predictions.len(), 270);
+    let correct = predictions
+        .iter()
+        .zip(&truth)
+        .filter(|(p, t)| p["prediction"] == t["label"])
+        .count();
+    let accuracy = correct as f64 / 270.0;
+    let recorded = &csv_rows(&results.join("leaderboard.csv"))[0]["test_accuracy"];
+    assert_eq!(&accuracy.to_string(), recorded);
+    let total: f64 = (0..10)
+        .map(|c| predictions[0][&format!("prob_{c}")].parse::<f64>().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9, "{total}");
+    let description = std::fs::read_to_string(results.join("trials/0/model.json")).unwrap();
+    assert!(
+        description.contains("\"feature_mean\"") && description.contains("\"classes\""),
+        "{description}"
+    );
+}
+
+#[test]
+fn batch_and_layer_norm_train_and_count_their_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = (64 * 32 + 32) + (32 * 32 + 32) + (32 * 10 + 10);
+    for norm in ["batch", "layer"] {
+        let results = one_trial(
+            dir.path(),
+            norm,
+            &format!("norm = \"{norm}\""),
+            "learning_rate = 0.003",
+            6,
+        );
+        let row = &csv_rows(&results.join("leaderboard.csv"))[0];
+        // A scale and a shift per unit of each of the two hidden layers.
+        assert_eq!(row["n_params"], (mlp + 2 * 2 * 32).to_string(), "{norm}");
+        let accuracy: f64 = row["val_accuracy"].parse().unwrap();
+        assert!(accuracy > 0.9, "{norm}: {accuracy}");
+    }
+}
+
+#[test]
+fn the_cnn_learns_digits_as_images_and_counts_its_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = one_trial(
+        dir.path(),
+        "cnn",
+        "kind = \"cnn\"\nchannels = 8\nkernel_size = 3\nconv_layers = 2\nlayers = 1",
+        "learning_rate = 0.003",
+        8,
+    );
+    let row = &csv_rows(&results.join("leaderboard.csv"))[0];
+    let accuracy: f64 = row["val_accuracy"].parse().unwrap();
+    assert!(accuracy >= 0.95, "val_accuracy {accuracy}");
+    // conv 1->8 and 8->16 (3x3, with biases), 2x2 pooling to 16x4x4, then 256->32->10.
+    let expected = (9 * 8 + 8) + (8 * 9 * 16 + 16) + (256 * 32 + 32) + (32 * 10 + 10);
+    assert_eq!(row["n_params"], expected.to_string());
+}
