@@ -289,8 +289,14 @@ fn replay(dir: &Path) {
 }
 
 fn checkpoint(dir: &Path) {
+    for workers in [1, 2] {
+        checkpoint_with(dir, workers);
+    }
+}
+
+fn checkpoint_with(dir: &Path, workers: usize) {
     let results = dir.join("quickstart");
-    let wall = kiln_run(&repo("experiments/quickstart.toml"), &results, 2);
+    let wall = kiln_run(&repo("experiments/quickstart.toml"), &results, workers);
     let journal = FileJournal::read(&results.join("journal.jsonl")).unwrap();
     let state = SweepState::replay(&journal);
     // Per trial: epochs 2.. between consecutive reports. The report time comes after the
@@ -320,7 +326,7 @@ fn checkpoint(dir: &Path) {
         .unwrap()
         .len();
     println!(
-        "checkpoint: quickstart, {} trials, {epochs} epochs, {wall:.2} s wall; checkpoint {:.0} KB; saving and reporting adds {:.1}% to epoch time ({:.2} ms per epoch)",
+        "checkpoint: quickstart, workers = {workers}, {} trials, {epochs} epochs, {wall:.2} s wall; checkpoint {:.0} KB; saving and reporting adds {:.1}% to epoch time ({:.2} ms per epoch)",
         state.trials.len(),
         size as f64 / 1e3,
         100.0 * (total - training) / training,

@@ -50,6 +50,12 @@ pub struct TrialTask {
     pub journaled_epochs: u32,
     /// The trial's folder (checkpoint, best weights).
     pub dir: PathBuf,
+    /// Whether each report waits for the orchestrator's answer. A pruner needs that; without
+    /// one, the only answer that is not "continue" is a Ctrl-C's "stop", which may as well
+    /// arrive one epoch later, and not waiting saves a round trip between processes per epoch
+    /// (0.3 ms here, half of what checkpointing and reporting cost a small epoch).
+    #[serde(default)]
+    pub await_decisions: bool,
 }
 
 /// Where a trial's reports go, and where the decisions come from.

@@ -70,6 +70,8 @@ pub trait Link: Send {
     fn receive(&mut self) -> Option<ToWorker>;
     /// Sends a message; false when the orchestrator is gone.
     fn send(&mut self, message: FromWorker) -> bool;
+    /// The next message if one has arrived, without waiting.
+    fn poll(&mut self) -> Option<ToWorker>;
 }
 
 /// Runs trials from `link` until the orchestrator goes away.
@@ -80,7 +82,11 @@ pub fn serve(objective: &dyn Objective, experiment: &Experiment, link: &mut dyn 
         };
         let number = task.number;
         let settings = experiment.trial_settings(&task.params);
-        let mut reporter = LinkReporter { link, number };
+        let mut reporter = LinkReporter {
+            link,
+            number,
+            await_decisions: task.await_decisions,
+        };
         let result = {
             let mut trial = Trial::new(task, settings, &mut reporter);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| objective.run(&mut trial)))
@@ -98,6 +104,7 @@ pub fn serve(objective: &dyn Objective, experiment: &Experiment, link: &mut dyn 
 struct LinkReporter<'a> {
     link: &'a mut dyn Link,
     number: u64,
+    await_decisions: bool,
 }
 
 impl Reporter for LinkReporter<'_> {
@@ -107,6 +114,20 @@ impl Reporter for LinkReporter<'_> {
             report,
         }) {
             return Decision::Stop;
+        }
+        if !self.await_decisions {
+            // Answers to earlier reports that have arrived: stop if any says so.
+            let mut decision = Decision::Continue;
+            while let Some(message) = self.link.poll() {
+                if message
+                    == (ToWorker::Decision {
+                        decision: Decision::Stop,
+                    })
+                {
+                    decision = Decision::Stop;
+                }
+            }
+            return decision;
         }
         loop {
             match self.link.receive() {
@@ -159,6 +180,22 @@ impl Link for StdioLink {
             .write_all(&line)
             .and_then(|_| self.output.flush())
             .is_ok()
+    }
+
+    fn poll(&mut self) -> Option<ToWorker> {
+        if self.input.buffer().is_empty() {
+            let mut stdin = libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, no waiting.
+            if unsafe { libc::poll(&mut stdin, 1, 0) } <= 0 || stdin.revents & libc::POLLIN == 0 {
+                return None;
+            }
+        }
+        // The orchestrator writes whole lines, so a readable pipe holds a whole message.
+        self.receive()
     }
 }
 
@@ -363,5 +400,9 @@ impl Link for ChannelLink {
         self.events
             .send(PoolEvent::Message(self.id, message))
             .is_ok()
+    }
+
+    fn poll(&mut self) -> Option<ToWorker> {
+        self.receiver.try_recv().ok()
     }
 }

@@ -1,8 +1,8 @@
 //! A trial's checkpoint: everything needed to continue training after its last finished epoch.
 //!
 //! A checkpoint is one record: a header, a checksum, our own state as JSON (epoch, time, the
-//! epochs' reports, early-stopping and best-epoch bookkeeping), then the model and the optimizer
-//! state as burnpack bytes. The learning-rate schedule and the random streams need no state:
+//! epochs' reports, early-stopping and best-epoch bookkeeping), then the model, the optimizer
+//! state and the best epoch's model as burnpack bytes. The learning-rate schedule and the random streams need no state:
 //! both are pure functions of (seed, epoch).
 //!
 //! Two slots, `checkpoint.0.bin` and `checkpoint.1.bin`: epoch N is written over the slot of
@@ -51,6 +51,8 @@ pub struct Checkpoint {
     pub model: Vec<u8>,
     /// The optimizer's burnpack bytes.
     pub optimizer: Vec<u8>,
+    /// The best epoch's model, burnpack bytes (written to `best.bpk` when the trial stops).
+    pub best_model: Vec<u8>,
 }
 
 /// The file of checkpoint slot `slot` (0 or 1) of a trial folder.
@@ -62,7 +64,12 @@ impl Checkpoint {
     /// Writes into the slot of its epoch's parity in `dir`, in place.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         let state = serde_json::to_vec(&self.state)?;
-        let parts = [state.as_slice(), &self.model, &self.optimizer];
+        let parts = [
+            state.as_slice(),
+            &self.model,
+            &self.optimizer,
+            &self.best_model,
+        ];
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut bytes = Vec::with_capacity(MAGIC.len() + 32 + total);
         bytes.extend_from_slice(MAGIC);
@@ -97,16 +104,19 @@ impl Checkpoint {
         let rest = bytes.strip_prefix(MAGIC.as_slice())?;
         let (sum, mut rest) = rest.split_at_checked(8)?;
         let mut parts = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..4 {
             let (len, tail) = rest.split_at_checked(8)?;
             let len = u64::from_le_bytes(len.try_into().ok()?) as usize;
             let (part, tail) = tail.split_at_checked(len)?;
             parts.push(part.to_vec());
             rest = tail;
         }
-        if !rest.is_empty() || checksum(&[&parts[0], &parts[1], &parts[2]]).to_le_bytes() != sum {
+        if !rest.is_empty()
+            || checksum(&[&parts[0], &parts[1], &parts[2], &parts[3]]).to_le_bytes() != sum
+        {
             return None;
         }
+        let best_model = parts.pop()?;
         let optimizer = parts.pop()?;
         let model = parts.pop()?;
         let state = serde_json::from_slice(&parts.pop()?).ok()?;
@@ -114,6 +124,7 @@ impl Checkpoint {
             state,
             model,
             optimizer,
+            best_model,
         })
     }
 }
@@ -149,6 +160,7 @@ mod tests {
             },
             model: vec![1, 2, 3],
             optimizer: vec![4, 5],
+            best_model: vec![6],
         }
     }
 

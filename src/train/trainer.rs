@@ -5,7 +5,7 @@ use super::checkpoint::{Checkpoint, TrainingState};
 use super::data::{Dataset, Split};
 use super::model::{Activation, Architecture, DropoutMasks, Network, Norm};
 use crate::experiment::{Direction, EarlyStopping, Task};
-use crate::files::{self, write_atomic};
+use crate::files::write_atomic;
 use crate::journal::Metrics;
 use crate::objective::{Decision, EpochReport, Trial, TrialSummary};
 use crate::rng::{Stream, stream};
@@ -257,6 +257,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
 
     // Resume: continue after the checkpoint, re-reporting epochs the journal does not have.
     let mut state = TrainingState::default();
+    let mut best_model: Vec<u8> = Vec::new();
     if let Some(checkpoint) =
         Checkpoint::load(&dir).filter(|c| c.state.epoch >= trial.journaled_epochs())
     {
@@ -269,6 +270,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer))
             .map_err(|e| format!("cannot load the checkpoint's optimizer: {e}"))?;
         state = checkpoint.state;
+        best_model = checkpoint.best_model;
         let missing: Vec<EpochReport> = state
             .reports
             .iter()
@@ -277,12 +279,12 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             .collect();
         for report in missing {
             if trial.report_epoch(report) == Decision::Stop {
-                return finish(&dir, summary);
+                return finish(&dir, summary, &best_model);
             }
         }
     }
     if should_stop_early(&state, setup.early_stopping) {
-        return finish(&dir, summary);
+        return finish(&dir, summary, &best_model);
     }
 
     let mut order: Vec<usize> = (0..data.train.rows).collect();
@@ -359,7 +361,10 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             ));
         }
 
-        // Best weights: kept apart as a burnpack record a user can load.
+        // Training time ends here; what follows is bookkeeping and the checkpoint.
+        let trained = started.elapsed().as_secs_f64();
+        // Best weights: kept apart, to become a burnpack record a user can load.
+        let model_bytes = serialise(&model)?;
         let (objective_metric, direction) = setup.objective;
         if let Some(&value) = metrics.get(objective_metric)
             && state
@@ -367,7 +372,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
                 .is_none_or(|b| direction.better(value, b))
         {
             state.objective_best = Some(value);
-            save_model(&evaluation_model, &dir.join("best.bpk"))?;
+            best_model = model_bytes.clone();
         }
         if let Some(es) = setup.early_stopping {
             let value = metrics.get(&es.monitor).copied();
@@ -392,7 +397,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         }
 
         state.epoch = epoch;
-        state.elapsed_s += started.elapsed().as_secs_f64();
+        state.elapsed_s += trained;
         let report = EpochReport {
             epoch,
             elapsed_s: (state.elapsed_s * 1e6).round() / 1e6,
@@ -401,22 +406,34 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             checkpointed: true,
         };
         state.reports.push(report.clone());
-        save_checkpoint(&model, &optimizer, &state, &dir)?;
+        let optimizer_bytes = optimizer
+            .into_bytes()
+            .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
+        Checkpoint {
+            state: state.clone(),
+            model: model_bytes,
+            optimizer: optimizer_bytes.to_vec(),
+            best_model: best_model.clone(),
+        }
+        .save(&dir)
+        .map_err(|e| format!("cannot write the checkpoint in {}: {e}", dir.display()))?;
         if trial.report_epoch(report) == Decision::Stop
             || should_stop_early(&state, setup.early_stopping)
         {
             break;
         }
     }
-    finish(&dir, summary)
+    finish(&dir, summary, &best_model)
 }
 
-/// A trial's end: its best weights are made durable (during training they need not be: a
-/// resumed trial rewrites them).
-fn finish(dir: &Path, summary: TrialSummary) -> Result<TrialSummary, String> {
-    let best = dir.join("best.bpk");
-    if best.exists() {
-        files::sync(&best).map_err(|e| format!("cannot sync {}: {e}", best.display()))?;
+/// A trial stops (complete, stopped early, or told to stop): its best weights become
+/// `best.bpk`, durably. While it trains they live in the checkpoint, so that an improving epoch
+/// costs no extra file (creating one took 0.46 ms here, a tenth of a small epoch).
+fn finish(dir: &Path, summary: TrialSummary, best_model: &[u8]) -> Result<TrialSummary, String> {
+    if !best_model.is_empty() {
+        let best = dir.join("best.bpk");
+        write_atomic(&best, best_model, true)
+            .map_err(|e| format!("cannot write {}: {e}", best.display()))?;
     }
     Ok(summary)
 }
@@ -588,36 +605,13 @@ fn clean(x: f64) -> f64 {
     format!("{x:.8e}").parse().unwrap_or(x)
 }
 
-fn save_model(model: &Network, path: &Path) -> Result<(), String> {
+fn serialise(model: &Network) -> Result<Vec<u8>, String> {
     let bytes = model
         .clone()
         .into_record()
         .into_bytes()
         .map_err(|e| format!("cannot serialise the model: {e}"))?;
-    write_atomic(path, &bytes, false).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-fn save_checkpoint(
-    model: &Network,
-    optimizer: &ModuleOptimizer,
-    state: &TrainingState,
-    dir: &Path,
-) -> Result<(), String> {
-    let model = model
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| format!("cannot serialise the model: {e}"))?;
-    let optimizer = optimizer
-        .into_bytes()
-        .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
-    Checkpoint {
-        state: state.clone(),
-        model: model.to_vec(),
-        optimizer: optimizer.to_vec(),
-    }
-    .save(dir)
-    .map_err(|e| format!("cannot write the checkpoint in {}: {e}", dir.display()))
+    Ok(bytes.to_vec())
 }
 
 #[cfg(test)]
