@@ -108,6 +108,8 @@ pub struct DataSpec {
     pub split: SplitSpec,
     /// `[channels, height, width]` for image-shaped rows.
     pub image: Option<[usize; 3]>,
+    /// String columns embedded as categories (each gets a learned vector of `embedding_dim`).
+    pub categorical: Vec<String>,
 }
 
 /// `[early_stopping]`: patience within one trial.
@@ -243,6 +245,8 @@ struct RawData {
     split: Option<RawSplit>,
     split_column: Option<String>,
     image: Option<Vec<i64>>,
+    #[serde(default)]
+    categorical: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -585,6 +589,7 @@ impl Builder {
             task,
             split,
             image,
+            categorical: raw.categorical.clone(),
         })
     }
 
@@ -1012,6 +1017,17 @@ impl Builder {
         let cnn = experiment
             .possible_values("kind")
             .contains(&ParamValue::Str("cnn".into()));
+        if cnn
+            && experiment
+                .data
+                .as_ref()
+                .is_some_and(|d| !d.categorical.is_empty())
+        {
+            return Err(self.err(
+                &["data", "categorical"],
+                "the cnn model reads image pixels only; categorical columns need `kind = \"mlp\"`",
+            ));
+        }
         if cnn && experiment.data.as_ref().is_none_or(|d| d.image.is_none()) {
             return Err(self.err(
                 &["data"],

@@ -198,6 +198,15 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(16),
         ),
         (
+            "a categorical column not in the CSV",
+            with(
+                "task = \"classification\"",
+                "task = \"classification\"\ncategorical = [\"colour\"]",
+            ),
+            "column `colour` is not in",
+            Some(16),
+        ),
+        (
             "a non-numeric feature",
             with(&data("iris.csv"), &non_numeric.display().to_string()),
             "words.csv:2: column `b` holds `x`",

@@ -225,7 +225,8 @@ fn a_different_experiment_is_refused_and_nothing_is_touched() {
 /// resume finishes the same sweep as an uninterrupted one.
 fn interrupt_then_resume(presses: usize) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    let experiment = digits_experiment("sigint", 6, 2, 12).replace("hidden = 32", "hidden = 96");
+    // Long enough (about 2 s) that the presses land mid-sweep.
+    let experiment = digits_experiment("sigint", 8, 2, 12).replace("hidden = 32", "hidden = 256");
     let file = write(dir.path(), "s.toml", &experiment);
     let reference = dir.path().join("reference");
     sweep(&file, &reference, &[]);
@@ -252,7 +253,7 @@ fn interrupt_then_resume(presses: usize) -> std::process::Output {
         "{status_text}"
     );
     finish(&["resume", results.to_str().unwrap(), "-q"]);
-    assert_same_sweep(&results, &reference, 6);
+    assert_same_sweep(&results, &reference, 8);
     output
 }
 

@@ -229,3 +229,41 @@ fn the_cnn_learns_digits_as_images_and_counts_its_parameters() {
     let expected = (9 * 8 + 8) + (8 * 9 * 16 + 16) + (256 * 32 + 32) + (32 * 10 + 10);
     assert_eq!(row["n_params"], expected.to_string());
 }
+
+#[test]
+fn embeddings_train_on_string_columns_and_unseen_categories_still_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = format!(
+        "name = \"emb\"\n[objective]\nmetric = \"val_rmse\"\n[budget]\ntrials = 1\nworkers = 1\n[data]\npath = \"{}\"\ntarget = \"target\"\ntask = \"regression\"\ncategorical = [\"sex\", \"age_band\"]\n[model]\nhidden = 16\nembedding_dim = 3\n[train]\nepochs = 40\nlearning_rate = 3e-3\n",
+        data("diabetes_categorical.csv")
+    );
+    let file = write(dir.path(), "e.toml", &experiment);
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let row = &csv_rows(&results.join("leaderboard.csv"))[0];
+    // 9 numeric columns + 2 x 3 embedding values in; tables of 2 + 1 and 3 + 1 categories.
+    let expected = (2 + 1) * 3 + (3 + 1) * 3 + (15 * 16 + 16) + (16 * 16 + 16) + (16 + 1);
+    assert_eq!(row["n_params"], expected.to_string());
+    let rmse: f64 = row["val_rmse"].parse().unwrap();
+    assert!(
+        rmse < 65.0,
+        "val_rmse {rmse} (the target's standard deviation is about 77)"
+    );
+    // A category never seen in training maps to the unseen slot instead of failing.
+    let rows = "age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,age_band\n0.03,sex_3,0.06,0.02,-0.04,-0.03,-0.04,0.0,0.02,-0.01,middle\n";
+    let input = write(dir.path(), "new.csv", rows);
+    let output = run(&[
+        "predict",
+        results.to_str().unwrap(),
+        "--data",
+        input.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let value: f64 = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((25.0..350.0).contains(&value), "{value}");
+}

@@ -21,6 +21,8 @@ pub struct Split {
     pub classes: Vec<i64>,
     /// Standardised targets (regression).
     pub values: Vec<f32>,
+    /// Category indices of the categorical columns, `rows * n_categorical` (0: unseen).
+    pub categories: Vec<i64>,
     /// Number of rows.
     pub rows: usize,
 }
@@ -28,8 +30,13 @@ pub struct Split {
 /// A prepared data set, shared by every trial of a worker.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// Feature column names, in order.
+    /// Numeric feature column names, in order.
     pub features: Vec<String>,
+    /// Categorical column names, in order.
+    pub categorical: Vec<String>,
+    /// Each categorical column's categories seen in the train split, sorted; category `i` has
+    /// index `i + 1`, and 0 stands for a category the train split did not have.
+    pub vocabularies: Vec<Vec<String>>,
     /// Classification or regression.
     pub task: Task,
     /// Class names in index order (classification).
@@ -107,10 +114,25 @@ impl Dataset {
             SplitSpec::Column(name) => Some(column(name, "split_column")?),
             SplitSpec::Fractions { .. } => None,
         };
+        let mut categorical_columns = Vec::new();
+        for name in &spec.categorical {
+            let c = column(name, "categorical")?;
+            if c == target || Some(c) == split_column {
+                return Err(at(
+                    "categorical",
+                    format!(
+                        "`{name}` is the target or the split column; it cannot also be a feature"
+                    ),
+                ));
+            }
+            categorical_columns.push(c);
+        }
         let feature_columns: Vec<usize> = (0..headers.len())
-            .filter(|&i| i != target && Some(i) != split_column)
+            .filter(|&i| {
+                i != target && Some(i) != split_column && !categorical_columns.contains(&i)
+            })
             .collect();
-        if feature_columns.is_empty() {
+        if feature_columns.is_empty() && categorical_columns.is_empty() {
             return Err(at(
                 "path",
                 format!("{shown} has no feature columns besides the target"),
@@ -118,6 +140,7 @@ impl Dataset {
         }
 
         let mut features: Vec<f64> = Vec::new();
+        let mut category_names: Vec<String> = Vec::new();
         let mut labels: Vec<String> = Vec::new();
         let mut split_of_row: Vec<usize> = Vec::new();
         for (row, record) in reader.records().enumerate() {
@@ -127,12 +150,13 @@ impl Dataset {
                 let cell = &record[c];
                 let value: f64 = cell.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
                     Error::input(format!(
-                        "{shown}:{line}: column `{}` holds `{cell}`, which is not a number; feature columns must be numeric",
+                        "{shown}:{line}: column `{}` holds `{cell}`, which is not a number; feature columns must be numeric (list string columns in [data] categorical to embed them)",
                         headers[c]
                     ))
                 })?;
                 features.push(value);
             }
+            category_names.extend(categorical_columns.iter().map(|&c| record[c].to_string()));
             let label = record[target].to_string();
             if label.is_empty() {
                 return Err(Error::input(format!(
@@ -246,6 +270,23 @@ impl Dataset {
                 ),
             ));
         }
+        let n_categorical = categorical_columns.len();
+        let vocabularies: Vec<Vec<String>> = (0..n_categorical)
+            .map(|j| {
+                let mut seen: Vec<String> = train_rows
+                    .iter()
+                    .map(|&r| category_names[r * n_categorical + j].clone())
+                    .collect();
+                seen.sort();
+                seen.dedup();
+                seen
+            })
+            .collect();
+        let categories: Vec<i64> = category_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| category_index(&vocabularies[i % n_categorical], name))
+            .collect();
         let feature_stats: Vec<(f64, f64)> = (0..width)
             .map(|j| mean_std(train_rows.iter().map(|&r| features[r * width + j])))
             .collect();
@@ -275,6 +316,14 @@ impl Dataset {
                             .map(|v| ((v - target_stats.0) / target_stats.1) as f32)
                     })
                     .collect(),
+                categories: rows_of
+                    .iter()
+                    .flat_map(|&r| {
+                        categories[r * n_categorical..(r + 1) * n_categorical]
+                            .iter()
+                            .copied()
+                    })
+                    .collect(),
                 rows: rows_of.len(),
             }
         };
@@ -283,6 +332,8 @@ impl Dataset {
                 .iter()
                 .map(|&c| headers[c].clone())
                 .collect(),
+            categorical: spec.categorical.clone(),
+            vocabularies,
             task: spec.task,
             class_names,
             train: build(&train_rows),
@@ -293,6 +344,14 @@ impl Dataset {
             image: spec.image,
         })
     }
+}
+
+/// The index of `name` in a categorical column: its place in the sorted vocabulary plus one, or
+/// 0 for a category the train split did not have.
+pub fn category_index(vocabulary: &[String], name: &str) -> i64 {
+    vocabulary
+        .binary_search_by(|v| v.as_str().cmp(name))
+        .map_or(0, |i| i as i64 + 1)
 }
 
 /// Assigns each row to 0 (train), 1 (val) or 2 (test): per class for classification (so each

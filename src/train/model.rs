@@ -14,10 +14,13 @@ use crate::rng::Rng;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
-use burn::nn::{BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Embedding, LayerNorm, LayerNormConfig, Linear, PaddingConfig2d,
+};
 use burn::prelude::*;
 use burn::tensor::activation;
 use rand::{Rng as _, RngCore};
+use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 /// The activation after each hidden layer.
@@ -95,9 +98,11 @@ impl Norm {
     }
 }
 
-/// A multi-layer perceptron.
+/// A multi-layer perceptron; categorical columns enter through embeddings concatenated with
+/// the numeric features.
 #[derive(Module, Debug)]
 pub struct Mlp {
+    embeddings: Vec<Embedding>,
     hidden: Vec<Linear>,
     batch_norms: Vec<BatchNorm>,
     layer_norms: Vec<LayerNorm>,
@@ -150,11 +155,33 @@ impl Mlp {
             width = hidden;
         }
         Mlp {
+            embeddings: Vec::new(),
             hidden: hidden_layers,
             batch_norms: Vec::new(),
             layer_norms: Vec::new(),
             output: linear(width, outputs, rng, device),
         }
+    }
+
+    /// Adds one embedding table per categorical column (`sizes`: categories of each, the
+    /// unseen one included), initialised N(0, 1) from `rng`.
+    pub fn with_embeddings(
+        mut self,
+        sizes: &[usize],
+        dim: usize,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Mlp {
+        self.embeddings = sizes
+            .iter()
+            .map(|&n| {
+                let values: Vec<f32> = (0..n * dim).map(|_| StandardNormal.sample(rng)).collect();
+                Embedding {
+                    weight: Param::from_data(TensorData::new(values, [n, dim]), device),
+                }
+            })
+            .collect();
+        self
     }
 
     /// Adds normalisation after each hidden layer (its parameters start at 1 and 0: no
@@ -184,9 +211,20 @@ impl Mlp {
     pub fn forward(
         &self,
         mut x: Tensor<2>,
+        categories: Option<Tensor<2, Int>>,
         activation: Activation,
         mut dropout: Option<&mut DropoutMasks<'_>>,
     ) -> Tensor<2> {
+        if let Some(categories) = categories.filter(|_| !self.embeddings.is_empty()) {
+            let [rows, _] = x.dims();
+            let mut parts = vec![x];
+            for (j, table) in self.embeddings.iter().enumerate() {
+                let embedded = table.forward(categories.clone().narrow(1, j, 1)); // [rows, 1, dim]
+                let [_, _, dim] = embedded.dims();
+                parts.push(embedded.reshape([rows, dim]));
+            }
+            x = Tensor::cat(parts, 1);
+        }
         for (i, layer) in self.hidden.iter().enumerate() {
             x = layer.forward(x);
             if let Some(norm) = self.batch_norms.get(i) {
@@ -318,6 +356,12 @@ pub struct Architecture {
     /// Convolutions (CNN).
     #[serde(default)]
     pub conv_layers: usize,
+    /// Categories of each categorical column, the unseen one included.
+    #[serde(default)]
+    pub embeddings: Vec<usize>,
+    /// Width of each category's embedding.
+    #[serde(default)]
+    pub embedding_dim: usize,
 }
 
 impl Architecture {
@@ -354,17 +398,13 @@ impl Architecture {
                 .with_norm(norm, device);
                 Network::Cnn(Cnn { convs, head })
             }
-            _ => Network::Mlp(
-                Mlp::new(
-                    self.inputs,
-                    self.outputs,
-                    self.hidden,
-                    self.layers,
-                    rng,
-                    device,
-                )
-                .with_norm(norm, device),
-            ),
+            _ => {
+                let width = self.inputs + self.embeddings.len() * self.embedding_dim;
+                let mlp = Mlp::new(width, self.outputs, self.hidden, self.layers, rng, device)
+                    .with_embeddings(&self.embeddings, self.embedding_dim, rng, device)
+                    .with_norm(norm, device);
+                Network::Mlp(mlp)
+            }
         }
     }
 }
@@ -375,6 +415,7 @@ impl Network {
     pub fn forward(
         &self,
         x: Tensor<2>,
+        categories: Option<Tensor<2, Int>>,
         architecture: &Architecture,
         dropout: Option<&mut DropoutMasks<'_>>,
     ) -> Tensor<2> {
@@ -391,10 +432,10 @@ impl Network {
                 }
                 let [rows, c, h, w] = x.dims();
                 cnn.head
-                    .forward(x.reshape([rows, c * h * w]), activation, dropout)
+                    .forward(x.reshape([rows, c * h * w]), None, activation, dropout)
             }
             (Network::Mlp(mlp), _) | (Network::Cnn(Cnn { head: mlp, .. }), None) => {
-                mlp.forward(x, activation, dropout)
+                mlp.forward(x, categories, activation, dropout)
             }
         }
     }

@@ -3,7 +3,7 @@
 //! the model and apply the same preprocessing to new rows: what `kiln predict` does, and what a
 //! user's own burn code can do.
 
-use super::data::Dataset;
+use super::data::{Dataset, Split, category_index};
 use super::model::Architecture;
 use super::trainer::predict;
 use crate::error::{Error, Result};
@@ -26,6 +26,12 @@ pub struct ModelDescription {
     pub feature_mean: Vec<f64>,
     /// Train-split standard deviation of each feature.
     pub feature_std: Vec<f64>,
+    /// Categorical columns, in input order.
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    /// Each categorical column's categories (index `i + 1`; 0 for one not seen in training).
+    #[serde(default)]
+    pub vocabularies: Vec<Vec<String>>,
     /// Class names by output index (classification).
     pub classes: Vec<String>,
     /// Train-split mean and standard deviation of the target (regression outputs are scaled
@@ -46,6 +52,8 @@ impl ModelDescription {
             features: data.features.clone(),
             feature_mean: data.feature_stats.iter().map(|s| s.0).collect(),
             feature_std: data.feature_stats.iter().map(|s| s.1).collect(),
+            categorical: data.categorical.clone(),
+            vocabularies: data.vocabularies.clone(),
             classes: data.class_names.clone(),
             target_mean: data.target_stats.0,
             target_std: data.target_stats.1,
@@ -98,8 +106,8 @@ pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
         .build(&mut rng, &device)
         .try_load_file(&weights)
         .map_err(|e| Error::runtime(format!("cannot load {}: {e}", weights.display())))?;
-    let x = read_features(&description, data)?;
-    let outputs = predict(&model, &x, architecture, &device);
+    let rows = read_rows(&description, data)?;
+    let outputs = predict(&model, &rows, architecture, &device);
     let mut columns = vec!["prediction".to_string()];
     let mut rows = Vec::new();
     match description.task() {
@@ -127,7 +135,9 @@ pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
     Ok(Predictions { columns, rows })
 }
 
-fn read_features(description: &ModelDescription, data: &Path) -> Result<Vec<f32>> {
+/// The rows of a CSV, prepared like the trial's training rows: numeric features standardised
+/// with the train split's statistics, categories mapped to their indices.
+fn read_rows(description: &ModelDescription, data: &Path) -> Result<Split> {
     let shown = data.display();
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -137,20 +147,34 @@ fn read_features(description: &ModelDescription, data: &Path) -> Result<Vec<f32>
         .headers()
         .map_err(|e| Error::input(format!("cannot read {shown}: {e}")))?
         .clone();
-    let mut columns = Vec::new();
-    for feature in &description.features {
-        let index = headers.iter().position(|h| h == feature).ok_or_else(|| {
+    let position = |name: &String| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            let all: Vec<&str> = description
+                .features
+                .iter()
+                .chain(&description.categorical)
+                .map(String::as_str)
+                .collect();
             Error::input(format!(
-                "{shown} has no column `{feature}`; the model reads {}",
-                description.features.join(", ")
+                "{shown} has no column `{name}`; the model reads {}",
+                all.join(", ")
             ))
-        })?;
-        columns.push(index);
-    }
-    let mut x = Vec::new();
+        })
+    };
+    let numeric: Vec<usize> = description
+        .features
+        .iter()
+        .map(position)
+        .collect::<Result<_>>()?;
+    let categorical: Vec<usize> = description
+        .categorical
+        .iter()
+        .map(position)
+        .collect::<Result<_>>()?;
+    let mut rows = Split::default();
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| Error::input(format!("{shown}:{}: {e}", row + 2)))?;
-        for (j, &c) in columns.iter().enumerate() {
+        for (j, &c) in numeric.iter().enumerate() {
             let value: f64 = record[c].parse().map_err(|_| {
                 Error::input(format!(
                     "{shown}:{}: column `{}` holds `{}`, which is not a number",
@@ -159,8 +183,14 @@ fn read_features(description: &ModelDescription, data: &Path) -> Result<Vec<f32>
                     &record[c]
                 ))
             })?;
-            x.push(((value - description.feature_mean[j]) / description.feature_std[j]) as f32);
+            rows.x
+                .push(((value - description.feature_mean[j]) / description.feature_std[j]) as f32);
         }
+        for (j, &c) in categorical.iter().enumerate() {
+            rows.categories
+                .push(category_index(&description.vocabularies[j], &record[c]));
+        }
+        rows.rows += 1;
     }
-    Ok(x)
+    Ok(rows)
 }

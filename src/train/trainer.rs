@@ -44,6 +44,8 @@ pub struct TrainConfig {
     pub kernel_size: usize,
     /// CNN: convolutions.
     pub conv_layers: usize,
+    /// Width of categorical embeddings.
+    pub embedding_dim: usize,
     /// Dropout probability.
     pub dropout: f64,
     /// Maximum epochs.
@@ -101,6 +103,7 @@ impl TrainConfig {
             channels: int("channels") as usize,
             kernel_size: int("kernel_size") as usize,
             conv_layers: int("conv_layers") as usize,
+            embedding_dim: int("embedding_dim") as usize,
             dropout: float("dropout"),
             epochs: int("epochs") as u32,
             batch_size: int("batch_size").max(1) as usize,
@@ -144,6 +147,8 @@ impl TrainConfig {
             channels: self.channels,
             kernel_size: self.kernel_size,
             conv_layers: self.conv_layers,
+            embeddings: data.vocabularies.iter().map(|v| v.len() + 1).collect(),
+            embedding_dim: self.embedding_dim,
         }
     }
 
@@ -301,16 +306,28 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         };
         let mut loss_sum = 0.0f64;
         let mut batch_x: Vec<f32> = Vec::with_capacity(config.batch_size * inputs);
+        let mut batch_categories: Vec<i64> = Vec::new();
+        let n_categorical = data.categorical.len();
         for rows in order.chunks(config.batch_size) {
             batch_x.clear();
+            batch_categories.clear();
             for &r in rows {
                 batch_x.extend_from_slice(&data.train.x[r * inputs..(r + 1) * inputs]);
+                batch_categories.extend_from_slice(
+                    &data.train.categories[r * n_categorical..(r + 1) * n_categorical],
+                );
             }
             let x = Tensor::<2>::from_data(
                 TensorData::new(batch_x.clone(), [rows.len(), inputs]),
                 &device,
             );
-            let output = model.forward(x, &architecture, Some(&mut masks));
+            let categories = (n_categorical > 0).then(|| {
+                Tensor::<2, Int>::from_data(
+                    TensorData::new(batch_categories.clone(), [rows.len(), n_categorical]),
+                    &device,
+                )
+            });
+            let output = model.forward(x, categories, &architecture, Some(&mut masks));
             let mut loss = training_loss(output, &data.train, rows, config, &device);
             if config.l1 > 0.0 {
                 loss = loss + model.l1_norm().mul_scalar(config.l1);
@@ -491,7 +508,7 @@ fn evaluate(
     device: &Device,
     metrics: &mut Metrics,
 ) {
-    let outputs = predict(model, &split.x, architecture, device);
+    let outputs = predict(model, split, architecture, device);
     let width = data.n_outputs();
     match data.task {
         Task::Classification => {
@@ -567,20 +584,29 @@ fn evaluate(
     }
 }
 
-/// The model's outputs for rows `x` (row-major), evaluated in chunks, as one flat vector.
+/// The model's outputs for the rows of a split, evaluated in chunks, as one flat vector.
 pub fn predict(
     model: &Network,
-    x: &[f32],
+    split: &Split,
     architecture: &Architecture,
     device: &Device,
 ) -> Vec<f32> {
     let inputs = architecture.inputs;
+    let n_categorical = architecture.embeddings.len();
     let mut outputs = Vec::new();
-    for chunk in x.chunks(4096 * inputs) {
-        let rows = chunk.len() / inputs;
-        let input = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [rows, inputs]), device);
-        let output = model.forward(input, architecture, None);
+    let mut start = 0;
+    while start < split.rows {
+        let rows = (split.rows - start).min(4096);
+        let x = split.x[start * inputs..(start + rows) * inputs].to_vec();
+        let input = Tensor::<2>::from_data(TensorData::new(x, [rows, inputs]), device);
+        let categories = (n_categorical > 0).then(|| {
+            let c =
+                split.categories[start * n_categorical..(start + rows) * n_categorical].to_vec();
+            Tensor::<2, Int>::from_data(TensorData::new(c, [rows, n_categorical]), device)
+        });
+        let output = model.forward(input, categories, architecture, None);
         outputs.extend(output.into_data().try_into_vec::<f32>().unwrap_or_default());
+        start += rows;
     }
     outputs
 }
