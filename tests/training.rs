@@ -40,21 +40,45 @@ fn column(results: &Path, name: &str) -> Vec<f64> {
 }
 
 #[test]
-fn the_lr_column_follows_warmup_then_step_decay() {
+fn the_lr_column_follows_each_schedules_formula() {
     let dir = tempfile::tempdir().unwrap();
-    let results = one_trial(
-        dir.path(),
-        "schedule",
-        "",
-        "learning_rate = 0.01\nlr_schedule = \"step\"\nstep_size = 2\ngamma = 0.5\nwarmup_epochs = 1",
-        6,
-    );
-    let lr = column(&results, "lr");
-    // Warm-up epoch 1 at lr * 1/2, then 0.01 for two epochs, halved every two.
-    let expected = [0.005, 0.01, 0.01, 0.005, 0.005, 0.0025];
-    assert_eq!(lr.len(), 6);
-    for (got, want) in lr.iter().zip(expected) {
-        assert!((got - want).abs() < 1e-15, "{lr:?}");
+    let lr0: f64 = 0.01;
+    let pi = std::f64::consts::PI;
+    // (schedule settings, the rate of epochs 1..=6)
+    let cases: Vec<(&str, Vec<f64>)> = vec![
+        // Warm-up epoch 1 at lr x 1/2, then lr for two epochs, halved every two.
+        (
+            "lr_schedule = \"step\"\nstep_size = 2\ngamma = 0.5\nwarmup_epochs = 1",
+            vec![0.005, 0.01, 0.01, 0.005, 0.005, 0.0025],
+        ),
+        (
+            "lr_schedule = \"exponential\"\ngamma = 0.9",
+            (0..6).map(|t| lr0 * 0.9f64.powi(t)).collect(),
+        ),
+        (
+            "lr_schedule = \"cosine\"",
+            (0..6)
+                .map(|t| 0.5 * lr0 * (1.0 + (pi * t as f64 / 6.0).cos()))
+                .collect(),
+        ),
+        ("lr_schedule = \"constant\"", vec![lr0; 6]),
+    ];
+    for (i, (schedule, expected)) in cases.iter().enumerate() {
+        let results = one_trial(
+            dir.path(),
+            &format!("schedule{i}"),
+            "",
+            &format!("learning_rate = 0.01\n{schedule}"),
+            6,
+        );
+        let lr = column(&results, "lr");
+        assert_eq!(lr.len(), 6, "{schedule}");
+        for (got, want) in lr.iter().zip(expected) {
+            assert!(
+                (got - want).abs() < 1e-15,
+                "{schedule}: {lr:?} against {expected:?}"
+            );
+        }
     }
 }
 
