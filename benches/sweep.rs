@@ -7,6 +7,7 @@
 //! cargo bench --bench sweep -- throughput   # MLP 64-256-256-10 against PyTorch (needs torch)
 //! cargo bench --bench sweep -- replay       # replaying a journal of 100,000 events
 //! cargo bench --bench sweep -- checkpoint   # what per-epoch checkpointing adds to the quickstart
+//! cargo bench --bench sweep -- regret       # random, sobol and tpe on branin and hartmann6
 //! ```
 
 use kiln::journal::{EndState, Event, FileJournal, Journal, Metrics};
@@ -34,6 +35,9 @@ fn main() {
     }
     if run("checkpoint") {
         checkpoint(dir.path());
+    }
+    if run("regret") {
+        regret(dir.path());
     }
 }
 
@@ -332,4 +336,68 @@ fn checkpoint_with(dir: &Path, workers: usize) {
         100.0 * (total - training) / training,
         1e3 * (total - training) / (epochs - times.len()) as f64
     );
+}
+
+/// Median simple regret (best value found minus the function's minimum) after 50 and 100
+/// trials, over 20 seeds, for each sampler.
+fn regret(dir: &Path) {
+    use kiln::functions::{Function, FunctionObjective};
+    use kiln::sweep::{Execution, SweepOptions};
+    use std::sync::Arc;
+    let spaces = [
+        (
+            "branin",
+            Function::Branin,
+            "x1 = { uniform = [-5.0, 10.0] }\nx2 = { uniform = [0.0, 15.0] }\n".to_string(),
+        ),
+        (
+            "hartmann6",
+            Function::Hartmann6,
+            (1..=6)
+                .map(|i| format!("x{i} = {{ uniform = [0.0, 1.0] }}\n"))
+                .collect::<String>(),
+        ),
+    ];
+    println!(
+        "regret: median simple regret over 20 seeds (best found minus the minimum), one trial at a time"
+    );
+    for (name, function, space) in &spaces {
+        for sampler in ["random", "sobol", "tpe"] {
+            let started = Instant::now();
+            let mut at = [Vec::new(), Vec::new()];
+            for seed in 0..20 {
+                let text = format!(
+                    "name = \"r\"\nseed = {seed}\n[objective]\nmetric = \"value\"\n[budget]\ntrials = 100\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"{name}\"\n[train]\nepochs = 1\n[sampler]\nkind = \"{sampler}\"\n[space]\n{space}"
+                );
+                let experiment =
+                    kiln::Experiment::parse(&text, Path::new("regret.toml"), dir).unwrap();
+                let results = dir.join(format!("regret-{name}-{sampler}-{seed}"));
+                let options = SweepOptions {
+                    results_dir: results,
+                    quiet: true,
+                    ..SweepOptions::default()
+                };
+                let objective = Arc::new(FunctionObjective::new(&experiment));
+                let outcome =
+                    kiln::sweep::run(&experiment, &options, Execution::Custom(objective)).unwrap();
+                let values: Vec<f64> = outcome
+                    .state
+                    .trials
+                    .iter()
+                    .map(|t| t.epochs[0].metrics["value"])
+                    .collect();
+                for (slot, n) in [50, 100].iter().enumerate() {
+                    let best = values[..*n].iter().copied().fold(f64::MAX, f64::min);
+                    at[slot].push(best - function.minimum());
+                }
+            }
+            let [fifty, hundred] = at;
+            println!(
+                "  {name:<10} {sampler:<7} after 50: {:.5}   after 100: {:.5}   ({:.1} s for 20 x 100 trials)",
+                median(fifty),
+                median(hundred),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
 }

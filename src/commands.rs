@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, SplitSpec, task_name};
+use crate::functions::FunctionObjective;
 use crate::journal::{EndState, FileJournal};
 use crate::report::{self, ReportSpec};
 use crate::settings::{SETTINGS, Section};
@@ -11,6 +12,7 @@ use crate::sweep::{self, Execution, SweepOptions};
 use crate::train::{BurnObjective, metric_names};
 use crate::worker;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Exit code of a sweep stopped by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
@@ -54,9 +56,7 @@ pub fn resume(dir: &Path, workers: Option<usize>, trials: Option<u64>, quiet: bo
 
 fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8> {
     crate::signals::install();
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::runtime(format!("cannot find the kiln executable: {e}")))?;
-    let outcome = sweep::run(experiment, &options, Execution::BuiltIn { exe })?;
+    let outcome = sweep::run(experiment, &options, execution(experiment)?)?;
     let dir = &options.results_dir;
     let spec = ReportSpec::of(experiment);
     if outcome.interrupted {
@@ -97,6 +97,19 @@ fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8
     Ok(0)
 }
 
+/// Where an experiment's trials run: burn training in worker processes of this executable;
+/// synthetic functions, which take microseconds, on threads of this process.
+fn execution(experiment: &Experiment) -> Result<Execution> {
+    if experiment.settings.name("kind") == Some("function") {
+        return Ok(Execution::Custom(Arc::new(FunctionObjective::new(
+            experiment,
+        ))));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::runtime(format!("cannot find the kiln executable: {e}")))?;
+    Ok(Execution::BuiltIn { exe })
+}
+
 /// Reads the experiment a results folder was started with.
 pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     let state = read_state(dir)?;
@@ -120,13 +133,20 @@ fn read_state(dir: &Path) -> Result<SweepState> {
 /// `kiln check`: validate an experiment, load its data, print the space and the plan.
 pub fn check(file: &Path) -> Result<u8> {
     let experiment = Experiment::load(file)?;
-    let objective = BurnObjective::new(experiment.clone());
-    let data = objective.data()?;
-    let metrics = metric_names(data);
+    let (metrics, data) = match execution(&experiment)? {
+        Execution::Custom(objective) => (objective.metrics(&experiment)?, None),
+        Execution::BuiltIn { .. } => {
+            let data = BurnObjective::new(experiment.clone()).data()?.clone();
+            (metric_names(&data), Some(data))
+        }
+    };
     experiment.check_metrics(&metrics)?;
     let e = &experiment;
     println!("{}: {} is valid.\n", e.name, file.display());
-    if let Some(spec) = &e.data {
+    if let Some(function) = e.settings.name("function").filter(|_| data.is_none()) {
+        println!("function   {function} (synthetic; reports `value` each epoch)");
+    }
+    if let (Some(spec), Some(data)) = (&e.data, &data) {
         let classes = if data.class_names.is_empty() {
             String::new()
         } else {
@@ -156,6 +176,10 @@ pub fn check(file: &Path) -> Result<u8> {
         "grid" => format!(
             "grid sampler over {} points",
             experiment::grid_size(&e.space, e.sampler.points).unwrap_or(0)
+        ),
+        "tpe" => format!(
+            "tpe sampler (seed {}; {} random trials first, gamma {}, {} candidates)",
+            e.seed, e.sampler.startup_trials, e.sampler.gamma, e.sampler.candidates
         ),
         kind => format!("{kind} sampler (seed {})", e.seed),
     };

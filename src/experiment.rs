@@ -128,10 +128,16 @@ pub struct EarlyStopping {
 /// `[sampler]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplerSpec {
-    /// `random` or `grid`.
+    /// `random`, `grid`, `sobol` or `tpe`.
     pub kind: String,
     /// Default grid points for continuous ranges.
     pub points: Option<usize>,
+    /// TPE: random trials before the model takes over.
+    pub startup_trials: usize,
+    /// TPE: the fraction of trials that count as good.
+    pub gamma: f64,
+    /// TPE: candidates drawn from the good model per trial.
+    pub candidates: usize,
 }
 
 /// `[pruner]`.
@@ -272,6 +278,9 @@ struct RawEarlyStopping {
 struct RawSampler {
     kind: Option<String>,
     points: Option<i64>,
+    startup_trials: Option<i64>,
+    gamma: Option<f64>,
+    candidates: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -281,9 +290,9 @@ struct RawPruner {
 }
 
 /// Samplers this version runs.
-pub const SAMPLERS: &[&str] = &["random", "grid"];
+pub const SAMPLERS: &[&str] = &["random", "grid", "sobol", "tpe"];
 /// Samplers of the design that come later.
-const SAMPLERS_LATER: &[&str] = &["sobol", "tpe"];
+const SAMPLERS_LATER: &[&str] = &[];
 /// Pruners this version runs.
 pub const PRUNERS: &[&str] = &["none"];
 const PRUNERS_LATER: &[&str] = &["median", "asha", "hyperband"];
@@ -428,7 +437,8 @@ impl Builder {
         let fixed = self.fixed_settings(&raw.model, Section::Model)?;
         let mut all_fixed = fixed;
         all_fixed.extend(self.fixed_settings(&raw.train, Section::Train)?);
-        let space = self.space(&raw.space)?;
+        let function = all_fixed.get("kind") == Some(&ParamValue::Str("function".into()));
+        let space = self.space(&raw.space, function)?;
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
         let experiment = Experiment {
@@ -640,13 +650,32 @@ impl Builder {
             SAMPLERS,
             SAMPLERS_LATER,
         )?;
-        let points = match raw.points {
-            Some(p) if p < 1 => {
-                return Err(self.err(&["sampler", "points"], "`points` must be an integer >= 1"));
+        let at_least_one = |key: &str, value: Option<i64>| -> Result<Option<usize>> {
+            match value {
+                Some(v) if v < 1 => Err(self.err(
+                    &["sampler", key],
+                    format!("`{key}` must be an integer >= 1"),
+                )),
+                v => Ok(v.map(|v| v as usize)),
             }
-            p => p.map(|p| p as usize),
         };
-        Ok(SamplerSpec { kind, points })
+        let points = at_least_one("points", raw.points)?;
+        let startup_trials = at_least_one("startup_trials", raw.startup_trials)?.unwrap_or(10);
+        let candidates = at_least_one("candidates", raw.candidates)?.unwrap_or(24);
+        let gamma = raw.gamma.unwrap_or(0.25);
+        if !(gamma > 0.0 && gamma < 1.0) {
+            return Err(self.err(
+                &["sampler", "gamma"],
+                "`gamma` must be a fraction in (0, 1), e.g. 0.25",
+            ));
+        }
+        Ok(SamplerSpec {
+            kind,
+            points,
+            startup_trials,
+            gamma,
+            candidates,
+        })
     }
 
     fn pruner(&self, raw: &RawPruner) -> Result<PrunerSpec> {
@@ -725,22 +754,24 @@ impl Builder {
         Ok(values)
     }
 
-    fn space(&self, table: &toml::Table) -> Result<Space> {
+    fn space(&self, table: &toml::Table, function: bool) -> Result<Space> {
         // Keep the file's order: toml's Table is sorted, so order keys by where they appear.
         let mut keys: Vec<&String> = table.keys().collect();
         keys.sort_by_key(|k| locate(&self.source.text, &["space", k]).unwrap_or(usize::MAX));
         let mut dimensions = Vec::new();
         for key in keys {
-            dimensions.push(self.dimension(key, &table[key.as_str()])?);
+            dimensions.push(self.dimension(key, &table[key.as_str()], function)?);
         }
         Ok(Space { dimensions })
     }
 
-    fn dimension(&self, name: &str, value: &toml::Value) -> Result<Dimension> {
+    fn dimension(&self, name: &str, value: &toml::Value, function: bool) -> Result<Dimension> {
         let path = ["space", name];
         let spec = match settings::spec(name) {
             // A user's objective gives its parameters their meaning; kiln checks only the shape.
             _ if self.custom => None,
+            // A synthetic function's inputs x1, x2, ...
+            None if function && crate::functions::input_index(name).is_some() => None,
             Some(spec) => Some(spec),
             None => {
                 let all: Vec<&str> = settings::SETTINGS.iter().map(|s| s.name).collect();
@@ -991,28 +1022,68 @@ impl Builder {
         Ok(())
     }
 
+    /// A synthetic function: a known `function`, and inputs x1..xn that fit it.
+    fn check_function(&self, experiment: &Experiment) -> Result<()> {
+        let Some(name) = experiment.settings.name("function") else {
+            return Err(self.err(&["model", "kind"], "`kind = \"function\"` needs `function = \"branin\"` (or hartmann6, rosenbrock, sphere) in [model]"));
+        };
+        let function = crate::functions::Function::from_name(name)
+            .expect("checked against the settings table");
+        let mut inputs: Vec<usize> = Vec::new();
+        for name in experiment.space.names() {
+            match crate::functions::input_index(name) {
+                Some(i) => inputs.push(i),
+                None => {
+                    return Err(self.err(
+                        &["space", name],
+                        format!("a function's inputs are `x1`, `x2`, ...; `{name}` is not one"),
+                    ));
+                }
+            }
+        }
+        inputs.sort();
+        let (count, exact) = function.inputs();
+        let contiguous = inputs.iter().enumerate().all(|(i, &x)| i == x);
+        if !contiguous || inputs.len() < count || (exact && inputs.len() != count) {
+            let want = if exact {
+                format!("exactly {count}")
+            } else {
+                format!("at least {count}")
+            };
+            return Err(self.err(
+                &["space"],
+                format!(
+                    "`{name}` takes {want} inputs, named x1, x2, ... in [space]; found {}",
+                    inputs.len()
+                ),
+            ));
+        }
+        if experiment.objective.metric != "value" {
+            return Err(self.err(
+                &["objective", "metric"],
+                format!(
+                    "a synthetic function reports `value`, not `{}`",
+                    experiment.objective.metric
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Settings that the schema knows but this version's trainer does not run yet.
     fn check_supported(&self, experiment: &Experiment) -> Result<()> {
-        let unsupported: &[(&str, &str, &str)] =
-            &[("kind", "function", "synthetic function objectives")];
-        for (setting, value, what) in unsupported {
-            if experiment
-                .possible_values(setting)
-                .contains(&ParamValue::Str(value.to_string()))
-            {
-                let section = settings::spec(setting)
-                    .map(|s| s.section.name())
-                    .unwrap_or("model");
-                let path: Vec<&str> = if experiment.space.names().any(|n| n == *setting) {
-                    vec!["space", setting]
-                } else {
-                    vec![section, setting]
-                };
-                return Err(self.err(
-                    &path,
-                    format!("{what} (`{setting} = \"{value}\"`) is not available in this version of kiln"),
-                ));
-            }
+        if experiment.space.names().any(|n| n == "kind")
+            && experiment
+                .possible_values("kind")
+                .contains(&ParamValue::Str("function".into()))
+        {
+            return Err(self.err(
+                &["space", "kind"],
+                "`kind = \"function\"` cannot be searched: fix it in [model]",
+            ));
+        }
+        if experiment.settings.name("kind") == Some("function") {
+            return self.check_function(experiment);
         }
         let cnn = experiment
             .possible_values("kind")

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod error;
 pub mod experiment;
 pub mod files;
+pub mod functions;
 pub mod journal;
 pub mod lock;
 pub mod logging;

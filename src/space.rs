@@ -130,6 +130,41 @@ impl Distribution {
         }
     }
 
+    /// Where `value` lies in `[0, 1)`: the inverse of [`Distribution::from_unit`] (the middle
+    /// of the interval that maps to an integer or a category). Samplers that learn from past
+    /// trials (TPE) work in these coordinates.
+    pub fn to_unit(&self, value: &ParamValue) -> Option<f64> {
+        let x = value.as_f64();
+        let u = match self {
+            Distribution::Uniform { low, high } => (x? - low) / (high - low),
+            Distribution::LogUniform { low, high } => (x?.ln() - low.ln()) / (high.ln() - low.ln()),
+            Distribution::Int {
+                low,
+                high,
+                step,
+                log: false,
+            } => {
+                let count = ((high - low) / step + 1) as f64;
+                ((x? - *low as f64) / *step as f64 + 0.5) / count
+            }
+            Distribution::Int {
+                low,
+                high,
+                log: true,
+                ..
+            } => {
+                let (a, b) = ((*low as f64).ln(), ((*high + 1) as f64).ln());
+                let (left, right) = (x?.ln(), (x? + 1.0).ln());
+                ((left + right) / 2.0 - a) / (b - a)
+            }
+            Distribution::Choice(values) => {
+                let index = values.iter().position(|v| v == value)?;
+                (index as f64 + 0.5) / values.len() as f64
+            }
+        };
+        Some(u.clamp(0.0, 1.0))
+    }
+
     /// The values a grid takes along this dimension: every choice and every integer step, or
     /// `points` evenly spaced values (in `ln x` for log distributions) of a range.
     pub fn grid_values(&self, points: Option<usize>) -> Result<Vec<ParamValue>, String> {
@@ -308,6 +343,48 @@ mod tests {
             .filter(|i| d.from_unit(*i as f64 / 1000.0).as_f64().unwrap() < 10.0)
             .count();
         assert!((480..=520).contains(&small), "{small}");
+    }
+
+    #[test]
+    fn to_unit_inverts_from_unit() {
+        let dims = [
+            Distribution::Uniform {
+                low: -2.0,
+                high: 3.0,
+            },
+            Distribution::LogUniform {
+                low: 1e-4,
+                high: 1e-1,
+            },
+            Distribution::Int {
+                low: 16,
+                high: 64,
+                step: 16,
+                log: false,
+            },
+            Distribution::Int {
+                low: 1,
+                high: 100,
+                step: 1,
+                log: true,
+            },
+            Distribution::Choice(vec![
+                ParamValue::Str("a".into()),
+                ParamValue::Str("b".into()),
+            ]),
+        ];
+        for d in &dims {
+            for i in 0..50 {
+                let value = d.from_unit(i as f64 / 50.0);
+                let back = d.from_unit(d.to_unit(&value).unwrap());
+                match (&back, &value) {
+                    (ParamValue::Float(a), ParamValue::Float(b)) => {
+                        assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{d}: {a} {b}")
+                    }
+                    _ => assert_eq!(back, value, "{d}"),
+                }
+            }
+        }
     }
 
     #[test]

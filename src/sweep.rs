@@ -96,7 +96,12 @@ pub fn run(
     let (mut journal, mut state, _lock) = open(dir, experiment, options)?;
     let spec = ReportSpec::of(experiment);
     let budget = state.budget.unwrap_or(experiment.budget.trials);
-    let mut sampler = sampler::build(&experiment.sampler, &experiment.space, experiment.seed);
+    let mut sampler = sampler::build(
+        &experiment.sampler,
+        &experiment.space,
+        experiment.seed,
+        &experiment.objective,
+    );
     let launcher = match &execution {
         Execution::BuiltIn { exe } => Launcher::Processes {
             exe: exe.clone(),

@@ -141,8 +141,8 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(28),
         ),
         (
-            "a sampler of a later version",
-            format!("{b}[sampler]\nkind = \"tpe\"\n"),
+            "a pruner of a later version",
+            format!("{b}[pruner]\nkind = \"median\"\n"),
             "not available in this version",
             Some(28),
         ),
@@ -205,6 +205,24 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             ),
             "column `colour` is not in",
             Some(16),
+        ),
+        (
+            "a function without its name",
+            with("hidden = 16", "kind = \"function\""),
+            "needs `function = \"branin\"`",
+            Some(19),
+        ),
+        (
+            "a function input that is not x1, x2, ...",
+            with("hidden = 16", "kind = \"function\"\nfunction = \"sphere\""),
+            "a function's inputs are `x1`, `x2`, ...; `learning_rate` is not one",
+            Some(27),
+        ),
+        (
+            "a tpe gamma outside (0, 1)",
+            format!("{b}[sampler]\nkind = \"tpe\"\ngamma = 1.5\n"),
+            "`gamma` must be a fraction",
+            Some(29),
         ),
         (
             "a non-numeric feature",

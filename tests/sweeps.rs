@@ -309,3 +309,49 @@ fn best_weights_load_in_plain_burn_code_and_reproduce_the_recorded_accuracy() {
     let accuracy = correct as f64 / data.val.rows as f64;
     assert_eq!(accuracy.to_string(), row["val_accuracy"]);
 }
+
+#[test]
+fn a_synthetic_function_sweep_with_tpe_finds_the_branin_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let branin = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/branin.toml");
+    let output = run(&["check", branin.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("function   branin"),
+        "{}",
+        text(&output)
+    );
+    sweep(&branin, &dir.path().join("r"), &[]);
+    let rows = csv_rows(&dir.path().join("r/leaderboard.csv"));
+    assert_eq!(rows.len(), 100);
+    assert!(rows[0].contains_key("x1") && rows[0].contains_key("x2"));
+    let best: f64 = rows[0]["value"].parse().unwrap();
+    assert!(best < 0.45, "best {best} (the minimum is 0.397887)");
+    let curves = csv_rows(&dir.path().join("r/curves.csv"));
+    assert_eq!(curves.len(), 500, "five epochs per trial");
+}
+
+#[test]
+fn sobol_and_tpe_give_the_same_trials_for_the_same_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    for sampler in ["sobol", "tpe"] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/branin.toml"),
+        )
+        .unwrap()
+        .replace("kind = \"tpe\"", &format!("kind = \"{sampler}\""))
+        .replace("trials = 100", "trials = 25");
+        let file = write(dir.path(), &format!("{sampler}.toml"), &text);
+        let (a, b) = (
+            dir.path().join(format!("{sampler}-a")),
+            dir.path().join(format!("{sampler}-b")),
+        );
+        sweep(&file, &a, &[]);
+        sweep(&file, &b, &[]);
+        assert_eq!(
+            leaderboard_by_trial(&a),
+            leaderboard_by_trial(&b),
+            "{sampler}"
+        );
+    }
+}

@@ -2,16 +2,23 @@
 //!
 //! A sampler maps (space, trial number, history) to parameters, or to `None` when it has nothing
 //! left to propose (an exhausted grid). The random and grid samplers ignore the history and depend
-//! only on the sweep seed and the trial number, so a trial's parameters do not depend on how many
-//! workers ran or when the sweep was interrupted.
+//! only on the sweep seed and the trial number, and so does sobol, so a trial's parameters do not
+//! depend on how many workers ran or when the sweep was interrupted. TPE learns from the history
+//! (and so, with several workers, from what has finished when it is asked).
 
 mod grid;
 mod random;
+mod sobol;
+mod tpe;
 
 pub use grid::GridSampler;
 pub use random::RandomSampler;
+pub use sobol::{
+    MAX_DIMENSIONS as SOBOL_MAX_DIMENSIONS, MAX_POINTS as SOBOL_MAX_POINTS, SobolSampler,
+};
+pub use tpe::{TpeSampler, TpeSettings};
 
-use crate::experiment::SamplerSpec;
+use crate::experiment::{ObjectiveSpec, SamplerSpec};
 use crate::space::{Params, Space};
 use crate::state::TrialRecord;
 
@@ -22,9 +29,25 @@ pub trait Sampler: Send {
 }
 
 /// The sampler an experiment asks for.
-pub fn build(spec: &SamplerSpec, space: &Space, seed: u64) -> Box<dyn Sampler> {
+pub fn build(
+    spec: &SamplerSpec,
+    space: &Space,
+    seed: u64,
+    objective: &ObjectiveSpec,
+) -> Box<dyn Sampler> {
     match spec.kind.as_str() {
         "grid" => Box::new(GridSampler::new(space, spec.points)),
+        "sobol" => Box::new(SobolSampler::new(seed)),
+        "tpe" => Box::new(TpeSampler::new(
+            seed,
+            &objective.metric,
+            objective.direction,
+            TpeSettings {
+                startup_trials: spec.startup_trials,
+                gamma: spec.gamma,
+                candidates: spec.candidates,
+            },
+        )),
         _ => Box::new(RandomSampler::new(seed)),
     }
 }

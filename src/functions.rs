@@ -1,0 +1,169 @@
+//! Synthetic objectives: standard optimisation test functions, for testing and benchmarking
+//! samplers and pruners without training anything.
+//!
+//! `[model] kind = "function"` with `function = "branin"` (or `hartmann6`, `rosenbrock`,
+//! `sphere`); `[space]` names the inputs `x1`, `x2`, ... The objective reports the metric `value`
+//! (to minimise) once per epoch along a simulated learning curve that starts high and settles on
+//! the function's value, `f(x) + (1 + |f(x)|) * 0.7^(epoch - 1)`, so a pruner can compare
+//! trials at equal epochs and good inputs are good early too.
+
+use crate::error::Result;
+use crate::experiment::Experiment;
+use crate::journal::Metrics;
+use crate::objective::{Decision, Objective, Trial, TrialSummary};
+
+/// A test function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// Branin-Hoo, 2 inputs (x1 in [-5, 10], x2 in [0, 15]); minimum 0.397887.
+    Branin,
+    /// Hartmann, 6 inputs in [0, 1]; minimum -3.32237.
+    Hartmann6,
+    /// Rosenbrock, 2 or more inputs; minimum 0 at (1, ..., 1).
+    Rosenbrock,
+    /// Sum of squares, 1 or more inputs; minimum 0 at 0.
+    Sphere,
+}
+
+impl Function {
+    /// The function of a name.
+    pub fn from_name(name: &str) -> Option<Function> {
+        match name {
+            "branin" => Some(Function::Branin),
+            "hartmann6" => Some(Function::Hartmann6),
+            "rosenbrock" => Some(Function::Rosenbrock),
+            "sphere" => Some(Function::Sphere),
+            _ => None,
+        }
+    }
+
+    /// How many inputs it takes: exactly, or at least.
+    pub fn inputs(self) -> (usize, bool) {
+        match self {
+            Function::Branin => (2, true),
+            Function::Hartmann6 => (6, true),
+            Function::Rosenbrock => (2, false),
+            Function::Sphere => (1, false),
+        }
+    }
+
+    /// Its global minimum, for regret.
+    pub fn minimum(self) -> f64 {
+        match self {
+            Function::Branin => 0.397_887_357_729_738,
+            Function::Hartmann6 => -3.322_368_011_415_51,
+            Function::Rosenbrock | Function::Sphere => 0.0,
+        }
+    }
+
+    /// The value at `x`.
+    pub fn evaluate(self, x: &[f64]) -> f64 {
+        match self {
+            Function::Branin => {
+                let (x1, x2) = (x[0], x[1]);
+                let pi = std::f64::consts::PI;
+                let b = 5.1 / (4.0 * pi * pi);
+                let c = 5.0 / pi;
+                let t = 1.0 / (8.0 * pi);
+                (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+            }
+            Function::Hartmann6 => {
+                const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+                const A: [[f64; 6]; 4] = [
+                    [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+                    [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+                    [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+                    [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+                ];
+                const P: [[f64; 6]; 4] = [
+                    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+                    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+                    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+                    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+                ];
+                -(0..4)
+                    .map(|i| {
+                        let inner: f64 = (0..6).map(|j| A[i][j] * (x[j] - P[i][j]).powi(2)).sum();
+                        ALPHA[i] * (-inner).exp()
+                    })
+                    .sum::<f64>()
+            }
+            Function::Rosenbrock => x
+                .windows(2)
+                .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+                .sum(),
+            Function::Sphere => x.iter().map(|v| v * v).sum(),
+        }
+    }
+}
+
+/// The `x1`, `x2`, ... of a `[space]` key, as its position (0-based).
+pub fn input_index(name: &str) -> Option<usize> {
+    name.strip_prefix('x')?
+        .parse::<usize>()
+        .ok()
+        .filter(|&i| i >= 1)
+        .map(|i| i - 1)
+}
+
+/// The synthetic objective of an experiment.
+pub struct FunctionObjective {
+    function: Function,
+    epochs: u32,
+}
+
+impl FunctionObjective {
+    /// The objective of `experiment` (validated: `function` names a known function).
+    pub fn new(experiment: &Experiment) -> FunctionObjective {
+        let name = experiment.settings.name("function").unwrap_or("sphere");
+        FunctionObjective {
+            function: Function::from_name(name).unwrap_or(Function::Sphere),
+            epochs: experiment.settings.int("epochs").unwrap_or(1).max(1) as u32,
+        }
+    }
+}
+
+impl Objective for FunctionObjective {
+    fn metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
+        Ok(vec!["value".to_string()])
+    }
+
+    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {
+        let mut inputs: Vec<(usize, f64)> = trial
+            .params()
+            .iter()
+            .filter_map(|(name, value)| Some((input_index(name)?, value.as_f64()?)))
+            .collect();
+        inputs.sort_by_key(|(i, _)| *i);
+        let x: Vec<f64> = inputs.into_iter().map(|(_, v)| v).collect();
+        let value = self.function.evaluate(&x);
+        for epoch in trial.journaled_epochs() + 1..=self.epochs {
+            let curve = value + (1.0 + value.abs()) * 0.7f64.powi(epoch as i32 - 1);
+            let reported = if epoch == self.epochs { value } else { curve };
+            if trial.report(epoch, Metrics::from([("value".to_string(), reported)]))
+                == Decision::Stop
+            {
+                break;
+            }
+        }
+        Ok(TrialSummary::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_minima() {
+        let pi = std::f64::consts::PI;
+        assert!(
+            (Function::Branin.evaluate(&[pi, 2.275]) - Function::Branin.minimum()).abs() < 1e-5
+        );
+        let h = [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573];
+        assert!((Function::Hartmann6.evaluate(&h) - Function::Hartmann6.minimum()).abs() < 1e-4);
+        assert_eq!(Function::Rosenbrock.evaluate(&[1.0, 1.0, 1.0]), 0.0);
+        assert_eq!(input_index("x3"), Some(2));
+        assert_eq!(input_index("x0"), None);
+    }
+}
