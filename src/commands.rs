@@ -194,7 +194,7 @@ pub fn check(file: &Path) -> Result<u8> {
                 crate::progress::format_duration(t.as_secs_f64())
             ))
             .unwrap_or_default(),
-        e.pruner.kind
+        crate::pruner::describe(e)
     );
     if let Some(es) = &e.early_stopping {
         println!(

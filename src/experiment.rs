@@ -143,8 +143,16 @@ pub struct SamplerSpec {
 /// `[pruner]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrunerSpec {
-    /// `none` (cross-trial pruners come with the "Smarter search" work).
+    /// `none`, `median`, `asha` or `hyperband`.
     pub kind: String,
+    /// median: epochs a trial trains before it can be pruned.
+    pub warmup_epochs: u32,
+    /// median: other trials that must have reached an epoch before it is judged.
+    pub min_trials: usize,
+    /// asha, hyperband: epochs of the first rung.
+    pub min_epochs: u32,
+    /// asha, hyperband: 1 in `reduction_factor` trials goes on at each rung.
+    pub reduction_factor: u32,
 }
 
 /// Where the experiment came from: its text, kept for error positions and for freezing.
@@ -287,6 +295,10 @@ struct RawSampler {
 #[serde(deny_unknown_fields)]
 struct RawPruner {
     kind: Option<String>,
+    warmup_epochs: Option<i64>,
+    min_trials: Option<i64>,
+    min_epochs: Option<i64>,
+    reduction_factor: Option<i64>,
 }
 
 /// Samplers this version runs.
@@ -294,8 +306,8 @@ pub const SAMPLERS: &[&str] = &["random", "grid", "sobol", "tpe"];
 /// Samplers of the design that come later.
 const SAMPLERS_LATER: &[&str] = &[];
 /// Pruners this version runs.
-pub const PRUNERS: &[&str] = &["none"];
-const PRUNERS_LATER: &[&str] = &["median", "asha", "hyperband"];
+pub const PRUNERS: &[&str] = &["none", "median", "asha", "hyperband"];
+const PRUNERS_LATER: &[&str] = &[];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 const DIMENSION_KEYS: &[&str] = &[
     "uniform",
@@ -681,7 +693,22 @@ impl Builder {
     fn pruner(&self, raw: &RawPruner) -> Result<PrunerSpec> {
         let kind = raw.kind.clone().unwrap_or_else(|| "none".to_string());
         self.check_kind(&["pruner", "kind"], "pruner", &kind, PRUNERS, PRUNERS_LATER)?;
-        Ok(PrunerSpec { kind })
+        let at_least = |key: &str, value: Option<i64>, min: i64, default: i64| -> Result<i64> {
+            match value {
+                Some(v) if v < min => Err(self.err(
+                    &["pruner", key],
+                    format!("`{key}` must be an integer >= {min}"),
+                )),
+                v => Ok(v.unwrap_or(default)),
+            }
+        };
+        Ok(PrunerSpec {
+            kind,
+            warmup_epochs: at_least("warmup_epochs", raw.warmup_epochs, 0, 2)? as u32,
+            min_trials: at_least("min_trials", raw.min_trials, 1, 5)? as usize,
+            min_epochs: at_least("min_epochs", raw.min_epochs, 1, 1)? as u32,
+            reduction_factor: at_least("reduction_factor", raw.reduction_factor, 2, 3)? as u32,
+        })
     }
 
     fn check_kind(

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod logging;
 pub mod objective;
 pub mod progress;
+pub mod pruner;
 pub mod report;
 pub mod rng;
 pub mod sampler;

@@ -67,6 +67,8 @@ pub struct SweepOutcome {
 enum StopReason {
     /// Ctrl-C: the trial stays unfinished, to resume.
     Interrupt,
+    /// The pruner stopped it (already recorded as pruned).
+    Pruned,
 }
 
 #[derive(Default)]
@@ -114,6 +116,7 @@ pub fn run(
         },
     };
     let mut pool = Pool::new(launcher);
+    let pruner = crate::pruner::build(experiment);
     let workers = options.workers.unwrap_or(experiment.budget.workers).max(1);
     let mut slots: Vec<Slot> = (0..workers).map(|_| Slot::default()).collect();
     let mut resumable: VecDeque<u64> = state.unfinished().map(|t| t.number).collect();
@@ -146,6 +149,7 @@ pub fn run(
             let task = if let Some(number) = resumable.pop_front() {
                 let t = &state.trials[number as usize];
                 task(
+                    pruner.is_some(),
                     dir,
                     t.number,
                     t.seed,
@@ -169,7 +173,7 @@ pub fn run(
                         time: now(),
                     },
                 )?;
-                task(dir, number, seed, params, 0)
+                task(pruner.is_some(), dir, number, seed, params, 0)
             } else {
                 break;
             };
@@ -213,7 +217,33 @@ pub fn run(
                     time: now(),
                 };
                 record(&mut journal, &mut state, event)?;
-                let decision = if stopping || signals::interrupted() {
+                let pruned = pruner
+                    .as_ref()
+                    .filter(|_| !stopping)
+                    .and_then(|p| p.decide(&state.trials[trial as usize], &state));
+                let decision = if let Some(reason) = pruned {
+                    // Recorded now, before the trial hears of it: a resumed sweep keeps it.
+                    record(
+                        &mut journal,
+                        &mut state,
+                        Event::TrialFinished {
+                            trial,
+                            state: EndState::Pruned,
+                            note: Some(reason),
+                            n_params: None,
+                            time: now(),
+                        },
+                    )?;
+                    slots[id].stopped = Some(StopReason::Pruned);
+                    reports_dirty = true;
+                    progress.trial_ended(
+                        &state.trials[trial as usize],
+                        &state,
+                        &spec,
+                        running(&slots),
+                    );
+                    Decision::Stop
+                } else if stopping || signals::interrupted() {
                     slots[id].stopped = Some(StopReason::Interrupt);
                     Decision::Stop
                 } else {
@@ -228,7 +258,7 @@ pub fn run(
                 let stopped = slots[id].stopped.take();
                 slots[id].trial = None;
                 let event = match result {
-                    Ok(_) if stopped == Some(StopReason::Interrupt) => None,
+                    Ok(_) if stopped.is_some() => None,
                     Ok(summary) => Some(Event::TrialFinished {
                         trial,
                         state: EndState::Complete,
@@ -318,6 +348,7 @@ fn running(slots: &[Slot]) -> usize {
 }
 
 fn task(
+    await_decisions: bool,
     dir: &Path,
     number: u64,
     seed: u64,
@@ -330,8 +361,8 @@ fn task(
         params,
         journaled_epochs,
         dir: dir.join("trials").join(number.to_string()),
-        // Only a pruner's answers must arrive before the next epoch (none exists yet).
-        await_decisions: false,
+        // Only a pruner's answers must arrive before the next epoch.
+        await_decisions,
     }
 }
 

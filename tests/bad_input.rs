@@ -141,10 +141,10 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(28),
         ),
         (
-            "a pruner of a later version",
-            format!("{b}[pruner]\nkind = \"median\"\n"),
-            "not available in this version",
-            Some(28),
+            "a reduction factor of 1",
+            format!("{b}[pruner]\nkind = \"asha\"\nreduction_factor = 1\n"),
+            "`reduction_factor` must be an integer >= 2",
+            Some(29),
         ),
         (
             "an unknown pruner",

@@ -96,17 +96,28 @@ fn assert_same_sweep(interrupted: &Path, reference: &Path, trials: u64) {
 }
 
 fn kill_test(workers: u32, seed: u64) {
-    let dir = tempfile::tempdir().unwrap();
     // Wide layers make each checkpoint about 1 MB, so some kills land while one is written.
     let experiment =
         digits_experiment("kill", 12, workers, 10).replace("hidden = 32", "hidden = 256");
-    let file = write(dir.path(), "k.toml", &experiment);
+    kill_and_compare(&experiment, workers, seed);
+}
+
+/// Kills a sweep of `experiment` ten times, resumes it, and checks it against an uninterrupted
+/// run; returns the reference leaderboard's rows by trial.
+fn kill_and_compare(
+    experiment: &str,
+    workers: u32,
+    seed: u64,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "k.toml", experiment);
     let reference = dir.path().join("reference");
     sweep(&file, &reference, &[]);
     let interrupted = dir.path().join("interrupted");
     let torn = kill_repeatedly(&file, &interrupted, 10, seed);
     println!("workers = {workers}: 10 kills, {torn} left a torn journal line or checkpoint file");
     assert_same_sweep(&interrupted, &reference, 12);
+    leaderboard_by_trial(&reference)
 }
 
 #[test]
@@ -117,6 +128,22 @@ fn sigkill_at_ten_random_moments_then_resume_equals_an_uninterrupted_sweep_one_w
 #[test]
 fn sigkill_at_ten_random_moments_then_resume_equals_an_uninterrupted_sweep_two_workers() {
     kill_test(2, 22);
+}
+
+#[test]
+fn pruning_decisions_survive_kills_neither_forgotten_nor_repeated() {
+    // One worker: each decision depends only on the trials before, so the uninterrupted sweep
+    // is the reference for every decision.
+    let experiment = format!(
+        "{}\n[pruner]\nkind = \"median\"\nwarmup_epochs = 1\nmin_trials = 2\n",
+        digits_experiment("pruned-kill", 12, 1, 10).replace("hidden = 32", "hidden = 256")
+    );
+    let reference = kill_and_compare(&experiment, 1, 33);
+    let pruned = reference
+        .values()
+        .filter(|r| r["state"] == "pruned")
+        .count();
+    assert!(pruned >= 2, "the sweep should prune: {pruned} pruned");
 }
 
 #[test]

@@ -355,3 +355,57 @@ fn sobol_and_tpe_give_the_same_trials_for_the_same_seed() {
         );
     }
 }
+
+#[test]
+fn pruners_stop_bad_trials_record_why_and_save_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/branin.toml"),
+    )
+    .unwrap()
+    .replace("kind = \"tpe\"", "kind = \"random\"")
+    .replace("trials = 100", "trials = 30")
+    .replace("epochs = 5", "epochs = 9");
+    for (pruner, expected) in [
+        ("median", "by the median rule"),
+        ("asha", "by asha"),
+        ("hyperband", "by hyperband"),
+    ] {
+        let text = format!("{base}\n[pruner]\nkind = \"{pruner}\"\nmin_trials = 3\n");
+        let text = if pruner == "median" {
+            text
+        } else {
+            text.replace("min_trials = 3\n", "")
+        };
+        let file = write(dir.path(), &format!("{pruner}.toml"), &text);
+        let results = dir.path().join(pruner);
+        sweep(&file, &results, &[]);
+        let rows = csv_rows(&results.join("leaderboard.csv"));
+        assert_eq!(rows.len(), 30, "{pruner}");
+        let pruned: Vec<_> = rows.iter().filter(|r| r["state"] == "pruned").collect();
+        assert!(pruned.len() >= 5, "{pruner}: {} pruned", pruned.len());
+        assert!(
+            pruned.iter().all(|r| r["note"].contains(expected)),
+            "{pruner}: {pruned:?}"
+        );
+        assert!(
+            pruned
+                .iter()
+                .all(|r| r["epochs"].parse::<u32>().unwrap() < 9),
+            "{pruner}"
+        );
+        // Complete trials rank before pruned ones.
+        let first_pruned = rows.iter().position(|r| r["state"] == "pruned").unwrap();
+        assert!(
+            rows[first_pruned..]
+                .iter()
+                .all(|r| r["state"] != "complete"),
+            "{pruner}"
+        );
+        let epochs: u32 = rows
+            .iter()
+            .map(|r| r["epochs"].parse::<u32>().unwrap())
+            .sum();
+        assert!(epochs < 30 * 9, "{pruner}: {epochs} epochs");
+    }
+}

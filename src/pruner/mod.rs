@@ -1,0 +1,143 @@
+//! Pruners: cross-trial early stopping. Patience within one trial lives with training; a pruner
+//! compares a trial with the others at the same epoch.
+//!
+//! A pruner is a pure judge: given the sweep's state (which already holds the epoch just
+//! reported) and the trial, it says whether to stop the trial and why. It keeps no state of its
+//! own and writes nothing; the orchestrator records its decision in the journal (the trial ends
+//! `pruned`, with the reason as its note), so a resumed sweep neither forgets nor repeats it, and
+//! the same history always gives the same decision.
+
+mod asha;
+mod median;
+
+pub use asha::Asha;
+pub use median::Median;
+
+use crate::experiment::{Direction, Experiment};
+use crate::state::{SweepState, TrialRecord};
+
+/// Decides whether a trial should stop early.
+pub trait Pruner: Send {
+    /// `Some(reason)` to stop `trial`, which just reported its latest epoch.
+    fn decide(&self, trial: &TrialRecord, state: &SweepState) -> Option<String>;
+}
+
+/// The metric a pruner compares, and which way is better.
+#[derive(Debug, Clone)]
+pub struct Objective {
+    /// Metric name.
+    pub metric: String,
+    /// Which way is better.
+    pub direction: Direction,
+}
+
+impl Objective {
+    /// The best value of the metric in `trial`'s epochs up to `epoch` (inclusive).
+    pub fn best_until(&self, trial: &TrialRecord, epoch: u32) -> Option<f64> {
+        trial
+            .epochs
+            .iter()
+            .filter(|e| e.epoch <= epoch)
+            .filter_map(|e| e.metrics.get(&self.metric).copied())
+            .reduce(|a, b| if self.direction.better(b, a) { b } else { a })
+    }
+}
+
+/// The pruner an experiment asks for, if any.
+pub fn build(experiment: &Experiment) -> Option<Box<dyn Pruner>> {
+    let spec = &experiment.pruner;
+    let objective = Objective {
+        metric: experiment.objective.metric.clone(),
+        direction: experiment.objective.direction,
+    };
+    let max_epochs = experiment.settings.int("epochs").unwrap_or(1).max(1) as u32;
+    match spec.kind.as_str() {
+        "median" => Some(Box::new(Median {
+            objective,
+            warmup_epochs: spec.warmup_epochs,
+            min_trials: spec.min_trials,
+        })),
+        "asha" => Some(Box::new(Asha::new(
+            objective,
+            spec.min_epochs,
+            spec.reduction_factor,
+            max_epochs,
+            1,
+        ))),
+        "hyperband" => Some(Box::new(Asha::hyperband(
+            objective,
+            spec.min_epochs,
+            spec.reduction_factor,
+            max_epochs,
+        ))),
+        _ => None,
+    }
+}
+
+/// A one-line description of the pruner and, for ASHA and Hyperband, its rungs (`kiln check`).
+pub fn describe(experiment: &Experiment) -> String {
+    let spec = &experiment.pruner;
+    let max_epochs = experiment.settings.int("epochs").unwrap_or(1).max(1) as u32;
+    match spec.kind.as_str() {
+        "median" => format!(
+            "median (prune a trial whose best so far is worse than the median of other trials at the same epoch; after {} epochs and {} trials)",
+            spec.warmup_epochs, spec.min_trials
+        ),
+        "asha" => format!(
+            "asha (reduction factor {}; rungs at epochs {:?})",
+            spec.reduction_factor,
+            asha::rungs(spec.min_epochs, spec.reduction_factor, max_epochs)
+        ),
+        "hyperband" => {
+            let brackets = asha::brackets(spec.min_epochs, spec.reduction_factor, max_epochs);
+            let rungs: Vec<String> = (0..brackets)
+                .map(|b| {
+                    let first = spec.min_epochs * spec.reduction_factor.pow(b);
+                    format!(
+                        "{:?}",
+                        asha::rungs(first, spec.reduction_factor, max_epochs)
+                    )
+                })
+                .collect();
+            format!(
+                "hyperband (reduction factor {}; {brackets} brackets, trials assigned in turn, rungs {})",
+                spec.reduction_factor,
+                rungs.join(" ")
+            )
+        }
+        _ => "none".to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::journal::Event;
+    use crate::space::Params;
+    use crate::state::SweepState;
+
+    /// A state with one trial per curve, each reporting `loss` = the curve's values, epoch by
+    /// epoch, still running.
+    pub fn state_with(curves: &[Vec<f64>]) -> SweepState {
+        let mut state = SweepState::default();
+        for (number, curve) in curves.iter().enumerate() {
+            state.apply(&Event::TrialCreated {
+                trial: number as u64,
+                seed: 0,
+                params: Params::new(),
+                time: 0.0,
+            });
+            for (i, &loss) in curve.iter().enumerate() {
+                state.apply(&Event::EpochReported {
+                    trial: number as u64,
+                    epoch: i as u32 + 1,
+                    elapsed_s: 0.0,
+                    lr: 0.0,
+                    metrics: [("loss".to_string(), loss)].into(),
+                    checkpointed: false,
+                    time: 0.0,
+                });
+            }
+        }
+        state
+    }
+}
