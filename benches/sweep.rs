@@ -8,6 +8,8 @@
 //! cargo bench --bench sweep -- replay       # replaying a journal of 100,000 events
 //! cargo bench --bench sweep -- checkpoint   # what per-epoch checkpointing adds to the quickstart
 //! cargo bench --bench sweep -- regret       # random, sobol and tpe on branin and hartmann6
+//! cargo bench --bench sweep -- overhead     # ms per trial of a no-op objective, against Optuna
+//! cargo bench --bench sweep -- asha         # experiments/digits.toml with and without ASHA
 //! ```
 
 use kiln::journal::{EndState, Event, FileJournal, Journal, Metrics};
@@ -38,6 +40,12 @@ fn main() {
     }
     if run("regret") {
         regret(dir.path());
+    }
+    if run("overhead") {
+        overhead(dir.path());
+    }
+    if run("asha") {
+        asha(dir.path());
     }
 }
 
@@ -399,5 +407,149 @@ fn regret(dir: &Path) {
                 started.elapsed().as_secs_f64()
             );
         }
+    }
+}
+
+/// The no-op objective of `../shared/bench/optuna_overhead.py`: five parameters, one report.
+struct NoOp;
+
+impl kiln::Objective for NoOp {
+    fn metrics(&self, _: &kiln::Experiment) -> kiln::Result<Vec<String>> {
+        Ok(vec!["value".into()])
+    }
+
+    fn run(&self, trial: &mut kiln::Trial<'_>) -> Result<kiln::TrialSummary, String> {
+        let cat = match trial.string("c") {
+            "relu" => 0.0,
+            "tanh" => 0.5,
+            _ => 1.0,
+        };
+        let value = (trial.float("a").log10() + 3.0).powi(2)
+            + (trial.float("b").log10() + 4.0).powi(2)
+            + 0.1 * (trial.int("k") as f64 - 4.0).powi(2)
+            + cat
+            + (trial.float("u") - 0.3).powi(2);
+        trial.report(1, Metrics::from([("value".to_string(), value)]));
+        Ok(kiln::TrialSummary::default())
+    }
+}
+
+/// Milliseconds per trial of a no-op objective, journal on disk, one trial at a time; Optuna 5
+/// with its journal-file storage on the same machine in the same run.
+fn overhead(dir: &Path) {
+    use kiln::sweep::{Execution, SweepOptions};
+    use std::sync::Arc;
+    println!(
+        "overhead: ms per trial, no-op objective of 5 parameters, one trial at a time, durable journal"
+    );
+    let mut kiln_ms = std::collections::BTreeMap::new();
+    for sampler in ["random", "tpe"] {
+        for n in [100u64, 1000] {
+            let text = format!(
+                "name = \"o\"\nseed = 0\n[objective]\nmetric = \"value\"\n[budget]\ntrials = {n}\nworkers = 1\n[sampler]\nkind = \"{sampler}\"\n[space]\na = {{ log_uniform = [1e-5, 1e-1] }}\nb = {{ log_uniform = [1e-6, 1e-2] }}\nk = {{ int = [1, 8] }}\nc = {{ choice = [\"relu\", \"tanh\", \"gelu\"] }}\nu = {{ uniform = [0.0, 1.0] }}\n"
+            );
+            let experiment =
+                kiln::Experiment::parse_custom(&text, Path::new("overhead.toml"), dir).unwrap();
+            let mut runs = Vec::new();
+            for repeat in 0..3 {
+                let options = SweepOptions {
+                    results_dir: dir.join(format!("overhead-{sampler}-{n}-{repeat}")),
+                    quiet: true,
+                    ..SweepOptions::default()
+                };
+                let started = Instant::now();
+                kiln::sweep::run(&experiment, &options, Execution::Custom(Arc::new(NoOp))).unwrap();
+                runs.push(started.elapsed().as_secs_f64() * 1e3 / n as f64);
+            }
+            kiln_ms.insert((sampler, n), median(runs));
+        }
+    }
+    let script = repo("../shared/bench/optuna_overhead.py");
+    let optuna = Command::new("python3")
+        .arg(&script)
+        .args([
+            "--samplers",
+            "random",
+            "tpe",
+            "--storages",
+            "journal",
+            "--n-trials",
+            "100",
+            "1000",
+            "--repeats",
+            "3",
+            "--repeats-large",
+            "1",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    let mut optuna_ms = std::collections::BTreeMap::new();
+    if let Some(output) = &optuna {
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            if let Some(json) = line.strip_prefix("ROW ") {
+                let row: serde_json::Value = serde_json::from_str(json).unwrap();
+                let sampler = if row["sampler"] == "tpe" {
+                    "tpe"
+                } else {
+                    "random"
+                };
+                let n = row["n_trials"].as_u64().unwrap();
+                optuna_ms.insert(
+                    (sampler, n),
+                    row["per_trial_mean_ms_median"].as_f64().unwrap(),
+                );
+            }
+        }
+    }
+    for ((sampler, n), ms) in &kiln_ms {
+        match optuna_ms.get(&(*sampler, *n)) {
+            Some(o) => println!(
+                "  {sampler:<6} {n:>5} trials: kiln {ms:.3} ms, Optuna (journal file) {o:.2} ms: kiln {:.0}x cheaper",
+                o / ms
+            ),
+            None => println!(
+                "  {sampler:<6} {n:>5} trials: kiln {ms:.3} ms; Optuna skipped (pip install optuna)"
+            ),
+        }
+    }
+}
+
+/// `experiments/digits.toml` as shipped (no pruning) and with ASHA: best val_accuracy and the
+/// epochs trained in all.
+fn asha(dir: &Path) {
+    let text = std::fs::read_to_string(repo("experiments/digits.toml")).unwrap();
+    let base = text.replace(
+        "path = \"data/digits.csv\"",
+        &format!(
+            "path = \"{}\"",
+            repo("experiments/data/digits.csv").display()
+        ),
+    );
+    println!("asha: experiments/digits.toml (40 trials, up to 30 epochs, patience 5), 2 workers");
+    for (label, pruner) in [
+        ("no pruning", "kind = \"none\""),
+        (
+            "asha",
+            "kind = \"asha\"\nmin_epochs = 3\nreduction_factor = 3",
+        ),
+    ] {
+        let file = dir.join(format!("digits-{}.toml", label.replace(' ', "-")));
+        std::fs::write(
+            &file,
+            base.replace("[pruner]\nkind = \"none\"", &format!("[pruner]\n{pruner}")),
+        )
+        .unwrap();
+        let results = dir.join(format!("digits-{}", label.replace(' ', "-")));
+        let wall = kiln_run(&file, &results, 2);
+        let state = SweepState::replay(&FileJournal::read(&results.join("journal.jsonl")).unwrap());
+        let best = state
+            .best("val_accuracy", kiln::experiment::Direction::Maximize)
+            .map_or(0.0, |b| b.1);
+        let epochs: usize = state.trials.iter().map(|t| t.epochs.len()).sum();
+        let pruned = state.count(kiln::state::TrialState::Ended(EndState::Pruned));
+        println!(
+            "  {label:<10}: best val_accuracy {best:.4}, {epochs} epochs trained, {pruned} trials pruned, {wall:.1} s"
+        );
     }
 }

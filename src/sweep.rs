@@ -201,7 +201,7 @@ pub fn run(
             break;
         }
 
-        match pool.events().recv_timeout(Duration::from_millis(200)) {
+        match pool.events().recv_timeout(Duration::from_millis(100)) {
             Ok(PoolEvent::Message(id, FromWorker::Report { trial, report })) => {
                 if slots[id].trial != Some(trial) {
                     continue;
