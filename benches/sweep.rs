@@ -370,12 +370,14 @@ fn regret(dir: &Path) {
         "regret: median simple regret over 20 seeds (best found minus the minimum), one trial at a time"
     );
     for (name, function, space) in &spaces {
-        for sampler in ["random", "sobol", "tpe"] {
+        for sampler in ["random", "sobol", "tpe", "tpe-mv"] {
             let started = Instant::now();
             let mut at = [Vec::new(), Vec::new()];
             for seed in 0..20 {
                 let text = format!(
-                    "name = \"r\"\nseed = {seed}\n[objective]\nmetric = \"value\"\n[budget]\ntrials = 100\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"{name}\"\n[train]\nepochs = 1\n[sampler]\nkind = \"{sampler}\"\n[space]\n{space}"
+                    "name = \"r\"\nseed = {seed}\n[objective]\nmetric = \"value\"\n[budget]\ntrials = 100\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"{name}\"\n[train]\nepochs = 1\n[sampler]\nkind = \"{}\"\nmultivariate = {}\n[space]\n{space}",
+                    sampler.trim_end_matches("-mv"),
+                    sampler.ends_with("-mv")
                 );
                 let experiment =
                     kiln::Experiment::parse(&text, Path::new("regret.toml"), dir).unwrap();

@@ -138,6 +138,8 @@ pub struct SamplerSpec {
     pub gamma: f64,
     /// TPE: candidates drawn from the good model per trial.
     pub candidates: usize,
+    /// TPE: model the dimensions jointly.
+    pub multivariate: bool,
 }
 
 /// `[pruner]`.
@@ -289,6 +291,7 @@ struct RawSampler {
     startup_trials: Option<i64>,
     gamma: Option<f64>,
     candidates: Option<i64>,
+    multivariate: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -687,6 +690,7 @@ impl Builder {
             startup_trials,
             gamma,
             candidates,
+            multivariate: raw.multivariate.unwrap_or(false),
         })
     }
 

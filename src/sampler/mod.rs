@@ -46,6 +46,7 @@ pub fn build(
                 startup_trials: spec.startup_trials,
                 gamma: spec.gamma,
                 candidates: spec.candidates,
+                multivariate: spec.multivariate,
             },
         )),
         _ => Box::new(RandomSampler::new(seed)),
