@@ -409,7 +409,51 @@ fn regret(dir: &Path) {
                 started.elapsed().as_secs_f64()
             );
         }
+        optimizer_crate_tpe(name, *function);
     }
+}
+
+/// The same regret for the `optimizer` crate's TPE (its defaults, seeded), in memory.
+fn optimizer_crate_tpe(name: &str, function: kiln::functions::Function) {
+    use optimizer::prelude::*;
+    let bounds: Vec<(f64, f64)> = match function {
+        kiln::functions::Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
+        _ => vec![(0.0, 1.0); 6],
+    };
+    let started = Instant::now();
+    let mut at = [Vec::new(), Vec::new()];
+    for seed in 0..20u64 {
+        let sampler = TpeSampler::builder().seed(seed).build().unwrap();
+        let study: Study<f64> = Study::with_sampler(Direction::Minimize, sampler);
+        let params: Vec<FloatParam> = bounds
+            .iter()
+            .enumerate()
+            .map(|(i, &(low, high))| FloatParam::new(low, high).name(format!("x{}", i + 1)))
+            .collect();
+        study
+            .optimize(100, |trial: &mut optimizer::Trial| {
+                let x: Vec<f64> = params
+                    .iter()
+                    .map(|p| p.suggest(trial))
+                    .collect::<optimizer::Result<_>>()?;
+                Ok::<_, optimizer::Error>(function.evaluate(&x))
+            })
+            .unwrap();
+        let mut trials = study.trials();
+        trials.sort_by_key(|t| t.id);
+        let values: Vec<f64> = trials.iter().map(|t| t.value).collect();
+        for (slot, n) in [50, 100].iter().enumerate() {
+            let best = values[..*n].iter().copied().fold(f64::MAX, f64::min);
+            at[slot].push(best - function.minimum());
+        }
+    }
+    let [fifty, hundred] = at;
+    println!(
+        "  {name:<10} optimizer crate tpe after 50: {:.5}   after 100: {:.5}   ({:.1} s)",
+        median(fifty),
+        median(hundred),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// The no-op objective of `../shared/bench/optuna_overhead.py`: five parameters, one report.
