@@ -20,6 +20,7 @@ use crate::rng::{Rng, Stream, stream};
 use crate::space::{Distribution, Params, Space};
 use crate::state::{TrialRecord, TrialState};
 use rand::Rng as _;
+use rayon::prelude::*;
 
 /// TPE's settings (`[sampler]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -274,6 +275,19 @@ impl Density {
     }
 }
 
+/// The candidate with the highest score (the first, on ties). Candidates are drawn in order
+/// from the trial's stream before any is scored, and scoring (the cost, with many past trials)
+/// runs on rayon's pool: the choice does not depend on the number of threads.
+fn best_candidate(
+    candidates: Vec<Vec<f64>>,
+    score: impl Fn(&[f64]) -> f64 + Sync,
+) -> Option<Vec<f64>> {
+    let scores: Vec<f64> = candidates.par_iter().map(|c| score(c)).collect();
+    let best =
+        (0..scores.len()).reduce(|best, i| if scores[i] > scores[best] { i } else { best })?;
+    candidates.into_iter().nth(best)
+}
+
 fn standard_normal(rng: &mut Rng) -> f64 {
     // Box-Muller.
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
@@ -354,15 +368,11 @@ impl Sampler for TpeSampler {
         let good = observed;
         if self.settings.multivariate {
             let (l, g) = (Joint::fit(space, &good), Joint::fit(space, &bad));
-            let mut best: Option<(Vec<f64>, f64)> = None;
-            for _ in 0..self.settings.candidates {
-                let point = l.sample(&mut rng);
-                let score = l.ln_density(&point) - g.ln_density(&point);
-                if best.as_ref().is_none_or(|(_, s)| score > *s) {
-                    best = Some((point, score));
-                }
-            }
-            return best.map(|(point, _)| space.params_from_unit(&point));
+            let candidates = (0..self.settings.candidates)
+                .map(|_| l.sample(&mut rng))
+                .collect();
+            let best = best_candidate(candidates, |p| l.ln_density(p) - g.ln_density(p));
+            return best.map(|point| space.params_from_unit(&point));
         }
         let column = |group: &[(Vec<f64>, f64)], d: usize| -> Vec<f64> {
             group.iter().map(|(p, _)| p[d]).collect()
@@ -378,19 +388,17 @@ impl Sampler for TpeSampler {
                 )
             })
             .collect();
-        let mut best: Option<(Vec<f64>, f64)> = None;
-        for _ in 0..self.settings.candidates {
-            let point: Vec<f64> = densities.iter().map(|(l, _)| l.sample(&mut rng)).collect();
-            let score: f64 = densities
+        let candidates = (0..self.settings.candidates)
+            .map(|_| densities.iter().map(|(l, _)| l.sample(&mut rng)).collect())
+            .collect();
+        let best = best_candidate(candidates, |point| {
+            densities
                 .iter()
-                .zip(&point)
+                .zip(point)
                 .map(|((l, g), &u)| l.ln_density(u) - g.ln_density(u))
-                .sum();
-            if best.as_ref().is_none_or(|(_, s)| score > *s) {
-                best = Some((point, score));
-            }
-        }
-        best.map(|(point, _)| space.params_from_unit(&point))
+                .sum()
+        });
+        best.map(|point| space.params_from_unit(&point))
     }
 }
 
