@@ -249,6 +249,54 @@ pub fn leaderboard(dir: &Path, top: Option<usize>) -> Result<u8> {
     Ok(0)
 }
 
+/// `kiln compare`: trials of one or several sweeps side by side, as CSV on stdout.
+pub fn compare(dirs: &[PathBuf], filter: report::compare::Filter, curves: bool) -> Result<u8> {
+    if let Some(state) = &filter.state
+        && !["complete", "pruned", "failed"].contains(&state.as_str())
+    {
+        return Err(Error::input(format!(
+            "--state `{state}`: use `complete`, `pruned` or `failed`"
+        )));
+    }
+    let experiments: Vec<Experiment> = dirs
+        .iter()
+        .map(|d| frozen_experiment(d))
+        .collect::<Result<_>>()?;
+    let mut sweeps = Vec::new();
+    for (dir, experiment) in dirs.iter().zip(&experiments) {
+        let state = read_state(dir)?;
+        let duplicate = experiments
+            .iter()
+            .filter(|e| e.name == experiment.name)
+            .count()
+            > 1;
+        sweeps.push(report::compare::Sweep {
+            name: if duplicate {
+                dir.display().to_string()
+            } else {
+                experiment.name.clone()
+            },
+            state,
+            spec: ReportSpec::of(experiment),
+        });
+    }
+    let table = report::compare::compare(&sweeps, &report::compare::Filter::default());
+    if let Some(sort) = filter.sort.as_ref().filter(|s| !table.columns.contains(s)) {
+        return Err(Error::input(format!(
+            "--sort `{sort}` is not a column; the columns are {}",
+            table.columns.join(", ")
+        )));
+    }
+    let table = if curves {
+        report::compare::curves(&sweeps, &filter)
+    } else {
+        report::compare::compare(&sweeps, &filter)
+    };
+    std::io::Write::write_all(&mut std::io::stdout(), &table.to_csv()?)
+        .map_err(|e| Error::runtime(format!("cannot write to stdout: {e}")))?;
+    Ok(0)
+}
+
 /// `kiln status`: trials by state, the best so far, what is running or resumable.
 pub fn status(dir: &Path) -> Result<u8> {
     let experiment = frozen_experiment(dir)?;

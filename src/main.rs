@@ -55,6 +55,30 @@ enum Command {
         #[arg(long)]
         top: Option<usize>,
     },
+    /// Trials of one or several sweeps side by side, as CSV on stdout.
+    #[command(
+        after_help = "Examples:\n  kiln compare results/digits-mlp results/digits-cnn --top 5 > best.csv\n  kiln compare results/digits-mlp --sort val_loss --state complete\n  kiln compare results/digits-mlp --trials 3,7 --curves > curves.csv\n\nColumns: `sweep`, then the leaderboard's (a parameter a sweep does not search is empty). Without --sort, rows keep each sweep's ranking and --top keeps each sweep's best K; with --sort, the best K overall. --curves puts the chosen trials' per-epoch metrics side by side."
+    )]
+    Compare {
+        /// Results folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Keep the best K trials.
+        #[arg(long)]
+        top: Option<usize>,
+        /// Sort by this column, best first.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Keep only trials in this state: complete, pruned or failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Keep only these trial numbers, e.g. 3,7.
+        #[arg(long, value_delimiter = ',')]
+        trials: Option<Vec<u64>>,
+        /// Per-epoch metrics of the chosen trials instead, one column per trial and metric.
+        #[arg(long)]
+        curves: bool,
+    },
     /// Trials by state, the best so far, and what is running or resumable.
     #[command(after_help = "Example:\n  kiln status results/digits-mlp")]
     Status {
@@ -129,6 +153,22 @@ fn main() -> ExitCode {
         Command::Check { experiment } => kiln::commands::check(&experiment),
         Command::Leaderboard { dir, top } => kiln::commands::leaderboard(&dir, top),
         Command::Status { dir } => kiln::commands::status(&dir),
+        Command::Compare {
+            dirs,
+            top,
+            sort,
+            state,
+            trials,
+            curves,
+        } => {
+            let filter = kiln::report::compare::Filter {
+                state,
+                trials,
+                sort,
+                top,
+            };
+            kiln::commands::compare(&dirs, filter, curves)
+        }
         Command::Predict {
             dir,
             trial,

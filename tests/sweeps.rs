@@ -409,3 +409,73 @@ fn pruners_stop_bad_trials_record_why_and_save_epochs() {
         assert!(epochs < 30 * 9, "{pruner}: {epochs} epochs");
     }
 }
+
+#[test]
+fn compare_puts_sweeps_with_different_spaces_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    sweep(
+        &write(dir.path(), "a.toml", &digits_experiment("sweep-a", 3, 2, 3)),
+        &a,
+        &[],
+    );
+    let other = digits_experiment("sweep-b", 2, 2, 3).replace(
+        "dropout = { uniform = [0.0, 0.3] }",
+        "batch_size = { choice = [32, 64] }",
+    );
+    sweep(&write(dir.path(), "b.toml", &other), &b, &[]);
+    let compare = |extra: &[&str]| -> Vec<std::collections::BTreeMap<String, String>> {
+        let mut args = vec!["compare", a.to_str().unwrap(), b.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let output = run(&args);
+        assert!(output.status.success(), "{}", text(&output));
+        let out = dir.path().join("out.csv");
+        std::fs::write(&out, &output.stdout).unwrap();
+        csv_rows(&out)
+    };
+    let all = compare(&[]);
+    assert_eq!(all.len(), 5);
+    assert_eq!(all.iter().filter(|r| r["sweep"] == "sweep-a").count(), 3);
+    // A parameter a sweep does not search is empty there.
+    assert!(
+        all.iter()
+            .filter(|r| r["sweep"] == "sweep-b")
+            .all(|r| r["dropout"].is_empty() && !r["batch_size"].is_empty())
+    );
+    assert!(
+        all.iter()
+            .filter(|r| r["sweep"] == "sweep-a")
+            .all(|r| r["batch_size"].is_empty())
+    );
+    // Sorted by val_loss, lowest first, the best two overall.
+    let sorted = compare(&["--sort", "val_loss", "--top", "2"]);
+    assert_eq!(sorted.len(), 2);
+    let losses: Vec<f64> = all.iter().map(|r| r["val_loss"].parse().unwrap()).collect();
+    let lowest = losses.iter().copied().fold(f64::MAX, f64::min);
+    assert_eq!(sorted[0]["val_loss"].parse::<f64>().unwrap(), lowest);
+    assert!(
+        sorted[0]["val_loss"].parse::<f64>().unwrap()
+            <= sorted[1]["val_loss"].parse::<f64>().unwrap()
+    );
+    // Filters.
+    assert_eq!(compare(&["--top", "1"]).len(), 2, "the best of each sweep");
+    let picked = compare(&["--trials", "0,2"]);
+    assert!(
+        picked
+            .iter()
+            .all(|r| r["trial"] == "0" || r["trial"] == "2")
+            && picked.len() == 3
+    );
+    assert!(compare(&["--state", "failed"]).is_empty());
+    // Curves: one column per trial and metric, one row per epoch.
+    let curves = compare(&["--trials", "1", "--curves"]);
+    assert_eq!(curves.len(), 3);
+    assert!(
+        curves[0].contains_key("sweep-a/1/val_accuracy")
+            && curves[0].contains_key("sweep-b/1/train_loss")
+    );
+    // A column that does not exist is bad input.
+    let output = run(&["compare", a.to_str().unwrap(), "--sort", "val_acc"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+}

@@ -3,6 +3,7 @@
 //! Reports are always rebuilt from [`SweepState`], never edited in place, and written
 //! atomically (temporary file, then rename), so a reader never sees half a file.
 
+pub mod compare;
 mod table;
 
 pub use table::render;
