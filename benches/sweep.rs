@@ -268,7 +268,7 @@ fn replay(dir: &Path) {
                 trial,
                 epoch,
                 elapsed_s: epoch as f64,
-                lr: 1e-3,
+                lr: Some(1e-3),
                 metrics: metrics.clone(),
                 checkpointed: true,
                 time: 1.0,

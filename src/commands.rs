@@ -328,6 +328,19 @@ pub fn status(dir: &Path) -> Result<u8> {
         }
         None => println!("best       none yet"),
     }
+    let ranked = report::importance(&state, &spec);
+    if !ranked.rows.is_empty() {
+        let shown: Vec<String> = ranked
+            .rows
+            .iter()
+            .take(5)
+            .map(|r| format!("{} {}", r[0], r[1]))
+            .collect();
+        println!(
+            "importance {} (PED-ANOVA; importance.csv)",
+            shown.join(", ")
+        );
+    }
     for t in state.unfinished() {
         println!(
             "unfinished trial {}: {} epochs reported, resumes from its checkpoint",

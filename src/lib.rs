@@ -13,6 +13,7 @@ pub mod error;
 pub mod experiment;
 pub mod files;
 pub mod functions;
+pub mod importance;
 pub mod journal;
 pub mod lock;
 pub mod logging;

@@ -29,8 +29,8 @@ pub struct EpochReport {
     pub epoch: u32,
     /// Cumulative training time of the trial at the end of this epoch, across resumes.
     pub elapsed_s: f64,
-    /// Learning rate used in this epoch.
-    pub lr: f64,
+    /// Learning rate used in this epoch, if the objective has one.
+    pub lr: Option<f64>,
     /// The epoch's metrics.
     pub metrics: Metrics,
     /// Whether a checkpoint of this epoch was saved before the report.
@@ -69,6 +69,7 @@ pub struct Trial<'a> {
     task: TrialTask,
     settings: Settings,
     reporter: &'a mut dyn Reporter,
+    started: std::time::Instant,
 }
 
 impl<'a> Trial<'a> {
@@ -78,6 +79,7 @@ impl<'a> Trial<'a> {
             task,
             settings,
             reporter,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -141,12 +143,13 @@ impl<'a> Trial<'a> {
         }
     }
 
-    /// Reports a finished epoch's metrics; the answer says whether to train another.
+    /// Reports a finished epoch's metrics; the answer says whether to train another. The
+    /// elapsed time recorded is the time since this handle was made (this run of the trial).
     pub fn report(&mut self, epoch: u32, metrics: Metrics) -> Decision {
         self.report_epoch(EpochReport {
             epoch,
-            elapsed_s: 0.0,
-            lr: f64::NAN,
+            elapsed_s: (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e6,
+            lr: None,
             metrics,
             checkpointed: false,
         })

@@ -36,8 +36,8 @@ pub struct EpochRecord {
     pub epoch: u32,
     /// Cumulative training time at its end.
     pub elapsed_s: f64,
-    /// Learning rate used.
-    pub lr: f64,
+    /// Learning rate used, if reported.
+    pub lr: Option<f64>,
     /// Its metrics.
     pub metrics: Metrics,
     /// Whether a checkpoint of it exists.
@@ -270,7 +270,7 @@ mod tests {
             trial,
             epoch,
             elapsed_s: epoch as f64,
-            lr: 0.1,
+            lr: Some(0.1),
             metrics: [("val_accuracy".to_string(), acc)].into(),
             checkpointed: true,
             time: 0.0,

@@ -329,6 +329,21 @@ fn a_synthetic_function_sweep_with_tpe_finds_the_branin_minimum() {
     assert!(best < 0.45, "best {best} (the minimum is 0.397887)");
     let curves = csv_rows(&dir.path().join("r/curves.csv"));
     assert_eq!(curves.len(), 500, "five epochs per trial");
+    // The journal of a threaded objective reads back: status, importance, and a resume that
+    // raises the budget and continues the TPE sequence.
+    let results = dir.path().join("r");
+    let output = run(&["status", results.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("importance x"),
+        "{}",
+        text(&output)
+    );
+    let importance = csv_rows(&results.join("importance.csv"));
+    assert_eq!(importance.len(), 2);
+    let output = run(&["resume", results.to_str().unwrap(), "--trials", "110", "-q"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(csv_rows(&results.join("leaderboard.csv")).len(), 110);
 }
 
 #[test]

@@ -87,8 +87,9 @@ pub enum Event {
         epoch: u32,
         /// Training time of the trial up to the end of this epoch, across resumes.
         elapsed_s: f64,
-        /// Learning rate used in this epoch.
-        lr: f64,
+        /// Learning rate used in this epoch, when the objective reports one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lr: Option<f64>,
         /// The metrics (finite values only).
         metrics: Metrics,
         /// Whether a checkpoint of this epoch was written before this event.

@@ -131,7 +131,7 @@ pub(crate) mod tests {
                     trial: number as u64,
                     epoch: i as u32 + 1,
                     elapsed_s: 0.0,
-                    lr: 0.0,
+                    lr: None,
                     metrics: [("loss".to_string(), loss)].into(),
                     checkpointed: false,
                     time: 0.0,

@@ -48,6 +48,8 @@ pub struct ReportSpec<'a> {
     pub direction: Direction,
     /// The `[space]` keys, in file order (one column each).
     pub params: Vec<String>,
+    /// The space itself (for parameter importance).
+    pub space: &'a crate::space::Space,
 }
 
 impl<'a> ReportSpec<'a> {
@@ -57,6 +59,7 @@ impl<'a> ReportSpec<'a> {
             metric: &experiment.objective.metric,
             direction: experiment.objective.direction,
             params: experiment.param_names(),
+            space: &experiment.space,
         }
     }
 }
@@ -199,7 +202,7 @@ pub fn curves(state: &SweepState) -> Table {
                 t.number.to_string(),
                 e.epoch.to_string(),
                 number(e.elapsed_s),
-                number(e.lr),
+                e.lr.map(number).unwrap_or_default(),
             ];
             row.extend(
                 metrics
@@ -212,11 +215,25 @@ pub fn curves(state: &SweepState) -> Table {
     Table { columns, rows }
 }
 
-/// Rewrites `leaderboard.csv` and `curves.csv` in `dir`, atomically.
+/// `importance.csv`: `parameter,importance`, most important first (empty below 10 complete
+/// trials; see [`crate::importance`]).
+pub fn importance(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
+    let ranked = crate::importance::importance(state, spec.space, spec.metric, spec.direction);
+    Table {
+        columns: vec!["parameter".into(), "importance".into()],
+        rows: ranked
+            .into_iter()
+            .map(|(name, value)| vec![name, number((value * 1e6).round() / 1e6)])
+            .collect(),
+    }
+}
+
+/// Rewrites `leaderboard.csv`, `curves.csv` and `importance.csv` in `dir`, atomically.
 pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
     for (name, table) in [
         ("leaderboard.csv", leaderboard(state, spec)),
         ("curves.csv", curves(state)),
+        ("importance.csv", importance(state, spec)),
     ] {
         let path = dir.join(name);
         write_atomic(&path, &table.to_csv()?, false)

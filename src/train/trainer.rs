@@ -418,7 +418,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         let report = EpochReport {
             epoch,
             elapsed_s: (state.elapsed_s * 1e6).round() / 1e6,
-            lr,
+            lr: Some(lr),
             metrics,
             checkpointed: true,
         };
