@@ -110,6 +110,16 @@ fn execution(experiment: &Experiment) -> Result<Execution> {
     Ok(Execution::BuiltIn { exe })
 }
 
+/// Writes CSV to stdout; a reader that stops early (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    match std::io::Write::write_all(&mut std::io::stdout(), bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::runtime(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads the experiment a results folder was started with.
 pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     let state = read_state(dir)?;
@@ -292,8 +302,7 @@ pub fn compare(dirs: &[PathBuf], filter: report::compare::Filter, curves: bool) 
     } else {
         report::compare::compare(&sweeps, &filter)
     };
-    std::io::Write::write_all(&mut std::io::stdout(), &table.to_csv()?)
-        .map_err(|e| Error::runtime(format!("cannot write to stdout: {e}")))?;
+    write_stdout(&table.to_csv()?)?;
     Ok(0)
 }
 
@@ -399,8 +408,7 @@ pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Resu
     match out {
         Some(path) => crate::files::write_atomic(path, &bytes, false)
             .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))?,
-        None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)
-            .map_err(|e| Error::runtime(format!("cannot write the predictions: {e}")))?,
+        None => write_stdout(&bytes)?,
     }
     Ok(0)
 }

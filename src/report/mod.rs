@@ -92,8 +92,14 @@ fn metric_columns<'t>(trials: impl Iterator<Item = &'t TrialRecord>) -> Vec<Stri
     names
 }
 
-fn number(x: f64) -> String {
-    format!("{x}")
+/// A number for CSV: the shortest text that reads back as the same f64, in exponent form below
+/// 1e-4 (`1.78e-12`, not twelve zeros), which every CSV reader parses.
+pub fn number(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-4 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
 }
 
 fn state_rank(t: &TrialRecord) -> u8 {

@@ -119,15 +119,14 @@ pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
                 let total: f64 = exp.iter().sum();
                 let best = super::trainer::argmax(logits);
                 let mut row = vec![description.classes[best].clone()];
-                row.extend(exp.iter().map(|e| format!("{}", e / total)));
+                row.extend(exp.iter().map(|e| crate::report::number(e / total)));
                 rows.push(row);
             }
         }
         Task::Regression => {
             for value in outputs {
-                rows.push(vec![format!(
-                    "{}",
-                    value as f64 * description.target_std + description.target_mean
+                rows.push(vec![crate::report::number(
+                    value as f64 * description.target_std + description.target_mean,
                 )]);
             }
         }
