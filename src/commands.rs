@@ -59,6 +59,7 @@ fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8
     let outcome = sweep::run(experiment, &options, execution(experiment)?)?;
     let dir = &options.results_dir;
     let spec = ReportSpec::of(experiment);
+    report::plots::write(dir, &outcome.state, &spec)?;
     if outcome.interrupted {
         let left = outcome.state.unfinished().count();
         let budget = outcome.state.budget.unwrap_or(0);
@@ -256,6 +257,18 @@ pub fn leaderboard(dir: &Path, top: Option<usize>) -> Result<u8> {
     } else {
         print!("{}", report::render(&table, top, &[]));
     }
+    Ok(0)
+}
+
+/// `kiln plot`: redraw the SVG plots and `report.html` of a sweep.
+pub fn plot(dir: &Path) -> Result<u8> {
+    let experiment = frozen_experiment(dir)?;
+    let state = read_state(dir)?;
+    let files = report::plots::write(dir, &state, &ReportSpec::of(&experiment))?;
+    for file in &files {
+        println!("{}", file.display());
+    }
+    println!("{}", dir.join("report.html").display());
     Ok(0)
 }
 

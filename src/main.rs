@@ -79,6 +79,14 @@ enum Command {
         #[arg(long)]
         curves: bool,
     },
+    /// Draw the sweep's plots (SVG, in DIR/plots/) and DIR/report.html.
+    #[command(
+        after_help = "Example:\n  kiln plot results/digits-mlp && xdg-open results/digits-mlp/report.html\n\nhistory.svg, curves.svg (top trials' train and val loss), param_<name>.svg, parallel.svg, importance.svg. kiln run and kiln resume redraw them when they end."
+    )]
+    Plot {
+        /// The results folder.
+        dir: PathBuf,
+    },
     /// Trials by state, the best so far, and what is running or resumable.
     #[command(after_help = "Example:\n  kiln status results/digits-mlp")]
     Status {
@@ -153,6 +161,7 @@ fn main() -> ExitCode {
         Command::Check { experiment } => kiln::commands::check(&experiment),
         Command::Leaderboard { dir, top } => kiln::commands::leaderboard(&dir, top),
         Command::Status { dir } => kiln::commands::status(&dir),
+        Command::Plot { dir } => kiln::commands::plot(&dir),
         Command::Compare {
             dirs,
             top,

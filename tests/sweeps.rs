@@ -494,3 +494,120 @@ fn compare_puts_sweeps_with_different_spaces_side_by_side() {
     let output = run(&["compare", a.to_str().unwrap(), "--sort", "val_acc"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
 }
+
+#[test]
+fn plots_are_svg_with_the_expected_series_and_the_report_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    sweep(
+        &write(dir.path(), "p.toml", &digits_experiment("plots", 12, 2, 4)),
+        &results,
+        &[],
+    );
+    let svg = |name: &str| -> String {
+        let text = std::fs::read_to_string(results.join("plots").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{name} is not XML: {e}"));
+        text
+    };
+    // One dot per trial, and the best-so-far line.
+    let history = svg("history.svg");
+    assert_eq!(
+        history.matches("<circle").count(),
+        12 + 1,
+        "12 trials and the legend's dot"
+    );
+    assert!(history.contains("<polyline"), "best so far");
+    // Train and val curves of the top five trials.
+    let curves = svg("curves.svg");
+    assert!(curves.matches("<polyline").count() >= 5, "val lines");
+    for parameter in ["learning_rate", "dropout"] {
+        assert_eq!(
+            svg(&format!("param_{parameter}.svg"))
+                .matches("<circle")
+                .count(),
+            12,
+            "{parameter}"
+        );
+    }
+    assert!(svg("parallel.svg").matches("<polyline").count() >= 12);
+    let importance = svg("importance.svg");
+    assert_eq!(
+        importance.matches("<rect").count() - 1,
+        2,
+        "a bar per parameter (and the background)"
+    );
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    for name in [
+        "history.svg",
+        "curves.svg",
+        "parallel.svg",
+        "importance.svg",
+        "param_dropout.svg",
+    ] {
+        assert!(
+            html.contains(&format!("src=\"plots/{name}\"")),
+            "{name} in the report"
+        );
+    }
+    assert!(html.contains("<table>") && html.contains("val_accuracy"));
+    // `kiln plot` redraws them.
+    std::fs::remove_dir_all(results.join("plots")).unwrap();
+    let output = run(&["plot", results.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(results.join("plots/history.svg").exists());
+}
+
+#[test]
+fn the_html_report_renders_in_headless_chromium() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        println!("SKIPPED: no chromium here (.ci/run installs Debian's chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    sweep(
+        &write(dir.path(), "h.toml", &digits_experiment("html", 10, 2, 3)),
+        &results,
+        &[],
+    );
+    let shot = dir.path().join("report.png");
+    let profile = dir.path().join("profile");
+    let output = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1000,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", results.join("report.html").display()))
+        .output()
+        .unwrap();
+    assert!(shot.exists(), "no screenshot: {}", text(&output));
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    let coloured = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| p.iter().take(3).any(|&c| c < 200))
+        .count();
+    let total = (info.width * info.height) as usize;
+    // The table's text and the plots' dots and lines: far from a blank page.
+    assert!(
+        coloured * 100 > total,
+        "only {coloured} of {total} pixels are not white"
+    );
+}

@@ -4,6 +4,7 @@
 //! atomically (temporary file, then rename), so a reader never sees half a file.
 
 pub mod compare;
+pub mod plots;
 mod table;
 
 pub use table::render;
