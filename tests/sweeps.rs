@@ -611,3 +611,19 @@ fn the_html_report_renders_in_headless_chromium() {
         "only {coloured} of {total} pixels are not white"
     );
 }
+
+#[test]
+fn importance_ranks_the_input_that_drives_a_synthetic_objective_first() {
+    let dir = tempfile::tempdir().unwrap();
+    // sphere(x1, x2) with x2 confined near 0: x1 decides the value, x2 barely matters.
+    let experiment = "name = \"imp\"\nseed = 4\n[objective]\nmetric = \"value\"\n[budget]\ntrials = 60\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"sphere\"\n[train]\nepochs = 1\n[space]\nx1 = { uniform = [-10.0, 10.0] }\nx2 = { uniform = [-0.01, 0.01] }\n";
+    let results = dir.path().join("r");
+    sweep(&write(dir.path(), "i.toml", experiment), &results, &[]);
+    let ranked = csv_rows(&results.join("importance.csv"));
+    assert_eq!(ranked[0]["parameter"], "x1", "{ranked:?}");
+    let (first, second): (f64, f64) = (
+        ranked[0]["importance"].parse().unwrap(),
+        ranked[1]["importance"].parse().unwrap(),
+    );
+    assert!(first > 3.0 * second, "{ranked:?}");
+}
