@@ -124,7 +124,6 @@ fn kde(points: &[f64]) -> impl Fn(f64) -> f64 + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Event;
     use crate::space::{Dimension, ParamValue, Params};
 
     #[test]
@@ -155,32 +154,7 @@ mod tests {
             let point: Vec<f64> = (0..3).map(|_| rand::Rng::random::<f64>(&mut rng)).collect();
             let params: Params = space.params_from_unit(&point);
             let value = (params["signal"].as_f64().unwrap() - 0.7).powi(2);
-            for event in [
-                Event::TrialCreated {
-                    trial: n,
-                    seed: 0,
-                    params,
-                    time: 0.0,
-                },
-                Event::EpochReported {
-                    trial: n,
-                    epoch: 1,
-                    elapsed_s: 0.0,
-                    lr: None,
-                    metrics: [("value".to_string(), value)].into(),
-                    checkpointed: false,
-                    time: 0.0,
-                },
-                Event::TrialFinished {
-                    trial: n,
-                    state: EndState::Complete,
-                    note: None,
-                    n_params: None,
-                    time: 0.0,
-                },
-            ] {
-                state.apply(&event);
-            }
+            crate::state::complete_trial(&mut state, n, params, "value", value);
         }
         let ranked = importance(&state, &space, "value", Direction::Minimize);
         assert_eq!(ranked[0].0, "signal", "{ranked:?}");

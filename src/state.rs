@@ -261,6 +261,43 @@ impl SweepState {
     }
 }
 
+/// Test helper: a trial created with `params`, reporting `value` of `metric` at epoch 1, complete.
+#[cfg(test)]
+pub(crate) fn complete_trial(
+    state: &mut SweepState,
+    trial: u64,
+    params: Params,
+    metric: &str,
+    value: f64,
+) {
+    for event in [
+        Event::TrialCreated {
+            trial,
+            seed: 0,
+            params,
+            time: 0.0,
+        },
+        Event::EpochReported {
+            trial,
+            epoch: 1,
+            elapsed_s: 0.0,
+            lr: None,
+            metrics: [(metric.to_string(), value)].into(),
+            checkpointed: false,
+            time: 0.0,
+        },
+        Event::TrialFinished {
+            trial,
+            state: EndState::Complete,
+            note: None,
+            n_params: None,
+            time: 0.0,
+        },
+    ] {
+        state.apply(&event);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

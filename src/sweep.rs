@@ -223,25 +223,17 @@ pub fn run(
                     .and_then(|p| p.decide(&state.trials[trial as usize], &state));
                 let decision = if let Some(reason) = pruned {
                     // Recorded now, before the trial hears of it: a resumed sweep keeps it.
-                    record(
+                    let event = ended(trial, EndState::Pruned, Some(reason), None);
+                    end_trial(
                         &mut journal,
                         &mut state,
-                        Event::TrialFinished {
-                            trial,
-                            state: EndState::Pruned,
-                            note: Some(reason),
-                            n_params: None,
-                            time: now(),
-                        },
+                        &progress,
+                        &spec,
+                        running(&slots),
+                        event,
                     )?;
                     slots[id].stopped = Some(StopReason::Pruned);
                     reports_dirty = true;
-                    progress.trial_ended(
-                        &state.trials[trial as usize],
-                        &state,
-                        &spec,
-                        running(&slots),
-                    );
                     Decision::Stop
                 } else if stopping || signals::interrupted() {
                     slots[id].stopped = Some(StopReason::Interrupt);
@@ -259,32 +251,19 @@ pub fn run(
                 slots[id].trial = None;
                 let event = match result {
                     Ok(_) if stopped.is_some() => None,
-                    Ok(summary) => Some(Event::TrialFinished {
-                        trial,
-                        state: EndState::Complete,
-                        note: None,
-                        n_params: summary.n_params,
-                        time: now(),
-                    }),
-                    Err(reason) => Some(Event::TrialFinished {
-                        trial,
-                        state: EndState::Failed,
-                        note: Some(reason),
-                        n_params: None,
-                        time: now(),
-                    }),
+                    Ok(summary) => Some(ended(trial, EndState::Complete, None, summary.n_params)),
+                    Err(reason) => Some(ended(trial, EndState::Failed, Some(reason), None)),
                 };
                 if let Some(event) = event {
-                    record(&mut journal, &mut state, event)?;
+                    end_trial(
+                        &mut journal,
+                        &mut state,
+                        &progress,
+                        &spec,
+                        running(&slots),
+                        event,
+                    )?;
                     reports_dirty = true;
-                    let t = &state.trials[trial as usize];
-                    tracing::info!(
-                        "trial {} {} {}",
-                        t.number,
-                        t.state.name(),
-                        t.note.as_deref().unwrap_or("")
-                    );
-                    progress.trial_ended(t, &state, &spec, running(&slots));
                 }
             }
             Ok(PoolEvent::Exited(id, why)) => {
@@ -293,24 +272,16 @@ pub fn run(
                 if let Some(trial) = slots[id].trial.take() {
                     let note = format!("its worker process died ({status})");
                     tracing::warn!("trial {trial}: {note}");
-                    record(
+                    let event = ended(trial, EndState::Failed, Some(note), None);
+                    end_trial(
                         &mut journal,
                         &mut state,
-                        Event::TrialFinished {
-                            trial,
-                            state: EndState::Failed,
-                            note: Some(note),
-                            n_params: None,
-                            time: now(),
-                        },
-                    )?;
-                    reports_dirty = true;
-                    progress.trial_ended(
-                        &state.trials[trial as usize],
-                        &state,
+                        &progress,
                         &spec,
                         running(&slots),
-                    );
+                        event,
+                    )?;
+                    reports_dirty = true;
                 }
             }
             Err(_) => {}
@@ -364,6 +335,40 @@ fn task(
         // Only a pruner's answers must arrive before the next epoch.
         await_decisions,
     }
+}
+
+/// A trial's end, as an event.
+fn ended(trial: u64, end: EndState, note: Option<String>, n_params: Option<u64>) -> Event {
+    Event::TrialFinished {
+        trial,
+        state: end,
+        note,
+        n_params,
+        time: now(),
+    }
+}
+
+/// Records a trial's end and tells the log and the user.
+fn end_trial(
+    journal: &mut FileJournal,
+    state: &mut SweepState,
+    progress: &Progress,
+    spec: &ReportSpec<'_>,
+    running: usize,
+    event: Event,
+) -> Result<()> {
+    record(journal, state, event.clone())?;
+    if let Event::TrialFinished { trial, .. } = event {
+        let t = &state.trials[trial as usize];
+        tracing::info!(
+            "trial {} {} {}",
+            t.number,
+            t.state.name(),
+            t.note.as_deref().unwrap_or("")
+        );
+        progress.trial_ended(t, state, spec, running);
+    }
+    Ok(())
 }
 
 fn record(journal: &mut FileJournal, state: &mut SweepState, event: Event) -> Result<()> {

@@ -7,6 +7,7 @@ use crate::error::{Context, Result};
 use crate::files::write_atomic;
 use crate::journal::EndState;
 use crate::state::{SweepState, TrialState};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,34 @@ const PALETTE: [RGBColor; 5] = [
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
 ];
+
+/// An SVG drawing area.
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+/// Axes of two float ranges on an SVG drawing area.
+type Axes<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A white canvas drawing into `path`.
+fn canvas(path: &Path) -> Result<Area<'_>> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    Ok(root)
+}
+
+/// Captioned axes over `x` and `y`.
+fn axes<'a, 'b>(
+    root: &'a Area<'b>,
+    caption: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Axes<'a, 'b>> {
+    ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(plot_error)
+}
 
 fn plot_error(e: impl std::fmt::Display) -> crate::Error {
     crate::Error::runtime(format!("cannot draw a plot: {e}"))
@@ -62,21 +91,13 @@ fn history(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()>
             best.push((n, b));
         }
     }
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("Optimisation history: {}", spec.metric),
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(60)
-        .build_cartesian_2d(
-            range(points.iter().map(|p| p.0)),
-            range(points.iter().map(|p| p.1)),
-        )
-        .map_err(plot_error)?;
+    let root = canvas(path)?;
+    let mut chart = axes(
+        &root,
+        &format!("Optimisation history: {}", spec.metric),
+        range(points.iter().map(|p| p.0)),
+        range(points.iter().map(|p| p.1)),
+    )?;
     chart
         .configure_mesh()
         .x_desc("trial")
@@ -133,18 +154,13 @@ fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Re
         })
         .collect();
     let all = || series.iter().flat_map(|s| s.2.iter());
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Learning curves of the top trials (solid: val_loss, dashed: train_loss)",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(60)
-        .build_cartesian_2d(range(all().map(|p| p.0)), range(all().map(|p| p.1)))
-        .map_err(plot_error)?;
+    let root = canvas(path)?;
+    let mut chart = axes(
+        &root,
+        "Learning curves of the top trials (solid: val_loss, dashed: train_loss)",
+        range(all().map(|p| p.0)),
+        range(all().map(|p| p.1)),
+    )?;
     chart
         .configure_mesh()
         .x_desc("epoch")
@@ -216,26 +232,18 @@ fn parameter(
             Some((x, value))
         })
         .collect();
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
+    let root = canvas(path)?;
     let x_desc = if log {
         format!("log10({name})")
     } else {
         name.to_string()
     };
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{} against {name}", spec.metric),
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(60)
-        .build_cartesian_2d(
-            range(points.iter().map(|p| p.0)),
-            range(points.iter().map(|p| p.1)),
-        )
-        .map_err(plot_error)?;
+    let mut chart = axes(
+        &root,
+        &format!("{} against {name}", spec.metric),
+        range(points.iter().map(|p| p.0)),
+        range(points.iter().map(|p| p.1)),
+    )?;
     let labels = categories.clone();
     chart
         .configure_mesh()
@@ -274,16 +282,14 @@ fn parallel(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()
         })
         .collect();
     let values = range(lines.iter().map(|l| l.1));
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    let axes = dims.len() + 1;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Parallel coordinates (darker: better)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(40)
-        .build_cartesian_2d(-0.2..(axes as f64 - 0.8), 0.0..1.0)
-        .map_err(plot_error)?;
+    let root = canvas(path)?;
+    let columns = dims.len() + 1;
+    let mut chart = axes(
+        &root,
+        "Parallel coordinates (darker: better)",
+        -0.2..(columns as f64 - 0.8),
+        0.0..1.0,
+    )?;
     let names: Vec<String> = dims
         .iter()
         .map(|d| d.name.clone())
@@ -292,7 +298,7 @@ fn parallel(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .x_labels(axes)
+        .x_labels(columns)
         .x_label_formatter(&|x: &f64| names.get(x.round() as usize).cloned().unwrap_or_default())
         .y_desc("scaled value")
         .draw()
@@ -326,15 +332,13 @@ fn importance_bars(path: &Path, table: &Table) -> Result<()> {
         .iter()
         .filter_map(|r| Some((r[0].clone(), r[1].parse().ok()?)))
         .collect();
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Parameter importance (PED-ANOVA)", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(40)
-        .build_cartesian_2d(-0.5..(bars.len().max(1) as f64 - 0.5), 0.0..1.0)
-        .map_err(plot_error)?;
+    let root = canvas(path)?;
+    let mut chart = axes(
+        &root,
+        "Parameter importance (PED-ANOVA)",
+        -0.5..(bars.len().max(1) as f64 - 0.5),
+        0.0..1.0,
+    )?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     chart
         .configure_mesh()

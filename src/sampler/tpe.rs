@@ -407,7 +407,7 @@ mod tests {
     use super::*;
     use crate::journal::Event;
     use crate::space::{Dimension, ParamValue};
-    use crate::state::SweepState;
+    use crate::state::{SweepState, complete_trial};
 
     fn space() -> Space {
         Space {
@@ -454,43 +454,20 @@ mod tests {
         )
     }
 
-    /// A sweep of `n` trials of (x - 2)^2 proposed by TPE (`lr` and `k` do not matter).
-    fn run(n: u64) -> SweepState {
+    /// A sweep of `n` trials of (x - 2)^2 proposed by `sampler` (`lr` and `k` do not matter).
+    fn run_with(mut sampler: TpeSampler, n: u64) -> SweepState {
         let space = space();
-        let mut sampler = tpe();
         let mut state = SweepState::default();
         for number in 0..n {
             let params = sampler.sample(&space, number, &state.trials).unwrap();
-            let x = params["x"].as_f64().unwrap();
-            let value = (x - 2.0).powi(2);
-            for event in [
-                Event::TrialCreated {
-                    trial: number,
-                    seed: 0,
-                    params,
-                    time: 0.0,
-                },
-                Event::EpochReported {
-                    trial: number,
-                    epoch: 1,
-                    elapsed_s: 0.0,
-                    lr: None,
-                    metrics: [("value".to_string(), value)].into(),
-                    checkpointed: false,
-                    time: 0.0,
-                },
-                Event::TrialFinished {
-                    trial: number,
-                    state: EndState::Complete,
-                    note: None,
-                    n_params: None,
-                    time: 0.0,
-                },
-            ] {
-                state.apply(&event);
-            }
+            let value = (params["x"].as_f64().unwrap() - 2.0).powi(2);
+            complete_trial(&mut state, number, params, "value", value);
         }
         state
+    }
+
+    fn run(n: u64) -> SweepState {
+        run_with(tpe(), n)
     }
 
     #[test]
@@ -515,45 +492,13 @@ mod tests {
 
     #[test]
     fn the_multivariate_variant_also_finds_the_minimum_deterministically() {
-        let space = space();
-        let run_mv = || {
+        let multivariate = || {
             let mut sampler = tpe();
             sampler.settings.multivariate = true;
-            let mut state = SweepState::default();
-            for number in 0..60u64 {
-                let params = sampler.sample(&space, number, &state.trials).unwrap();
-                let value = (params["x"].as_f64().unwrap() - 2.0).powi(2);
-                for event in [
-                    Event::TrialCreated {
-                        trial: number,
-                        seed: 0,
-                        params,
-                        time: 0.0,
-                    },
-                    Event::EpochReported {
-                        trial: number,
-                        epoch: 1,
-                        elapsed_s: 0.0,
-                        lr: None,
-                        metrics: [("value".to_string(), value)].into(),
-                        checkpointed: false,
-                        time: 0.0,
-                    },
-                    Event::TrialFinished {
-                        trial: number,
-                        state: EndState::Complete,
-                        note: None,
-                        n_params: None,
-                        time: 0.0,
-                    },
-                ] {
-                    state.apply(&event);
-                }
-            }
-            state
+            run_with(sampler, 60)
         };
-        let state = run_mv();
-        assert_eq!(state, run_mv());
+        let state = multivariate();
+        assert_eq!(state, multivariate());
         let (_, best) = state.best("value", Direction::Minimize).unwrap();
         assert!(best < 0.01, "best {best}");
     }
