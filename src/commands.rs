@@ -73,15 +73,7 @@ fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8
     if !options.quiet {
         // The top five, narrow enough for a terminal: the objective and the parameters.
         let table = report::leaderboard(&outcome.state, &spec);
-        let summary = [
-            "rank",
-            "trial",
-            "state",
-            "objective",
-            "best_epoch",
-            "epochs",
-            "duration_s",
-        ];
+        let summary = report::SUMMARY_COLUMNS;
         let skip: Vec<&str> = table
             .columns
             .iter()

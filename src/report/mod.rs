@@ -134,22 +134,26 @@ pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s Trial
     trials
 }
 
+/// The leaderboard's first columns: what a trial is and how it did.
+pub const SUMMARY_COLUMNS: [&str; 7] = [
+    "rank",
+    "trial",
+    "state",
+    "objective",
+    "best_epoch",
+    "epochs",
+    "duration_s",
+];
+
 /// `leaderboard.csv`: one row per ended trial, best first, failed last.
 pub fn leaderboard(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
     let trials = ranked(state, spec);
     let metrics = metric_columns(trials.iter().copied());
-    let mut columns: Vec<String> = [
-        "rank",
-        "trial",
-        "state",
-        "objective",
-        "best_epoch",
-        "epochs",
-        "duration_s",
-        "n_params",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut columns: Vec<String> = SUMMARY_COLUMNS
+        .iter()
+        .chain(&["n_params"])
+        .map(|c| c.to_string())
+        .collect();
     columns.extend(metrics.iter().cloned());
     columns.push("gap".into());
     columns.extend(spec.params.iter().cloned());

@@ -346,12 +346,8 @@ impl Sampler for TpeSampler {
             })
             .collect();
         if observed.len() < self.settings.startup_trials {
-            let point: Vec<f64> = space
-                .dimensions
-                .iter()
-                .map(|_| rng.random::<f64>())
-                .collect();
-            return Some(space.params_from_unit(&point));
+            // The same draws as the random sampler: the start of a TPE sweep is a random one.
+            return super::RandomSampler::new(self.seed).sample(space, number, history);
         }
         observed.sort_by(|a, b| a.1.total_cmp(&b.1));
         let n_good = ((self.settings.gamma * observed.len() as f64).ceil() as usize).clamp(1, 25);
