@@ -78,7 +78,7 @@ fn pearson_divergence(distribution: &Distribution, top: &[f64], all: &[f64]) -> 
         let frequencies = |points: &[f64]| -> Vec<f64> {
             let mut counts = vec![1.0; k]; // one pseudo-count each, so no category has zero
             for &u in points {
-                counts[((u * k as f64) as usize).min(k - 1)] += 1.0;
+                counts[crate::space::cell(u, k)] += 1.0;
             }
             let total: f64 = counts.iter().sum();
             counts.into_iter().map(|c| c / total).collect()

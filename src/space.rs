@@ -55,6 +55,16 @@ impl fmt::Display for ParamValue {
     }
 }
 
+/// Which of `k` equal cells of `[0, 1)` holds `u`: how a unit coordinate picks a category.
+pub fn cell(u: f64, k: usize) -> usize {
+    ((u * k as f64) as usize).min(k - 1)
+}
+
+/// The middle of cell `i` of `k`: the unit coordinate that stands for category `i`.
+pub fn cell_centre(i: usize, k: usize) -> f64 {
+    (i as f64 + 0.5) / k as f64
+}
+
 /// A trial's sampled hyperparameters, by `[space]` key.
 pub type Params = BTreeMap<String, ParamValue>;
 
@@ -123,10 +133,7 @@ impl Distribution {
                 let x = (a + u * (b - a)).exp().floor() as i64;
                 ParamValue::Int(x.clamp(*low, *high))
             }
-            Distribution::Choice(values) => {
-                let index = ((u * values.len() as f64) as usize).min(values.len() - 1);
-                values[index].clone()
-            }
+            Distribution::Choice(values) => values[cell(u, values.len())].clone(),
         }
     }
 
@@ -159,7 +166,7 @@ impl Distribution {
             }
             Distribution::Choice(values) => {
                 let index = values.iter().position(|v| v == value)?;
-                (index as f64 + 0.5) / values.len() as f64
+                cell_centre(index, values.len())
             }
         };
         Some(u.clamp(0.0, 1.0))

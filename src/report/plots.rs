@@ -51,6 +51,17 @@ fn axes<'a, 'b>(
         .map_err(plot_error)
 }
 
+/// Draws the series' legend, then writes the file.
+fn finish_with_legend<'a, 'b: 'a>(chart: &mut Axes<'a, 'b>, root: &Area<'b>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)
+}
+
 fn plot_error(e: impl std::fmt::Display) -> crate::Error {
     crate::Error::runtime(format!("cannot draw a plot: {e}"))
 }
@@ -124,13 +135,7 @@ fn history(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()>
         .map_err(plot_error)?
         .label("best so far")
         .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], ORANGE.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)
+    finish_with_legend(&mut chart, &root)
 }
 
 /// One line: trial number, metric, (epoch, value) points.
@@ -188,13 +193,7 @@ fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Re
                 .map_err(plot_error)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)
+    finish_with_legend(&mut chart, &root)
 }
 
 /// The objective against one parameter: `param_<name>.svg`, with a log axis for log ranges

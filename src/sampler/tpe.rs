@@ -17,7 +17,7 @@ use super::Sampler;
 use crate::experiment::Direction;
 use crate::journal::EndState;
 use crate::rng::{Rng, Stream, stream};
-use crate::space::{Distribution, Params, Space};
+use crate::space::{Distribution, Params, Space, cell, cell_centre};
 use crate::state::{TrialRecord, TrialState};
 use rand::Rng as _;
 use rayon::prelude::*;
@@ -154,10 +154,7 @@ impl Joint {
                 let points: Vec<f64> = group.iter().map(|(p, _)| p[d]).collect();
                 match &dim.distribution {
                     Distribution::Choice(values) => JointDim::Choice {
-                        observed: points
-                            .iter()
-                            .map(|u| ((u * values.len() as f64) as usize).min(values.len() - 1))
-                            .collect(),
+                        observed: points.iter().map(|&u| cell(u, values.len())).collect(),
                         categories: values.len(),
                     },
                     _ => JointDim::Gauss(gaussian_kernels(&points)),
@@ -175,7 +172,7 @@ impl Joint {
         if categories == 1 {
             return 1.0;
         }
-        let c = ((u * categories as f64) as usize).min(categories - 1);
+        let c = cell(u, categories);
         let p = if c == own {
             OWN_CATEGORY
         } else {
@@ -202,7 +199,7 @@ impl Joint {
                         let other = rng.random_range(0..categories - 1);
                         if other >= own { other + 1 } else { other }
                     };
-                    (c as f64 + 0.5) / *categories as f64
+                    cell_centre(c, *categories)
                 }
             })
             .collect()
@@ -234,7 +231,7 @@ impl Density {
         if let Distribution::Choice(values) = distribution {
             let mut weights = vec![1.0; values.len()];
             for &u in points {
-                weights[((u * values.len() as f64) as usize).min(values.len() - 1)] += 1.0;
+                weights[cell(u, values.len())] += 1.0;
             }
             let total: f64 = weights.iter().sum();
             return Density::Categorical(weights.into_iter().map(|w| w / total).collect());
@@ -248,11 +245,11 @@ impl Density {
                 let mut r: f64 = rng.random();
                 for (k, pk) in p.iter().enumerate() {
                     if r < *pk {
-                        return (k as f64 + 0.5) / p.len() as f64;
+                        return cell_centre(k, p.len());
                     }
                     r -= pk;
                 }
-                (p.len() as f64 - 0.5) / p.len() as f64
+                cell_centre(p.len() - 1, p.len())
             }
             Density::Parzen(components) => {
                 let pick = rng.random_range(0..=components.len());
@@ -266,7 +263,7 @@ impl Density {
 
     fn ln_density(&self, u: f64) -> f64 {
         match self {
-            Density::Categorical(p) => p[((u * p.len() as f64) as usize).min(p.len() - 1)].ln(),
+            Density::Categorical(p) => p[cell(u, p.len())].ln(),
             Density::Parzen(components) => {
                 let mixture: f64 = 1.0 + components.iter().map(|k| k.density(u)).sum::<f64>();
                 (mixture / (components.len() as f64 + 1.0)).ln()
