@@ -1,32 +1,51 @@
 //! What each `kiln` command does. `main.rs` parses arguments and calls one of these; each
 //! returns the process exit code (or an error, whose exit code [`Error::exit_code`] gives).
 
+use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, SplitSpec, task_name};
 use crate::functions::FunctionObjective;
-use crate::journal::{EndState, FileJournal};
+use crate::journal::{EndState, Event, FileJournal, Journal, PgJournal};
 use crate::report::{self, ReportSpec};
 use crate::settings::{SETTINGS, Section};
 use crate::state::{SweepState, TrialState};
+use crate::store::Storage;
 use crate::sweep::{self, Execution, SweepOptions};
 use crate::train::{BurnObjective, metric_names};
 use crate::worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Exit code of a sweep stopped by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 
-/// `kiln run`: start or continue the sweep of an experiment file.
+/// How long a worker of a shared sweep keeps its trials while silent, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// `kiln run`: start or continue the sweep of an experiment file, in a results folder or, with
+/// `storage` (or `[storage] url`), in a database that other workers may join.
 pub fn run(
     file: &Path,
     results: Option<PathBuf>,
+    storage: Option<Storage>,
     workers: Option<usize>,
     trials: Option<u64>,
     quiet: bool,
 ) -> Result<u8> {
     let experiment = Experiment::load(file)?;
-    let results_dir = results.unwrap_or_else(|| Path::new("results").join(&experiment.name));
+    let storage = storage.or_else(|| {
+        experiment.storage_url.clone().map(|url| Storage {
+            url,
+            sweep: None,
+            lease: DEFAULT_LEASE,
+        })
+    });
+    let name = storage
+        .as_ref()
+        .and_then(|s| s.sweep.clone())
+        .unwrap_or(experiment.name.clone());
+    let results_dir = results.unwrap_or_else(|| Path::new("results").join(name));
     sweep_and_report(
         &experiment,
         SweepOptions {
@@ -35,8 +54,179 @@ pub fn run(
             trials,
             resume: false,
             quiet,
+            storage,
         },
     )
+}
+
+/// `kiln worker`: join a sweep kept in a database and train its trials until none is left.
+pub fn worker(storage: Storage, workers: Option<usize>, quiet: bool) -> Result<u8> {
+    let (experiment, _) = load_shared(&storage)?;
+    crate::signals::install();
+    let options = SweepOptions {
+        workers: workers.or(Some(experiment.budget.workers)),
+        resume: true,
+        quiet,
+        storage: Some(storage),
+        ..SweepOptions::default()
+    };
+    let outcome = sweep::run(&experiment, &options, execution(&experiment)?)?;
+    let state = &outcome.state;
+    eprintln!(
+        "{}: {} of {} trials ended ({} unfinished).",
+        if outcome.interrupted {
+            "Stopped"
+        } else {
+            "Done"
+        },
+        state.trials.len() - state.unfinished().count(),
+        state.budget.unwrap_or(0),
+        state.unfinished().count()
+    );
+    Ok(if outcome.interrupted { INTERRUPTED } else { 0 })
+}
+
+/// The experiment and state of a shared sweep. Relative paths in the experiment resolve
+/// against the folder recorded when the sweep was created if this machine has it, else
+/// against the current folder (a worker on another machine, started where the data is).
+fn load_shared(storage: &Storage) -> Result<(Experiment, Vec<Event>)> {
+    let name = storage.sweep.as_deref().ok_or_else(|| {
+        Error::input(
+            "--sweep NAME is required with --storage (the sweep's name: its experiment's `name`)",
+        )
+    })?;
+    let mut journal = PgJournal::new(Db::connect(&storage.url)?, name, "reader");
+    let Some(stored) = journal.stored()? else {
+        let known = PgJournal::sweeps(journal.db())?;
+        let hint = crate::settings::did_you_mean(name, known.iter().map(String::as_str))
+            .map(|m| format!(" Did you mean `{m}`?"))
+            .unwrap_or_default();
+        return Err(Error::input(format!(
+            "no sweep `{name}` in {}; it holds {}.{hint} Start one with `kiln run --storage URL EXPERIMENT.toml`",
+            journal.db().shown(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    };
+    let recorded = PathBuf::from(&stored.base_dir);
+    let base_dir = if recorded.is_dir() {
+        recorded
+    } else {
+        std::env::current_dir().unwrap_or_default()
+    };
+    let label = PathBuf::from(format!(
+        "{name}.toml (sweep `{name}` in {})",
+        journal.db().shown()
+    ));
+    let experiment = Experiment::parse(&stored.experiment, &label, &base_dir)?;
+    Ok((experiment, journal.read_from(0)?))
+}
+
+/// A sweep to read: a results folder, or a sweep in a database.
+pub enum Source {
+    /// A results folder.
+    Folder(PathBuf),
+    /// A shared sweep.
+    Database(Storage),
+}
+
+impl Source {
+    /// The source of a command given `DIR` or `--storage URL --sweep NAME`.
+    pub fn of(dir: Option<PathBuf>, storage: Option<Storage>) -> Result<Source> {
+        match (dir, storage) {
+            (Some(dir), None) => Ok(Source::Folder(dir)),
+            (None, Some(storage)) => Ok(Source::Database(storage)),
+            (Some(_), Some(_)) => Err(Error::input(
+                "give a results folder or --storage URL --sweep NAME, not both",
+            )),
+            (None, None) => Err(Error::input(
+                "which sweep? Give a results folder (e.g. results/quickstart) or --storage URL --sweep NAME",
+            )),
+        }
+    }
+
+    /// The experiment and the state.
+    fn load(&self) -> Result<(Experiment, SweepState)> {
+        match self {
+            Source::Folder(dir) => Ok((frozen_experiment(dir)?, read_state(dir)?)),
+            Source::Database(storage) => {
+                let (experiment, events) = load_shared(storage)?;
+                Ok((experiment, SweepState::replay(&events)))
+            }
+        }
+    }
+
+    /// How messages name it.
+    fn describe(&self) -> String {
+        match self {
+            Source::Folder(dir) => dir.display().to_string(),
+            Source::Database(storage) => format!(
+                "sweep `{}` in {}",
+                storage.sweep.as_deref().unwrap_or(""),
+                crate::db::redact(&storage.url)
+            ),
+        }
+    }
+}
+
+/// `kiln export`: write a shared sweep as a results folder (journal, experiment, reports,
+/// plots and every trial's files), the same as a local sweep's.
+pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
+    let (experiment, events) = load_shared(storage)?;
+    let marker = dir.join("exported-from");
+    if dir.join("journal.jsonl").exists() && !marker.exists() {
+        return Err(Error::input(format!(
+            "{} holds a local sweep; export into another folder",
+            dir.display()
+        )));
+    }
+    let name = storage.sweep.as_deref().unwrap_or_default();
+    let mut db = Db::connect(&storage.url)?;
+    std::fs::create_dir_all(dir.join("trials"))
+        .map_err(|e| Error::runtime(format!("cannot create {}: {e}", dir.display())))?;
+    let write = |path: &Path, bytes: &[u8]| {
+        crate::files::write_atomic(path, bytes, false)
+            .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))
+    };
+    let mut journal = String::new();
+    for event in &events {
+        journal.push_str(&serde_json::to_string(event).map_err(|e| Error::runtime(e.to_string()))?);
+        journal.push('\n');
+    }
+    let state = SweepState::replay(&events);
+    write(&dir.join("journal.jsonl"), journal.as_bytes())?;
+    write(
+        &dir.join("experiment.toml"),
+        experiment.source.text.as_bytes(),
+    )?;
+    write(
+        &marker,
+        format!("sweep {name} in {}\n", db.shown()).as_bytes(),
+    )?;
+    for trial in &state.trials {
+        let trial_dir = dir.join("trials").join(trial.number.to_string());
+        for (file, data) in crate::store::blobs(&mut db, name, trial.number, None)? {
+            if file == crate::store::CHECKPOINT_BLOB {
+                continue;
+            }
+            std::fs::create_dir_all(&trial_dir).map_err(|e| {
+                Error::runtime(format!("cannot create {}: {e}", trial_dir.display()))
+            })?;
+            write(&trial_dir.join(file), &data)?;
+        }
+    }
+    let spec = ReportSpec::of(&experiment);
+    report::write(dir, &state, &spec)?;
+    report::plots::write(dir, &state, &spec)?;
+    println!(
+        "Exported sweep {name} ({} trials) to {}",
+        state.trials.len(),
+        dir.display()
+    );
+    Ok(0)
 }
 
 /// `kiln resume`: continue the sweep held in a results folder.
@@ -50,6 +240,7 @@ pub fn resume(dir: &Path, workers: Option<usize>, trials: Option<u64>, quiet: bo
             trials,
             resume: true,
             quiet,
+            storage: None,
         },
     )
 }
@@ -59,14 +250,30 @@ fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8
     let outcome = sweep::run(experiment, &options, execution(experiment)?)?;
     let dir = &options.results_dir;
     let spec = ReportSpec::of(experiment);
-    report::plots::write(dir, &outcome.state, &spec)?;
+    let continue_with = match &options.storage {
+        None => {
+            report::plots::write(dir, &outcome.state, &spec)?;
+            format!("kiln resume {}", dir.display())
+        }
+        Some(storage) => {
+            let name = storage.sweep.clone().unwrap_or(experiment.name.clone());
+            let storage = Storage {
+                sweep: Some(name.clone()),
+                ..storage.clone()
+            };
+            export(&storage, dir)?;
+            format!(
+                "kiln worker --storage {} --sweep {name}",
+                crate::db::redact(&storage.url)
+            )
+        }
+    };
     if outcome.interrupted {
         let left = outcome.state.unfinished().count();
         let budget = outcome.state.budget.unwrap_or(0);
         let unstarted = budget.saturating_sub(outcome.state.trials.len() as u64);
         eprintln!(
-            "Stopped. {left} unfinished trials are checkpointed and {unstarted} are not started yet. Continue with: kiln resume {}",
-            dir.display()
+            "Stopped. {left} unfinished trials are checkpointed and {unstarted} are not started yet. Continue with: {continue_with}"
         );
         return Ok(INTERRUPTED);
     }
@@ -240,20 +447,29 @@ pub fn check(file: &Path) -> Result<u8> {
 }
 
 /// `kiln leaderboard`: the leaderboard as a terminal table.
-pub fn leaderboard(dir: &Path, top: Option<usize>) -> Result<u8> {
-    let experiment = frozen_experiment(dir)?;
-    let state = read_state(dir)?;
+pub fn leaderboard(source: &Source, top: Option<usize>) -> Result<u8> {
+    let (experiment, state) = source.load()?;
     let table = report::leaderboard(&state, &ReportSpec::of(&experiment));
     if table.rows.is_empty() {
-        println!("No trial has ended yet in {}.", dir.display());
+        println!("No trial has ended yet in {}.", source.describe());
     } else {
         print!("{}", report::render(&table, top, &[]));
     }
     Ok(0)
 }
 
-/// `kiln plot`: redraw the SVG plots and `report.html` of a sweep.
-pub fn plot(dir: &Path) -> Result<u8> {
+/// `kiln plot`: redraw the SVG plots and `report.html` of a sweep (of a shared sweep: export
+/// it to `results/<sweep>` first).
+pub fn plot(source: &Source) -> Result<u8> {
+    let dir = match source {
+        Source::Folder(dir) => dir.clone(),
+        Source::Database(storage) => {
+            let dir = Path::new("results").join(storage.sweep.as_deref().unwrap_or_default());
+            export(storage, &dir)?;
+            dir
+        }
+    };
+    let dir = dir.as_path();
     let experiment = frozen_experiment(dir)?;
     let state = read_state(dir)?;
     let files = report::plots::write(dir, &state, &ReportSpec::of(&experiment))?;
@@ -265,7 +481,7 @@ pub fn plot(dir: &Path) -> Result<u8> {
 }
 
 /// `kiln compare`: trials of one or several sweeps side by side, as CSV on stdout.
-pub fn compare(dirs: &[PathBuf], filter: report::compare::Filter, curves: bool) -> Result<u8> {
+pub fn compare(sources: &[Source], filter: report::compare::Filter, curves: bool) -> Result<u8> {
     if let Some(state) = &filter.state
         && !["complete", "pruned", "failed"].contains(&state.as_str())
     {
@@ -273,21 +489,19 @@ pub fn compare(dirs: &[PathBuf], filter: report::compare::Filter, curves: bool) 
             "--state `{state}`: use `complete`, `pruned` or `failed`"
         )));
     }
-    let experiments: Vec<Experiment> = dirs
-        .iter()
-        .map(|d| frozen_experiment(d))
-        .collect::<Result<_>>()?;
+    let loaded: Vec<(Experiment, SweepState)> =
+        sources.iter().map(Source::load).collect::<Result<_>>()?;
     let mut sweeps = Vec::new();
-    for (dir, experiment) in dirs.iter().zip(&experiments) {
-        let state = read_state(dir)?;
-        let duplicate = experiments
+    for (source, (experiment, state)) in sources.iter().zip(loaded.iter()) {
+        let state = state.clone();
+        let duplicate = loaded
             .iter()
-            .filter(|e| e.name == experiment.name)
+            .filter(|(e, _)| e.name == experiment.name)
             .count()
             > 1;
         sweeps.push(report::compare::Sweep {
             name: if duplicate {
-                dir.display().to_string()
+                source.describe()
             } else {
                 experiment.name.clone()
             },
@@ -312,13 +526,12 @@ pub fn compare(dirs: &[PathBuf], filter: report::compare::Filter, curves: bool) 
 }
 
 /// `kiln status`: trials by state, the best so far, what is running or resumable.
-pub fn status(dir: &Path) -> Result<u8> {
-    let experiment = frozen_experiment(dir)?;
-    let state = read_state(dir)?;
+pub fn status(source: &Source) -> Result<u8> {
+    let (experiment, state) = source.load()?;
     let spec = ReportSpec::of(&experiment);
     let count = |s| state.count(TrialState::Ended(s));
     let budget = state.budget.unwrap_or(0);
-    println!("sweep      {} in {}", state.name, dir.display());
+    println!("sweep      {} in {}", state.name, source.describe());
     println!(
         "trials     {} of {budget}: {} complete, {} pruned, {} failed, {} unfinished",
         state.trials.len(),
@@ -355,18 +568,34 @@ pub fn status(dir: &Path) -> Result<u8> {
             shown.join(", ")
         );
     }
+    let leases = match source {
+        Source::Database(storage) => crate::store::leases(storage)?,
+        Source::Folder(_) => Vec::new(),
+    };
     for t in state.unfinished() {
-        println!(
-            "unfinished trial {}: {} epochs reported, resumes from its checkpoint",
-            t.number,
-            t.epochs.len()
-        );
+        match leases.iter().find(|l| l.trial == t.number) {
+            Some(lease) if lease.seconds_left > 0.0 => println!(
+                "running    trial {}: epoch {} on worker {} (lease {:.0} s left)",
+                t.number,
+                t.epochs.len(),
+                lease.worker,
+                lease.seconds_left
+            ),
+            _ => println!(
+                "unfinished trial {}: {} epochs reported, resumes from its checkpoint",
+                t.number,
+                t.epochs.len()
+            ),
+        }
     }
     let ago = crate::journal::now() - state.last_activity;
     println!(
         "activity   last event {} ago",
         crate::progress::format_duration(ago.max(0.0))
     );
+    let Source::Folder(dir) = source else {
+        return Ok(0);
+    };
     if let Some(holder) = crate::lock::holder(dir) {
         println!("running    yes ({holder})");
     } else if state.unfinished().count() > 0 || (state.trials.len() as u64) < budget {

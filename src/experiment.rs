@@ -211,6 +211,8 @@ pub struct Experiment {
     pub pruner: PrunerSpec,
     /// What is searched.
     pub space: Space,
+    /// `[storage] url`: the PostgreSQL database that keeps the sweep, shared by workers.
+    pub storage_url: Option<String>,
     /// The file it came from.
     pub source: Source,
 }
@@ -235,6 +237,13 @@ struct Raw {
     pruner: RawPruner,
     #[serde(default)]
     space: toml::Table,
+    storage: Option<RawStorage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    url: String,
 }
 
 #[derive(Deserialize)]
@@ -432,6 +441,23 @@ impl Builder {
         self.source.error_at(path, message)
     }
 
+    fn storage(&self, storage: &RawStorage) -> Result<String> {
+        let url = storage.url.trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(self.err(
+                &["storage", "url"],
+                format!("`{url}` is not a PostgreSQL URL: use postgres://USER@HOST:PORT/DATABASE"),
+            ));
+        }
+        if crate::db::has_password(url) {
+            return Err(self.err(
+                &["storage", "url"],
+                "the URL holds a password, and experiment files get shared and committed: remove it and set the PGPASSWORD environment variable instead",
+            ));
+        }
+        Ok(url.to_string())
+    }
+
     fn build(self, raw: Raw) -> Result<Experiment> {
         if raw.name.trim().is_empty()
             || raw
@@ -472,6 +498,7 @@ impl Builder {
             pruner: self.pruner(&raw.pruner)?,
             sampler,
             space,
+            storage_url: raw.storage.as_ref().map(|s| self.storage(s)).transpose()?,
             source: self.source.clone(),
         };
         if !self.custom {
@@ -1329,7 +1356,9 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// workers continue the same sweep). Whitespace, comments and key order do not count.
 pub fn fingerprint(text: &str) -> String {
     let mut table: toml::Table = toml::from_str(text).unwrap_or_default();
+    // How many trials, and where the sweep is kept, do not change what a trial computes.
     table.remove("budget");
+    table.remove("storage");
     let canonical = toml::to_string(&table).unwrap_or_default();
     // FNV-1a, 64 bits: stable across platforms and versions, unlike std's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -1352,7 +1381,7 @@ pub fn differences(old: &str, new: &str) -> Vec<String> {
             (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
                 let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
                 for key in keys {
-                    if prefix.is_empty() && key == "budget" {
+                    if prefix.is_empty() && (key == "budget" || key == "storage") {
                         continue;
                     }
                     let path = if prefix.is_empty() {

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod commands;
+pub mod db;
 pub mod error;
 pub mod experiment;
 pub mod files;
@@ -27,6 +28,7 @@ pub mod settings;
 pub mod signals;
 pub mod space;
 pub mod state;
+pub mod store;
 pub mod sweep;
 pub mod train;
 pub mod worker;

@@ -48,7 +48,8 @@ impl FolderLock {
     }
 }
 
-fn hostname() -> String {
+/// This machine's name (for messages and worker names).
+pub fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "this machine".into())

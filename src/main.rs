@@ -24,11 +24,47 @@ enum Command {
     Run {
         /// The experiment file.
         experiment: PathBuf,
-        /// Results folder [default: results/<name>].
+        /// Results folder [default: results/<name>]; with --storage, where the sweep is exported when it ends.
         #[arg(long)]
         results: Option<PathBuf>,
+        /// Keep the sweep in PostgreSQL (postgres://USER@HOST:PORT/DATABASE; password from PGPASSWORD), where `kiln worker` on other machines can join it [default: the file's [storage] url].
+        #[arg(long)]
+        storage: Option<String>,
+        /// The shared sweep's name [default: the experiment's name].
+        #[arg(long, requires = "storage")]
+        sweep_name: Option<String>,
+        /// With --storage: seconds a silent worker keeps its trials before others take them over.
+        #[arg(long, default_value_t = 60.0)]
+        lease: f64,
         #[command(flatten)]
         sweep: SweepArgs,
+    },
+    /// Join a sweep kept in PostgreSQL and train its trials, from any machine.
+    #[command(
+        after_help = "Example:\n  kiln run --storage postgres://kiln@db:5432/kiln experiments/digits.toml --workers 2\n  # on any other machine:\n  PGPASSWORD=... kiln worker --storage postgres://kiln@db:5432/kiln --sweep digits-mlp --workers 16\n\nEach trial is claimed by exactly one worker, which renews its lease while it trains. A worker silent for longer than the lease (killed, cut off) loses its trials to the others, which continue them from their last checkpoint (kept in the database). A worker exits when no trial is left to run."
+    )]
+    Worker {
+        #[command(flatten)]
+        shared: SharedArgs,
+        /// Seconds a silent worker keeps its trials before others take them over.
+        #[arg(long, default_value_t = 60.0)]
+        lease: f64,
+        /// Trials trained at once [default: the file's [budget] workers, else all cores].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Write a sweep kept in PostgreSQL as a results folder, like a local sweep's.
+    #[command(
+        after_help = "Example:\n  kiln export --storage postgres://kiln@db/kiln --sweep digits-mlp results/digits-mlp\n\nWrites journal.jsonl, experiment.toml, leaderboard.csv, curves.csv, plots and trials/N/ (best.bpk, model.json), so `kiln predict` and your own code can use them."
+    )]
+    Export {
+        #[command(flatten)]
+        shared: SharedArgs,
+        /// The folder to write.
+        dir: PathBuf,
     },
     /// Continue an interrupted sweep exactly where it stopped.
     #[command(
@@ -49,8 +85,10 @@ enum Command {
     /// Show the leaderboard of a sweep as a table.
     #[command(after_help = "Example:\n  kiln leaderboard results/digits-mlp --top 10")]
     Leaderboard {
-        /// The results folder.
-        dir: PathBuf,
+        /// The results folder (or --storage URL --sweep NAME).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        shared: SharedSource,
         /// Show only the best K trials.
         #[arg(long)]
         top: Option<usize>,
@@ -61,8 +99,13 @@ enum Command {
     )]
     Compare {
         /// Results folders.
-        #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// A PostgreSQL database holding the sweeps named by --sweep.
+        #[arg(long)]
+        storage: Option<String>,
+        /// Sweeps in --storage to compare (repeat for several).
+        #[arg(long, requires = "storage")]
+        sweep: Vec<String>,
         /// Keep the best K trials.
         #[arg(long)]
         top: Option<usize>,
@@ -84,14 +127,18 @@ enum Command {
         after_help = "Example:\n  kiln plot results/digits-mlp && xdg-open results/digits-mlp/report.html\n\nhistory.svg, curves.svg (top trials' train and val loss), param_<name>.svg, parallel.svg, importance.svg. kiln run and kiln resume redraw them when they end."
     )]
     Plot {
-        /// The results folder.
-        dir: PathBuf,
+        /// The results folder (or --storage URL --sweep NAME: exported to results/NAME first).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        shared: SharedSource,
     },
     /// Trials by state, the best so far, and what is running or resumable.
     #[command(after_help = "Example:\n  kiln status results/digits-mlp")]
     Status {
-        /// The results folder.
-        dir: PathBuf,
+        /// The results folder (or --storage URL --sweep NAME).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        shared: SharedSource,
     },
     /// Predict rows of a CSV with a trial's best weights (and its preprocessing).
     #[command(
@@ -112,12 +159,49 @@ enum Command {
     },
     /// Internal: a worker process started by `kiln run`.
     #[command(name = "__worker", hide = true)]
-    Worker {
+    TrialWorker {
         #[arg(long)]
         experiment: PathBuf,
         #[arg(long)]
         base_dir: PathBuf,
     },
+}
+
+/// A sweep in PostgreSQL, required.
+#[derive(clap::Args)]
+struct SharedArgs {
+    /// postgres://USER@HOST:PORT/DATABASE (password from PGPASSWORD).
+    #[arg(long)]
+    storage: String,
+    /// The sweep's name (its experiment's `name`, unless started with --sweep-name).
+    #[arg(long)]
+    sweep: String,
+}
+
+/// A sweep in PostgreSQL, instead of a results folder.
+#[derive(clap::Args)]
+struct SharedSource {
+    /// Read the sweep from PostgreSQL: postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long, requires = "sweep")]
+    storage: Option<String>,
+    /// The sweep's name in --storage.
+    #[arg(long, requires = "storage")]
+    sweep: Option<String>,
+}
+
+fn storage(url: String, sweep: Option<String>, lease: f64) -> kiln::store::Storage {
+    kiln::store::Storage {
+        url,
+        sweep,
+        lease: std::time::Duration::from_secs_f64(lease.max(0.1)),
+    }
+}
+
+impl SharedSource {
+    fn source(self, dir: Option<PathBuf>) -> kiln::Result<kiln::commands::Source> {
+        let shared = self.storage.map(|url| storage(url, self.sweep, 60.0));
+        kiln::commands::Source::of(dir, shared)
+    }
 }
 
 /// Options of `run` and `resume`.
@@ -147,23 +231,48 @@ fn main() -> ExitCode {
         Command::Run {
             experiment,
             results,
+            storage: url,
+            sweep_name,
+            lease,
             sweep,
         } => kiln::commands::run(
             &experiment,
             results,
+            url.map(|url| storage(url, sweep_name, lease)),
             sweep.workers,
             sweep.trials,
             sweep.quiet,
         ),
+        Command::Worker {
+            shared,
+            lease,
+            workers,
+            quiet,
+        } => kiln::commands::worker(
+            storage(shared.storage, Some(shared.sweep), lease),
+            workers,
+            quiet,
+        ),
+        Command::Export { shared, dir } => {
+            kiln::commands::export(&storage(shared.storage, Some(shared.sweep), 60.0), &dir)
+        }
         Command::Resume { dir, sweep } => {
             kiln::commands::resume(&dir, sweep.workers, sweep.trials, sweep.quiet)
         }
         Command::Check { experiment } => kiln::commands::check(&experiment),
-        Command::Leaderboard { dir, top } => kiln::commands::leaderboard(&dir, top),
-        Command::Status { dir } => kiln::commands::status(&dir),
-        Command::Plot { dir } => kiln::commands::plot(&dir),
+        Command::Leaderboard { dir, shared, top } => shared
+            .source(dir)
+            .and_then(|source| kiln::commands::leaderboard(&source, top)),
+        Command::Status { dir, shared } => shared
+            .source(dir)
+            .and_then(|source| kiln::commands::status(&source)),
+        Command::Plot { dir, shared } => shared
+            .source(dir)
+            .and_then(|source| kiln::commands::plot(&source)),
         Command::Compare {
             dirs,
+            storage: url,
+            sweep,
             top,
             sort,
             state,
@@ -176,7 +285,22 @@ fn main() -> ExitCode {
                 sort,
                 top,
             };
-            kiln::commands::compare(&dirs, filter, curves)
+            let mut sources: Vec<kiln::commands::Source> = dirs
+                .into_iter()
+                .map(kiln::commands::Source::Folder)
+                .collect();
+            if let Some(url) = url {
+                sources.extend(sweep.into_iter().map(|name| {
+                    kiln::commands::Source::Database(storage(url.clone(), Some(name), 60.0))
+                }));
+            }
+            if sources.is_empty() {
+                Err(kiln::Error::input(
+                    "give results folders to compare, or --storage URL --sweep NAME",
+                ))
+            } else {
+                kiln::commands::compare(&sources, filter, curves)
+            }
         }
         Command::Predict {
             dir,
@@ -184,7 +308,7 @@ fn main() -> ExitCode {
             data,
             out,
         } => kiln::commands::predict(&dir, &trial, &data, out.as_deref()),
-        Command::Worker {
+        Command::TrialWorker {
             experiment,
             base_dir,
         } => kiln::commands::worker_process(&experiment, &base_dir),

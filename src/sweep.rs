@@ -8,21 +8,19 @@
 //! sampler continues at the next trial number.
 
 use crate::error::{Context, Error, Result};
-use crate::experiment::{self, Experiment};
-use crate::files::write_atomic;
-use crate::journal::{EndState, Event, FileJournal, GROUP_COMMIT, Journal, now};
-use crate::lock::FolderLock;
+use crate::experiment::Experiment;
+use crate::journal::{EndState, Event, now};
 use crate::objective::{Decision, Objective, TrialTask};
 use crate::progress::Progress;
-use crate::report::{self, ReportSpec};
+use crate::report::ReportSpec;
 use crate::rng;
 use crate::sampler;
 use crate::signals;
 use crate::state::SweepState;
+use crate::store::{Claim, DbStore, FolderStore, Storage, Store};
 use crate::train::BurnObjective;
 use crate::worker::{FromWorker, Launcher, Pool, PoolEvent, ToWorker};
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +49,8 @@ pub struct SweepOptions {
     pub resume: bool,
     /// No progress output.
     pub quiet: bool,
+    /// Keep the sweep in this database instead of `results_dir` (shared with other workers).
+    pub storage: Option<Storage>,
 }
 
 /// How a sweep run ended.
@@ -69,6 +69,8 @@ enum StopReason {
     Interrupt,
     /// The pruner stopped it (already recorded as pruned).
     Pruned,
+    /// Another worker took it over (a shared sweep): this one's reports are not recorded.
+    Lost,
 }
 
 #[derive(Default)]
@@ -87,17 +89,39 @@ pub fn check_objective(experiment: &Experiment, execution: &Execution) -> Result
     experiment.check_metrics(&metrics)
 }
 
-/// Runs (or continues) the sweep of `experiment` in `options.results_dir`.
+/// Runs (or continues) the sweep of `experiment`: in `options.results_dir`, or in the
+/// database of `options.storage`.
 pub fn run(
     experiment: &Experiment,
     options: &SweepOptions,
     execution: Execution,
 ) -> Result<SweepOutcome> {
     check_objective(experiment, &execution)?;
-    let dir = &options.results_dir;
-    let (mut journal, mut state, _lock) = open(dir, experiment, options)?;
+    let trials = options
+        .trials
+        .or((!options.resume).then_some(experiment.budget.trials));
+    let (mut store, state): (Box<dyn Store>, SweepState) = match &options.storage {
+        None => {
+            let (store, state) =
+                FolderStore::open(&options.results_dir, experiment, trials, options.resume)?;
+            (Box::new(store), state)
+        }
+        Some(storage) => {
+            let (store, state) = DbStore::open(storage, experiment, trials)?;
+            (Box::new(store), state)
+        }
+    };
+    orchestrate(experiment, options, execution, store.as_mut(), state)
+}
+
+fn orchestrate(
+    experiment: &Experiment,
+    options: &SweepOptions,
+    execution: Execution,
+    store: &mut dyn Store,
+    mut state: SweepState,
+) -> Result<SweepOutcome> {
     let spec = ReportSpec::of(experiment);
-    let budget = state.budget.unwrap_or(experiment.budget.trials);
     let mut sampler = sampler::build(
         &experiment.sampler,
         &experiment.space,
@@ -107,8 +131,8 @@ pub fn run(
     let launcher = match &execution {
         Execution::BuiltIn { exe } => Launcher::Processes {
             exe: exe.clone(),
-            experiment: dir.join("experiment.toml"),
-            base_dir: state.base_dir.clone(),
+            experiment: store.folder().join("experiment.toml"),
+            base_dir: experiment.source.base_dir.clone(),
         },
         Execution::Custom(objective) => Launcher::Threads {
             objective: Arc::clone(objective),
@@ -117,19 +141,23 @@ pub fn run(
     };
     let mut pool = Pool::new(launcher);
     let pruner = crate::pruner::build(experiment);
+    let await_decisions = pruner.is_some() || store.awaits_reports();
     let workers = options.workers.unwrap_or(experiment.budget.workers).max(1);
     let mut slots: Vec<Slot> = (0..workers).map(|_| Slot::default()).collect();
-    let mut resumable: VecDeque<u64> = state.unfinished().map(|t| t.number).collect();
+    let resumable: Vec<u64> = state.unfinished().map(|t| t.number).collect();
     if !resumable.is_empty() {
-        tracing::info!("resuming trials {:?}", resumable);
+        tracing::info!("unfinished trials {:?}", resumable);
     }
-    let progress = Progress::new(&state, budget, options.quiet);
+    let budget_of = |state: &SweepState| state.budget.unwrap_or(experiment.budget.trials);
+    let progress = Progress::new(&state, budget_of(&state), options.quiet);
     let started = Instant::now();
     let mut exhausted = false;
     let mut stopping = false;
     let mut reports_written = Instant::now();
     let mut reports_dirty = true;
-    let mut synced = Instant::now();
+    // When nothing was claimable (trials held by other workers), when to ask again.
+    let mut next_claim = Instant::now();
+    let mut done = false;
 
     loop {
         if signals::interrupted() && !stopping {
@@ -140,98 +168,92 @@ pub fn run(
             .budget
             .max_time
             .is_none_or(|limit| started.elapsed() < limit);
-        // Dispatch: resumable trials first, then new ones, while workers are free.
-        loop {
-            let free = slots.iter().position(|s| s.trial.is_none());
-            let Some(id) = free.filter(|_| !stopping) else {
+        // Dispatch: unfinished trials first, then new ones, while workers are free.
+        while !stopping && !done && Instant::now() >= next_claim {
+            let Some(id) = slots.iter().position(|s| s.trial.is_none()) else {
                 break;
             };
-            let task = if let Some(number) = resumable.pop_front() {
-                let t = &state.trials[number as usize];
-                task(
-                    pruner.is_some(),
-                    dir,
-                    t.number,
-                    t.seed,
-                    t.params.clone(),
-                    t.epochs.last().map_or(0, |e| e.epoch),
-                )
-            } else if !exhausted && time_left && (state.trials.len() as u64) < budget {
+            let mut create = |state: &SweepState| {
+                if exhausted || !time_left || state.trials.len() as u64 >= budget_of(state) {
+                    return None;
+                }
                 let number = state.trials.len() as u64;
                 let Some(params) = sampler.sample(&experiment.space, number, &state.trials) else {
                     exhausted = true;
-                    continue;
+                    return None;
                 };
-                let seed = rng::trial_seed(experiment.seed, number);
-                record(
-                    &mut journal,
-                    &mut state,
-                    Event::TrialCreated {
-                        trial: number,
-                        seed,
-                        params: params.clone(),
-                        time: now(),
-                    },
-                )?;
-                task(pruner.is_some(), dir, number, seed, params, 0)
-            } else {
-                break;
+                Some(Event::TrialCreated {
+                    trial: number,
+                    seed: rng::trial_seed(experiment.seed, number),
+                    params,
+                    time: now(),
+                })
+            };
+            let number = match store.claim(&mut state, id, &running_trials(&slots), &mut create)? {
+                Claim::Run(number) => number,
+                Claim::Wait => {
+                    next_claim = Instant::now() + Duration::from_secs(1);
+                    break;
+                }
+                Claim::Done => {
+                    done = true;
+                    break;
+                }
+            };
+            store.before_run(number)?;
+            let t = &state.trials[number as usize];
+            let task = TrialTask {
+                number,
+                seed: t.seed,
+                params: t.params.clone(),
+                journaled_epochs: t.epochs.last().map_or(0, |e| e.epoch),
+                dir: store.trial_dir(number),
+                // Only a pruner's (or a shared store's) answers must arrive before the next epoch.
+                await_decisions,
             };
             if !slots[id].started {
                 pool.start(Some(id))
                     .context(|| "cannot start a worker".to_string())?;
                 slots[id].started = true;
             }
-            record(
-                &mut journal,
-                &mut state,
-                Event::TrialStarted {
-                    trial: task.number,
-                    from_epoch: task.journaled_epochs,
-                    worker: format!("{}", id),
-                    time: now(),
-                },
-            )?;
-            slots[id].trial = Some(task.number);
+            slots[id].trial = Some(number);
             slots[id].stopped = None;
             pool.send(id, &ToWorker::Run { task });
             progress.update(&state, &spec, running(&slots));
         }
-        if running(&slots) == 0 {
+        if running(&slots) == 0 && (done || stopping) {
             break;
         }
 
         match pool.events().recv_timeout(Duration::from_millis(100)) {
             Ok(PoolEvent::Message(id, FromWorker::Report { trial, report })) => {
-                if slots[id].trial != Some(trial) {
+                if slots[id].trial != Some(trial) || slots[id].stopped.is_some() {
                     continue;
                 }
-                let checkpointed = report.checkpointed;
+                if report.checkpointed {
+                    store.after_checkpoint(trial, report.epoch)?;
+                }
                 let event = Event::EpochReported {
                     trial,
                     epoch: report.epoch,
                     elapsed_s: report.elapsed_s,
                     lr: report.lr,
                     metrics: report.metrics,
-                    checkpointed,
+                    checkpointed: report.checkpointed,
                     time: now(),
                 };
-                record(&mut journal, &mut state, event)?;
-                let pruned = pruner
+                let decision = if !store.record(&mut state, trial, vec![event])? {
+                    lost(trial);
+                    slots[id].stopped = Some(StopReason::Lost);
+                    Decision::Stop
+                } else if let Some(reason) = pruner
                     .as_ref()
                     .filter(|_| !stopping)
-                    .and_then(|p| p.decide(&state.trials[trial as usize], &state));
-                let decision = if let Some(reason) = pruned {
+                    .and_then(|p| p.decide(&state.trials[trial as usize], &state))
+                {
                     // Recorded now, before the trial hears of it: a resumed sweep keeps it.
                     let event = ended(trial, EndState::Pruned, Some(reason), None);
-                    end_trial(
-                        &mut journal,
-                        &mut state,
-                        &progress,
-                        &spec,
-                        running(&slots),
-                        event,
-                    )?;
+                    end_trial(store, &mut state, &progress, &spec, &slots, event)?;
                     slots[id].stopped = Some(StopReason::Pruned);
                     reports_dirty = true;
                     Decision::Stop
@@ -248,93 +270,78 @@ pub fn run(
                     continue;
                 }
                 let stopped = slots[id].stopped.take();
-                slots[id].trial = None;
-                let event = match result {
-                    Ok(_) if stopped.is_some() => None,
-                    Ok(summary) => Some(ended(trial, EndState::Complete, None, summary.n_params)),
-                    Err(reason) => Some(ended(trial, EndState::Failed, Some(reason), None)),
+                let event = match (stopped, result) {
+                    (Some(StopReason::Pruned | StopReason::Lost), _) => None,
+                    (Some(StopReason::Interrupt), Ok(_)) => None,
+                    (None, Ok(summary)) => {
+                        Some(ended(trial, EndState::Complete, None, summary.n_params))
+                    }
+                    (_, Err(reason)) => Some(ended(trial, EndState::Failed, Some(reason), None)),
                 };
                 if let Some(event) = event {
-                    end_trial(
-                        &mut journal,
-                        &mut state,
-                        &progress,
-                        &spec,
-                        running(&slots),
-                        event,
-                    )?;
+                    store.before_end(trial)?;
+                    end_trial(store, &mut state, &progress, &spec, &slots, event)?;
                     reports_dirty = true;
                 }
+                slots[id].trial = None;
             }
             Ok(PoolEvent::Exited(id, why)) => {
                 let status = pool.exit_status(id).unwrap_or(why);
                 slots[id].started = false;
-                if let Some(trial) = slots[id].trial.take() {
+                let stopped = slots[id].stopped.take();
+                if let Some(trial) = slots[id].trial
+                    && !matches!(stopped, Some(StopReason::Pruned | StopReason::Lost))
+                {
                     let note = format!("its worker process died ({status})");
                     tracing::warn!("trial {trial}: {note}");
                     let event = ended(trial, EndState::Failed, Some(note), None);
-                    end_trial(
-                        &mut journal,
-                        &mut state,
-                        &progress,
-                        &spec,
-                        running(&slots),
-                        event,
-                    )?;
+                    end_trial(store, &mut state, &progress, &spec, &slots, event)?;
                     reports_dirty = true;
                 }
+                slots[id].trial = None;
             }
             Err(_) => {}
         }
-        if synced.elapsed() >= GROUP_COMMIT {
-            journal.append(&[], true)?;
-            synced = Instant::now();
-        }
+        store.tick(&mut state)?;
         if reports_dirty && reports_written.elapsed() >= Duration::from_secs(1) {
-            report::write(dir, &state, &spec)?;
+            store.write_reports(&state, &spec)?;
             reports_written = Instant::now();
             reports_dirty = false;
         }
     }
     drop(pool);
-    journal.append(&[], true)?;
-    report::write(dir, &state, &spec)?;
+    store.close(&mut state)?;
+    store.write_reports(&state, &spec)?;
     progress.finish();
     let interrupted = stopping;
     if !interrupted {
         let failed = state.count(crate::state::TrialState::Ended(EndState::Failed));
         if failed > 0 && failed == state.trials.len() {
             let first = state.trials[0].note.clone().unwrap_or_default();
+            let see = match &options.storage {
+                None => format!(". See {}/leaderboard.csv", options.results_dir.display()),
+                Some(_) => String::new(),
+            };
             return Err(Error::runtime(format!(
-                "all {failed} trials failed; the first: {first}. See {}/leaderboard.csv",
-                dir.display()
+                "all {failed} trials failed; the first: {first}{see}"
             )));
         }
     }
     Ok(SweepOutcome { state, interrupted })
 }
 
-fn running(slots: &[Slot]) -> usize {
-    slots.iter().filter(|s| s.trial.is_some()).count()
+fn lost(trial: u64) {
+    tracing::warn!(
+        "trial {trial} was taken over by another worker (this one was silent longer than its lease); stopping it here"
+    );
 }
 
-fn task(
-    await_decisions: bool,
-    dir: &Path,
-    number: u64,
-    seed: u64,
-    params: crate::space::Params,
-    journaled_epochs: u32,
-) -> TrialTask {
-    TrialTask {
-        number,
-        seed,
-        params,
-        journaled_epochs,
-        dir: dir.join("trials").join(number.to_string()),
-        // Only a pruner's answers must arrive before the next epoch.
-        await_decisions,
-    }
+fn running_trials(slots: &[Slot]) -> Vec<u64> {
+    slots.iter().filter_map(|s| s.trial).collect()
+}
+
+fn running(slots: &[Slot]) -> usize {
+    slots.iter().filter(|s| s.trial.is_some()).count()
 }
 
 /// A trial's end, as an event.
@@ -350,106 +357,27 @@ fn ended(trial: u64, end: EndState, note: Option<String>, n_params: Option<u64>)
 
 /// Records a trial's end and tells the log and the user.
 fn end_trial(
-    journal: &mut FileJournal,
+    store: &mut dyn Store,
     state: &mut SweepState,
     progress: &Progress,
     spec: &ReportSpec<'_>,
-    running: usize,
+    slots: &[Slot],
     event: Event,
 ) -> Result<()> {
-    record(journal, state, event.clone())?;
-    if let Event::TrialFinished { trial, .. } = event {
-        let t = &state.trials[trial as usize];
-        tracing::info!(
-            "trial {} {} {}",
-            t.number,
-            t.state.name(),
-            t.note.as_deref().unwrap_or("")
-        );
-        progress.trial_ended(t, state, spec, running);
+    let Event::TrialFinished { trial, .. } = event else {
+        return Ok(());
+    };
+    if !store.record(state, trial, vec![event])? {
+        lost(trial);
+        return Ok(());
     }
+    let t = &state.trials[trial as usize];
+    tracing::info!(
+        "trial {} {} {}",
+        t.number,
+        t.state.name(),
+        t.note.as_deref().unwrap_or("")
+    );
+    progress.trial_ended(t, state, spec, running(slots));
     Ok(())
-}
-
-fn record(journal: &mut FileJournal, state: &mut SweepState, event: Event) -> Result<()> {
-    journal.append(std::slice::from_ref(&event), event.must_sync())?;
-    state.apply(&event);
-    Ok(())
-}
-
-/// Opens the results folder: creates it for a new sweep, or checks that it holds this same
-/// experiment; takes its lock; replays its journal; records the budget.
-fn open(
-    dir: &Path,
-    experiment: &Experiment,
-    options: &SweepOptions,
-) -> Result<(FileJournal, SweepState, FolderLock)> {
-    let journal_path = dir.join("journal.jsonl");
-    let existing = journal_path.exists();
-    if existing {
-        let frozen = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
-        if experiment::fingerprint(&frozen) != experiment::fingerprint(&experiment.source.text) {
-            let differences = experiment::differences(&frozen, &experiment.source.text);
-            return Err(Error::input(format!(
-                "{} holds a different experiment; refusing to mix them. It differs in: {}. Use another --results folder, or `kiln resume {}` to continue the one it holds.",
-                dir.display(),
-                differences.join("; "),
-                dir.display()
-            )));
-        }
-    } else if options.resume {
-        return Err(Error::input(format!(
-            "{} holds no sweep to resume (no journal.jsonl)",
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::runtime(format!(
-            "cannot create the results folder {}: {e}",
-            dir.display()
-        ))
-    })?;
-    let lock = FolderLock::acquire(dir)?;
-    crate::logging::attach(dir);
-    let mut journal = FileJournal::open(&journal_path)?;
-    let mut state = SweepState::replay(&journal.read_from(0)?);
-    if state.fingerprint.is_none() {
-        write_atomic(
-            &dir.join("experiment.toml"),
-            experiment.source.text.as_bytes(),
-            true,
-        )
-        .context(|| format!("cannot write {}/experiment.toml", dir.display()))?;
-        let event = Event::SweepStarted {
-            name: experiment.name.clone(),
-            fingerprint: experiment::fingerprint(&experiment.source.text),
-            seed: experiment.seed,
-            base_dir: experiment.source.base_dir.clone(),
-            kiln_version: env!("CARGO_PKG_VERSION").to_string(),
-            time: now(),
-        };
-        record(&mut journal, &mut state, event)?;
-        tracing::info!("started sweep {} in {}", experiment.name, dir.display());
-    } else {
-        tracing::info!(
-            "continuing sweep {} in {} ({} trials so far)",
-            experiment.name,
-            dir.display(),
-            state.trials.len()
-        );
-    }
-    let wanted = options
-        .trials
-        .or((!options.resume).then_some(experiment.budget.trials));
-    if let Some(trials) = wanted.filter(|&t| state.budget != Some(t)) {
-        record(
-            &mut journal,
-            &mut state,
-            Event::BudgetSet {
-                trials,
-                time: now(),
-            },
-        )?;
-    }
-    Ok((journal, state, lock))
 }

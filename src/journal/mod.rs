@@ -7,8 +7,10 @@
 //! which a file does for one machine and a database table can do for many.
 
 mod file;
+mod postgres;
 
 pub use file::FileJournal;
+pub use postgres::{PgJournal, StoredSweep};
 
 use crate::error::Result;
 use crate::space::Params;

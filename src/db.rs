@@ -1,0 +1,241 @@
+//! A PostgreSQL connection that outlives server restarts.
+//!
+//! Workers of a shared sweep run for hours; the database may restart under them (an upgrade, a
+//! failover, a crash). Every operation goes through [`Db::run`], which reconnects and retries
+//! the whole operation when the connection drops, for up to [`Db::patience`]. Operations are
+//! written to be safe to retry: reads and upserts are, and appends carry a token that tells a
+//! retry whether the first attempt committed ([`crate::journal::PgJournal`]).
+//!
+//! The password never comes from a file: it is taken from the URL given on the command line,
+//! or from the `PGPASSWORD` environment variable (libpq's own convention).
+
+use crate::error::{Error, Result};
+use postgres::{Client, Config, NoTls};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// The tables of every sweep kept in one database. Created once, under an advisory lock, so
+/// that workers starting together do not race on `CREATE TABLE`.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS kiln_sweeps (
+    name        text PRIMARY KEY,
+    experiment  text NOT NULL,
+    base_dir    text NOT NULL,
+    next_seq    bigint NOT NULL DEFAULT 0,
+    created     timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS kiln_events (
+    sweep  text NOT NULL REFERENCES kiln_sweeps(name) ON DELETE CASCADE,
+    seq    bigint NOT NULL,
+    token  text NOT NULL,
+    body   text NOT NULL,
+    PRIMARY KEY (sweep, seq)
+);
+CREATE TABLE IF NOT EXISTS kiln_leases (
+    sweep    text NOT NULL REFERENCES kiln_sweeps(name) ON DELETE CASCADE,
+    trial    bigint NOT NULL,
+    worker   text NOT NULL,
+    expires  timestamptz NOT NULL,
+    PRIMARY KEY (sweep, trial)
+);
+CREATE TABLE IF NOT EXISTS kiln_blobs (
+    sweep  text NOT NULL REFERENCES kiln_sweeps(name) ON DELETE CASCADE,
+    trial  bigint NOT NULL,
+    name   text NOT NULL,
+    data   bytea NOT NULL,
+    PRIMARY KEY (sweep, trial, name)
+);
+";
+
+/// Why one attempt of an operation failed.
+#[derive(Debug)]
+pub enum DbError {
+    /// From the server or the connection; retried when it is a lost connection.
+    Postgres(postgres::Error),
+    /// Anything else (a garbled event, say): not retried.
+    Kiln(Error),
+}
+
+impl From<postgres::Error> for DbError {
+    fn from(e: postgres::Error) -> DbError {
+        DbError::Postgres(e)
+    }
+}
+
+impl From<Error> for DbError {
+    fn from(e: Error) -> DbError {
+        DbError::Kiln(e)
+    }
+}
+
+/// One connection to the database of a `--storage` URL.
+pub struct Db {
+    config: Config,
+    /// The URL without its password, for messages.
+    shown: String,
+    client: Option<Client>,
+    /// Connections made so far (a second one is a reconnection, logged).
+    connections: u32,
+    /// How long to keep reconnecting before giving up.
+    pub patience: Duration,
+}
+
+impl Db {
+    /// Connects to `url` (`postgres://user@host:port/database`) and creates kiln's tables.
+    pub fn connect(url: &str) -> Result<Db> {
+        let mut config = Config::from_str(url).map_err(|e| {
+            Error::input(format!(
+                "--storage `{}`: not a PostgreSQL URL ({e}); expected postgres://USER@HOST:PORT/DATABASE",
+                redact(url)
+            ))
+        })?;
+        if config.get_password().is_none()
+            && let Ok(password) = std::env::var("PGPASSWORD")
+        {
+            config.password(password);
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        config.application_name("kiln");
+        let patience = std::env::var("KILN_DB_PATIENCE_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map_or(Duration::from_secs(300), Duration::from_secs_f64);
+        let mut db = Db {
+            config,
+            shown: redact(url),
+            client: None,
+            connections: 0,
+            patience: Duration::ZERO,
+        };
+        // The first connection fails fast: a wrong URL should not wait five minutes.
+        db.run("create kiln's tables", |client| {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(7305068323)", &[])?;
+            tx.batch_execute(SCHEMA)?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        db.patience = patience;
+        Ok(db)
+    }
+
+    /// The URL, without its password.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Runs `operation` (`what` names it in errors), reconnecting and running it again when
+    /// the connection is lost, until [`Db::patience`] has passed.
+    pub fn run<T>(
+        &mut self,
+        what: &str,
+        mut operation: impl FnMut(&mut Client) -> std::result::Result<T, DbError>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let attempt = match self.client.as_mut().filter(|c| !c.is_closed()) {
+                Some(client) => operation(client),
+                None => match self.config.connect(NoTls) {
+                    Ok(client) => {
+                        if self.connections > 0 {
+                            tracing::info!("reconnected to {}", self.shown);
+                        }
+                        self.connections += 1;
+                        self.client = Some(client);
+                        continue;
+                    }
+                    Err(e) => Err(DbError::Postgres(e)),
+                },
+            };
+            let error = match attempt {
+                Ok(value) => return Ok(value),
+                Err(DbError::Kiln(e)) => return Err(e),
+                Err(DbError::Postgres(e)) => e,
+            };
+            if !transient(&error) || started.elapsed() >= self.patience {
+                return Err(Error::runtime(format!(
+                    "cannot {what} in {}: {}",
+                    self.shown,
+                    describe(&error)
+                )));
+            }
+            tracing::warn!(
+                "{what}: {} (retrying for up to {} s)",
+                describe(&error),
+                self.patience.saturating_sub(started.elapsed()).as_secs()
+            );
+            if error
+                .as_db_error()
+                .is_none_or(|e| !e.code().code().starts_with("40"))
+            {
+                // Anything but a retried transaction: start again on a fresh connection.
+                self.client = None;
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// Whether an error is worth retrying: a lost or refused connection, a server shutting down
+/// or starting, or a transaction the server asked to retry.
+fn transient(error: &postgres::Error) -> bool {
+    let Some(db) = error.as_db_error() else {
+        // No SQL state: the connection itself failed (refused, reset, closed).
+        return true;
+    };
+    let code = db.code().code();
+    code.starts_with("08") // connection exception
+        || code.starts_with("57P") // admin shutdown, crash shutdown, cannot connect now
+        || code == "40001" // serialization failure
+        || code == "40P01" // deadlock detected
+        || code == "53300" // too many connections
+}
+
+/// The server's message, or the client's.
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match user_info.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}/{path}"),
+        None => url.to_string(),
+    }
+}
+
+/// Whether a URL carries a password (refused in experiment files).
+pub fn has_password(url: &str) -> bool {
+    redact(url) != url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://kiln:secret@db:5432/sweeps"),
+            "postgres://kiln:***@db:5432/sweeps"
+        );
+        assert_eq!(
+            redact("postgres://kiln@db/sweeps"),
+            "postgres://kiln@db/sweeps"
+        );
+        assert!(has_password("postgresql://a:b@h/d"));
+        assert!(!has_password("postgresql://a@h/d"));
+    }
+}

@@ -1,0 +1,617 @@
+//! Where a sweep lives: a results folder on this machine, or a PostgreSQL database shared by
+//! workers on many machines. The orchestrator ([`crate::sweep`]) talks to either through
+//! [`Store`]; the two differ in who else may be writing.
+//!
+//! - [`FolderStore`]: one process sweeps the folder (it holds `kiln.lock`), so every
+//!   unfinished trial is its own to continue, and trial files live in `trials/N/`.
+//! - [`DbStore`]: any number of worker processes share the sweep. A trial is claimed under the
+//!   sweep's lock, with a lease in `kiln_leases` that its worker renews (heartbeats); a trial
+//!   whose lease has expired is taken over by another worker. Every report of a trial is
+//!   appended only while its worker still holds the lease (fencing), so a worker that was
+//!   merely slow, not dead, cannot write over its successor. Trial files live in a scratch
+//!   folder and are copied to `kiln_blobs`: the checkpoint before each checkpointed report, the
+//!   rest (best weights, `model.json`) before the trial's end; any worker can continue any trial.
+
+use crate::db::{Db, DbError};
+use crate::error::{Context, Error, Result};
+use crate::experiment::{self, Experiment};
+use crate::files::write_atomic;
+use crate::journal::{Event, FileJournal, GROUP_COMMIT, Journal, PgJournal, now};
+use crate::lock::FolderLock;
+use crate::report::{self, ReportSpec};
+use crate::state::SweepState;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What a free worker slot gets from [`Store::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Run this trial (its `TrialStarted` is recorded).
+    Run(u64),
+    /// Nothing to run now, but trials held by other workers may still need taking over.
+    Wait,
+    /// Nothing left to do.
+    Done,
+}
+
+/// Makes the next new trial's `TrialCreated` event for a state, or `None` when the budget, the
+/// time limit or the sampler says no more.
+pub type Create<'a> = dyn FnMut(&SweepState) -> Option<Event> + 'a;
+
+/// A sweep's storage, as the orchestrator sees it.
+pub trait Store {
+    /// Claims a trial for worker slot `slot`: an unfinished trial nobody runs, else a new one.
+    /// `running` are the trials this process runs now.
+    fn claim(
+        &mut self,
+        state: &mut SweepState,
+        slot: usize,
+        running: &[u64],
+        create: &mut Create<'_>,
+    ) -> Result<Claim>;
+
+    /// Records `events` of `trial`, which this process runs. False when the trial is no
+    /// longer this process's to record (another worker took it over, or it ended).
+    fn record(&mut self, state: &mut SweepState, trial: u64, events: Vec<Event>) -> Result<bool>;
+
+    /// Called every loop of the orchestrator: group commits, heartbeats.
+    fn tick(&mut self, state: &mut SweepState) -> Result<()>;
+
+    /// The folder of the frozen `experiment.toml` and the trial folders on this machine.
+    fn folder(&self) -> &Path;
+
+    /// The folder trial `trial`'s files are written in.
+    fn trial_dir(&self, trial: u64) -> PathBuf {
+        self.folder().join("trials").join(trial.to_string())
+    }
+
+    /// Whether each report must be answered before the trial trains on: a report is only
+    /// final once the store has recorded it (and copied its checkpoint), which a shared
+    /// store does over the network.
+    fn awaits_reports(&self) -> bool {
+        false
+    }
+
+    /// Makes a trial's files ready before it runs (a checkpoint from the database).
+    fn before_run(&mut self, _trial: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// A trial wrote the checkpoint of `epoch`; called before its report is recorded.
+    fn after_checkpoint(&mut self, _trial: u64, _epoch: u32) -> Result<()> {
+        Ok(())
+    }
+
+    /// A trial's objective returned; called before its end is recorded.
+    fn before_end(&mut self, _trial: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Rewrites the report files, where the store has them.
+    fn write_reports(&mut self, _state: &SweepState, _spec: &ReportSpec<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// The sweep run ends: make everything durable, let go of unfinished trials.
+    fn close(&mut self, state: &mut SweepState) -> Result<()>;
+}
+
+/// Records the sweep's start (once) and its budget (when `trials` differs), with `append`
+/// doing the appending as each store must (under its lock).
+fn begin(
+    experiment: &Experiment,
+    trials: Option<u64>,
+    state: &mut SweepState,
+    mut append: impl FnMut(&mut SweepState, &dyn Fn(&SweepState) -> Vec<Event>) -> Result<()>,
+) -> Result<()> {
+    let started = |state: &SweepState| -> Vec<Event> {
+        let mut events = Vec::new();
+        if state.fingerprint.is_none() {
+            events.push(Event::SweepStarted {
+                name: experiment.name.clone(),
+                fingerprint: experiment::fingerprint(&experiment.source.text),
+                seed: experiment.seed,
+                base_dir: experiment.source.base_dir.clone(),
+                kiln_version: env!("CARGO_PKG_VERSION").to_string(),
+                time: now(),
+            });
+        }
+        if let Some(trials) = trials.filter(|&t| state.budget != Some(t)) {
+            events.push(Event::BudgetSet {
+                trials,
+                time: now(),
+            });
+        }
+        events
+    };
+    append(state, &started)
+}
+
+/// The experiment differs from the one a sweep was started with: say how.
+fn refuse_different(frozen: &str, experiment: &Experiment, place: &str, resume: &str) -> Error {
+    let differences = experiment::differences(frozen, &experiment.source.text);
+    Error::input(format!(
+        "{place} holds a different experiment; refusing to mix them. It differs in: {}. Use another {resume}.",
+        differences.join("; "),
+    ))
+}
+
+/// The first unfinished trial that `claimable` allows and this process does not run.
+fn unfinished(state: &SweepState, running: &[u64], claimable: impl Fn(u64) -> bool) -> Option<u64> {
+    state
+        .unfinished()
+        .map(|t| t.number)
+        .find(|n| !running.contains(n) && claimable(*n))
+}
+
+fn started(state: &SweepState, trial: u64, worker: String) -> Event {
+    Event::TrialStarted {
+        trial,
+        from_epoch: state.trials[trial as usize]
+            .epochs
+            .last()
+            .map_or(0, |e| e.epoch),
+        worker,
+        time: now(),
+    }
+}
+
+/// A sweep in a results folder, swept by this process alone.
+pub struct FolderStore {
+    dir: PathBuf,
+    journal: FileJournal,
+    synced: Instant,
+    _lock: FolderLock,
+}
+
+impl FolderStore {
+    /// Opens the results folder `dir`: creates it for a new sweep, or checks that it holds
+    /// this same experiment; takes its lock; replays its journal; records the budget
+    /// (`trials`, when given). With `resume`, the folder must hold a sweep already.
+    pub fn open(
+        dir: &Path,
+        experiment: &Experiment,
+        trials: Option<u64>,
+        resume: bool,
+    ) -> Result<(FolderStore, SweepState)> {
+        let journal_path = dir.join("journal.jsonl");
+        if journal_path.exists() {
+            let frozen = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
+            if experiment::fingerprint(&frozen) != experiment::fingerprint(&experiment.source.text)
+            {
+                return Err(refuse_different(
+                    &frozen,
+                    experiment,
+                    &dir.display().to_string(),
+                    &format!(
+                        "--results folder, or `kiln resume {}` to continue the one it holds",
+                        dir.display()
+                    ),
+                ));
+            }
+        } else if resume {
+            return Err(Error::input(format!(
+                "{} holds no sweep to resume (no journal.jsonl)",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .context(|| format!("cannot create the results folder {}", dir.display()))?;
+        let lock = FolderLock::acquire(dir)?;
+        crate::logging::attach(dir);
+        let mut journal = FileJournal::open(&journal_path)?;
+        let mut state = SweepState::replay(&journal.read_from(0)?);
+        if state.fingerprint.is_none() {
+            write_atomic(
+                &dir.join("experiment.toml"),
+                experiment.source.text.as_bytes(),
+                true,
+            )
+            .context(|| format!("cannot write {}/experiment.toml", dir.display()))?;
+            tracing::info!("started sweep {} in {}", experiment.name, dir.display());
+        } else {
+            tracing::info!(
+                "continuing sweep {} in {} ({} trials so far)",
+                experiment.name,
+                dir.display(),
+                state.trials.len()
+            );
+        }
+        begin(experiment, trials, &mut state, |state, events| {
+            let events = events(state);
+            journal.append(&events, true)?;
+            events.iter().for_each(|e| state.apply(e));
+            Ok(())
+        })?;
+        let store = FolderStore {
+            dir: dir.to_path_buf(),
+            journal,
+            synced: Instant::now(),
+            _lock: lock,
+        };
+        Ok((store, state))
+    }
+
+    fn append(&mut self, state: &mut SweepState, events: &[Event]) -> Result<()> {
+        let sync = events.iter().any(Event::must_sync);
+        self.journal.append(events, sync)?;
+        events.iter().for_each(|e| state.apply(e));
+        Ok(())
+    }
+}
+
+impl Store for FolderStore {
+    fn claim(
+        &mut self,
+        state: &mut SweepState,
+        slot: usize,
+        running: &[u64],
+        create: &mut Create<'_>,
+    ) -> Result<Claim> {
+        let worker = slot.to_string();
+        if let Some(trial) = unfinished(state, running, |_| true) {
+            let event = started(state, trial, worker);
+            self.append(state, &[event])?;
+            return Ok(Claim::Run(trial));
+        }
+        let Some(created) = create(state) else {
+            return Ok(Claim::Done);
+        };
+        self.append(state, &[created])?;
+        let trial = state.trials.len() as u64 - 1;
+        let event = started(state, trial, worker);
+        self.append(state, &[event])?;
+        Ok(Claim::Run(trial))
+    }
+
+    fn record(&mut self, state: &mut SweepState, _trial: u64, events: Vec<Event>) -> Result<bool> {
+        self.append(state, &events)?;
+        Ok(true)
+    }
+
+    fn tick(&mut self, _state: &mut SweepState) -> Result<()> {
+        if self.synced.elapsed() >= GROUP_COMMIT {
+            self.journal.append(&[], true)?;
+            self.synced = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn folder(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write_reports(&mut self, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+        report::write(&self.dir, state, spec)
+    }
+
+    fn close(&mut self, _state: &mut SweepState) -> Result<()> {
+        self.journal.append(&[], true)
+    }
+}
+
+/// Where a shared sweep is kept, and how this worker holds its trials.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// `postgres://USER@HOST:PORT/DATABASE`.
+    pub url: String,
+    /// The sweep's name (default: the experiment's).
+    pub sweep: Option<String>,
+    /// How long a silent worker keeps its trials before others take them over.
+    pub lease: Duration,
+}
+
+/// Trial files kept in the database: the checkpoint, and what a trial leaves behind.
+pub const CHECKPOINT_BLOB: &str = "checkpoint";
+
+/// A sweep in PostgreSQL, shared with other workers.
+pub struct DbStore {
+    journal: PgJournal,
+    /// This worker process, as leases name it: host, pid and start time.
+    worker: String,
+    lease: Duration,
+    /// Trial folders for this process (removed when it ends).
+    scratch: tempfile::TempDir,
+    heartbeat: Instant,
+}
+
+impl DbStore {
+    /// Connects, creates the sweep of `experiment` or checks that the stored one is the same,
+    /// and records its start and budget.
+    pub fn open(
+        storage: &Storage,
+        experiment: &Experiment,
+        trials: Option<u64>,
+    ) -> Result<(DbStore, SweepState)> {
+        let db = Db::connect(&storage.url)?;
+        let worker = format!(
+            "{}:{}:{}",
+            crate::lock::hostname(),
+            std::process::id(),
+            now() as u64
+        );
+        let sweep = storage.sweep.clone().unwrap_or(experiment.name.clone());
+        let mut journal = PgJournal::new(db, &sweep, &worker);
+        let stored = journal.create(
+            &experiment.source.text,
+            &experiment.source.base_dir.display().to_string(),
+        )?;
+        if experiment::fingerprint(&stored.experiment)
+            != experiment::fingerprint(&experiment.source.text)
+        {
+            return Err(refuse_different(
+                &stored.experiment,
+                experiment,
+                &format!("sweep `{sweep}` in {}", journal.db().shown()),
+                "--sweep name, or `kiln worker` to join the one it holds",
+            ));
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("kiln-{sweep}-"))
+            .tempdir()
+            .context(|| "cannot create a scratch folder for trial files".to_string())?;
+        std::fs::write(
+            scratch.path().join("experiment.toml"),
+            &experiment.source.text,
+        )
+        .context(|| "cannot write the scratch folder".to_string())?;
+        let mut state = SweepState::default();
+        begin(experiment, trials, &mut state, |state, events| {
+            journal.transact("start the sweep", state, |state, _| Ok((events(state), ())))
+        })?;
+        tracing::info!(
+            "worker {worker} joined sweep {sweep} in {} ({} trials so far)",
+            journal.db().shown(),
+            state.trials.len()
+        );
+        let store = DbStore {
+            journal,
+            worker,
+            lease: storage.lease,
+            scratch,
+            heartbeat: Instant::now(),
+        };
+        Ok((store, state))
+    }
+
+    fn put_blob(&mut self, trial: u64, name: &str, data: &[u8]) -> Result<()> {
+        let sweep = self.journal.sweep().to_string();
+        self.journal.db().run("store a trial file", |client| {
+            client.execute(
+                "INSERT INTO kiln_blobs (sweep, trial, name, data) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (sweep, trial, name) DO UPDATE SET data = EXCLUDED.data",
+                &[&sweep, &(trial as i64), &name, &data],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// The files stored for a trial: `(name, bytes)`.
+pub fn blobs(
+    db: &mut Db,
+    sweep: &str,
+    trial: u64,
+    name: Option<&str>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    db.run("read trial files", |client| {
+        let rows = client.query(
+            "SELECT name, data FROM kiln_blobs WHERE sweep = $1 AND trial = $2
+             AND ($3::text IS NULL OR name = $3)",
+            &[&sweep, &(trial as i64), &name],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    })
+}
+
+impl Store for DbStore {
+    fn claim(
+        &mut self,
+        state: &mut SweepState,
+        slot: usize,
+        running: &[u64],
+        create: &mut Create<'_>,
+    ) -> Result<Claim> {
+        let sweep = self.journal.sweep().to_string();
+        let me = self.worker.clone();
+        let lease = self.lease.as_secs_f64();
+        self.journal.transact("claim a trial", state, |state, tx| {
+            // Leases of other workers that are still running.
+            let held: Vec<i64> = tx
+                .query(
+                    "SELECT trial FROM kiln_leases
+                         WHERE sweep = $1 AND worker <> $2 AND expires > now()",
+                    &[&sweep, &me],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let free = |n: u64| !held.contains(&(n as i64));
+            let mut events = Vec::new();
+            let trial = match unfinished(state, running, free) {
+                Some(trial) => trial,
+                None => match create(state) {
+                    Some(created) => {
+                        events.push(created);
+                        state.trials.len() as u64
+                    }
+                    None if unfinished(state, running, |_| true).is_some() => {
+                        return Ok((events, Claim::Wait));
+                    }
+                    None => return Ok((events, Claim::Done)),
+                },
+            };
+            let from_epoch = state
+                .trials
+                .get(trial as usize)
+                .and_then(|t| t.epochs.last())
+                .map_or(0, |e| e.epoch);
+            events.push(Event::TrialStarted {
+                trial,
+                from_epoch,
+                worker: format!("{me}/{slot}"),
+                time: now(),
+            });
+            tx.execute(
+                "INSERT INTO kiln_leases (sweep, trial, worker, expires)
+                     VALUES ($1, $2, $3, now() + $4 * interval '1 second')
+                     ON CONFLICT (sweep, trial) DO UPDATE
+                     SET worker = EXCLUDED.worker, expires = EXCLUDED.expires",
+                &[&sweep, &(trial as i64), &me, &lease],
+            )?;
+            if from_epoch > 0 {
+                tracing::info!("taking over trial {trial} from epoch {from_epoch}");
+            }
+            Ok((events, Claim::Run(trial)))
+        })
+    }
+
+    fn record(&mut self, state: &mut SweepState, trial: u64, events: Vec<Event>) -> Result<bool> {
+        let sweep = self.journal.sweep().to_string();
+        let me = self.worker.clone();
+        let lease = self.lease.as_secs_f64();
+        let ends = events
+            .iter()
+            .any(|e| matches!(e, Event::TrialFinished { .. }));
+        self.journal.transact("record a report", state, |_, tx| {
+            let holder: Option<String> = tx
+                .query_opt(
+                    "SELECT worker FROM kiln_leases WHERE sweep = $1 AND trial = $2",
+                    &[&sweep, &(trial as i64)],
+                )?
+                .map(|r| r.get(0));
+            if holder.as_deref() != Some(me.as_str()) {
+                return Ok((Vec::new(), false));
+            }
+            if ends {
+                tx.execute(
+                    "DELETE FROM kiln_leases WHERE sweep = $1 AND trial = $2",
+                    &[&sweep, &(trial as i64)],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE kiln_leases SET expires = now() + $3 * interval '1 second'
+                     WHERE sweep = $1 AND trial = $2",
+                    &[&sweep, &(trial as i64), &lease],
+                )?;
+            }
+            Ok((events.clone(), true))
+        })
+    }
+
+    fn tick(&mut self, _state: &mut SweepState) -> Result<()> {
+        // A few heartbeats per lease, so one slow round trip does not lose it.
+        if self.heartbeat.elapsed() < self.lease / 4 {
+            return Ok(());
+        }
+        self.heartbeat = Instant::now();
+        let sweep = self.journal.sweep().to_string();
+        let me = self.worker.clone();
+        let lease = self.lease.as_secs_f64();
+        self.journal.db().run("renew leases", |client| {
+            client.execute(
+                "UPDATE kiln_leases SET expires = now() + $3 * interval '1 second'
+                 WHERE sweep = $1 AND worker = $2",
+                &[&sweep, &me, &lease],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn awaits_reports(&self) -> bool {
+        true
+    }
+
+    fn folder(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    fn before_run(&mut self, trial: u64) -> Result<()> {
+        let dir = self.trial_dir(trial);
+        // Files of an earlier run of this trial in this process are stale: the database wins.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+        let sweep = self.journal.sweep().to_string();
+        for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(CHECKPOINT_BLOB))? {
+            let checkpoint = crate::train::checkpoint::path(&dir, 0);
+            std::fs::write(&checkpoint, data)
+                .context(|| format!("cannot write {}", checkpoint.display()))?;
+        }
+        Ok(())
+    }
+
+    fn after_checkpoint(&mut self, trial: u64, epoch: u32) -> Result<()> {
+        let file = crate::train::checkpoint::path(&self.trial_dir(trial), epoch % 2);
+        let data = std::fs::read(&file).context(|| format!("cannot read {}", file.display()))?;
+        self.put_blob(trial, CHECKPOINT_BLOB, &data)
+    }
+
+    fn before_end(&mut self, trial: u64) -> Result<()> {
+        let dir = self.trial_dir(trial);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("checkpoint.") || !entry.path().is_file() {
+                continue;
+            }
+            let data = std::fs::read(entry.path()).context(|| format!("cannot read {name}"))?;
+            self.put_blob(trial, &name, &data)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, _state: &mut SweepState) -> Result<()> {
+        // Trials left unfinished (Ctrl-C) are free for others at once, not after the lease.
+        let sweep = self.journal.sweep().to_string();
+        let me = self.worker.clone();
+        self.journal.db().run("release leases", |client| {
+            client.execute(
+                "DELETE FROM kiln_leases WHERE sweep = $1 AND worker = $2",
+                &[&sweep, &me],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// A trial's lease, for `kiln status`.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The trial.
+    pub trial: u64,
+    /// The worker holding it.
+    pub worker: String,
+    /// Seconds until it expires (negative: expired, free to take over).
+    pub seconds_left: f64,
+}
+
+/// The leases of a shared sweep.
+pub fn leases(storage: &Storage) -> Result<Vec<Lease>> {
+    let sweep = storage.sweep.clone().unwrap_or_default();
+    Db::connect(&storage.url)?.run("read leases", |client| {
+        let rows = client.query(
+            "SELECT trial, worker, extract(epoch FROM expires - now())::float8
+             FROM kiln_leases WHERE sweep = $1 ORDER BY trial",
+            &[&sweep],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Lease {
+                trial: r.get::<_, i64>(0) as u64,
+                worker: r.get(1),
+                seconds_left: r.get(2),
+            })
+            .collect())
+    })
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Error {
+        match e {
+            DbError::Kiln(e) => e,
+            DbError::Postgres(e) => Error::runtime(e.to_string()),
+        }
+    }
+}
