@@ -10,6 +10,9 @@
 //! cargo bench --bench sweep -- regret       # random, sobol and tpe on branin and hartmann6
 //! cargo bench --bench sweep -- overhead     # ms per trial of a no-op objective, against Optuna
 //! cargo bench --bench sweep -- asha         # experiments/digits.toml with and without ASHA
+//! KILN_BENCH_POSTGRES=postgres://... cargo bench --bench sweep -- shared
+//!                                           # trials/s of 1, 2, 4, 8 `kiln worker`s on one
+//!                                           # PostgreSQL, against Optuna's RDB storage there
 //! ```
 
 use kiln::journal::{EndState, Event, FileJournal, Journal, Metrics};
@@ -46,6 +49,9 @@ fn main() {
     }
     if run("asha") {
         asha(dir.path());
+    }
+    if run("shared") {
+        shared(dir.path());
     }
 }
 
@@ -597,5 +603,107 @@ fn asha(dir: &Path) {
         println!(
             "  {label:<10}: best val_accuracy {best:.4}, {epochs} epochs trained, {pruned} trials pruned, {wall:.1} s"
         );
+    }
+}
+
+/// Trials per second of a no-op objective (the 5-input sphere, one report per trial, random
+/// sampler) for 1, 2, 4 and 8 `kiln worker` processes sharing one sweep in PostgreSQL; Optuna's
+/// RDB storage on the same server in the same run (one process: the peer script's setting).
+fn shared(dir: &Path) {
+    let Ok(url) = std::env::var("KILN_BENCH_POSTGRES") else {
+        println!("shared: skipped (set KILN_BENCH_POSTGRES=postgres://USER@HOST:PORT/DB)");
+        return;
+    };
+    let trials = 1000;
+    let file = dir.join("noop.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"noop\"\nseed = 0\n[objective]\nmetric = \"value\"\ndirection = \"minimize\"\n[budget]\ntrials = {trials}\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"sphere\"\n[train]\nepochs = 1\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\nx3 = {{ uniform = [-1.0, 1.0] }}\nx4 = {{ uniform = [-1.0, 1.0] }}\nx5 = {{ uniform = [-1.0, 1.0] }}\n"
+        ),
+    )
+    .unwrap();
+    let kiln = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        command.current_dir(dir);
+        command
+    };
+    println!(
+        "shared: {trials} trials of a no-op objective, `kiln worker` processes on one PostgreSQL"
+    );
+    let mut one = 0.0;
+    for workers in [1, 2, 4, 8] {
+        let name = format!("bench-noop-{workers}");
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let _ = client.execute("DELETE FROM kiln_sweeps WHERE name = $1", &[&name]);
+        let created = kiln()
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--storage",
+                &url,
+                "--sweep-name",
+                &name,
+            ])
+            .args(["--workers", "0"])
+            .output()
+            .unwrap();
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let started = Instant::now();
+        let children: Vec<_> = (0..workers)
+            .map(|_| {
+                kiln()
+                    .args([
+                        "worker",
+                        "--storage",
+                        &url,
+                        "--sweep",
+                        &name,
+                        "--workers",
+                        "1",
+                        "-q",
+                    ])
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        let rate = trials as f64 / started.elapsed().as_secs_f64();
+        if workers == 1 {
+            one = rate;
+        }
+        println!(
+            "  {workers} worker processes: {rate:7.1} trials/s ({:.2}x one worker)",
+            rate / one
+        );
+    }
+    let optuna = Command::new("python3")
+        .arg(repo("../shared/bench/optuna_overhead.py"))
+        .args(["--samplers", "random", "--storages", "rdb", "--rdb-url"])
+        .arg(url.replacen("postgres://", "postgresql://", 1))
+        .args(["--n-trials", &trials.to_string(), "--repeats-large", "1"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    let rate = optuna.and_then(|output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("ROW "))
+            .filter_map(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+            .find_map(|row| row["trials_per_s_median"].as_f64())
+    });
+    match rate {
+        Some(rate) => println!(
+            "  Optuna RDB, 1 process: {rate:7.1} trials/s; kiln with 1 worker is {:.1}x that",
+            one / rate
+        ),
+        None => println!("  Optuna RDB skipped (pip install optuna psycopg2-binary)"),
     }
 }

@@ -45,6 +45,24 @@ pub fn run(
         .as_ref()
         .and_then(|s| s.sweep.clone())
         .unwrap_or(experiment.name.clone());
+    if workers == Some(0) {
+        // Only create the sweep (with its budget) for workers elsewhere to train.
+        let Some(storage) = storage else {
+            return Err(Error::input(
+                "--workers 0 only creates a shared sweep: it needs --storage (or [storage] url)",
+            ));
+        };
+        sweep::check_objective(&experiment, &execution(&experiment)?)?;
+        let trials = trials.unwrap_or(experiment.budget.trials);
+        let (_, state) = crate::store::DbStore::open(&storage, &experiment, Some(trials))?;
+        println!(
+            "Sweep {name} in {}: {} of {trials} trials created. Workers join with:\n  kiln worker --storage {} --sweep {name}",
+            crate::db::redact(&storage.url),
+            state.trials.len(),
+            crate::db::redact(&storage.url),
+        );
+        return Ok(0);
+    }
     let results_dir = results.unwrap_or_else(|| Path::new("results").join(name));
     sweep_and_report(
         &experiment,

@@ -139,7 +139,7 @@ impl Db {
                 None => match self.config.connect(NoTls) {
                     Ok(client) => {
                         if self.connections > 0 {
-                            tracing::info!("reconnected to {}", self.shown);
+                            tracing::warn!("reconnected to {}", self.shown);
                         }
                         self.connections += 1;
                         self.client = Some(client);

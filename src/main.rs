@@ -207,7 +207,7 @@ impl SharedSource {
 /// Options of `run` and `resume`.
 #[derive(clap::Args)]
 struct SweepArgs {
-    /// Trials trained at once [default: the file's [budget] workers, else all cores].
+    /// Trials trained at once [default: the file's [budget] workers, else all cores]; 0 with --storage only creates the sweep, for `kiln worker`s to train.
     #[arg(long)]
     workers: Option<usize>,
     /// Total trials; on resume, raises the budget [default: the file's [budget] trials].

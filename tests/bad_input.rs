@@ -341,6 +341,18 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             "cannot read `soon` as a duration",
             Some(11),
         ),
+        (
+            "a password in [storage] url",
+            format!("{b}[storage]\nurl = \"postgres://kiln:hunter2@db:5432/kiln\"\n"),
+            "PGPASSWORD",
+            Some(28),
+        ),
+        (
+            "a [storage] url that is not PostgreSQL",
+            format!("{b}[storage]\nurl = \"mysql://kiln@db/kiln\"\n"),
+            "not a PostgreSQL URL",
+            Some(28),
+        ),
     ]
 }
 

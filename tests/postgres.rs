@@ -1,0 +1,341 @@
+//! Shared sweeps in a real PostgreSQL server, with real `kiln worker` processes.
+//!
+//! The server comes from `KILN_TEST_POSTGRES` (a URL; `.ci/run` starts one on loopback and sets
+//! it). Without it every test here prints that it is skipped and passes. The restart test also
+//! needs `KILN_TEST_POSTGRES_RESTART`, a shell command that restarts that server.
+//!
+//! The tests take one lock: one of them restarts the server under the others' feet.
+
+mod common;
+
+use common::{digits_experiment, kiln, leaderboard_by_trial, sweep, text, write};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERVER: Mutex<()> = Mutex::new(());
+
+/// The server's URL, or `None` (and a line saying the test is skipped).
+fn server(test: &str) -> Option<String> {
+    match std::env::var("KILN_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: no PostgreSQL server configured (set KILN_TEST_POSTGRES=postgres://USER@HOST:PORT/DB; .ci/run starts one)"
+            );
+            None
+        }
+    }
+}
+
+/// Removes what an earlier run left of sweep `name`.
+fn forget(url: &str, name: &str) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    if has_tables(&mut client) {
+        client
+            .execute("DELETE FROM kiln_sweeps WHERE name = $1", &[&name])
+            .unwrap();
+    }
+}
+
+/// Whether kiln has created its tables in the database (its first run does).
+fn has_tables(client: &mut postgres::Client) -> bool {
+    client
+        .query_one("SELECT to_regclass('kiln_events') IS NOT NULL", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// The sweep's events, in order, as JSON.
+fn events(url: &str, name: &str) -> Vec<Value> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    if !has_tables(&mut client) {
+        return Vec::new();
+    }
+    client
+        .query(
+            "SELECT body FROM kiln_events WHERE sweep = $1 ORDER BY seq",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
+        .collect()
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+fn start(args: &[&str], dir: &Path) -> Child {
+    kiln()
+        .args(args)
+        .current_dir(dir)
+        .env("KILN_DB_PATIENCE_S", "60")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn done(child: Child) -> Output {
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    output
+}
+
+/// Waits until `ready` holds of the sweep's events (at most a minute).
+fn wait_for(url: &str, name: &str, what: &str, ready: impl Fn(&[Value]) -> bool) {
+    let started = Instant::now();
+    while !ready(&events(url, name)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited a minute for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A digits sweep whose trials each take a second or two (no early stop).
+fn long_trials(name: &str, trials: u32, epochs: u32) -> String {
+    digits_experiment(name, trials, 1, epochs).replace("patience = 3", "patience = 1000")
+}
+
+/// Checks the end state: the budget met exactly, every trial ended once, complete.
+fn assert_complete(events: &[Value], trials: usize) {
+    let created: Vec<u64> = of_kind(events, "trial_created")
+        .iter()
+        .map(|e| e["trial"].as_u64().unwrap())
+        .collect();
+    assert_eq!(created, (0..trials as u64).collect::<Vec<_>>());
+    let finished = of_kind(events, "trial_finished");
+    assert_eq!(finished.len(), trials, "each trial ends exactly once");
+    assert!(finished.iter().all(|e| e["state"] == "complete"));
+}
+
+#[test]
+fn workers_share_a_sweep_and_train_each_trial_once() {
+    let Some(url) = server("workers_share_a_sweep") else {
+        return;
+    };
+    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let name = "pg-share";
+    forget(&url, name);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "x.toml", &digits_experiment(name, 10, 1, 6));
+    let file = file.to_str().unwrap();
+    // One process creates the sweep; three more join it while it runs.
+    let creator = start(&["run", file, "--storage", &url, "-q"], dir.path());
+    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
+    let joiners: Vec<Child> = (0..3)
+        .map(|_| {
+            start(
+                &["worker", "--storage", &url, "--sweep", name, "-q"],
+                dir.path(),
+            )
+        })
+        .collect();
+    done(creator);
+    for joiner in joiners {
+        done(joiner);
+    }
+    let events = events(&url, name);
+    assert_complete(&events, 10);
+    let started = of_kind(&events, "trial_started");
+    assert_eq!(started.len(), 10, "no trial was started twice");
+    let processes: BTreeSet<&str> = started
+        .iter()
+        .map(|e| e["worker"].as_str().unwrap().split('/').next().unwrap())
+        .collect();
+    assert!(
+        processes.len() >= 2,
+        "trials ran in one process only: {processes:?}"
+    );
+    // `kiln run --storage` exported the sweep where a local run writes it.
+    let results = dir.path().join("results").join(name);
+    assert_eq!(leaderboard_by_trial(&results).len(), 10);
+    assert!(results.join("trials/0/best.bpk").is_file());
+    assert!(results.join("trials/0/model.json").is_file());
+}
+
+#[test]
+fn leaderboard_matches_the_same_sweep_run_locally() {
+    let Some(url) = server("leaderboard_matches_local") else {
+        return;
+    };
+    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let name = "pg-same";
+    forget(&url, name);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "x.toml", &digits_experiment(name, 8, 2, 8));
+    let local = dir.path().join("local");
+    sweep(&file, &local, &[]);
+    let file = file.to_str().unwrap();
+    let creator = start(&["run", file, "--storage", &url, "-q"], dir.path());
+    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
+    let worker = start(
+        &["worker", "--storage", &url, "--sweep", name, "-q"],
+        dir.path(),
+    );
+    done(creator);
+    done(worker);
+    let shared = dir.path().join("results").join(name);
+    assert_eq!(leaderboard_by_trial(&shared), leaderboard_by_trial(&local));
+    // The exported curves hold the same epochs as the local ones.
+    let curves = |d: &Path| {
+        let mut rows = common::csv_rows(&d.join("curves.csv"));
+        rows.iter_mut().for_each(|r| {
+            r.remove("elapsed_s");
+        });
+        rows
+    };
+    assert_eq!(curves(&shared), curves(&local));
+    // `kiln predict` works on the export as on a local folder.
+    let predict = |d: &Path| {
+        let output = common::run(&[
+            "predict",
+            d.to_str().unwrap(),
+            "--data",
+            &common::data("digits.csv"),
+        ]);
+        assert!(output.status.success(), "{}", text(&output));
+        output.stdout
+    };
+    assert_eq!(predict(&shared), predict(&local));
+}
+
+#[test]
+fn a_killed_workers_trial_is_finished_by_another_from_its_checkpoint() {
+    let Some(url) = server("killed_worker_takeover") else {
+        return;
+    };
+    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let name = "pg-takeover";
+    forget(&url, name);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "x.toml", &long_trials(name, 2, 60));
+    let local = dir.path().join("local");
+    sweep(&file, &local, &[]);
+    let file = file.to_str().unwrap();
+    let lease = ["--lease", "1.5"];
+    let mut victim = start(
+        &[&["run", file, "--storage", &url, "-q"][..], &lease].concat(),
+        dir.path(),
+    );
+    wait_for(&url, name, "five epochs of trial 0", |e| {
+        of_kind(e, "epoch_reported")
+            .iter()
+            .any(|r| r["trial"] == 0 && r["epoch"].as_u64() >= Some(5))
+    });
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let before = events(&url, name);
+    let reported = of_kind(&before, "epoch_reported")
+        .iter()
+        .filter(|r| r["trial"] == 0)
+        .count();
+    assert!(
+        of_kind(&before, "trial_finished").is_empty(),
+        "the kill came too late"
+    );
+    let worker = start(
+        &[
+            &["worker", "--storage", &url, "--sweep", name, "-q"][..],
+            &lease,
+        ]
+        .concat(),
+        dir.path(),
+    );
+    done(worker);
+    let events = events(&url, name);
+    assert_complete(&events, 2);
+    let restarts: Vec<&Value> = of_kind(&events, "trial_started")
+        .into_iter()
+        .filter(|e| e["trial"] == 0)
+        .collect();
+    assert_eq!(restarts.len(), 2, "trial 0 was taken over once");
+    assert_ne!(restarts[0]["worker"], restarts[1]["worker"]);
+    let from = restarts[1]["from_epoch"].as_u64().unwrap();
+    assert!(
+        from >= 5 && from as usize == reported,
+        "continued from epoch {from}, {reported} were recorded"
+    );
+    // Continuing from the checkpoint gives exactly what an uninterrupted run gives.
+    let export = dir.path().join("export");
+    let output = common::run(&[
+        "export",
+        "--storage",
+        &url,
+        "--sweep",
+        name,
+        export.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(leaderboard_by_trial(&export), leaderboard_by_trial(&local));
+}
+
+#[test]
+fn workers_survive_a_database_restart() {
+    let Some(url) = server("database_restart") else {
+        return;
+    };
+    let Ok(restart) = std::env::var("KILN_TEST_POSTGRES_RESTART") else {
+        eprintln!(
+            "SKIPPED database_restart: set KILN_TEST_POSTGRES_RESTART to a command that restarts the server"
+        );
+        return;
+    };
+    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let name = "pg-restart";
+    forget(&url, name);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "x.toml", &long_trials(name, 4, 30));
+    let local = dir.path().join("local");
+    sweep(&file, &local, &[]);
+    let file = file.to_str().unwrap();
+    let creator = start(&["run", file, "--storage", &url, "-q"], dir.path());
+    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
+    let joiner = start(
+        &["worker", "--storage", &url, "--sweep", name, "-q"],
+        dir.path(),
+    );
+    wait_for(&url, name, "three epochs", |e| {
+        of_kind(e, "epoch_reported").len() >= 3
+    });
+    let status = std::process::Command::new("sh")
+        .args(["-c", &restart])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the restart command failed");
+    let outputs = [done(creator), done(joiner)];
+    let events = events(&url, name);
+    assert_complete(&events, 4);
+    let logs: String = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).to_string())
+        .collect();
+    assert!(
+        logs.contains("reconnected"),
+        "no worker noticed the restart:\n{logs}"
+    );
+    let shared = dir.path().join("results").join(name);
+    let by_trial = leaderboard_by_trial(&shared);
+    assert_eq!(by_trial, leaderboard_by_trial(&local));
+}
+
+#[test]
+fn clear_errors_for_unknown_sweeps_and_bad_urls() {
+    let Some(url) = server("clear_errors") else {
+        return;
+    };
+    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let output = common::run(&["worker", "--storage", &url, "--sweep", "no-such-sweep"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no sweep `no-such-sweep`"));
+    let output = common::run(&["status", "--storage", "mysql://x/y", "--sweep", "a"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a PostgreSQL URL"));
+}
