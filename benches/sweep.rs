@@ -687,7 +687,8 @@ fn shared(dir: &Path) {
     let optuna = Command::new("python3")
         .arg(repo("../shared/bench/optuna_overhead.py"))
         .args(["--samplers", "random", "--storages", "rdb", "--rdb-url"])
-        .arg(url.replacen("postgres://", "postgresql://", 1))
+        // SQLAlchemy 2.1 reads `postgresql://` as psycopg 3; the peer script names psycopg2.
+        .arg(url.replacen("postgres://", "postgresql+psycopg2://", 1))
         .args(["--n-trials", &trials.to_string(), "--repeats-large", "1"])
         .output()
         .ok()

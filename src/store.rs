@@ -376,8 +376,8 @@ impl DbStore {
 
     fn put_blob(&mut self, trial: u64, name: &str, data: &[u8]) -> Result<()> {
         let sweep = self.journal.sweep().to_string();
-        self.journal.db().run("store a trial file", |client| {
-            client.execute(
+        self.journal.db().run("store a trial file", |conn| {
+            conn.execute(
                 "INSERT INTO kiln_blobs (sweep, trial, name, data) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (sweep, trial, name) DO UPDATE SET data = EXCLUDED.data",
                 &[&sweep, &(trial as i64), &name, &data],
@@ -394,8 +394,8 @@ pub fn blobs(
     trial: u64,
     name: Option<&str>,
 ) -> Result<Vec<(String, Vec<u8>)>> {
-    db.run("read trial files", |client| {
-        let rows = client.query(
+    db.run("read trial files", |conn| {
+        let rows = conn.query(
             "SELECT name, data FROM kiln_blobs WHERE sweep = $1 AND trial = $2
              AND ($3::text IS NULL OR name = $3)",
             &[&sweep, &(trial as i64), &name],
@@ -474,26 +474,21 @@ impl Store for DbStore {
             .iter()
             .any(|e| matches!(e, Event::TrialFinished { .. }));
         self.journal.transact("record a report", state, |_, tx| {
-            let holder: Option<String> = tx
-                .query_opt(
-                    "SELECT worker FROM kiln_leases WHERE sweep = $1 AND trial = $2",
-                    &[&sweep, &(trial as i64)],
-                )?
-                .map(|r| r.get(0));
-            if holder.as_deref() != Some(me.as_str()) {
-                return Ok((Vec::new(), false));
-            }
-            if ends {
+            // Renew the lease (or, at the trial's end, drop it) if it is still ours.
+            let ours = if ends {
                 tx.execute(
-                    "DELETE FROM kiln_leases WHERE sweep = $1 AND trial = $2",
-                    &[&sweep, &(trial as i64)],
-                )?;
+                    "DELETE FROM kiln_leases WHERE sweep = $1 AND trial = $2 AND worker = $3",
+                    &[&sweep, &(trial as i64), &me],
+                )?
             } else {
                 tx.execute(
-                    "UPDATE kiln_leases SET expires = now() + $3 * interval '1 second'
-                     WHERE sweep = $1 AND trial = $2",
-                    &[&sweep, &(trial as i64), &lease],
-                )?;
+                    "UPDATE kiln_leases SET expires = now() + $4 * interval '1 second'
+                     WHERE sweep = $1 AND trial = $2 AND worker = $3",
+                    &[&sweep, &(trial as i64), &me, &lease],
+                )?
+            };
+            if ours == 0 {
+                return Ok((Vec::new(), false));
             }
             Ok((events.clone(), true))
         })
@@ -508,8 +503,8 @@ impl Store for DbStore {
         let sweep = self.journal.sweep().to_string();
         let me = self.worker.clone();
         let lease = self.lease.as_secs_f64();
-        self.journal.db().run("renew leases", |client| {
-            client.execute(
+        self.journal.db().run("renew leases", |conn| {
+            conn.execute(
                 "UPDATE kiln_leases SET expires = now() + $3 * interval '1 second'
                  WHERE sweep = $1 AND worker = $2",
                 &[&sweep, &me, &lease],
@@ -529,10 +524,12 @@ impl Store for DbStore {
     fn before_run(&mut self, trial: u64) -> Result<()> {
         let dir = self.trial_dir(trial);
         // Files of an earlier run of this trial in this process are stale: the database wins.
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+        if dir.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         let sweep = self.journal.sweep().to_string();
         for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(CHECKPOINT_BLOB))? {
+            std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
             let checkpoint = crate::train::checkpoint::path(&dir, 0);
             std::fs::write(&checkpoint, data)
                 .context(|| format!("cannot write {}", checkpoint.display()))?;
@@ -566,8 +563,8 @@ impl Store for DbStore {
         // Trials left unfinished (Ctrl-C) are free for others at once, not after the lease.
         let sweep = self.journal.sweep().to_string();
         let me = self.worker.clone();
-        self.journal.db().run("release leases", |client| {
-            client.execute(
+        self.journal.db().run("release leases", |conn| {
+            conn.execute(
                 "DELETE FROM kiln_leases WHERE sweep = $1 AND worker = $2",
                 &[&sweep, &me],
             )?;
@@ -590,8 +587,8 @@ pub struct Lease {
 /// The leases of a shared sweep.
 pub fn leases(storage: &Storage) -> Result<Vec<Lease>> {
     let sweep = storage.sweep.clone().unwrap_or_default();
-    Db::connect(&storage.url)?.run("read leases", |client| {
-        let rows = client.query(
+    Db::connect(&storage.url)?.run("read leases", |conn| {
+        let rows = conn.query(
             "SELECT trial, worker, extract(epoch FROM expires - now())::float8
              FROM kiln_leases WHERE sweep = $1 ORDER BY trial",
             &[&sweep],

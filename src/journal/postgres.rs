@@ -11,15 +11,23 @@
 //! If the connection drops after the commit was sent, the retry finds its own token among the
 //! events it reads first, and does not append twice.
 //!
+//! **Durability.** Like the file journal, only the events that start a sweep or set its budget
+//! wait for the server's disk; the others are committed with `synchronous_commit = off`, which
+//! the server writes out within `wal_writer_delay` (200 ms by default). A server crash can lose
+//! that last fraction of a second of reports (never corrupt the journal), and the sweep redoes
+//! that work to the same result, every trial being a pure function of its seed; a trial a
+//! worker was told it had claimed but whose claim was lost fails that worker's next lease check
+//! and stops there. Waiting for the disk at every commit cost about 3x the trials per second
+//! of a cheap objective on this machine.
+//!
 //! **Conditional appends.** [`PgJournal::transact`] reads what others appended, lets the
 //! caller decide what to append from the up-to-date state (claim a trial, check a lease), and
 //! appends it, all in one transaction under the sweep's lock.
 
 use super::{Event, Journal};
-use crate::db::{Db, DbError};
+use crate::db::{Conn, Db, DbError, Tx};
 use crate::error::{Error, Result};
 use crate::state::SweepState;
-use postgres::Transaction;
 
 /// The events of one sweep in PostgreSQL.
 pub struct PgJournal {
@@ -64,8 +72,8 @@ impl PgJournal {
     /// Creates the sweep's row unless it exists; returns the stored sweep either way.
     pub fn create(&mut self, experiment: &str, base_dir: &str) -> Result<StoredSweep> {
         let sweep = self.sweep.clone();
-        self.db.run("create the sweep", |client| {
-            client.execute(
+        self.db.run("create the sweep", |conn| {
+            conn.execute(
                 "INSERT INTO kiln_sweeps (name, experiment, base_dir) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO NOTHING",
                 &[&sweep, &experiment, &base_dir],
@@ -79,12 +87,12 @@ impl PgJournal {
     /// The stored sweep, if it exists.
     pub fn stored(&mut self) -> Result<Option<StoredSweep>> {
         let sweep = self.sweep.clone();
-        self.db.run("read the sweep", |client| {
-            let row = client.query_opt(
+        self.db.run("read the sweep", |conn| {
+            let rows = conn.query(
                 "SELECT experiment, base_dir FROM kiln_sweeps WHERE name = $1",
                 &[&sweep],
             )?;
-            Ok(row.map(|r| StoredSweep {
+            Ok(rows.first().map(|r| StoredSweep {
                 experiment: r.get(0),
                 base_dir: r.get(1),
             }))
@@ -93,8 +101,8 @@ impl PgJournal {
 
     /// Names of all sweeps in the database, oldest first (for "did you mean").
     pub fn sweeps(db: &mut Db) -> Result<Vec<String>> {
-        db.run("list sweeps", |client| {
-            Ok(client
+        db.run("list sweeps", |conn| {
+            Ok(conn
                 .query("SELECT name FROM kiln_sweeps ORDER BY created", &[])?
                 .iter()
                 .map(|r| r.get(0))
@@ -112,22 +120,25 @@ impl PgJournal {
         state: &mut SweepState,
         mut decide: impl FnMut(
             &SweepState,
-            &mut Transaction<'_>,
+            &mut Tx<'_>,
         ) -> std::result::Result<(Vec<Event>, T), DbError>,
     ) -> Result<T> {
         self.batches += 1;
         let token = format!("{}#{}", self.writer, self.batches);
         let sweep = self.sweep.clone();
-        self.db.run(what, |client| {
-            let mut tx = client.transaction()?;
+        self.db.run(what, |conn| {
+            let mut tx = conn.transaction()?;
             let next: i64 = tx
-                .query_one(
+                .query(
                     "SELECT next_seq FROM kiln_sweeps WHERE name = $1 FOR UPDATE",
                     &[&sweep],
                 )?
+                .first()
+                .ok_or_else(|| Error::runtime(format!("sweep {sweep} is gone from the database")))?
                 .get(0);
             let mut committed_before = false;
-            for (event, event_token) in read_events(&mut tx, &sweep, state.events)? {
+            let rows = tx.query(READ_EVENTS, &[&sweep, &(state.events as i64)])?;
+            for (event, event_token) in read_events(rows, &sweep, state.events)? {
                 committed_before |= event_token == token;
                 state.apply(&event);
             }
@@ -138,6 +149,9 @@ impl PgJournal {
                 return Ok(answer);
             }
             append_events(&mut tx, &sweep, &token, next, &events)?;
+            if events.iter().any(Event::must_sync) {
+                tx.batch_execute("SET LOCAL synchronous_commit = on")?;
+            }
             tx.commit()?;
             for event in &events {
                 state.apply(event);
@@ -147,16 +161,15 @@ impl PgJournal {
     }
 }
 
-/// Events of `sweep` from `from` on, with their tokens.
+const READ_EVENTS: &str =
+    "SELECT seq, token, body FROM kiln_events WHERE sweep = $1 AND seq >= $2 ORDER BY seq";
+
+/// Events of `sweep` from `from` on (`rows` of [`READ_EVENTS`]), with their tokens.
 fn read_events(
-    client: &mut impl postgres::GenericClient,
+    rows: Vec<postgres::Row>,
     sweep: &str,
     from: u64,
 ) -> std::result::Result<Vec<(Event, String)>, DbError> {
-    let rows = client.query(
-        "SELECT seq, token, body FROM kiln_events WHERE sweep = $1 AND seq >= $2 ORDER BY seq",
-        &[&sweep, &(from as i64)],
-    )?;
     let mut events = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let seq: i64 = row.get(0);
@@ -177,7 +190,7 @@ fn read_events(
 }
 
 fn append_events(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     sweep: &str,
     token: &str,
     next: i64,
@@ -195,34 +208,39 @@ fn append_events(
                 .map_err(|e| Error::runtime(format!("cannot encode an event: {e}")))?,
         );
     }
+    // One statement, one round trip: the events and the sweep's next position.
     tx.execute(
-        "INSERT INTO kiln_events (sweep, seq, token, body)
-         SELECT $1, s, $2, b FROM unnest($3::bigint[], $4::text[]) AS t(s, b)",
-        &[&sweep, &token, &seqs, &bodies],
-    )?;
-    tx.execute(
-        "UPDATE kiln_sweeps SET next_seq = $2 WHERE name = $1",
-        &[&sweep, &(next + events.len() as i64)],
+        "WITH appended AS (
+             INSERT INTO kiln_events (sweep, seq, token, body)
+             SELECT $1, s, $2, b FROM unnest($3::bigint[], $4::text[]) AS t(s, b)
+         )
+         UPDATE kiln_sweeps SET next_seq = $5 WHERE name = $1",
+        &[
+            &sweep,
+            &token,
+            &seqs,
+            &bodies,
+            &(next + events.len() as i64),
+        ],
     )?;
     Ok(())
 }
 
 impl Journal for PgJournal {
     fn append(&mut self, events: &[Event], _sync: bool) -> Result<()> {
-        // Every commit is durable (PostgreSQL's default `synchronous_commit`).
+        // Events that must be durable are synced by `transact` itself.
         if events.is_empty() {
             return Ok(());
         }
         // Appending does not need the caller's state: start from the end of the journal.
         let mut state = SweepState::default();
         let sweep = self.sweep.clone();
-        state.events = self.db.run("read the journal's length", |client| {
-            Ok(client
-                .query_one(
-                    "SELECT next_seq FROM kiln_sweeps WHERE name = $1",
-                    &[&sweep],
-                )?
-                .get::<_, i64>(0) as u64)
+        state.events = self.db.run("read the journal's length", |conn| {
+            let rows = conn.query(
+                "SELECT next_seq FROM kiln_sweeps WHERE name = $1",
+                &[&sweep],
+            )?;
+            Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as u64))
         })?;
         let events = events.to_vec();
         self.transact("append to the journal", &mut state, |_, _| {
@@ -232,8 +250,9 @@ impl Journal for PgJournal {
 
     fn read_from(&mut self, from: u64) -> Result<Vec<Event>> {
         let sweep = self.sweep.clone();
-        let events = self.db.run("read the journal", |client| {
-            read_events(client, &sweep, from)
+        let events = self.db.run("read the journal", |conn: &mut Conn| {
+            let rows = conn.query(READ_EVENTS, &[&sweep, &(from as i64)])?;
+            read_events(rows, &sweep, from)
         })?;
         Ok(events.into_iter().map(|(event, _)| event).collect())
     }
