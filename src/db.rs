@@ -210,9 +210,10 @@ impl Db {
             shown: redact(url),
             client: None,
             connections: 0,
-            patience: Duration::ZERO,
+            patience: patience.min(Duration::from_secs(15)),
         };
-        // The first connection fails fast: a wrong URL should not wait five minutes.
+        // The first connection gives up sooner: a wrong URL should not wait five minutes, but
+        // a server restarting as a worker starts (or as a sweep exports) is waited for.
         db.run("create kiln's tables", |conn| {
             let mut tx = conn.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock(7305068323)", &[])?;

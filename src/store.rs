@@ -175,6 +175,13 @@ impl FolderStore {
         resume: bool,
     ) -> Result<(FolderStore, SweepState)> {
         let journal_path = dir.join("journal.jsonl");
+        if let Ok(origin) = std::fs::read_to_string(dir.join("exported-from")) {
+            return Err(Error::input(format!(
+                "{} is an export of {}; continue that sweep with `kiln worker --storage URL --sweep NAME`, or run this experiment into another --results folder",
+                dir.display(),
+                origin.trim()
+            )));
+        }
         if journal_path.exists() {
             let frozen = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
             if experiment::fingerprint(&frozen) != experiment::fingerprint(&experiment.source.text)

@@ -193,6 +193,23 @@ fn leaderboard_matches_the_same_sweep_run_locally() {
         rows
     };
     assert_eq!(curves(&shared), curves(&local));
+    // The read commands take the database as they take a folder.
+    for command in ["leaderboard", "status"] {
+        let output = common::run(&[command, "--storage", &url, "--sweep", name]);
+        assert!(output.status.success(), "{}", text(&output));
+        let local = common::run(&[command, local.to_str().unwrap()]);
+        let best = |o: &Output| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find(|l| l.starts_with("best") || l.contains("complete"))
+                .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(best(&output), best(&local), "{}", text(&output));
+    }
+    // An export is not a local sweep to resume.
+    let output = common::run(&["resume", shared.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is an export of"));
     // `kiln predict` works on the export as on a local folder.
     let predict = |d: &Path| {
         let output = common::run(&[
