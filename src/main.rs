@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Start a sweep (or continue it, if the results folder holds the same experiment).
     #[command(
-        after_help = "Example:\n  kiln run experiments/digits.toml --workers 2\n\nWrites results/<name>/ (leaderboard.csv, curves.csv, journal.jsonl, trials/N/). Ctrl-C stops after the running trials' next checkpoint; `kiln resume` continues."
+        after_help = "Example:\n  kiln run experiments/digits.toml --workers 2\n\nWrites results/<name>/ (leaderboard.csv, curves.csv, journal.jsonl, trials/N/). Ctrl-C stops the running trials after their current epoch, checkpointed; `kiln resume` continues."
     )]
     Run {
         /// The experiment file.

@@ -1,4 +1,4 @@
-//! Ctrl-C: the first asks the sweep to stop after the running trials' next checkpoint; the
+//! Ctrl-C: the first asks the sweep to stop after the running trials' current epoch (checkpointed); the
 //! second exits at once with 130 (the journal stays valid: each event is one `write`, and worker
 //! processes die with their parent).
 

@@ -78,6 +78,9 @@ struct Slot {
     started: bool,
     trial: Option<u64>,
     stopped: Option<StopReason>,
+    /// Epochs of the trial the journal held when it was dispatched: reports up to here come
+    /// from retraining after an older checkpoint, and are already recorded and decided.
+    journaled: u32,
 }
 
 /// Checks what the objective reports against the experiment, before anything is written.
@@ -162,7 +165,7 @@ fn orchestrate(
     loop {
         if signals::interrupted() && !stopping {
             stopping = true;
-            progress.println("Stopping: running trials stop at their next checkpoint (Ctrl-C again to quit at once).");
+            progress.println("Stopping: running trials stop after their current epoch, checkpointed (Ctrl-C again to quit at once).");
         }
         let time_left = experiment
             .budget
@@ -218,6 +221,7 @@ fn orchestrate(
             }
             slots[id].trial = Some(number);
             slots[id].stopped = None;
+            slots[id].journaled = task.journaled_epochs;
             pool.send(id, &ToWorker::Run { task });
             progress.update(&state, &spec, running(&slots));
         }
@@ -232,6 +236,17 @@ fn orchestrate(
                 }
                 if report.checkpointed {
                     store.after_checkpoint(trial, report.epoch)?;
+                }
+                if report.epoch <= slots[id].journaled {
+                    // The same values again (training is a pure function of the seed).
+                    let decision = if stopping || signals::interrupted() {
+                        slots[id].stopped = Some(StopReason::Interrupt);
+                        Decision::Stop
+                    } else {
+                        Decision::Continue
+                    };
+                    pool.send(id, &ToWorker::Decision { decision });
+                    continue;
                 }
                 let event = Event::EpochReported {
                     trial,

@@ -201,7 +201,7 @@ impl Link for StdioLink {
 
 /// Prepares this process to be a worker: it dies with its orchestrator (so no orphan keeps
 /// writing into a trial folder that a resumed sweep reuses), leaves Ctrl-C to the orchestrator
-/// (which stops trials at their next checkpoint), and keeps panics out of the terminal (a
+/// (which stops trials after their current epoch), and keeps panics out of the terminal (a
 /// panic's message becomes the trial's failure note).
 pub fn become_worker_process() {
     #[cfg(target_os = "linux")]

@@ -10,9 +10,17 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+/// Environment of the interrupted runs (the reference runs without it).
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 fn start(args: &[&str]) -> Child {
+    start_with(args, &[])
+}
+
+fn start_with(args: &[&str], env: Env<'_>) -> Child {
     kiln()
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -37,7 +45,7 @@ fn created_trials(results: &Path) -> Vec<u64> {
 
 /// Kills `kiln run`/`kiln resume` with SIGKILL at random moments until `kills` kills landed
 /// while it was working, then resumes to the end. Returns how many kills left a torn write.
-fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64) -> usize {
+fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64, env: Env<'_>) -> usize {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (file, dir) = (file.to_str().unwrap(), results.to_str().unwrap());
     let (mut landed, mut torn) = (0, 0);
@@ -46,9 +54,9 @@ fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64) -> usiz
             break;
         }
         let mut child = if attempt == 0 {
-            start(&["run", file, "--results", dir, "-q"])
+            start_with(&["run", file, "--results", dir, "-q"], env)
         } else {
-            start(&["resume", dir, "-q"])
+            start_with(&["resume", dir, "-q"], env)
         };
         std::thread::sleep(Duration::from_millis(rng.random_range(40..260)));
         if child.try_wait().unwrap().is_some() {
@@ -72,7 +80,12 @@ fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64) -> usiz
         }
     }
     assert_eq!(landed, kills);
-    finish(&["resume", dir, "-q"]);
+    let output = kiln()
+        .args(["resume", dir, "-q"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
     torn
 }
 
@@ -99,7 +112,7 @@ fn kill_test(workers: u32, seed: u64) {
     // Wide layers make each checkpoint about 1 MB, so some kills land while one is written.
     let experiment =
         digits_experiment("kill", 12, workers, 10).replace("hidden = 32", "hidden = 256");
-    kill_and_compare(&experiment, workers, seed);
+    kill_and_compare(&experiment, workers, seed, &[]);
 }
 
 /// Kills a sweep of `experiment` ten times, resumes it, and checks it against an uninterrupted
@@ -108,13 +121,14 @@ fn kill_and_compare(
     experiment: &str,
     workers: u32,
     seed: u64,
+    env: Env<'_>,
 ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "k.toml", experiment);
     let reference = dir.path().join("reference");
     sweep(&file, &reference, &[]);
     let interrupted = dir.path().join("interrupted");
-    let torn = kill_repeatedly(&file, &interrupted, 10, seed);
+    let torn = kill_repeatedly(&file, &interrupted, 10, seed, env);
     println!("workers = {workers}: 10 kills, {torn} left a torn journal line or checkpoint file");
     assert_same_sweep(&interrupted, &reference, 12);
     leaderboard_by_trial(&reference)
@@ -138,12 +152,41 @@ fn pruning_decisions_survive_kills_neither_forgotten_nor_repeated() {
         "{}\n[pruner]\nkind = \"median\"\nwarmup_epochs = 1\nmin_trials = 2\n",
         digits_experiment("pruned-kill", 12, 1, 10).replace("hidden = 32", "hidden = 256")
     );
-    let reference = kill_and_compare(&experiment, 1, 33);
+    let reference = kill_and_compare(&experiment, 1, 33, &[]);
     let pruned = reference
         .values()
         .filter(|r| r["state"] == "pruned")
         .count();
     assert!(pruned >= 2, "the sweep should prune: {pruned} pruned");
+}
+
+#[test]
+fn resuming_from_older_checkpoints_redoes_epochs_to_the_same_sweep() {
+    // Checkpoints after the first epoch only (and where a trial is told to stop): each resumed
+    // trial retrains the epochs the journal already holds. They must come out the same, and
+    // the pruner must not decide them again.
+    let experiment = format!(
+        "{}\n[pruner]\nkind = \"median\"\nwarmup_epochs = 1\nmin_trials = 2\n",
+        digits_experiment("sparse-kill", 12, 1, 10).replace("hidden = 32", "hidden = 256")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "k.toml", &experiment);
+    let reference = dir.path().join("reference");
+    sweep(&file, &reference, &[]);
+    let interrupted = dir.path().join("interrupted");
+    kill_repeatedly(
+        &file,
+        &interrupted,
+        10,
+        44,
+        &[("KILN_CHECKPOINT_RATIO", "1e12")],
+    );
+    assert_same_sweep(&interrupted, &reference, 12);
+    let journal = std::fs::read_to_string(interrupted.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"checkpointed\":false"),
+        "every epoch was checkpointed: the test does not test older checkpoints"
+    );
 }
 
 #[test]
