@@ -254,7 +254,7 @@ fn throughput(dir: &Path) {
 }
 
 /// Rounds of the throughput benchmark (kiln and PyTorch alternate).
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn replay(dir: &Path) {
     let path = dir.join("replay.jsonl");

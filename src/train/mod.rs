@@ -3,6 +3,7 @@
 //! The data set is loaded and prepared once per [`BurnObjective`] (so once per worker process)
 //! and shared by all the trials it trains.
 
+mod adamw;
 pub mod checkpoint;
 pub mod data;
 pub mod model;

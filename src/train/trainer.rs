@@ -15,9 +15,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
-};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -202,13 +200,18 @@ impl TrainConfig {
                 .with_weight_decay(decay)
                 .with_grad_clipping(clipping)
                 .init(),
-            _ => AdamWConfig::new()
-                .with_beta_1(self.betas.0 as f32)
-                .with_beta_2(self.betas.1 as f32)
-                .with_epsilon(self.epsilon as f32)
-                .with_weight_decay(self.weight_decay as f32)
-                .with_grad_clipping(clipping)
-                .init(),
+            _ => {
+                let optimizer = ModuleOptimizer::from(super::adamw::FusedAdamW {
+                    beta_1: self.betas.0 as f32,
+                    beta_2: self.betas.1 as f32,
+                    epsilon: self.epsilon as f32,
+                    weight_decay: self.weight_decay as f32,
+                });
+                match clipping {
+                    Some(clipping) => optimizer.with_grad_clipping(clipping.init()),
+                    None => optimizer,
+                }
+            }
         }
     }
 }
