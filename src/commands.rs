@@ -424,6 +424,12 @@ pub fn check(file: &Path) -> Result<u8> {
             .unwrap_or_default(),
         crate::pruner::describe(e)
     );
+    if let Some(url) = &e.storage_url {
+        println!(
+            "storage    {url} (password from PGPASSWORD); workers join with: kiln worker --storage {url} --sweep {}",
+            e.name
+        );
+    }
     if let Some(es) = &e.early_stopping {
         println!(
             "patience   stop a trial after {} epochs without {} improving by more than {}",
