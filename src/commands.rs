@@ -5,7 +5,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, SplitSpec, task_name};
 use crate::functions::FunctionObjective;
-use crate::journal::{EndState, Event, FileJournal, Journal, PgJournal};
+use crate::journal::{EndState, FileJournal, Journal, PgJournal};
 use crate::report::{self, ReportSpec};
 use crate::settings::{SETTINGS, Section};
 use crate::state::{SweepState, TrialState};
@@ -79,7 +79,7 @@ pub fn run(
 
 /// `kiln worker`: join a sweep kept in a database and train its trials until none is left.
 pub fn worker(storage: Storage, workers: Option<usize>, quiet: bool) -> Result<u8> {
-    let (experiment, _) = load_shared(&storage)?;
+    let (experiment, _) = open_shared(&storage)?;
     crate::signals::install();
     let options = SweepOptions {
         workers: workers.or(Some(experiment.budget.workers)),
@@ -107,7 +107,7 @@ pub fn worker(storage: Storage, workers: Option<usize>, quiet: bool) -> Result<u
 /// The experiment and state of a shared sweep. Relative paths in the experiment resolve
 /// against the folder recorded when the sweep was created if this machine has it, else
 /// against the current folder (a worker on another machine, started where the data is).
-fn load_shared(storage: &Storage) -> Result<(Experiment, Vec<Event>)> {
+fn open_shared(storage: &Storage) -> Result<(Experiment, PgJournal)> {
     let name = storage.sweep.as_deref().ok_or_else(|| {
         Error::input(
             "--sweep NAME is required with --storage (the sweep's name: its experiment's `name`)",
@@ -140,7 +140,7 @@ fn load_shared(storage: &Storage) -> Result<(Experiment, Vec<Event>)> {
         journal.db().shown()
     ));
     let experiment = Experiment::parse(&stored.experiment, &label, &base_dir)?;
-    Ok((experiment, journal.read_from(0)?))
+    Ok((experiment, journal))
 }
 
 /// A sweep to read: a results folder, or a sweep in a database.
@@ -171,7 +171,8 @@ impl Source {
         match self {
             Source::Folder(dir) => Ok((frozen_experiment(dir)?, read_state(dir)?)),
             Source::Database(storage) => {
-                let (experiment, events) = load_shared(storage)?;
+                let (experiment, mut journal) = open_shared(storage)?;
+                let events = journal.read_from(0)?;
                 Ok((experiment, SweepState::replay(&events)))
             }
         }
@@ -193,7 +194,8 @@ impl Source {
 /// `kiln export`: write a shared sweep as a results folder (journal, experiment, reports,
 /// plots and every trial's files), the same as a local sweep's.
 pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
-    let (experiment, events) = load_shared(storage)?;
+    let (experiment, mut journal) = open_shared(storage)?;
+    let events = journal.read_from(0)?;
     let marker = dir.join("exported-from");
     if dir.join("journal.jsonl").exists() && !marker.exists() {
         return Err(Error::input(format!(
@@ -202,31 +204,27 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
         )));
     }
     let name = storage.sweep.as_deref().unwrap_or_default();
-    let mut db = Db::connect(&storage.url)?;
     std::fs::create_dir_all(dir.join("trials"))
         .map_err(|e| Error::runtime(format!("cannot create {}: {e}", dir.display())))?;
     let write = |path: &Path, bytes: &[u8]| {
         crate::files::write_atomic(path, bytes, false)
             .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))
     };
-    let mut journal = String::new();
-    for event in &events {
-        journal.push_str(&serde_json::to_string(event).map_err(|e| Error::runtime(e.to_string()))?);
-        journal.push('\n');
-    }
     let state = SweepState::replay(&events);
-    write(&dir.join("journal.jsonl"), journal.as_bytes())?;
+    let lines = crate::journal::lines(&events)
+        .map_err(|e| Error::runtime(format!("cannot encode the journal: {e}")))?;
+    write(&dir.join("journal.jsonl"), &lines)?;
     write(
         &dir.join("experiment.toml"),
         experiment.source.text.as_bytes(),
     )?;
     write(
         &marker,
-        format!("sweep {name} in {}\n", db.shown()).as_bytes(),
+        format!("sweep {name} in {}\n", journal.db().shown()).as_bytes(),
     )?;
     for trial in &state.trials {
         let trial_dir = dir.join("trials").join(trial.number.to_string());
-        for (file, data) in crate::store::blobs(&mut db, name, trial.number, None)? {
+        for (file, data) in crate::store::blobs(journal.db(), name, trial.number, None)? {
             if file == crate::store::CHECKPOINT_BLOB {
                 continue;
             }

@@ -166,11 +166,6 @@ impl Conn {
         let statement = self.statements.get(&mut self.client, sql)?;
         self.client.query(&statement, params)
     }
-
-    /// Runs statements without parameters, in one round trip.
-    pub fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
-        self.client.batch_execute(sql)
-    }
 }
 
 /// One connection to the database of a `--storage` URL.
@@ -246,7 +241,7 @@ impl Db {
                     Ok(mut client) => {
                         // Commits wait for the disk only where the caller asks (see
                         // `PgJournal::transact`): the same group-commit bargain as the file
-                        // journal's, and 3-4x the trials per second of a cheap objective.
+                        // journal's (140 -> 168 no-op trials/s for one worker, measured here).
                         if let Err(e) = client.batch_execute("SET synchronous_commit = off") {
                             tracing::warn!("cannot set synchronous_commit: {e}");
                         }

@@ -144,16 +144,45 @@ fn unfinished(state: &SweepState, running: &[u64], claimable: impl Fn(u64) -> bo
         .find(|n| !running.contains(n) && claimable(*n))
 }
 
-fn started(state: &SweepState, trial: u64, worker: String) -> Event {
-    Event::TrialStarted {
+/// What a free slot of `worker` gets, with the events that record it: the first unfinished
+/// trial that `claimable` allows and this process does not run, else a new one from `create`.
+/// `Wait` when the only unfinished trials left are ones `claimable` refuses (held by others).
+fn choose(
+    state: &SweepState,
+    running: &[u64],
+    claimable: impl Fn(u64) -> bool,
+    create: &mut Create<'_>,
+    worker: String,
+) -> (Vec<Event>, Claim) {
+    let mut events = Vec::new();
+    let trial = match unfinished(state, running, claimable) {
+        Some(trial) => trial,
+        None => match create(state) {
+            Some(created) => {
+                events.push(created);
+                state.trials.len() as u64
+            }
+            None if unfinished(state, running, |_| true).is_some() => {
+                return (events, Claim::Wait);
+            }
+            None => return (events, Claim::Done),
+        },
+    };
+    let from_epoch = state
+        .trials
+        .get(trial as usize)
+        .and_then(|t| t.epochs.last())
+        .map_or(0, |e| e.epoch);
+    if from_epoch > 0 {
+        tracing::info!("trial {trial} continues after epoch {from_epoch}");
+    }
+    events.push(Event::TrialStarted {
         trial,
-        from_epoch: state.trials[trial as usize]
-            .epochs
-            .last()
-            .map_or(0, |e| e.epoch),
+        from_epoch,
         worker,
         time: now(),
-    }
+    });
+    (events, Claim::Run(trial))
 }
 
 /// A sweep in a results folder, swept by this process alone.
@@ -255,20 +284,10 @@ impl Store for FolderStore {
         running: &[u64],
         create: &mut Create<'_>,
     ) -> Result<Claim> {
-        let worker = slot.to_string();
-        if let Some(trial) = unfinished(state, running, |_| true) {
-            let event = started(state, trial, worker);
-            self.append(state, &[event])?;
-            return Ok(Claim::Run(trial));
-        }
-        let Some(created) = create(state) else {
-            return Ok(Claim::Done);
-        };
-        self.append(state, &[created])?;
-        let trial = state.trials.len() as u64 - 1;
-        let event = started(state, trial, worker);
-        self.append(state, &[event])?;
-        Ok(Claim::Run(trial))
+        // This process holds the folder's lock: every unfinished trial is its own to continue.
+        let (events, claim) = choose(state, running, |_| true, create, slot.to_string());
+        self.append(state, &events)?;
+        Ok(claim)
     }
 
     fn record(&mut self, state: &mut SweepState, _trial: u64, events: Vec<Event>) -> Result<bool> {
@@ -434,42 +453,17 @@ impl Store for DbStore {
                 .map(|r| r.get(0))
                 .collect();
             let free = |n: u64| !held.contains(&(n as i64));
-            let mut events = Vec::new();
-            let trial = match unfinished(state, running, free) {
-                Some(trial) => trial,
-                None => match create(state) {
-                    Some(created) => {
-                        events.push(created);
-                        state.trials.len() as u64
-                    }
-                    None if unfinished(state, running, |_| true).is_some() => {
-                        return Ok((events, Claim::Wait));
-                    }
-                    None => return Ok((events, Claim::Done)),
-                },
-            };
-            let from_epoch = state
-                .trials
-                .get(trial as usize)
-                .and_then(|t| t.epochs.last())
-                .map_or(0, |e| e.epoch);
-            events.push(Event::TrialStarted {
-                trial,
-                from_epoch,
-                worker: format!("{me}/{slot}"),
-                time: now(),
-            });
-            tx.execute(
-                "INSERT INTO kiln_leases (sweep, trial, worker, expires)
+            let (events, claim) = choose(state, running, free, create, format!("{me}/{slot}"));
+            if let Claim::Run(trial) = claim {
+                tx.execute(
+                    "INSERT INTO kiln_leases (sweep, trial, worker, expires)
                      VALUES ($1, $2, $3, now() + $4 * interval '1 second')
                      ON CONFLICT (sweep, trial) DO UPDATE
                      SET worker = EXCLUDED.worker, expires = EXCLUDED.expires",
-                &[&sweep, &(trial as i64), &me, &lease],
-            )?;
-            if from_epoch > 0 {
-                tracing::info!("taking over trial {trial} from epoch {from_epoch}");
+                    &[&sweep, &(trial as i64), &me, &lease],
+                )?;
             }
-            Ok((events, Claim::Run(trial)))
+            Ok((events, claim))
         })
     }
 

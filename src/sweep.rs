@@ -237,33 +237,31 @@ fn orchestrate(
                 if report.checkpointed {
                     store.after_checkpoint(trial, report.epoch)?;
                 }
-                if report.epoch <= slots[id].journaled {
-                    // The same values again (training is a pure function of the seed).
-                    let decision = if stopping || signals::interrupted() {
-                        slots[id].stopped = Some(StopReason::Interrupt);
-                        Decision::Stop
-                    } else {
-                        Decision::Continue
+                // Epochs up to `journaled` come from retraining after an older checkpoint:
+                // the same values (training is a pure function of the seed), already recorded
+                // and decided.
+                let fresh = report.epoch > slots[id].journaled;
+                let recorded = if fresh {
+                    let event = Event::EpochReported {
+                        trial,
+                        epoch: report.epoch,
+                        elapsed_s: report.elapsed_s,
+                        lr: report.lr,
+                        metrics: report.metrics,
+                        checkpointed: report.checkpointed,
+                        time: now(),
                     };
-                    pool.send(id, &ToWorker::Decision { decision });
-                    continue;
-                }
-                let event = Event::EpochReported {
-                    trial,
-                    epoch: report.epoch,
-                    elapsed_s: report.elapsed_s,
-                    lr: report.lr,
-                    metrics: report.metrics,
-                    checkpointed: report.checkpointed,
-                    time: now(),
+                    store.record(&mut state, trial, vec![event])?
+                } else {
+                    true
                 };
-                let decision = if !store.record(&mut state, trial, vec![event])? {
+                let decision = if !recorded {
                     lost(trial);
                     slots[id].stopped = Some(StopReason::Lost);
                     Decision::Stop
                 } else if let Some(reason) = pruner
                     .as_ref()
-                    .filter(|_| !stopping)
+                    .filter(|_| fresh && !stopping)
                     .and_then(|p| p.decide(&state.trials[trial as usize], &state))
                 {
                     // Recorded now, before the trial hears of it: a resumed sweep keeps it.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 static SERVER: Mutex<()> = Mutex::new(());
@@ -87,6 +87,31 @@ fn done(child: Child) -> Output {
     output
 }
 
+/// What a test here holds: the server's URL, the server to itself, and a fresh folder.
+struct Shared {
+    url: String,
+    dir: tempfile::TempDir,
+    _server: MutexGuard<'static, ()>,
+}
+
+/// Takes the server for `test` (`None` when none is configured) and forgets sweep `name`.
+fn shared(test: &str, name: &str) -> Option<Shared> {
+    let url = server(test)?;
+    let server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    forget(&url, name);
+    Some(Shared {
+        url,
+        dir: tempfile::tempdir().unwrap(),
+        _server: server,
+    })
+}
+
+/// Once sweep `name` has started, starts a `kiln worker` that joins it.
+fn join(url: &str, name: &str, dir: &Path) -> Child {
+    wait_for(url, name, "the sweep to start", |e| !e.is_empty());
+    start(&["worker", "--storage", url, "--sweep", name, "-q"], dir)
+}
+
 /// Waits until `ready` holds of the sweep's events (at most a minute).
 fn wait_for(url: &str, name: &str, what: &str, ready: impl Fn(&[Value]) -> bool) {
     let started = Instant::now();
@@ -118,26 +143,15 @@ fn assert_complete(events: &[Value], trials: usize) {
 
 #[test]
 fn workers_share_a_sweep_and_train_each_trial_once() {
-    let Some(url) = server("workers_share_a_sweep") else {
+    let name = "pg-share";
+    let Some(Shared { url, dir, _server }) = shared("workers_share_a_sweep", name) else {
         return;
     };
-    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
-    let name = "pg-share";
-    forget(&url, name);
-    let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "x.toml", &digits_experiment(name, 10, 1, 6));
     let file = file.to_str().unwrap();
     // One process creates the sweep; three more join it while it runs.
     let creator = start(&["run", file, "--storage", &url, "-q"], dir.path());
-    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
-    let joiners: Vec<Child> = (0..3)
-        .map(|_| {
-            start(
-                &["worker", "--storage", &url, "--sweep", name, "-q"],
-                dir.path(),
-            )
-        })
-        .collect();
+    let joiners: Vec<Child> = (0..3).map(|_| join(&url, name, dir.path())).collect();
     done(creator);
     for joiner in joiners {
         done(joiner);
@@ -163,23 +177,16 @@ fn workers_share_a_sweep_and_train_each_trial_once() {
 
 #[test]
 fn leaderboard_matches_the_same_sweep_run_locally() {
-    let Some(url) = server("leaderboard_matches_local") else {
+    let name = "pg-same";
+    let Some(Shared { url, dir, _server }) = shared("leaderboard_matches_local", name) else {
         return;
     };
-    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
-    let name = "pg-same";
-    forget(&url, name);
-    let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "x.toml", &digits_experiment(name, 8, 2, 8));
     let local = dir.path().join("local");
     sweep(&file, &local, &[]);
     let file = file.to_str().unwrap();
     let creator = start(&["run", file, "--storage", &url, "-q"], dir.path());
-    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
-    let worker = start(
-        &["worker", "--storage", &url, "--sweep", name, "-q"],
-        dir.path(),
-    );
+    let worker = join(&url, name, dir.path());
     done(creator);
     done(worker);
     let shared = dir.path().join("results").join(name);
@@ -226,13 +233,10 @@ fn leaderboard_matches_the_same_sweep_run_locally() {
 
 #[test]
 fn a_killed_workers_trial_is_finished_by_another_from_its_checkpoint() {
-    let Some(url) = server("killed_worker_takeover") else {
+    let name = "pg-takeover";
+    let Some(Shared { url, dir, _server }) = shared("killed_worker_takeover", name) else {
         return;
     };
-    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
-    let name = "pg-takeover";
-    forget(&url, name);
-    let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "x.toml", &long_trials(name, 2, 60));
     let local = dir.path().join("local");
     sweep(&file, &local, &[]);
@@ -296,7 +300,8 @@ fn a_killed_workers_trial_is_finished_by_another_from_its_checkpoint() {
 
 #[test]
 fn workers_survive_a_database_restart() {
-    let Some(url) = server("database_restart") else {
+    let name = "pg-restart";
+    let Some(Shared { url, dir, _server }) = shared("database_restart", name) else {
         return;
     };
     let Ok(restart) = std::env::var("KILN_TEST_POSTGRES_RESTART") else {
@@ -305,20 +310,12 @@ fn workers_survive_a_database_restart() {
         );
         return;
     };
-    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
-    let name = "pg-restart";
-    forget(&url, name);
-    let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "x.toml", &long_trials(name, 4, 30));
     let local = dir.path().join("local");
     sweep(&file, &local, &[]);
     let file = file.to_str().unwrap();
     let creator = start(&["run", file, "--storage", &url, "-q"], dir.path());
-    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
-    let joiner = start(
-        &["worker", "--storage", &url, "--sweep", name, "-q"],
-        dir.path(),
-    );
+    let joiner = join(&url, name, dir.path());
     wait_for(&url, name, "three epochs", |e| {
         of_kind(e, "epoch_reported").len() >= 3
     });
@@ -345,10 +342,9 @@ fn workers_survive_a_database_restart() {
 
 #[test]
 fn clear_errors_for_unknown_sweeps_and_bad_urls() {
-    let Some(url) = server("clear_errors") else {
+    let Some(Shared { url, _server, .. }) = shared("clear_errors", "no-such-sweep") else {
         return;
     };
-    let _server = SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let output = common::run(&["worker", "--storage", &url, "--sweep", "no-such-sweep"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no sweep `no-such-sweep`"));

@@ -72,13 +72,19 @@ impl FileJournal {
     }
 }
 
+/// `events` as the journal file holds them: one JSON object per line.
+pub fn lines(events: &[Event]) -> serde_json::Result<Vec<u8>> {
+    let mut buffer = Vec::with_capacity(256 * events.len());
+    for event in events {
+        serde_json::to_writer(&mut buffer, event)?;
+        buffer.push(b'\n');
+    }
+    Ok(buffer)
+}
+
 impl Journal for FileJournal {
     fn append(&mut self, events: &[Event], sync: bool) -> Result<()> {
-        let mut buffer = Vec::with_capacity(256 * events.len());
-        for event in events {
-            serde_json::to_writer(&mut buffer, event).context(|| self.what())?;
-            buffer.push(b'\n');
-        }
+        let buffer = lines(events).context(|| self.what())?;
         if !buffer.is_empty() {
             // One write call: with O_APPEND the lines land whole and in order.
             self.file

@@ -9,7 +9,7 @@
 mod file;
 mod postgres;
 
-pub use file::FileJournal;
+pub use file::{FileJournal, lines};
 pub use postgres::{PgJournal, StoredSweep};
 
 use crate::error::Result;

@@ -17,8 +17,8 @@
 //! that last fraction of a second of reports (never corrupt the journal), and the sweep redoes
 //! that work to the same result, every trial being a pure function of its seed; a trial a
 //! worker was told it had claimed but whose claim was lost fails that worker's next lease check
-//! and stops there. Waiting for the disk at every commit cost about 3x the trials per second
-//! of a cheap objective on this machine.
+//! and stops there. Waiting for the disk at every commit held one worker to 140 no-op trials
+//! per second here, against 168 without.
 //!
 //! **Conditional appends.** [`PgJournal::transact`] reads what others appended, lets the
 //! caller decide what to append from the up-to-date state (claim a trial, check a lease), and
