@@ -247,6 +247,7 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
 
 /// `kiln resume`: continue the sweep held in a results folder.
 pub fn resume(dir: &Path, workers: Option<usize>, trials: Option<u64>, quiet: bool) -> Result<u8> {
+    crate::lock::ensure_free(dir)?;
     let experiment = frozen_experiment(dir)?;
     sweep_and_report(
         &experiment,

@@ -29,22 +29,35 @@ impl FolderLock {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            return Err(Error::runtime(format!(
-                "{} is being swept by another kiln process ({}); wait for it to finish or stop it (Ctrl-C) first",
-                dir.display(),
-                if holder.is_empty() {
-                    "pid unknown".to_string()
-                } else {
-                    holder.to_string()
-                }
-            )));
+            return Err(busy(dir, holder.trim()));
         }
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = write!(file, "pid {} on {}", std::process::id(), hostname());
         let _ = file.flush();
         Ok(FolderLock { _file: file })
+    }
+}
+
+/// The error for a folder another process sweeps.
+fn busy(dir: &Path, holder: &str) -> Error {
+    Error::runtime(format!(
+        "{} is being swept by another kiln process ({}); wait for it to finish or stop it (Ctrl-C) first",
+        dir.display(),
+        if holder.is_empty() {
+            "pid unknown"
+        } else {
+            holder
+        }
+    ))
+}
+
+/// Fails, naming the holder, if another process sweeps `dir`: checked before reading a folder
+/// to continue it, which a sweep that has just started may not have finished writing.
+pub fn ensure_free(dir: &Path) -> Result<()> {
+    match holder(dir) {
+        Some(holder) => Err(busy(dir, &holder)),
+        None => Ok(()),
     }
 }
 
