@@ -20,6 +20,7 @@ use crate::journal::{Event, FileJournal, GROUP_COMMIT, Journal, PgJournal, now};
 use crate::lock::FolderLock;
 use crate::report::{self, ReportSpec};
 use crate::state::SweepState;
+use crate::train::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -530,8 +531,13 @@ impl Store for DbStore {
         }
         let sweep = self.journal.sweep().to_string();
         for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(CHECKPOINT_BLOB))? {
+            // Into the slot of its epoch, where the trial looks for it and reports it from.
+            let Some(stored) = Checkpoint::from_bytes(&data) else {
+                tracing::warn!("trial {trial}: its stored checkpoint is garbled; it starts over");
+                continue;
+            };
             std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-            let checkpoint = crate::train::checkpoint::path(&dir, 0);
+            let checkpoint = crate::train::checkpoint::path(&dir, stored.state.epoch % 2);
             std::fs::write(&checkpoint, data)
                 .context(|| format!("cannot write {}", checkpoint.display()))?;
         }

@@ -84,6 +84,11 @@ impl Checkpoint {
     pub fn load_file(file: &Path) -> Option<Checkpoint> {
         let mut bytes = Vec::new();
         File::open(file).ok()?.read_to_end(&mut bytes).ok()?;
+        Checkpoint::from_bytes(&bytes)
+    }
+
+    /// A checkpoint from a slot file's bytes; `None` if they are torn or garbled.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Checkpoint> {
         let rest = bytes.strip_prefix(MAGIC.as_slice())?;
         let (sum, mut rest) = rest.split_at_checked(8)?;
         let mut parts = Vec::new();
@@ -114,8 +119,8 @@ impl Checkpoint {
 
 /// Writes a checkpoint of `state` and the burnpack bytes of the model, the optimizer and the
 /// best epoch's model into the slot of the epoch's parity in `dir`, in place. The parts are
-/// written as they are, not gathered into one buffer first: a checkpoint is written every
-/// epoch, and copying a megabyte or two each time showed in profiles.
+/// written as they are, not gathered into one buffer first: copying a megabyte or two per
+/// checkpoint showed in profiles.
 pub fn save(
     dir: &Path,
     state: &TrainingState,

@@ -281,11 +281,15 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             .map_err(|e| format!("cannot load the checkpoint's optimizer: {e}"))?;
         state = checkpoint.state;
         best_model = checkpoint.best_model;
+        // Of those, only the checkpoint's own epoch still has its checkpoint on disk.
         let missing: Vec<EpochReport> = state
             .reports
             .iter()
             .filter(|r| r.epoch > trial.journaled_epochs())
-            .cloned()
+            .map(|r| EpochReport {
+                checkpointed: r.epoch == state.epoch,
+                ..r.clone()
+            })
             .collect();
         for report in missing {
             if trial.report_epoch(report) == Decision::Stop {
