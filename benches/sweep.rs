@@ -373,7 +373,7 @@ fn checkpoint_with(dir: &Path, workers: usize) {
 /// Median simple regret (best value found minus the function's minimum) after 50 and 100
 /// trials, over 20 seeds, for each sampler.
 fn regret(dir: &Path) {
-    use kiln::functions::{Function, FunctionObjective};
+    use kiln::objective::function::{Function, FunctionObjective};
     use kiln::sweep::{Execution, SweepOptions};
     use std::sync::Arc;
     let spaces = [
@@ -399,7 +399,7 @@ fn regret(dir: &Path) {
             let mut at = [Vec::new(), Vec::new()];
             for seed in 0..20 {
                 let text = format!(
-                    "name = \"r\"\nseed = {seed}\n[objective]\nmetric = \"value\"\n[budget]\ntrials = 100\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"{name}\"\n[train]\nepochs = 1\n[sampler]\nkind = \"{}\"\nmultivariate = {}\n[space]\n{space}",
+                    "name = \"r\"\nseed = {seed}\n[objective]\nmetric = \"value\"\nkind = \"function\"\nfunction = \"{name}\"\nepochs = 1\n[budget]\ntrials = 100\nworkers = 1\n[sampler]\nkind = \"{}\"\nmultivariate = {}\n[space]\n{space}",
                     sampler.trim_end_matches("-mv"),
                     sampler.ends_with("-mv")
                 );
@@ -411,9 +411,9 @@ fn regret(dir: &Path) {
                     quiet: true,
                     ..SweepOptions::default()
                 };
-                let objective = Arc::new(FunctionObjective::new(&experiment));
+                let objective = Arc::new(FunctionObjective::new(&experiment).unwrap());
                 let outcome =
-                    kiln::sweep::run(&experiment, &options, Execution::Custom(objective)).unwrap();
+                    kiln::sweep::run(&experiment, &options, Execution::Threads(objective)).unwrap();
                 let values: Vec<f64> = outcome
                     .state
                     .trials
@@ -438,10 +438,10 @@ fn regret(dir: &Path) {
 }
 
 /// The same regret for the `optimizer` crate's TPE (its defaults, seeded), in memory.
-fn optimizer_crate_tpe(name: &str, function: kiln::functions::Function) {
+fn optimizer_crate_tpe(name: &str, function: kiln::objective::function::Function) {
     use optimizer::prelude::*;
     let bounds: Vec<(f64, f64)> = match function {
-        kiln::functions::Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
+        kiln::objective::function::Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
         _ => vec![(0.0, 1.0); 6],
     };
     let started = Instant::now();
@@ -516,10 +516,10 @@ fn overhead(dir: &Path) {
     for sampler in ["random", "tpe"] {
         for n in [100u64, 1000] {
             let text = format!(
-                "name = \"o\"\nseed = 0\n[objective]\nmetric = \"value\"\n[budget]\ntrials = {n}\nworkers = 1\n[sampler]\nkind = \"{sampler}\"\n[space]\na = {{ log_uniform = [1e-5, 1e-1] }}\nb = {{ log_uniform = [1e-6, 1e-2] }}\nk = {{ int = [1, 8] }}\nc = {{ choice = [\"relu\", \"tanh\", \"gelu\"] }}\nu = {{ uniform = [0.0, 1.0] }}\n"
+                "name = \"o\"\nseed = 0\n[objective]\nmetric = \"value\"\nkind = \"noop\"\n[budget]\ntrials = {n}\nworkers = 1\n[sampler]\nkind = \"{sampler}\"\n[space]\na = {{ log_uniform = [1e-5, 1e-1] }}\nb = {{ log_uniform = [1e-6, 1e-2] }}\nk = {{ int = [1, 8] }}\nc = {{ choice = [\"relu\", \"tanh\", \"gelu\"] }}\nu = {{ uniform = [0.0, 1.0] }}\n"
             );
             let experiment =
-                kiln::Experiment::parse_custom(&text, Path::new("overhead.toml"), dir).unwrap();
+                kiln::Experiment::parse(&text, Path::new("overhead.toml"), dir).unwrap();
             let mut runs = Vec::new();
             for repeat in 0..3 {
                 let options = SweepOptions {
@@ -528,7 +528,7 @@ fn overhead(dir: &Path) {
                     ..SweepOptions::default()
                 };
                 let started = Instant::now();
-                kiln::sweep::run(&experiment, &options, Execution::Custom(Arc::new(NoOp))).unwrap();
+                kiln::sweep::run(&experiment, &options, Execution::Threads(Arc::new(NoOp))).unwrap();
                 runs.push(started.elapsed().as_secs_f64() * 1e3 / n as f64);
             }
             kiln_ms.insert((sampler, n), median(runs));
@@ -637,7 +637,7 @@ fn shared(dir: &Path) {
     std::fs::write(
         &file,
         format!(
-            "name = \"noop\"\nseed = 0\n[objective]\nmetric = \"value\"\ndirection = \"minimize\"\n[budget]\ntrials = {trials}\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"sphere\"\n[train]\nepochs = 1\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\nx3 = {{ uniform = [-1.0, 1.0] }}\nx4 = {{ uniform = [-1.0, 1.0] }}\nx5 = {{ uniform = [-1.0, 1.0] }}\n"
+            "name = \"noop\"\nseed = 0\n[objective]\nmetric = \"value\"\ndirection = \"minimize\"\nkind = \"function\"\nfunction = \"sphere\"\nepochs = 1\n[budget]\ntrials = {trials}\nworkers = 1\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\nx3 = {{ uniform = [-1.0, 1.0] }}\nx4 = {{ uniform = [-1.0, 1.0] }}\nx5 = {{ uniform = [-1.0, 1.0] }}\n"
         ),
     )
     .unwrap();

@@ -3,15 +3,16 @@
 
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::experiment::{self, Experiment, SplitSpec, task_name};
-use crate::functions::FunctionObjective;
+use crate::experiment::{self, Experiment};
 use crate::journal::{EndState, FileJournal, Journal, PgJournal};
+use crate::objective::train::BurnObjective;
+use crate::objective::{Objectives, Prepared};
 use crate::report::{self, ReportSpec};
 use crate::settings::{SETTINGS, Section};
 use crate::state::{SweepState, TrialState};
 use crate::store::Storage;
 use crate::sweep::{self, Execution, SweepOptions};
-use crate::train::{BurnObjective, metric_names};
+use crate::train::spec::{SplitSpec, task_name};
 use crate::worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// `kiln run`: start or continue the sweep of an experiment file, in a results folder or, with
 /// `storage` (or `[storage] url`), in a database that other workers may join.
 pub fn run(
+    objectives: &Objectives,
     file: &Path,
     results: Option<PathBuf>,
     storage: Option<Storage>,
@@ -52,7 +54,7 @@ pub fn run(
                 "--workers 0 only creates a shared sweep: it needs --storage (or [storage] url)",
             ));
         };
-        sweep::check_objective(&experiment, &execution(&experiment)?)?;
+        objectives.build(&experiment)?;
         let trials = trials.unwrap_or(experiment.budget.trials);
         let (_, state) = crate::store::DbStore::open(&storage, &experiment, Some(trials))?;
         println!(
@@ -65,6 +67,7 @@ pub fn run(
     }
     let results_dir = results.unwrap_or_else(|| Path::new("results").join(name));
     sweep_and_report(
+        objectives,
         &experiment,
         SweepOptions {
             results_dir,
@@ -78,7 +81,12 @@ pub fn run(
 }
 
 /// `kiln worker`: join a sweep kept in a database and train its trials until none is left.
-pub fn worker(storage: Storage, workers: Option<usize>, quiet: bool) -> Result<u8> {
+pub fn worker(
+    objectives: &Objectives,
+    storage: Storage,
+    workers: Option<usize>,
+    quiet: bool,
+) -> Result<u8> {
     let (experiment, _) = open_shared(&storage)?;
     crate::signals::install();
     let options = SweepOptions {
@@ -88,7 +96,7 @@ pub fn worker(storage: Storage, workers: Option<usize>, quiet: bool) -> Result<u
         storage: Some(storage),
         ..SweepOptions::default()
     };
-    let outcome = sweep::run(&experiment, &options, execution(&experiment)?)?;
+    let outcome = sweep::run(&experiment, &options, execution(objectives, &experiment)?)?;
     let state = &outcome.state;
     eprintln!(
         "{}: {} of {} trials ended ({} unfinished).",
@@ -225,7 +233,7 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     for trial in &state.trials {
         let trial_dir = dir.join("trials").join(trial.number.to_string());
         for (file, data) in crate::store::blobs(journal.db(), name, trial.number, None)? {
-            if file == crate::store::CHECKPOINT_BLOB {
+            if crate::store::internal_blob(&file) {
                 continue;
             }
             std::fs::create_dir_all(&trial_dir).map_err(|e| {
@@ -246,10 +254,17 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
 }
 
 /// `kiln resume`: continue the sweep held in a results folder.
-pub fn resume(dir: &Path, workers: Option<usize>, trials: Option<u64>, quiet: bool) -> Result<u8> {
+pub fn resume(
+    objectives: &Objectives,
+    dir: &Path,
+    workers: Option<usize>,
+    trials: Option<u64>,
+    quiet: bool,
+) -> Result<u8> {
     crate::lock::ensure_free(dir)?;
     let experiment = frozen_experiment(dir)?;
     sweep_and_report(
+        objectives,
         &experiment,
         SweepOptions {
             results_dir: dir.to_path_buf(),
@@ -262,9 +277,13 @@ pub fn resume(dir: &Path, workers: Option<usize>, trials: Option<u64>, quiet: bo
     )
 }
 
-fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8> {
+fn sweep_and_report(
+    objectives: &Objectives,
+    experiment: &Experiment,
+    options: SweepOptions,
+) -> Result<u8> {
     crate::signals::install();
-    let outcome = sweep::run(experiment, &options, execution(experiment)?)?;
+    let outcome = sweep::run(experiment, &options, execution(objectives, experiment)?)?;
     let dir = &options.results_dir;
     let spec = ReportSpec::of(experiment);
     let continue_with = match &options.storage {
@@ -314,17 +333,16 @@ fn sweep_and_report(experiment: &Experiment, options: SweepOptions) -> Result<u8
     Ok(0)
 }
 
-/// Where an experiment's trials run: burn training in worker processes of this executable;
-/// synthetic functions, which take microseconds, on threads of this process.
-fn execution(experiment: &Experiment) -> Result<Execution> {
-    if experiment.settings.name("kind") == Some("function") {
-        return Ok(Execution::Custom(Arc::new(FunctionObjective::new(
-            experiment,
-        ))));
-    }
+/// Where an experiment's trials run: worker processes of this executable, which knows the
+/// same objectives.
+fn execution(objectives: &Objectives, experiment: &Experiment) -> Result<Execution> {
+    let prepared = objectives.build(experiment)?;
     let exe = std::env::current_exe()
-        .map_err(|e| Error::runtime(format!("cannot find the kiln executable: {e}")))?;
-    Ok(Execution::BuiltIn { exe })
+        .map_err(|e| Error::runtime(format!("cannot find this program's executable: {e}")))?;
+    Ok(Execution::Processes {
+        exe,
+        objective: prepared.objective,
+    })
 }
 
 /// Writes CSV to stdout; a reader that stops early (`| head`) is not an error.
@@ -358,47 +376,83 @@ fn read_state(dir: &Path) -> Result<SweepState> {
 }
 
 /// `kiln check`: validate an experiment, load its data, print the space and the plan.
-pub fn check(file: &Path) -> Result<u8> {
+pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
     let experiment = Experiment::load(file)?;
-    let (metrics, data) = match execution(&experiment)? {
-        Execution::Custom(objective) => (objective.metrics(&experiment)?, None),
-        Execution::BuiltIn { .. } => {
-            let data = BurnObjective::new(experiment.clone()).data()?.clone();
-            (metric_names(&data), Some(data))
-        }
+    // The built-in trainer's data and settings are shown too.
+    let burn = (experiment.objective.kind == "train")
+        .then(|| BurnObjective::new(&experiment).map(Arc::new))
+        .transpose()?;
+    let prepared: Prepared = match &burn {
+        Some(burn) => crate::objective::prepare(&experiment, Arc::clone(burn) as _)?,
+        None => objectives.build(&experiment)?,
     };
-    experiment.check_metrics(&metrics)?;
+    let metrics = &prepared.metrics;
     let e = &experiment;
     println!("{}: {} is valid.\n", e.name, file.display());
-    if let Some(function) = e.settings.name("function").filter(|_| data.is_none()) {
-        println!("function   {function} (synthetic; reports `value` each epoch)");
-    }
-    if let (Some(spec), Some(data)) = (&e.data, &data) {
-        let classes = if data.class_names.is_empty() {
-            String::new()
-        } else {
-            format!(", {} classes", data.class_names.len())
-        };
-        let split = match &spec.split {
-            SplitSpec::Fractions { .. } => "by seeded fractions",
-            SplitSpec::Column(_) => "by column",
-        };
-        println!(
-            "data       {}: {} features{classes}, {}\n           split {split}: train {}, val {}, test {}",
-            spec.path.display(),
-            data.n_features(),
-            task_name(spec.task),
-            data.train.rows,
-            data.val.rows,
-            data.test.as_ref().map_or(0, |t| t.rows)
-        );
+    match &burn {
+        Some(burn) => print_data(burn),
+        None => {
+            let options: Vec<String> = e
+                .objective
+                .options
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            println!("objective  {} ({})", e.objective.kind, options.join(", "));
+        }
     }
     println!(
-        "objective  {} {}  (reported: {})",
+        "metric     {} {}  (reported: {})",
         e.objective.direction.name(),
         e.objective.metric,
         metrics.join(", ")
     );
+    print_plan(e, prepared.max_epochs);
+    println!("\nspace ({} dimensions)", e.space.dimensions.len());
+    for d in &e.space.dimensions {
+        let points = d
+            .points
+            .map(|p| format!(", {p} grid points"))
+            .unwrap_or_default();
+        println!("  {:<16} {}{points}", d.name, d.distribution);
+    }
+    if let Some(burn) = &burn {
+        print_settings(e, burn);
+    }
+    Ok(0)
+}
+
+/// The built-in trainer's data, as `kiln check` shows it.
+fn print_data(burn: &BurnObjective) {
+    let (spec, data) = (&burn.spec().data, burn.data());
+    let classes = if data.class_names.is_empty() {
+        String::new()
+    } else {
+        format!(", {} classes", data.class_names.len())
+    };
+    let split = match &spec.split {
+        SplitSpec::Fractions { .. } => "by seeded fractions",
+        SplitSpec::Column(_) => "by column",
+    };
+    println!(
+        "data       {}: {} features{classes}, {}\n           split {split}: train {}, val {}, test {}",
+        spec.path.display(),
+        data.n_features(),
+        task_name(spec.task),
+        data.train.rows,
+        data.val.rows,
+        data.test.as_ref().map_or(0, |t| t.rows)
+    );
+    if let Some(es) = &burn.spec().early_stopping {
+        println!(
+            "patience   stop a trial after {} epochs without {} improving by more than {}",
+            es.patience, es.monitor, es.min_delta
+        );
+    }
+}
+
+/// The sampler, budget, pruner and storage, as `kiln check` shows them.
+fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
     let sampler = match e.sampler.kind.as_str() {
         "grid" => format!(
             "grid sampler over {} points",
@@ -421,7 +475,7 @@ pub fn check(file: &Path) -> Result<u8> {
                 crate::progress::format_duration(t.as_secs_f64())
             ))
             .unwrap_or_default(),
-        crate::pruner::describe(e)
+        crate::pruner::describe(e, max_epochs)
     );
     if let Some(url) = &e.storage_url {
         println!(
@@ -429,44 +483,34 @@ pub fn check(file: &Path) -> Result<u8> {
             e.name
         );
     }
-    if let Some(es) = &e.early_stopping {
-        println!(
-            "patience   stop a trial after {} epochs without {} improving by more than {}",
-            es.patience, es.monitor, es.min_delta
-        );
-    }
-    println!("\nspace ({} dimensions)", e.space.dimensions.len());
-    for d in &e.space.dimensions {
-        let points = d
-            .points
-            .map(|p| format!(", {p} grid points"))
-            .unwrap_or_default();
-        println!("  {:<16} {}{points}", d.name, d.distribution);
-    }
+}
+
+/// The built-in trainer's settings, resolved, as `kiln check` shows them.
+fn print_settings(e: &Experiment, burn: &BurnObjective) {
+    let spec = burn.spec();
     for section in [Section::Model, Section::Train] {
         println!(
             "\n[{}] resolved settings (searched ones show their default)",
             section.name()
         );
-        for spec in SETTINGS.iter().filter(|s| s.section == section) {
-            let value = e
+        for setting in SETTINGS.iter().filter(|s| s.section == section) {
+            let value = spec
                 .settings
-                .get(spec.name)
+                .get(setting.name)
                 .map_or("(none)".to_string(), |v| v.to_string());
-            let origin = if e.space.names().any(|n| n == spec.name) {
+            let origin = if e.space.names().any(|n| n == setting.name) {
                 "searched"
-            } else if e.fixed.contains_key(spec.name) {
+            } else if spec.fixed.contains_key(setting.name) {
                 "set"
             } else {
                 "default"
             };
             println!(
                 "  {:<16} {:<12} {:<9} {}",
-                spec.name, value, origin, spec.help
+                setting.name, value, origin, setting.help
             );
         }
     }
-    Ok(0)
 }
 
 /// `kiln leaderboard`: the leaderboard as a terminal table.
@@ -671,12 +715,20 @@ pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Resu
 }
 
 /// The hidden `kiln __worker`: run trials for the orchestrator that started this process.
-pub fn worker_process(experiment_file: &Path, base_dir: &Path) -> Result<u8> {
+pub fn worker_process(
+    objectives: &Objectives,
+    experiment_file: &Path,
+    base_dir: &Path,
+) -> Result<u8> {
     worker::become_worker_process();
     let text = std::fs::read_to_string(experiment_file)
         .map_err(|e| Error::runtime(format!("{}: {e}", experiment_file.display())))?;
     let experiment = Experiment::parse(&text, experiment_file, base_dir)?;
-    let objective = BurnObjective::new(experiment.clone());
-    worker::serve(&objective, &experiment, &mut worker::StdioLink::default());
+    let prepared = objectives.build(&experiment)?;
+    worker::serve(
+        prepared.objective.as_ref(),
+        &experiment,
+        &mut worker::StdioLink::default(),
+    );
     Ok(0)
 }

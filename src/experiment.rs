@@ -7,10 +7,9 @@
 //! `toml_edit` over the same text.
 
 use crate::error::{Error, Result};
-use crate::settings::{self, Kind, Section, Settings, did_you_mean, quote_list};
+use crate::settings::{Settings, did_you_mean, quote_list};
 use crate::space::{Dimension, Distribution, ParamValue, Space};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,6 +56,40 @@ pub struct ObjectiveSpec {
     pub metric: String,
     /// Whether to maximise or minimise it.
     pub direction: Direction,
+    /// Which objective computes it: `train` (the built-in burn trainer, the default),
+    /// `function`, `command` (the default when `command` is given), or the name of an
+    /// objective a program registered ([`crate::objective::Objectives`]).
+    pub kind: String,
+    /// The rest of `[objective]`: the objective's own options, which it validates.
+    pub options: toml::Table,
+}
+
+/// The sections only the built-in trainer reads, kept as written for it to validate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainerSections {
+    /// `[data]`.
+    pub data: Option<toml::Table>,
+    /// `[model]`.
+    pub model: toml::Table,
+    /// `[train]`.
+    pub train: toml::Table,
+    /// `[early_stopping]`.
+    pub early_stopping: Option<toml::Table>,
+}
+
+impl TrainerSections {
+    /// The first of these sections the file has, by name.
+    pub fn first_present(&self) -> Option<&'static str> {
+        [
+            ("data", self.data.is_some()),
+            ("model", !self.model.is_empty()),
+            ("train", !self.train.is_empty()),
+            ("early_stopping", self.early_stopping.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, present)| *present)
+        .map(|(name, _)| name)
+    }
 }
 
 /// `[budget]`.
@@ -68,61 +101,6 @@ pub struct Budget {
     pub workers: usize,
     /// Stop starting new trials after this long.
     pub max_time: Option<Duration>,
-}
-
-/// Classification or regression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// Predict a class; softmax cross-entropy.
-    Classification,
-    /// Predict a number; MSE by default.
-    Regression,
-}
-
-/// How rows are split into train, validation and test.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SplitSpec {
-    /// Seeded fractions, stratified by class for classification.
-    Fractions {
-        /// Fraction of rows for training.
-        train: f64,
-        /// Fraction for validation.
-        val: f64,
-        /// Fraction for test (may be 0).
-        test: f64,
-    },
-    /// A column of the CSV whose values are `train`, `val` or `test`.
-    Column(String),
-}
-
-/// `[data]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataSpec {
-    /// The CSV file, resolved against the experiment file's folder.
-    pub path: PathBuf,
-    /// The target column.
-    pub target: String,
-    /// Classification or regression.
-    pub task: Task,
-    /// How rows are split.
-    pub split: SplitSpec,
-    /// `[channels, height, width]` for image-shaped rows.
-    pub image: Option<[usize; 3]>,
-    /// String columns embedded as categories (each gets a learned vector of `embedding_dim`).
-    pub categorical: Vec<String>,
-}
-
-/// `[early_stopping]`: patience within one trial.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EarlyStopping {
-    /// The metric watched.
-    pub monitor: String,
-    /// Epochs without improvement before stopping.
-    pub patience: u32,
-    /// Smallest change that counts as an improvement.
-    pub min_delta: f64,
-    /// Whether the monitored metric should go up or down.
-    pub mode: Direction,
 }
 
 /// `[sampler]`.
@@ -197,14 +175,8 @@ pub struct Experiment {
     pub objective: ObjectiveSpec,
     /// How many trials, how many at once, for how long.
     pub budget: Budget,
-    /// The data (the built-in trainer needs it).
-    pub data: Option<DataSpec>,
-    /// Settings as written in `[model]` and `[train]`.
-    pub fixed: BTreeMap<String, ParamValue>,
-    /// Defaults overridden by the fixed settings.
-    pub settings: Settings,
-    /// Patience within a trial.
-    pub early_stopping: Option<EarlyStopping>,
+    /// `[data]`, `[model]`, `[train]`, `[early_stopping]`: the built-in trainer's.
+    pub trainer: TrainerSections,
     /// How trials are sampled.
     pub sampler: SamplerSpec,
     /// How trials are pruned.
@@ -225,12 +197,12 @@ struct Raw {
     objective: RawObjective,
     #[serde(default)]
     budget: RawBudget,
-    data: Option<RawData>,
+    data: Option<toml::Table>,
     #[serde(default)]
     model: toml::Table,
     #[serde(default)]
     train: toml::Table,
-    early_stopping: Option<RawEarlyStopping>,
+    early_stopping: Option<toml::Table>,
     #[serde(default)]
     sampler: RawSampler,
     #[serde(default)]
@@ -247,10 +219,12 @@ struct RawStorage {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawObjective {
-    metric: String,
+    metric: Option<String>,
     direction: Option<String>,
+    kind: Option<String>,
+    #[serde(flatten)]
+    options: toml::Table,
 }
 
 #[derive(Deserialize, Default)]
@@ -259,37 +233,6 @@ struct RawBudget {
     trials: Option<u64>,
     workers: Option<u64>,
     max_time: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawData {
-    path: String,
-    target: String,
-    task: String,
-    split: Option<RawSplit>,
-    split_column: Option<String>,
-    image: Option<Vec<i64>>,
-    #[serde(default)]
-    categorical: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSplit {
-    train: f64,
-    val: f64,
-    #[serde(default)]
-    test: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEarlyStopping {
-    monitor: Option<String>,
-    patience: Option<i64>,
-    min_delta: Option<f64>,
-    mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -355,25 +298,18 @@ impl Experiment {
         Experiment::parse(&text, path, &base_dir)
     }
 
-    /// Validates an experiment's text; `path` is shown in errors, `base_dir` resolves `[data] path`.
+    /// Validates the common sections of an experiment's text; `path` is shown in errors,
+    /// `base_dir` resolves relative paths. The objective validates its own settings when it is
+    /// built ([`crate::objective::Objectives::build`]): reading a sweep's results needs only
+    /// what this checks.
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Experiment> {
-        Experiment::parse_as(text, path, base_dir, false)
-    }
-
-    /// Validates an experiment for a user's own objective (library use): `[space]` may name
-    /// parameters that are not kiln settings, and `[data]` is optional.
-    pub fn parse_custom(text: &str, path: &Path, base_dir: &Path) -> Result<Experiment> {
-        Experiment::parse_as(text, path, base_dir, true)
-    }
-
-    fn parse_as(text: &str, path: &Path, base_dir: &Path, custom: bool) -> Result<Experiment> {
         let source = Source {
             path: path.to_path_buf(),
             text: text.to_string(),
             base_dir: base_dir.to_path_buf(),
         };
         let raw: Raw = toml::from_str(text).map_err(|e| serde_error(&source, &e))?;
-        Builder { source, custom }.build(raw)
+        Builder { source }.build(raw)
     }
 
     /// The metric names the settings' `[space]` keys and the leaderboard's parameter columns use.
@@ -381,59 +317,95 @@ impl Experiment {
         self.space.names().map(str::to_string).collect()
     }
 
-    /// Checks that the objective metric and the early-stopping monitor are among `available`,
-    /// the metrics the objective reports.
-    pub fn check_metrics(&self, available: &[String]) -> Result<()> {
+    /// Checks that `metric` (written at `path`) is among `available`, the metrics the
+    /// objective reports.
+    pub fn check_metric(&self, metric: &str, path: &[&str], available: &[String]) -> Result<()> {
         let names = || available.iter().map(String::as_str);
-        let check = |metric: &str, path: &[&str]| -> Result<()> {
-            if available.iter().any(|m| m == metric) {
-                return Ok(());
-            }
-            let hint = did_you_mean(metric, names())
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
-            Err(self.source.error_at(
-                path,
-                format!(
-                    "unknown metric `{metric}`: this objective reports {}.{hint}",
-                    quote_list(&names().collect::<Vec<_>>())
-                ),
-            ))
+        if available.iter().any(|m| m == metric) {
+            return Ok(());
+        }
+        let hint = did_you_mean(metric, names())
+            .map(|m| format!(" Did you mean `{m}`?"))
+            .unwrap_or_default();
+        Err(self.source.error_at(
+            path,
+            format!(
+                "unknown metric `{metric}`: this objective reports {}.{hint}",
+                quote_list(&names().collect::<Vec<_>>())
+            ),
+        ))
+    }
+
+    /// A bad-input error at a TOML path of this experiment's file.
+    pub fn error_at(&self, path: &[&str], message: impl AsRef<str>) -> Error {
+        self.source.error_at(path, message)
+    }
+
+    /// The objective's options that are single values (`epochs = 30`), as settings: what a
+    /// registered objective reads with [`crate::objective::Trial::int`] and the like.
+    pub fn option_settings(&self) -> Settings {
+        Settings::from_values(
+            self.objective
+                .options
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), scalar(v)?)))
+                .collect(),
+        )
+    }
+
+    /// An `[objective]` option that must be an integer >= `min`, if given.
+    pub fn int_option(&self, key: &str, min: i64) -> Result<Option<i64>> {
+        match self.objective.options.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) if *i >= min => Ok(Some(*i)),
+            Some(_) => Err(self.error_at(
+                &["objective", key],
+                format!("`{key}` must be an integer >= {min}"),
+            )),
+        }
+    }
+
+    /// An `[objective]` option that must be a duration ("90s", "10m"), if given.
+    pub fn duration_option(&self, key: &str) -> Result<Option<Duration>> {
+        match self.objective.options.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(s)) if *s >= 0 => Ok(Some(Duration::from_secs(*s as u64))),
+            Some(toml::Value::String(t)) if parse_duration(t).is_some() => Ok(parse_duration(t)),
+            Some(_) => Err(self.error_at(
+                &["objective", key],
+                format!("`{key}` must be a duration such as \"90s\", \"10m\" or \"1h30m\""),
+            )),
+        }
+    }
+
+    /// Refuses `[objective]` options other than `allowed` (the objective's own).
+    pub fn refuse_other_options(&self, allowed: &[&str]) -> Result<()> {
+        let Some(key) = self
+            .objective
+            .options
+            .keys()
+            .find(|k| !allowed.contains(&k.as_str()))
+        else {
+            return Ok(());
         };
-        check(&self.objective.metric, &["objective", "metric"])?;
-        if let Some(es) = &self.early_stopping {
-            check(&es.monitor, &["early_stopping", "monitor"])?;
-        }
-        Ok(())
-    }
-
-    /// The settings of one trial: the fixed settings with its parameters applied.
-    pub fn trial_settings(&self, params: &crate::space::Params) -> Settings {
-        self.settings.with_params(params)
-    }
-
-    /// Every value a setting can take in this sweep: its fixed value, or its `[space]` values
-    /// (all choices; the bounds of a range).
-    pub fn possible_values(&self, name: &str) -> Vec<ParamValue> {
-        match self.space.dimensions.iter().find(|d| d.name == name) {
-            Some(d) => match &d.distribution {
-                Distribution::Choice(values) => values.clone(),
-                Distribution::Uniform { low, high } | Distribution::LogUniform { low, high } => {
-                    vec![ParamValue::Float(*low), ParamValue::Float(*high)]
-                }
-                Distribution::Int { low, high, .. } => {
-                    vec![ParamValue::Int(*low), ParamValue::Int(*high)]
-                }
-            },
-            None => self.settings.get(name).cloned().into_iter().collect(),
-        }
+        let mut all = vec!["metric", "direction", "kind"];
+        all.extend_from_slice(allowed);
+        let hint = did_you_mean(key, all.iter().copied())
+            .map(|m| format!(" Did you mean `{m}`?"))
+            .unwrap_or_default();
+        Err(self.error_at(
+            &["objective", key],
+            format!(
+                "unknown key `{key}` for the `{}` objective.{hint} Allowed here: {}",
+                self.objective.kind,
+                quote_list(&all)
+            ),
+        ))
     }
 }
 
 struct Builder {
     source: Source,
-    /// A user's objective: free `[space]` keys, no built-in model checks.
-    custom: bool,
 }
 
 impl Builder {
@@ -475,11 +447,7 @@ impl Builder {
             ));
         }
         let objective = self.objective(&raw.objective)?;
-        let fixed = self.fixed_settings(&raw.model, Section::Model)?;
-        let mut all_fixed = fixed;
-        all_fixed.extend(self.fixed_settings(&raw.train, Section::Train)?);
-        let function = all_fixed.get("kind") == Some(&ParamValue::Str("function".into()));
-        let space = self.space(&raw.space, function)?;
+        let space = self.space(&raw.space)?;
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
         let experiment = Experiment {
@@ -487,29 +455,40 @@ impl Builder {
             seed: raw.seed.unwrap_or(0),
             objective,
             budget,
-            data: raw.data.as_ref().map(|d| self.data(d)).transpose()?,
-            settings: Settings::with_defaults(&all_fixed),
-            fixed: all_fixed,
-            early_stopping: raw
-                .early_stopping
-                .as_ref()
-                .map(|e| self.early_stopping(e))
-                .transpose()?,
+            trainer: TrainerSections {
+                data: raw.data,
+                model: raw.model,
+                train: raw.train,
+                early_stopping: raw.early_stopping,
+            },
             pruner: self.pruner(&raw.pruner)?,
             sampler,
             space,
             storage_url: raw.storage.as_ref().map(|s| self.storage(s)).transpose()?,
             source: self.source.clone(),
         };
-        if !self.custom {
-            self.check_supported(&experiment)?;
-        }
         Ok(experiment)
     }
 
     fn objective(&self, raw: &RawObjective) -> Result<ObjectiveSpec> {
+        let Some(metric) = raw.metric.clone() else {
+            let typo = raw
+                .options
+                .keys()
+                .find(|k| did_you_mean(k, ["metric"].into_iter()).is_some());
+            return Err(match typo {
+                Some(key) => self.err(
+                    &["objective", key],
+                    format!("unknown key `{key}`. Did you mean `metric`?"),
+                ),
+                None => self.err(
+                    &["objective"],
+                    "[objective] needs `metric`: the metric to optimise, e.g. metric = \"val_loss\"",
+                ),
+            });
+        };
         let direction = match raw.direction.as_deref() {
-            None => Direction::natural_for(&raw.metric),
+            None => Direction::natural_for(&metric),
             Some("maximize") => Direction::Maximize,
             Some("minimize") => Direction::Minimize,
             Some(other) => {
@@ -519,9 +498,19 @@ impl Builder {
                 ));
             }
         };
+        let kind = match (&raw.kind, raw.options.contains_key("command")) {
+            (Some(kind), _) => kind.clone(),
+            (None, true) => "command".to_string(),
+            (None, false) => "train".to_string(),
+        };
+        if kind.trim().is_empty() {
+            return Err(self.err(&["objective", "kind"], "`kind` is empty: name an objective, e.g. `train`, `function` or `command`"));
+        }
         Ok(ObjectiveSpec {
-            metric: raw.metric.clone(),
+            metric,
             direction,
+            kind,
+            options: raw.options.clone(),
         })
     }
 
@@ -565,121 +554,6 @@ impl Builder {
                 .map(|w| w as usize)
                 .unwrap_or_else(default_workers),
             max_time,
-        })
-    }
-
-    fn data(&self, raw: &RawData) -> Result<DataSpec> {
-        let task = match raw.task.as_str() {
-            "classification" => Task::Classification,
-            "regression" => Task::Regression,
-            other => {
-                return Err(self.err(
-                    &["data", "task"],
-                    format!("unknown task `{other}`: use `classification` or `regression`"),
-                ));
-            }
-        };
-        let split = match (&raw.split, &raw.split_column) {
-            (Some(_), Some(_)) => {
-                return Err(self.err(
-                    &["data", "split_column"],
-                    "give either `split` (fractions) or `split_column`, not both",
-                ));
-            }
-            (None, Some(column)) => SplitSpec::Column(column.clone()),
-            (None, None) => SplitSpec::Fractions {
-                train: 0.7,
-                val: 0.15,
-                test: 0.15,
-            },
-            (Some(s), None) => {
-                let parts = [("train", s.train), ("val", s.val), ("test", s.test)];
-                if let Some((name, value)) = parts.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
-                    return Err(self.err(
-                        &["data", "split"],
-                        format!("split `{name}` = {value} is not a fraction in [0, 1]"),
-                    ));
-                }
-                if s.train <= 0.0 || s.val <= 0.0 {
-                    return Err(self.err(
-                        &["data", "split"],
-                        "the split needs train > 0 and val > 0 (test may be 0)",
-                    ));
-                }
-                let total = s.train + s.val + s.test;
-                if (total - 1.0).abs() > 1e-6 {
-                    return Err(self.err(
-                        &["data", "split"],
-                        format!(
-                            "split fractions add up to {total}, not 1 (train {} + val {} + test {})",
-                            s.train, s.val, s.test
-                        ),
-                    ));
-                }
-                SplitSpec::Fractions {
-                    train: s.train,
-                    val: s.val,
-                    test: s.test,
-                }
-            }
-        };
-        let image = match &raw.image {
-            None => None,
-            Some(dims) if dims.len() == 3 && dims.iter().all(|&d| d >= 1) => {
-                Some([dims[0] as usize, dims[1] as usize, dims[2] as usize])
-            }
-            Some(_) => {
-                return Err(self.err(
-                    &["data", "image"],
-                    "`image` must be [channels, height, width], three integers >= 1",
-                ));
-            }
-        };
-        Ok(DataSpec {
-            path: self.source.base_dir.join(&raw.path),
-            target: raw.target.clone(),
-            task,
-            split,
-            image,
-            categorical: raw.categorical.clone(),
-        })
-    }
-
-    fn early_stopping(&self, raw: &RawEarlyStopping) -> Result<EarlyStopping> {
-        let monitor = raw
-            .monitor
-            .clone()
-            .unwrap_or_else(|| "val_loss".to_string());
-        let patience = raw.patience.unwrap_or(5);
-        if patience < 1 {
-            return Err(self.err(
-                &["early_stopping", "patience"],
-                "`patience` must be an integer >= 1",
-            ));
-        }
-        let min_delta = raw.min_delta.unwrap_or(0.0);
-        if !(min_delta >= 0.0 && min_delta.is_finite()) {
-            return Err(self.err(
-                &["early_stopping", "min_delta"],
-                "`min_delta` must be a number >= 0",
-            ));
-        }
-        let mode = match raw.mode.as_deref() {
-            None => Direction::natural_for(&monitor),
-            Some("max") => Direction::Maximize,
-            Some("min") => Direction::Minimize,
-            Some(other) => {
-                return Err(self.err(
-                    &["early_stopping", "mode"],
-                    format!("unknown mode `{other}`: use `min` or `max`"),
-                ));
-            }
-        };
-        Ok(EarlyStopping {
-            monitor,
-            patience: patience as u32,
-            min_delta,
-            mode,
         })
     }
 
@@ -772,79 +646,21 @@ impl Builder {
         }
     }
 
-    fn fixed_settings(
-        &self,
-        table: &toml::Table,
-        section: Section,
-    ) -> Result<BTreeMap<String, ParamValue>> {
-        let mut values = BTreeMap::new();
-        for (key, value) in table {
-            let path = [section.name(), key.as_str()];
-            let spec = match settings::spec(key) {
-                Some(spec) if spec.section == section => spec,
-                other => {
-                    let names = settings::names_in(section);
-                    let elsewhere = other
-                        .map(|s| format!(" (`{key}` belongs in [{}])", s.section.name()))
-                        .unwrap_or_default();
-                    let hint = did_you_mean(key, names.iter().copied())
-                        .map(|m| format!(" Did you mean `{m}`?"))
-                        .unwrap_or_default();
-                    return Err(self.err(
-                        &path,
-                        format!(
-                            "unknown setting `{key}` in [{}]{elsewhere}.{hint} Allowed: {}",
-                            section.name(),
-                            quote_list(&names)
-                        ),
-                    ));
-                }
-            };
-            let value = scalar(value).ok_or_else(|| {
-                self.err(
-                    &path,
-                    format!("`{key}` must be a single value, not {}", value.type_str()),
-                )
-            })?;
-            let value = spec.check(&value).map_err(|e| self.err(&path, e))?;
-            values.insert(key.clone(), value);
-        }
-        Ok(values)
-    }
-
-    fn space(&self, table: &toml::Table, function: bool) -> Result<Space> {
+    fn space(&self, table: &toml::Table) -> Result<Space> {
         // Keep the file's order: toml's Table is sorted, so order keys by where they appear.
         let mut keys: Vec<&String> = table.keys().collect();
         keys.sort_by_key(|k| locate(&self.source.text, &["space", k]).unwrap_or(usize::MAX));
         let mut dimensions = Vec::new();
         for key in keys {
-            dimensions.push(self.dimension(key, &table[key.as_str()], function)?);
+            dimensions.push(self.dimension(key, &table[key.as_str()])?);
         }
         Ok(Space { dimensions })
     }
 
-    fn dimension(&self, name: &str, value: &toml::Value, function: bool) -> Result<Dimension> {
+    /// A `[space]` key's distribution, checked for its shape only: what the parameter means
+    /// (and so which names and values are allowed) is the objective's to check.
+    fn dimension(&self, name: &str, value: &toml::Value) -> Result<Dimension> {
         let path = ["space", name];
-        let spec = match settings::spec(name) {
-            // A user's objective gives its parameters their meaning; kiln checks only the shape.
-            _ if self.custom => None,
-            // A synthetic function's inputs x1, x2, ...
-            None if function && crate::functions::input_index(name).is_some() => None,
-            Some(spec) => Some(spec),
-            None => {
-                let all: Vec<&str> = settings::SETTINGS.iter().map(|s| s.name).collect();
-                let hint = did_you_mean(name, all.iter().copied())
-                    .map(|m| format!(" Did you mean `{m}`?"))
-                    .unwrap_or_default();
-                return Err(self.err(
-                    &path,
-                    format!(
-                        "`{name}` is not a setting that can be searched.{hint} Allowed: {}",
-                        quote_list(&all)
-                    ),
-                ));
-            }
-        };
         let table = value.as_table().ok_or_else(|| {
             self.err(
                 &path,
@@ -994,9 +810,6 @@ impl Builder {
                 Distribution::Choice(out)
             }
         };
-        if let Some(spec) = spec {
-            self.check_dimension_fits(name, spec, kind, &distribution)?;
-        }
         Ok(Dimension {
             name: name.to_string(),
             distribution,
@@ -1036,191 +849,6 @@ impl Builder {
         }
         Ok((low, high))
     }
-
-    fn check_dimension_fits(
-        &self,
-        name: &str,
-        spec: &settings::Spec,
-        kind: &str,
-        distribution: &Distribution,
-    ) -> Result<()> {
-        let path = ["space", name, kind];
-        match (spec.kind, distribution) {
-            (Kind::Int { .. }, Distribution::Uniform { .. } | Distribution::LogUniform { .. }) => {
-                return Err(self.err(
-                    &path,
-                    format!("`{name}` is an integer setting: use `int = [low, high]` (with `log = true` for log spacing) or `choice`"),
-                ));
-            }
-            (Kind::Bool | Kind::Name(_), Distribution::Choice(_)) => {}
-            (Kind::Bool | Kind::Name(_), _) => {
-                return Err(self.err(
-                    &path,
-                    format!("`{name}` takes names, not numbers: use `choice = [...]`"),
-                ));
-            }
-            _ => {}
-        }
-        let candidates: Vec<ParamValue> = match distribution {
-            Distribution::Choice(values) => values.clone(),
-            Distribution::Uniform { low, high } | Distribution::LogUniform { low, high } => {
-                vec![ParamValue::Float(*low), ParamValue::Float(*high)]
-            }
-            Distribution::Int { low, high, .. } => match spec.kind {
-                Kind::Float { .. } => vec![
-                    ParamValue::Float(*low as f64),
-                    ParamValue::Float(*high as f64),
-                ],
-                _ => vec![ParamValue::Int(*low), ParamValue::Int(*high)],
-            },
-        };
-        for value in &candidates {
-            spec.check(value).map_err(|e| self.err(&path, e))?;
-        }
-        Ok(())
-    }
-
-    /// A synthetic function: a known `function`, and inputs x1..xn that fit it.
-    fn check_function(&self, experiment: &Experiment) -> Result<()> {
-        let Some(name) = experiment.settings.name("function") else {
-            return Err(self.err(&["model", "kind"], "`kind = \"function\"` needs `function = \"branin\"` (or hartmann6, rosenbrock, sphere) in [model]"));
-        };
-        let function = crate::functions::Function::from_name(name)
-            .expect("checked against the settings table");
-        let mut inputs: Vec<usize> = Vec::new();
-        for name in experiment.space.names() {
-            match crate::functions::input_index(name) {
-                Some(i) => inputs.push(i),
-                None => {
-                    return Err(self.err(
-                        &["space", name],
-                        format!("a function's inputs are `x1`, `x2`, ...; `{name}` is not one"),
-                    ));
-                }
-            }
-        }
-        inputs.sort();
-        let (count, exact) = function.inputs();
-        let contiguous = inputs.iter().enumerate().all(|(i, &x)| i == x);
-        if !contiguous || inputs.len() < count || (exact && inputs.len() != count) {
-            let want = if exact {
-                format!("exactly {count}")
-            } else {
-                format!("at least {count}")
-            };
-            return Err(self.err(
-                &["space"],
-                format!(
-                    "`{name}` takes {want} inputs, named x1, x2, ... in [space]; found {}",
-                    inputs.len()
-                ),
-            ));
-        }
-        if experiment.objective.metric != "value" {
-            return Err(self.err(
-                &["objective", "metric"],
-                format!(
-                    "a synthetic function reports `value`, not `{}`",
-                    experiment.objective.metric
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Settings that the schema knows but this version's trainer does not run yet.
-    fn check_supported(&self, experiment: &Experiment) -> Result<()> {
-        if experiment.space.names().any(|n| n == "kind")
-            && experiment
-                .possible_values("kind")
-                .contains(&ParamValue::Str("function".into()))
-        {
-            return Err(self.err(
-                &["space", "kind"],
-                "`kind = \"function\"` cannot be searched: fix it in [model]",
-            ));
-        }
-        if experiment.settings.name("kind") == Some("function") {
-            return self.check_function(experiment);
-        }
-        let cnn = experiment
-            .possible_values("kind")
-            .contains(&ParamValue::Str("cnn".into()));
-        if cnn
-            && experiment
-                .data
-                .as_ref()
-                .is_some_and(|d| !d.categorical.is_empty())
-        {
-            return Err(self.err(
-                &["data", "categorical"],
-                "the cnn model reads image pixels only; categorical columns need `kind = \"mlp\"`",
-            ));
-        }
-        if cnn && experiment.data.as_ref().is_none_or(|d| d.image.is_none()) {
-            return Err(self.err(
-                &["data"],
-                "the cnn model needs `image = [channels, height, width]` in [data] (digits: [1, 8, 8])",
-            ));
-        }
-        if cnn
-            && let Some(even) = experiment
-                .possible_values("kernel_size")
-                .into_iter()
-                .find(|k| matches!(k, ParamValue::Int(k) if k % 2 == 0))
-        {
-            let path: Vec<&str> = if experiment.space.names().any(|n| n == "kernel_size") {
-                vec!["space", "kernel_size"]
-            } else {
-                vec!["model", "kernel_size"]
-            };
-            return Err(self.err(&path, format!("`kernel_size` {even} is even; the CNN pads to keep the image size, which needs an odd kernel (3, 5, ...)")));
-        }
-        if let Some(data) = &experiment.data {
-            let losses = experiment.possible_values("loss");
-            for loss in &losses {
-                let ParamValue::Str(loss) = loss else {
-                    continue;
-                };
-                let fits = match data.task {
-                    Task::Classification => loss == "cross_entropy",
-                    Task::Regression => loss != "cross_entropy",
-                };
-                if !fits {
-                    let allowed = match data.task {
-                        Task::Classification => "`cross_entropy`",
-                        Task::Regression => "`mse`, `mae`, `huber`",
-                    };
-                    let path: Vec<&str> = if experiment.space.names().any(|n| n == "loss") {
-                        vec!["space", "loss"]
-                    } else {
-                        vec!["train", "loss"]
-                    };
-                    return Err(self.err(
-                        &path,
-                        format!(
-                            "loss `{loss}` does not fit a {} task: use {allowed}",
-                            task_name(data.task)
-                        ),
-                    ));
-                }
-            }
-        } else if experiment
-            .possible_values("kind")
-            .contains(&ParamValue::Str("mlp".into()))
-        {
-            return Err(self.err(&[], "the experiment has no [data] section: the mlp model needs `[data] path`, `target` and `task`"));
-        }
-        Ok(())
-    }
-}
-
-/// `classification` or `regression`.
-pub fn task_name(task: Task) -> &'static str {
-    match task {
-        Task::Classification => "classification",
-        Task::Regression => "regression",
-    }
 }
 
 /// Number of grid points, or the dimension that cannot be gridded and why.
@@ -1247,7 +875,7 @@ pub fn default_workers() -> usize {
         .unwrap_or(1)
 }
 
-fn scalar(value: &toml::Value) -> Option<ParamValue> {
+pub(crate) fn scalar(value: &toml::Value) -> Option<ParamValue> {
     match value {
         toml::Value::Integer(i) => Some(ParamValue::Int(*i)),
         toml::Value::Float(f) => Some(ParamValue::Float(*f)),
@@ -1284,7 +912,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Turns serde's error into ours, with position and a "did you mean" for unknown keys.
-fn serde_error(source: &Source, error: &toml::de::Error) -> Error {
+pub(crate) fn serde_error(source: &Source, error: &toml::de::Error) -> Error {
     let message = error.message().trim().to_string();
     let message = match unknown_field(&message) {
         Some((field, expected)) => {
@@ -1432,17 +1060,15 @@ task = "classification"
     fn minimal_file_gets_defaults() {
         let e = parse(MINIMAL).unwrap();
         assert_eq!(e.objective.direction, Direction::Maximize);
+        assert_eq!(e.objective.kind, "train");
         assert_eq!(e.budget.trials, 20);
-        assert_eq!(e.settings.name("optimizer"), Some("adamw"));
-        assert_eq!(e.data.unwrap().path, Path::new("/tmp/d.csv"));
+        assert!(e.trainer.data.is_some());
     }
 
     #[test]
-    fn unknown_space_key_points_at_its_line() {
-        let text = format!("{MINIMAL}[space]\nlearnin_rate = {{ log_uniform = [1e-4, 1e-1] }}\n");
-        let e = parse(&text).unwrap_err().to_string();
-        assert!(e.starts_with("x.toml:10:1:"), "{e}");
-        assert!(e.contains("Did you mean `learning_rate`?"), "{e}");
+    fn a_command_is_the_default_kind_when_given() {
+        let text = "name = \"t\"\n[objective]\nmetric = \"m\"\ncommand = [\"x\"]\n";
+        assert_eq!(parse(text).unwrap().objective.kind, "command");
     }
 
     #[test]

@@ -24,3 +24,83 @@ pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()
 pub fn sync(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()
 }
+
+/// A folder's regular files (recursively, symlinks left out) as one byte string: for each,
+/// the length of its relative path, the path, the length of its data, the data.
+pub fn pack_folder(dir: &Path) -> std::io::Result<Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let kind = entry.file_type()?;
+            let path = entry.path();
+            if kind.is_dir() {
+                walk(root, &path, out)?;
+            } else if kind.is_file() {
+                let name = path.strip_prefix(root).unwrap_or(&path).to_string_lossy();
+                let data = std::fs::read(&path)?;
+                out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    Ok(out)
+}
+
+/// Writes the files of [`pack_folder`]'s bytes into `dir`. A path that would leave `dir`
+/// (absolute, or with `..`) or bytes that do not parse are refused.
+pub fn unpack_folder(bytes: &[u8], dir: &Path) -> std::io::Result<()> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut rest = bytes;
+    let take = |n: usize, rest: &mut &[u8]| -> std::io::Result<Vec<u8>> {
+        if rest.len() < n {
+            return Err(bad("a packed folder is cut short"));
+        }
+        let (head, tail) = rest.split_at(n);
+        *rest = tail;
+        Ok(head.to_vec())
+    };
+    let length = |b: Vec<u8>| u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
+    while !rest.is_empty() {
+        let n = length(take(8, &mut rest)?);
+        let name = String::from_utf8(take(n, &mut rest)?).map_err(|_| bad("a packed name"))?;
+        let n = length(take(8, &mut rest)?);
+        let data = take(n, &mut rest)?;
+        let relative = Path::new(&name);
+        if relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(bad("a packed path leaves its folder"));
+        }
+        let path = dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, data)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_packed_folder_unpacks_to_the_same_files() {
+        let from = tempfile::tempdir().unwrap();
+        std::fs::create_dir(from.path().join("sub")).unwrap();
+        std::fs::write(from.path().join("a.txt"), "alpha").unwrap();
+        std::fs::write(from.path().join("sub/b.bin"), [0u8, 1, 2]).unwrap();
+        let bytes = super::pack_folder(from.path()).unwrap();
+        let to = tempfile::tempdir().unwrap();
+        super::unpack_folder(&bytes, to.path()).unwrap();
+        assert_eq!(std::fs::read(to.path().join("a.txt")).unwrap(), b"alpha");
+        assert_eq!(std::fs::read(to.path().join("sub/b.bin")).unwrap(), [0, 1, 2]);
+        assert!(super::unpack_folder(&bytes[..bytes.len() - 1], to.path()).is_err());
+    }
+}

@@ -2,18 +2,20 @@
 //! CSV leaderboards out, resumable at any moment.
 //!
 //! The pieces, in the order data flows through them: [`experiment`] parses and validates the
-//! file; [`sampler`] proposes parameters from the [`space`]; [`sweep`] records trials in the
-//! [`journal`] and hands them to [`worker`]s, which run an [`objective::Objective`] (the built-in
-//! [`train::BurnObjective`], or your own); [`report`] writes the leaderboard and curves from the
-//! [`state`] that the journal replays into.
+//! file's common sections; [`objective`] builds what a trial computes (the built-in burn
+//! trainer, a synthetic function, an external command, or your own) and checks its settings;
+//! [`sampler`] proposes parameters from the [`space`]; [`sweep`] records trials in the
+//! [`journal`] and hands them to [`worker`] processes, which run the objective; [`report`]
+//! writes the leaderboard and curves from the [`state`] that the journal replays into.
+//! [`cli::main`] is the command line, for kiln and for programs of your own.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod commands;
 pub mod db;
 pub mod error;
 pub mod experiment;
 pub mod files;
-pub mod functions;
 pub mod importance;
 pub mod journal;
 pub mod lock;
@@ -35,5 +37,5 @@ pub mod worker;
 
 pub use error::{Error, Result};
 pub use experiment::Experiment;
-pub use objective::{Decision, Objective, Trial, TrialSummary};
+pub use objective::{Decision, Objective, Objectives, Trial, TrialSummary};
 pub use sweep::{Execution, SweepOptions, SweepOutcome};

@@ -24,6 +24,8 @@ pub enum Stream {
     Dropout = 5,
     /// Splitting the data set into train, val and test.
     Split = 6,
+    /// A user objective's streams ([`crate::objective::Trial::rng`]).
+    User = 7,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

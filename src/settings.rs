@@ -117,7 +117,7 @@ macro_rules! spec {
 }
 
 /// Model kinds.
-pub const MODEL_KINDS: &[&str] = &["mlp", "cnn", "function"];
+pub const MODEL_KINDS: &[&str] = &["mlp", "cnn"];
 /// Optimizers.
 pub const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "rmsprop"];
 /// Losses: `cross_entropy` for classification, the others for regression.
@@ -194,13 +194,6 @@ pub static SETTINGS: &[Spec] = &[
         Kind::Int { min: 1 },
         Some(Default::Int(8)),
         "width of categorical embeddings"
-    ),
-    spec!(
-        "function",
-        Model,
-        Kind::Name(&["branin", "hartmann6", "rosenbrock", "sphere"]),
-        None,
-        "synthetic objective (kind = \"function\")"
     ),
     spec!(
         "epochs",
@@ -445,6 +438,11 @@ impl Settings {
             .filter_map(|s| s.default.map(|d| (s.name.to_string(), d.value())))
             .collect();
         values.extend(fixed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Settings { values }
+    }
+
+    /// Exactly these values, without defaults (an objective's own options).
+    pub fn from_values(values: BTreeMap<String, ParamValue>) -> Settings {
         Settings { values }
     }
 

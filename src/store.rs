@@ -331,6 +331,15 @@ pub struct Storage {
 /// Trial files kept in the database: the checkpoint, and what a trial leaves behind.
 pub const CHECKPOINT_BLOB: &str = "checkpoint";
 
+/// The whole trial folder, packed, for objectives that keep their own checkpoints there (a
+/// command's `KILN_TRIAL_DIR`): copied with each report, unpacked where the trial continues.
+pub const FOLDER_BLOB: &str = "folder";
+
+/// Whether a stored file is kiln's bookkeeping rather than one of the trial's own files.
+pub fn internal_blob(name: &str) -> bool {
+    name == CHECKPOINT_BLOB || name == FOLDER_BLOB
+}
+
 /// A sweep in PostgreSQL, shared with other workers.
 pub struct DbStore {
     journal: PgJournal,
@@ -530,6 +539,10 @@ impl Store for DbStore {
             let _ = std::fs::remove_dir_all(&dir);
         }
         let sweep = self.journal.sweep().to_string();
+        for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(FOLDER_BLOB))? {
+            crate::files::unpack_folder(&data, &dir)
+                .context(|| format!("cannot unpack trial {trial}'s files into {}", dir.display()))?;
+        }
         for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(CHECKPOINT_BLOB))? {
             // Into the slot of its epoch, where the trial looks for it and reports it from.
             let Some(stored) = Checkpoint::from_bytes(&data) else {
@@ -545,9 +558,16 @@ impl Store for DbStore {
     }
 
     fn after_checkpoint(&mut self, trial: u64, epoch: u32) -> Result<()> {
-        let file = crate::train::checkpoint::path(&self.trial_dir(trial), epoch % 2);
-        let data = std::fs::read(&file).context(|| format!("cannot read {}", file.display()))?;
-        self.put_blob(trial, CHECKPOINT_BLOB, &data)
+        let dir = self.trial_dir(trial);
+        let file = crate::train::checkpoint::path(&dir, epoch % 2);
+        if file.exists() {
+            let data =
+                std::fs::read(&file).context(|| format!("cannot read {}", file.display()))?;
+            return self.put_blob(trial, CHECKPOINT_BLOB, &data);
+        }
+        let data = crate::files::pack_folder(&dir)
+            .context(|| format!("cannot read the files of {}", dir.display()))?;
+        self.put_blob(trial, FOLDER_BLOB, &data)
     }
 
     fn before_end(&mut self, trial: u64) -> Result<()> {

@@ -10,15 +10,14 @@
 use crate::error::{Context, Error, Result};
 use crate::experiment::Experiment;
 use crate::journal::{EndState, Event, now};
-use crate::objective::{Decision, Objective, TrialTask};
+use crate::objective::{Decision, EpochReport, Objective, Prepared, TrialTask};
 use crate::progress::Progress;
 use crate::report::ReportSpec;
 use crate::rng;
 use crate::sampler;
 use crate::signals;
-use crate::state::SweepState;
+use crate::state::{SweepState, TrialRecord};
 use crate::store::{Claim, DbStore, FolderStore, Storage, Store};
-use crate::train::BurnObjective;
 use crate::worker::{FromWorker, Launcher, Pool, PoolEvent, ToWorker};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,13 +26,25 @@ use std::time::{Duration, Instant};
 /// How trials are run.
 #[derive(Clone)]
 pub enum Execution {
-    /// The built-in burn objective, in worker processes of this kiln executable.
-    BuiltIn {
-        /// The kiln executable.
+    /// In worker processes of `exe` (`EXE __worker`: kiln, or a program built on
+    /// [`crate::cli::main`]), which build the objective from the frozen experiment themselves.
+    Processes {
+        /// The executable.
         exe: PathBuf,
+        /// This process's copy of the objective, for what it reports.
+        objective: Arc<dyn Objective>,
     },
-    /// A user's objective, on threads of this process.
-    Custom(Arc<dyn Objective>),
+    /// On threads of this process (library use, for objectives that take microseconds; no
+    /// crash isolation, and burn's backend RNG is shared by the threads).
+    Threads(Arc<dyn Objective>),
+}
+
+impl Execution {
+    fn objective(&self) -> &Arc<dyn Objective> {
+        match self {
+            Execution::Processes { objective, .. } | Execution::Threads(objective) => objective,
+        }
+    }
 }
 
 /// Options of one `run` or `resume`.
@@ -71,6 +82,8 @@ enum StopReason {
     Pruned,
     /// Another worker took it over (a shared sweep): this one's reports are not recorded.
     Lost,
+    /// Its report could not be recorded, and its failure is (the note says why).
+    Rejected,
 }
 
 #[derive(Default)]
@@ -81,15 +94,61 @@ struct Slot {
     /// Epochs of the trial the journal held when it was dispatched: reports up to here come
     /// from retraining after an older checkpoint, and are already recorded and decided.
     journaled: u32,
+    /// The last epoch this run of the trial reported.
+    reported: Option<u32>,
 }
 
-/// Checks what the objective reports against the experiment, before anything is written.
-pub fn check_objective(experiment: &Experiment, execution: &Execution) -> Result<()> {
-    let metrics = match execution {
-        Execution::BuiltIn { .. } => BurnObjective::new(experiment.clone()).metrics(experiment)?,
-        Execution::Custom(objective) => objective.metrics(experiment)?,
+/// Whether a report is new (to record) or repeats an epoch the journal holds (to skip), or
+/// why it can be neither: a metric the objective does not declare, an epoch out of sequence,
+/// or a repeated epoch whose metrics differ from the journal's (a splice of two different
+/// runs, which must never reach the leaderboard).
+fn check_report(
+    trial: &TrialRecord,
+    report: &EpochReport,
+    previous: Option<u32>,
+    metrics: &[String],
+) -> std::result::Result<bool, String> {
+    if let Some(name) = report.metrics.keys().find(|m| !metrics.contains(m)) {
+        return Err(format!(
+            "reported the metric `{name}`, which the objective does not declare (it reports {})",
+            metrics.join(", ")
+        ));
+    }
+    let journaled = trial.epochs.last().map_or(0, |e| e.epoch);
+    let expected = previous.map(|p| p + 1);
+    if expected.is_some_and(|e| report.epoch != e)
+        || (expected.is_none() && report.epoch > journaled + 1)
+    {
+        let after = previous.unwrap_or(journaled);
+        return Err(format!(
+            "reported epoch {} after epoch {after}: epochs must follow one another (resume from a checkpoint no newer than the last epoch the journal holds, KILN_RESUME_EPOCH)",
+            report.epoch
+        ));
+    }
+    let Some(recorded) = trial.epochs.iter().find(|e| e.epoch == report.epoch) else {
+        return Ok(true);
     };
-    experiment.check_metrics(&metrics)
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    let differs = recorded
+        .metrics
+        .keys()
+        .chain(report.metrics.keys())
+        .find(|m| match (recorded.metrics.get(*m), report.metrics.get(*m)) {
+            (Some(&a), Some(&b)) => !same(a, b),
+            _ => true,
+        });
+    match differs {
+        None => Ok(false),
+        Some(metric) => {
+            let show = |v: Option<&f64>| v.map_or("nothing".to_string(), |v| v.to_string());
+            Err(format!(
+                "reported epoch {} again with {metric} {} where the journal holds {}: a resumed run must repeat the recorded epochs exactly (seed its randomness from the trial's seed, and resume from its own checkpoint)",
+                report.epoch,
+                show(report.metrics.get(metric)),
+                show(recorded.metrics.get(metric))
+            ))
+        }
+    }
 }
 
 /// Runs (or continues) the sweep of `experiment`: in `options.results_dir`, or in the
@@ -99,7 +158,7 @@ pub fn run(
     options: &SweepOptions,
     execution: Execution,
 ) -> Result<SweepOutcome> {
-    check_objective(experiment, &execution)?;
+    let prepared = crate::objective::prepare(experiment, Arc::clone(execution.objective()))?;
     let trials = options
         .trials
         .or((!options.resume).then_some(experiment.budget.trials));
@@ -114,13 +173,14 @@ pub fn run(
             (Box::new(store), state)
         }
     };
-    orchestrate(experiment, options, execution, store.as_mut(), state)
+    orchestrate(experiment, options, execution, &prepared, store.as_mut(), state)
 }
 
 fn orchestrate(
     experiment: &Experiment,
     options: &SweepOptions,
     execution: Execution,
+    prepared: &Prepared,
     store: &mut dyn Store,
     mut state: SweepState,
 ) -> Result<SweepOutcome> {
@@ -132,18 +192,18 @@ fn orchestrate(
         &experiment.objective,
     );
     let launcher = match &execution {
-        Execution::BuiltIn { exe } => Launcher::Processes {
+        Execution::Processes { exe, .. } => Launcher::Processes {
             exe: exe.clone(),
             experiment: store.folder().join("experiment.toml"),
             base_dir: experiment.source.base_dir.clone(),
         },
-        Execution::Custom(objective) => Launcher::Threads {
+        Execution::Threads(objective) => Launcher::Threads {
             objective: Arc::clone(objective),
             experiment: Box::new(experiment.clone()),
         },
     };
     let mut pool = Pool::new(launcher);
-    let pruner = crate::pruner::build(experiment);
+    let pruner = crate::pruner::build(experiment, prepared.max_epochs);
     let await_decisions = pruner.is_some() || store.awaits_reports();
     let workers = options.workers.unwrap_or(experiment.budget.workers).max(1);
     let mut slots: Vec<Slot> = (0..workers).map(|_| Slot::default()).collect();
@@ -166,6 +226,12 @@ fn orchestrate(
         if signals::interrupted() && !stopping {
             stopping = true;
             progress.println("Stopping: running trials stop after their current epoch, checkpointed (Ctrl-C again to quit at once).");
+            for (id, slot) in slots.iter_mut().enumerate() {
+                if slot.trial.is_some() && slot.stopped.is_none() {
+                    slot.stopped = Some(StopReason::Interrupt);
+                    pool.send(id, &ToWorker::Stop);
+                }
+            }
         }
         let time_left = experiment
             .budget
@@ -210,6 +276,7 @@ fn orchestrate(
                 seed: t.seed,
                 params: t.params.clone(),
                 journaled_epochs: t.epochs.last().map_or(0, |e| e.epoch),
+                journaled_elapsed_s: t.epochs.last().map_or(0.0, |e| e.elapsed_s),
                 dir: store.trial_dir(number),
                 // Only a pruner's (or a shared store's) answers must arrive before the next epoch.
                 await_decisions,
@@ -222,6 +289,7 @@ fn orchestrate(
             slots[id].trial = Some(number);
             slots[id].stopped = None;
             slots[id].journaled = task.journaled_epochs;
+            slots[id].reported = None;
             pool.send(id, &ToWorker::Run { task });
             progress.update(&state, &spec, running(&slots));
         }
@@ -231,16 +299,36 @@ fn orchestrate(
 
         match pool.events().recv_timeout(Duration::from_millis(100)) {
             Ok(PoolEvent::Message(id, FromWorker::Report { trial, report })) => {
-                if slots[id].trial != Some(trial) || slots[id].stopped.is_some() {
+                // A trial asked to stop by Ctrl-C still reports its last epoch, checkpointed.
+                if slots[id].trial != Some(trial)
+                    || slots[id].stopped.is_some_and(|s| s != StopReason::Interrupt)
+                {
                     continue;
                 }
+                // Epochs the journal holds come from retraining after an older checkpoint:
+                // the same values (training is a pure function of the seed), already recorded
+                // and decided.
+                let checked = check_report(
+                    &state.trials[trial as usize],
+                    &report,
+                    slots[id].reported,
+                    &prepared.metrics,
+                );
+                slots[id].reported = Some(report.epoch);
+                let fresh = match checked {
+                    Ok(fresh) => fresh,
+                    Err(note) => {
+                        let event = ended(trial, EndState::Failed, Some(note), None);
+                        end_trial(store, &mut state, &progress, &spec, &slots, event)?;
+                        slots[id].stopped = Some(StopReason::Rejected);
+                        reports_dirty = true;
+                        pool.send(id, &ToWorker::Decision { decision: Decision::Stop });
+                        continue;
+                    }
+                };
                 if report.checkpointed {
                     store.after_checkpoint(trial, report.epoch)?;
                 }
-                // Epochs up to `journaled` come from retraining after an older checkpoint:
-                // the same values (training is a pure function of the seed), already recorded
-                // and decided.
-                let fresh = report.epoch > slots[id].journaled;
                 let recorded = if fresh {
                     let event = Event::EpochReported {
                         trial,
@@ -283,13 +371,19 @@ fn orchestrate(
                     continue;
                 }
                 let stopped = slots[id].stopped.take();
+                // A stop is never a trial's failure: when the sweep is stopping (a scheduler
+                // signals every process of the job), a trial that ended badly resumes.
+                let stopping_now = stopping || signals::interrupted();
                 let event = match (stopped, result) {
-                    (Some(StopReason::Pruned | StopReason::Lost), _) => None,
-                    (Some(StopReason::Interrupt), Ok(_)) => None,
+                    (Some(StopReason::Pruned | StopReason::Lost | StopReason::Rejected), _) => {
+                        None
+                    }
+                    (Some(StopReason::Interrupt), _) => None,
                     (None, Ok(summary)) => {
                         Some(ended(trial, EndState::Complete, None, summary.n_params))
                     }
-                    (_, Err(reason)) => Some(ended(trial, EndState::Failed, Some(reason), None)),
+                    (None, Err(_)) if stopping_now => None,
+                    (None, Err(reason)) => Some(ended(trial, EndState::Failed, Some(reason), None)),
                 };
                 if let Some(event) = event {
                     store.before_end(trial)?;
@@ -303,7 +397,11 @@ fn orchestrate(
                 slots[id].started = false;
                 let stopped = slots[id].stopped.take();
                 if let Some(trial) = slots[id].trial
-                    && !matches!(stopped, Some(StopReason::Pruned | StopReason::Lost))
+                    && !matches!(
+                        stopped,
+                        Some(StopReason::Pruned | StopReason::Lost | StopReason::Rejected)
+                    )
+                    && !(stopping || signals::interrupted())
                 {
                     let note = format!("its worker process died ({status})");
                     tracing::warn!("trial {trial}: {note}");

@@ -1,12 +1,14 @@
 //! Workers: where trials run, one at a time each.
 //!
-//! For burn training a worker is an OS process (`kiln` running itself with the hidden `__worker`
-//! command), because burn 0.22's training threads in one process saturate near 2.5-3x on any
-//! number of cores while processes scale (`../shared/BURN.md`, section 8), and a process also
-//! contains a crash to its trial. A user's own objective, which lives in the user's binary, runs
-//! on threads of that binary instead. Both speak the same messages: the orchestrator sends
-//! [`ToWorker`], the worker answers with [`FromWorker`]; over pipes as JSON lines for a process,
-//! over channels for a thread. The journal stays with the orchestrator.
+//! A worker is an OS process: the running executable (kiln, or a program of yours built on
+//! [`crate::cli::main`], which knows your objectives) started again with the hidden `__worker`
+//! command. Processes, because burn 0.22's training threads in one process saturate near
+//! 2.5-3x on any number of cores while processes scale, because burn's backend RNG is global
+//! to a process, and because a process contains a crash to its trial. The library can also run
+//! an objective on threads of the calling process ([`Launcher::Threads`]), for objectives that
+//! take microseconds. Both speak the same messages: the orchestrator sends [`ToWorker`], the
+//! worker answers with [`FromWorker`]; over pipes as JSON lines for a process, over channels
+//! for a thread. The journal stays with the orchestrator.
 
 use crate::experiment::Experiment;
 use crate::objective::{
@@ -33,6 +35,9 @@ pub enum ToWorker {
         /// Go on or stop.
         decision: Decision,
     },
+    /// The sweep is stopping (Ctrl-C, SIGTERM): stop the running trial soon, checkpointed. A
+    /// report still gets its [`ToWorker::Decision`].
+    Stop,
 }
 
 /// What a worker tells the orchestrator.
@@ -76,16 +81,18 @@ pub trait Link: Send {
 
 /// Runs trials from `link` until the orchestrator goes away.
 pub fn serve(objective: &dyn Objective, experiment: &Experiment, link: &mut dyn Link) {
+    let fixed = objective.settings(experiment);
     while let Some(message) = link.receive() {
         let ToWorker::Run { task } = message else {
             continue;
         };
         let number = task.number;
-        let settings = experiment.trial_settings(&task.params);
+        let settings = fixed.with_params(&task.params);
         let mut reporter = LinkReporter {
             link,
             number,
             await_decisions: task.await_decisions,
+            stop: false,
         };
         let result = {
             let mut trial = Trial::new(task, settings, &mut reporter);
@@ -105,6 +112,27 @@ struct LinkReporter<'a> {
     link: &'a mut dyn Link,
     number: u64,
     await_decisions: bool,
+    /// A stop was asked for (or, not awaiting decisions, answered to an earlier report).
+    stop: bool,
+}
+
+impl LinkReporter<'_> {
+    /// Reads the messages that have arrived, without waiting.
+    fn drain(&mut self) {
+        while let Some(message) = self.link.poll() {
+            match message {
+                ToWorker::Stop
+                | ToWorker::Decision {
+                    decision: Decision::Stop,
+                } => self.stop = true,
+                ToWorker::Decision { .. } | ToWorker::Run { .. } => {}
+            }
+        }
+    }
+
+    fn decided(&self, decision: Decision) -> Decision {
+        if self.stop { Decision::Stop } else { decision }
+    }
 }
 
 impl Reporter for LinkReporter<'_> {
@@ -117,25 +145,24 @@ impl Reporter for LinkReporter<'_> {
         }
         if !self.await_decisions {
             // Answers to earlier reports that have arrived: stop if any says so.
-            let mut decision = Decision::Continue;
-            while let Some(message) = self.link.poll() {
-                if message
-                    == (ToWorker::Decision {
-                        decision: Decision::Stop,
-                    })
-                {
-                    decision = Decision::Stop;
-                }
-            }
-            return decision;
+            self.drain();
+            return self.decided(Decision::Continue);
         }
         loop {
             match self.link.receive() {
-                Some(ToWorker::Decision { decision }) => return decision,
+                Some(ToWorker::Decision { decision }) => return self.decided(decision),
+                Some(ToWorker::Stop) => self.stop = true,
                 Some(ToWorker::Run { .. }) => continue,
                 None => return Decision::Stop,
             }
         }
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        if !self.stop {
+            self.drain();
+        }
+        self.stop
     }
 }
 
@@ -200,9 +227,10 @@ impl Link for StdioLink {
 }
 
 /// Prepares this process to be a worker: it dies with its orchestrator (so no orphan keeps
-/// writing into a trial folder that a resumed sweep reuses), leaves Ctrl-C to the orchestrator
-/// (which stops trials after their current epoch), and keeps panics out of the terminal (a
-/// panic's message becomes the trial's failure note).
+/// writing into a trial folder that a resumed sweep reuses), leaves Ctrl-C and SIGTERM to the
+/// orchestrator (which stops trials after their current epoch, checkpointed: a scheduler that
+/// signals the whole process group must not fail the running trials), and keeps panics out of
+/// the terminal (a panic's message becomes the trial's failure note).
 pub fn become_worker_process() {
     #[cfg(target_os = "linux")]
     unsafe {
@@ -210,6 +238,7 @@ pub fn become_worker_process() {
     }
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
     }
     std::panic::set_hook(Box::new(|_| {}));
 }

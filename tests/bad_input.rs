@@ -47,6 +47,7 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
         b.replacen(from, to, 1)
     };
     let space = |line: &str| format!("{b}{line}\n");
+    let function = "name = \"f\"\n[objective]\nmetric = \"value\"\nkind = \"function\"\n";
     let non_numeric = write(dir, "words.csv", "a,b,label\n1,x,0\n2,3,1\n");
     let tiny = write(dir, "tiny.csv", "a,label\n1,0\n2,1\n3,2\n");
     vec![
@@ -208,15 +209,56 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
         ),
         (
             "a function without its name",
-            with("hidden = 16", "kind = \"function\""),
+            format!("{function}[space]\nx1 = {{ uniform = [0.0, 1.0] }}\n"),
             "needs `function = \"branin\"`",
-            Some(19),
+            Some(4),
         ),
         (
             "a function input that is not x1, x2, ...",
-            with("hidden = 16", "kind = \"function\"\nfunction = \"sphere\""),
+            format!(
+                "{function}function = \"sphere\"\n[space]\nlearning_rate = {{ uniform = [0.0, 1.0] }}\n"
+            ),
             "a function's inputs are `x1`, `x2`, ...; `learning_rate` is not one",
-            Some(27),
+            Some(7),
+        ),
+        (
+            "a trainer's section with another objective",
+            with(
+                "direction = \"maximize\"",
+                "direction = \"maximize\"\nkind = \"function\"\nfunction = \"sphere\"",
+            ),
+            "[data] belongs to the built-in trainer",
+            Some(14),
+        ),
+        (
+            "an objective the program does not know",
+            with("direction = \"maximize\"", "direction = \"maximize\"\nkind = \"sinus\""),
+            "unknown objective `sinus`",
+            Some(7),
+        ),
+        (
+            "a command without its metrics",
+            "name = \"c\"\n[objective]\nmetric = \"val_loss\"\ncommand = [\"python3\", \"train.py\"]\n[space]\nx = { uniform = [0.0, 1.0] }\n".to_string(),
+            "needs `metrics` in [objective]",
+            Some(2),
+        ),
+        (
+            "a command's metric that it does not report",
+            "name = \"c\"\n[objective]\nmetric = \"val_los\"\ncommand = [\"python3\", \"train.py\"]\nmetrics = [\"val_loss\"]\n[space]\nx = { uniform = [0.0, 1.0] }\n".to_string(),
+            "Did you mean `val_loss`?",
+            Some(3),
+        ),
+        (
+            "an option the command objective does not know",
+            "name = \"c\"\n[objective]\nmetric = \"val_loss\"\ncommand = [\"python3\", \"train.py\"]\nmetrics = [\"val_loss\"]\ngrase = \"5s\"\n[space]\nx = { uniform = [0.0, 1.0] }\n".to_string(),
+            "Did you mean `grace`?",
+            Some(6),
+        ),
+        (
+            "asha without the epochs of a trial",
+            "name = \"c\"\n[objective]\nmetric = \"val_loss\"\ncommand = [\"python3\", \"train.py\"]\nmetrics = [\"val_loss\"]\n[pruner]\nkind = \"asha\"\n[space]\nx = { uniform = [0.0, 1.0] }\n".to_string(),
+            "set `epochs` in [objective]",
+            Some(7),
         ),
         (
             "a tpe gamma outside (0, 1)",
@@ -263,7 +305,7 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
         (
             "a space key that is no setting",
             space("widthh = { int = [8, 64] }"),
-            "not a setting that can be searched",
+            "not a setting the built-in trainer can search",
             Some(27),
         ),
         (

@@ -3,15 +3,12 @@
 
 mod common;
 
-use common::{digits_experiment, kiln, leaderboard_by_trial, run, sweep, text, write};
-use rand::{Rng, SeedableRng};
-use std::collections::BTreeSet;
+use common::{
+    Env, assert_same_sweep, digits_experiment, kiln, leaderboard_by_trial, run, sweep, text, write,
+};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// Environment of the interrupted runs (the reference runs without it).
-type Env<'a> = &'a [(&'a str, &'a str)];
 
 fn start(args: &[&str]) -> Child {
     start_with(args, &[])
@@ -32,80 +29,9 @@ fn finish(args: &[&str]) {
     assert!(output.status.success(), "{}", text(&output));
 }
 
-/// Trial numbers in the journal's `trial_created` events, in order.
-fn created_trials(results: &Path) -> Vec<u64> {
-    std::fs::read_to_string(results.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "trial_created")
-        .map(|e| e["trial"].as_u64().unwrap())
-        .collect()
-}
-
-/// Kills `kiln run`/`kiln resume` with SIGKILL at random moments until `kills` kills landed
-/// while it was working, then resumes to the end. Returns how many kills left a torn write.
+/// Kills `kiln run`/`kiln resume` with SIGKILL at random moments, then resumes to the end.
 fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64, env: Env<'_>) -> usize {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let (file, dir) = (file.to_str().unwrap(), results.to_str().unwrap());
-    let (mut landed, mut torn) = (0, 0);
-    for attempt in 0..60 {
-        if landed == kills {
-            break;
-        }
-        let mut child = if attempt == 0 {
-            start_with(&["run", file, "--results", dir, "-q"], env)
-        } else {
-            start_with(&["resume", dir, "-q"], env)
-        };
-        std::thread::sleep(Duration::from_millis(rng.random_range(40..260)));
-        if child.try_wait().unwrap().is_some() {
-            panic!("the sweep ended after {landed} kills; make it longer");
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        landed += 1;
-        let journal = std::fs::read(results.join("journal.jsonl")).unwrap_or_default();
-        // A slot file that does not load was being written when the kill landed.
-        let torn_checkpoint = std::fs::read_dir(results.join("trials")).is_ok_and(|trials| {
-            trials.flatten().any(|t| {
-                (0..2).any(|slot| {
-                    let file = kiln::train::checkpoint::path(&t.path(), slot);
-                    file.exists() && kiln::train::checkpoint::Checkpoint::load_file(&file).is_none()
-                })
-            })
-        });
-        if journal.last().is_some_and(|&b| b != b'\n') || torn_checkpoint {
-            torn += 1;
-        }
-    }
-    assert_eq!(landed, kills);
-    let output = kiln()
-        .args(["resume", dir, "-q"])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    torn
-}
-
-fn assert_same_sweep(interrupted: &Path, reference: &Path, trials: u64) {
-    let (a, b) = (
-        leaderboard_by_trial(interrupted),
-        leaderboard_by_trial(reference),
-    );
-    assert_eq!(a.len() as u64, trials);
-    for (trial, row) in &b {
-        assert_eq!(a.get(trial), Some(row), "trial {trial} differs");
-    }
-    let created = created_trials(interrupted);
-    let unique: BTreeSet<u64> = created.iter().copied().collect();
-    assert_eq!(
-        created.len(),
-        unique.len(),
-        "a trial was created twice: {created:?}"
-    );
-    assert_eq!(unique, (0..trials).collect(), "a trial number is missing");
+    common::kill_repeatedly(Path::new(env!("CARGO_BIN_EXE_kiln")), file, results, kills, seed, env)
 }
 
 fn kill_test(workers: u32, seed: u64) {

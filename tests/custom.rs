@@ -39,6 +39,7 @@ name = "quirky"
 seed = 9
 [objective]
 metric = "value"
+kind = "quirky"
 [budget]
 trials = 6
 workers = 2
@@ -50,7 +51,7 @@ x = { uniform = [0.0, 1.0] }
 fn a_panicking_and_a_failing_objective_fail_their_trials_and_the_sweep_completes() {
     let dir = tempfile::tempdir().unwrap();
     let experiment =
-        Experiment::parse_custom(EXPERIMENT, Path::new("quirky.toml"), Path::new(".")).unwrap();
+        Experiment::parse(EXPERIMENT, Path::new("quirky.toml"), Path::new(".")).unwrap();
     assert_eq!(experiment.objective.direction, Direction::Minimize);
     let options = SweepOptions {
         results_dir: dir.path().to_path_buf(),
@@ -58,7 +59,7 @@ fn a_panicking_and_a_failing_objective_fail_their_trials_and_the_sweep_completes
         ..SweepOptions::default()
     };
     let outcome =
-        kiln::sweep::run(&experiment, &options, Execution::Custom(Arc::new(Quirky))).unwrap();
+        kiln::sweep::run(&experiment, &options, Execution::Threads(Arc::new(Quirky))).unwrap();
     let state = &outcome.state;
     assert_eq!(state.trials.len(), 6);
     assert_eq!(
@@ -93,14 +94,14 @@ fn an_objective_that_reports_an_unknown_metric_is_refused_before_anything_runs()
     let dir = tempfile::tempdir().unwrap();
     let text = EXPERIMENT.replace("metric = \"value\"", "metric = \"valeu\"");
     let experiment =
-        Experiment::parse_custom(&text, Path::new("quirky.toml"), Path::new(".")).unwrap();
+        Experiment::parse(&text, Path::new("quirky.toml"), Path::new(".")).unwrap();
     let options = SweepOptions {
         results_dir: dir.path().join("r"),
         quiet: true,
         ..SweepOptions::default()
     };
     let error =
-        kiln::sweep::run(&experiment, &options, Execution::Custom(Arc::new(Quirky))).unwrap_err();
+        kiln::sweep::run(&experiment, &options, Execution::Threads(Arc::new(Quirky))).unwrap_err();
     assert_eq!(error.exit_code(), 2);
     assert!(
         error

@@ -285,7 +285,8 @@ fn best_weights_load_in_plain_burn_code_and_reproduce_the_recorded_accuracy() {
     let row = &csv_rows(&results.join("leaderboard.csv"))[0];
 
     let experiment = kiln::Experiment::load(&file).unwrap();
-    let data = kiln::train::data::Dataset::load(&experiment).unwrap();
+    let spec = kiln::train::spec::TrainSpec::parse(&experiment).unwrap();
+    let data = kiln::train::data::Dataset::load(&experiment, &spec.data).unwrap();
     let trial = results.join("trials/0");
     let architecture = kiln::train::saved::ModelDescription::load(&trial)
         .unwrap()
@@ -317,7 +318,7 @@ fn a_synthetic_function_sweep_with_tpe_finds_the_branin_minimum() {
     let output = run(&["check", branin.to_str().unwrap()]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("function   branin"),
+        String::from_utf8_lossy(&output.stdout).contains("objective  function (epochs = 5, function = \"branin\")"),
         "{}",
         text(&output)
     );
@@ -616,7 +617,7 @@ fn the_html_report_renders_in_headless_chromium() {
 fn importance_ranks_the_input_that_drives_a_synthetic_objective_first() {
     let dir = tempfile::tempdir().unwrap();
     // sphere(x1, x2) with x2 confined near 0: x1 decides the value, x2 barely matters.
-    let experiment = "name = \"imp\"\nseed = 4\n[objective]\nmetric = \"value\"\n[budget]\ntrials = 60\nworkers = 1\n[model]\nkind = \"function\"\nfunction = \"sphere\"\n[train]\nepochs = 1\n[space]\nx1 = { uniform = [-10.0, 10.0] }\nx2 = { uniform = [-0.01, 0.01] }\n";
+    let experiment = "name = \"imp\"\nseed = 4\n[objective]\nmetric = \"value\"\nkind = \"function\"\nfunction = \"sphere\"\n[budget]\ntrials = 60\nworkers = 1\n[space]\nx1 = { uniform = [-10.0, 10.0] }\nx2 = { uniform = [-0.01, 0.01] }\n";
     let results = dir.path().join("r");
     sweep(&write(dir.path(), "i.toml", experiment), &results, &[]);
     let ranked = csv_rows(&results.join("importance.csv"));

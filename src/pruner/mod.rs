@@ -43,14 +43,27 @@ impl Objective {
     }
 }
 
-/// The pruner an experiment asks for, if any.
-pub fn build(experiment: &Experiment) -> Option<Box<dyn Pruner>> {
+/// Refuses a pruner that places rungs by the most epochs a trial reports when the objective
+/// does not say how many that is.
+pub fn check(experiment: &Experiment, max_epochs: Option<u32>) -> crate::error::Result<()> {
+    let kind = experiment.pruner.kind.as_str();
+    if max_epochs.is_none() && (kind == "asha" || kind == "hyperband") {
+        return Err(experiment.error_at(
+            &["pruner", "kind"],
+            format!("the `{kind}` pruner places its rungs by the most epochs a trial reports: set `epochs` in [objective] (or use the `median` pruner)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The pruner an experiment asks for, if any; `max_epochs` is the most epochs a trial reports.
+pub fn build(experiment: &Experiment, max_epochs: Option<u32>) -> Option<Box<dyn Pruner>> {
     let spec = &experiment.pruner;
     let objective = Objective {
         metric: experiment.objective.metric.clone(),
         direction: experiment.objective.direction,
     };
-    let max_epochs = experiment.settings.int("epochs").unwrap_or(1).max(1) as u32;
+    let max_epochs = max_epochs.unwrap_or(1).max(1);
     match spec.kind.as_str() {
         "median" => Some(Box::new(Median {
             objective,
@@ -75,9 +88,9 @@ pub fn build(experiment: &Experiment) -> Option<Box<dyn Pruner>> {
 }
 
 /// A one-line description of the pruner and, for ASHA and Hyperband, its rungs (`kiln check`).
-pub fn describe(experiment: &Experiment) -> String {
+pub fn describe(experiment: &Experiment, max_epochs: Option<u32>) -> String {
     let spec = &experiment.pruner;
-    let max_epochs = experiment.settings.int("epochs").unwrap_or(1).max(1) as u32;
+    let max_epochs = max_epochs.unwrap_or(1).max(1);
     match spec.kind.as_str() {
         "median" => format!(
             "median (prune a trial whose best so far is worse than the median of other trials at the same epoch; after {} epochs and {} trials)",

@@ -51,8 +51,9 @@ pub struct Checkpoint {
     pub model: Vec<u8>,
     /// The optimizer's burnpack bytes.
     pub optimizer: Vec<u8>,
-    /// The best epoch's model, burnpack bytes (written to `best.bpk` when the trial stops).
-    pub best_model: Vec<u8>,
+    /// A fourth part: for the built-in trainer the best epoch's model, burnpack bytes (written
+    /// to `best.bpk` when the trial stops); for a user objective its own state, JSON.
+    pub extra: Vec<u8>,
 }
 
 /// The file of checkpoint slot `slot` (0 or 1) of a trial folder.
@@ -68,15 +69,21 @@ impl Checkpoint {
             &self.state,
             &self.model,
             &self.optimizer,
-            &self.best_model,
+            &self.extra,
         )
     }
 
     /// The newest whole checkpoint in `dir`, if any.
     pub fn load(dir: &Path) -> Option<Checkpoint> {
+        Checkpoint::load_until(dir, u32::MAX)
+    }
+
+    /// The newest whole checkpoint in `dir` of epoch `epoch` or earlier, if any.
+    pub fn load_until(dir: &Path, epoch: u32) -> Option<Checkpoint> {
         [0, 1]
             .into_iter()
             .filter_map(|slot| Checkpoint::load_file(&path(dir, slot)))
+            .filter(|c| c.state.epoch <= epoch)
             .max_by_key(|c| c.state.epoch)
     }
 
@@ -104,7 +111,7 @@ impl Checkpoint {
         {
             return None;
         }
-        let best_model = parts.pop()?;
+        let extra = parts.pop()?;
         let optimizer = parts.pop()?;
         let model = parts.pop()?;
         let state = serde_json::from_slice(&parts.pop()?).ok()?;
@@ -112,7 +119,7 @@ impl Checkpoint {
             state,
             model,
             optimizer,
-            best_model,
+            extra,
         })
     }
 }
@@ -126,10 +133,10 @@ pub fn save(
     state: &TrainingState,
     model: &[u8],
     optimizer: &[u8],
-    best_model: &[u8],
+    extra: &[u8],
 ) -> std::io::Result<()> {
     let state_json = serde_json::to_vec(state)?;
-    let parts = [state_json.as_slice(), model, optimizer, best_model];
+    let parts = [state_json.as_slice(), model, optimizer, extra];
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -191,7 +198,7 @@ mod tests {
             },
             model: vec![1, 2, 3],
             optimizer: vec![4, 5],
-            best_model: vec![6],
+            extra: vec![6],
         }
     }
 

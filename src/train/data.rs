@@ -6,7 +6,8 @@
 //! split only, so nothing about validation or test rows leaks into training.
 
 use crate::error::{Error, Result};
-use crate::experiment::{Experiment, SplitSpec, Task};
+use crate::experiment::Experiment;
+use crate::train::spec::{DataSpec, SplitSpec, Task};
 use crate::rng::{Stream, stream};
 use crate::settings::{did_you_mean, quote_list};
 use rand::seq::SliceRandom;
@@ -71,12 +72,7 @@ impl Dataset {
 
     /// Loads, splits and standardises the data of `experiment`; errors point at the experiment
     /// line or at the data file's row.
-    pub fn load(experiment: &Experiment) -> Result<Dataset> {
-        let spec = experiment.data.as_ref().ok_or_else(|| {
-            experiment
-                .source
-                .error_at(&[], "the experiment has no [data] section")
-        })?;
+    pub fn load(experiment: &Experiment, spec: &DataSpec) -> Result<Dataset> {
         let at = |key: &str, message: String| experiment.source.error_at(&["data", key], message);
         let shown = spec.path.display().to_string();
         let mut reader = csv::ReaderBuilder::new()

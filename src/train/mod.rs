@@ -1,46 +1,16 @@
-//! The built-in burn objective: trains the experiment's model on its data, one trial at a time.
-//!
-//! The data set is loaded and prepared once per [`BurnObjective`] (so once per worker process)
-//! and shared by all the trials it trains.
+//! The built-in burn trainer's machinery: its settings ([`spec`]), data, models, training loop
+//! and checkpoints. [`crate::objective::train`] is its face as an objective.
 
 mod adamw;
 pub mod checkpoint;
 pub mod data;
 pub mod model;
 pub mod saved;
+pub mod spec;
 pub mod trainer;
 
-use crate::error::Result;
-use crate::experiment::{Experiment, Task};
-use crate::objective::{Objective, Trial, TrialSummary};
 use data::Dataset;
-use std::sync::OnceLock;
-use trainer::{TrainConfig, TrainSetup};
-
-/// Trains burn models as described by an experiment.
-pub struct BurnObjective {
-    experiment: Experiment,
-    data: OnceLock<Dataset>,
-}
-
-impl BurnObjective {
-    /// An objective for `experiment`; the data is loaded on first use.
-    pub fn new(experiment: Experiment) -> BurnObjective {
-        BurnObjective {
-            experiment,
-            data: OnceLock::new(),
-        }
-    }
-
-    /// The prepared data set (loaded once).
-    pub fn data(&self) -> Result<&Dataset> {
-        if let Some(data) = self.data.get() {
-            return Ok(data);
-        }
-        let data = Dataset::load(&self.experiment)?;
-        Ok(self.data.get_or_init(|| data))
-    }
-}
+use spec::Task;
 
 /// The metrics the built-in trainer reports for a data set.
 pub fn metric_names(data: &Dataset) -> Vec<String> {
@@ -58,24 +28,4 @@ pub fn metric_names(data: &Dataset) -> Vec<String> {
         names.extend(per_split.iter().map(|m| format!("{split}_{m}")));
     }
     names
-}
-
-impl Objective for BurnObjective {
-    fn metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
-        Ok(metric_names(self.data()?))
-    }
-
-    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {
-        let data = self.data().map_err(|e| e.to_string())?;
-        let setup = TrainSetup {
-            data,
-            config: TrainConfig::from_settings(trial.settings(), data.task),
-            early_stopping: self.experiment.early_stopping.as_ref(),
-            objective: (
-                &self.experiment.objective.metric,
-                self.experiment.objective.direction,
-            ),
-        };
-        trainer::train(trial, &setup)
-    }
 }

@@ -7,7 +7,7 @@ use super::data::{Dataset, Split, category_index};
 use super::model::Architecture;
 use super::trainer::predict;
 use crate::error::{Error, Result};
-use crate::experiment::Task;
+use crate::train::spec::Task;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -48,7 +48,7 @@ impl ModelDescription {
     pub fn new(architecture: Architecture, data: &Dataset) -> ModelDescription {
         ModelDescription {
             architecture,
-            task: crate::experiment::task_name(data.task).into(),
+            task: crate::train::spec::task_name(data.task).into(),
             features: data.features.clone(),
             feature_mean: data.feature_stats.iter().map(|s| s.0).collect(),
             feature_std: data.feature_stats.iter().map(|s| s.1).collect(),

@@ -4,7 +4,8 @@
 use super::checkpoint::{self, Checkpoint, TrainingState};
 use super::data::{Dataset, Split};
 use super::model::{Activation, Architecture, DropoutMasks, Network, Norm};
-use crate::experiment::{Direction, EarlyStopping, Task};
+use crate::experiment::Direction;
+use crate::train::spec::{EarlyStopping, Task};
 use crate::files::write_atomic;
 use crate::journal::Metrics;
 use crate::objective::{Decision, EpochReport, Trial, TrialSummary};
@@ -280,7 +281,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer))
             .map_err(|e| format!("cannot load the checkpoint's optimizer: {e}"))?;
         state = checkpoint.state;
-        best_model = checkpoint.best_model;
+        best_model = checkpoint.extra;
         // Of those, only the checkpoint's own epoch still has its checkpoint on disk.
         let missing: Vec<EpochReport> = state
             .reports

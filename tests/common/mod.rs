@@ -1,9 +1,14 @@
 //! Helpers shared by the integration tests: run the real `kiln` binary in temporary folders.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment of the interrupted runs (the reference runs without it).
+pub type Env<'a> = &'a [(&'a str, &'a str)];
 
 /// The kiln binary under test.
 pub fn kiln() -> Command {
@@ -118,4 +123,146 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Trial numbers in the journal's `trial_created` events, in order.
+pub fn created_trials(results: &Path) -> Vec<u64> {
+    std::fs::read_to_string(results.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "trial_created")
+        .map(|e| e["trial"].as_u64().unwrap())
+        .collect()
+}
+
+/// Kills `PROGRAM run`/`PROGRAM resume` (kiln, or a program built on kiln's command line) with
+/// SIGKILL at random moments until `kills` kills landed while it was working, checking each
+/// time that no process is left working for the killed sweep, then resumes to the end.
+/// Returns how many kills left a torn write.
+pub fn kill_repeatedly(
+    program: &Path,
+    file: &Path,
+    results: &Path,
+    kills: usize,
+    seed: u64,
+    env: Env<'_>,
+) -> usize {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (file, dir) = (file.to_str().unwrap(), results.to_str().unwrap());
+    let (mut landed, mut torn) = (0, 0);
+    for attempt in 0..60 {
+        if landed == kills {
+            break;
+        }
+        let mut child = if attempt == 0 {
+            start_in(program, &["run", file, "--results", dir, "-q"], env)
+        } else {
+            start_in(program, &["resume", dir, "-q"], env)
+        };
+        std::thread::sleep(Duration::from_millis(rng.random_range(40..260)));
+        if child.try_wait().unwrap().is_some() {
+            panic!("the sweep ended after {landed} kills; make it longer");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        landed += 1;
+        assert_no_process_works_in(results);
+        let journal = std::fs::read(results.join("journal.jsonl")).unwrap_or_default();
+        // A slot file that does not load was being written when the kill landed.
+        let torn_checkpoint = std::fs::read_dir(results.join("trials")).is_ok_and(|trials| {
+            trials.flatten().any(|t| {
+                (0..2).any(|slot| {
+                    let file = kiln::train::checkpoint::path(&t.path(), slot);
+                    file.exists() && kiln::train::checkpoint::Checkpoint::load_file(&file).is_none()
+                })
+            })
+        });
+        if journal.last().is_some_and(|&b| b != b'\n') || torn_checkpoint {
+            torn += 1;
+        }
+    }
+    assert_eq!(landed, kills);
+    let output = Command::new(program)
+        .args(["resume", dir, "-q"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    torn
+}
+
+pub fn assert_same_sweep(interrupted: &Path, reference: &Path, trials: u64) {
+    let (a, b) = (
+        leaderboard_by_trial(interrupted),
+        leaderboard_by_trial(reference),
+    );
+    assert_eq!(a.len() as u64, trials);
+    for (trial, row) in &b {
+        assert_eq!(a.get(trial), Some(row), "trial {trial} differs");
+    }
+    let created = created_trials(interrupted);
+    let unique: BTreeSet<u64> = created.iter().copied().collect();
+    assert_eq!(
+        created.len(),
+        unique.len(),
+        "a trial was created twice: {created:?}"
+    );
+    assert_eq!(unique, (0..trials).collect(), "a trial number is missing");
+    assert_eq!(
+        curves_without_time(interrupted),
+        curves_without_time(reference),
+        "curves.csv differs"
+    );
+}
+
+/// `curves.csv` without the column that measures time.
+pub fn curves_without_time(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    csv_rows(&dir.join("curves.csv"))
+        .into_iter()
+        .map(|mut row| {
+            row.remove("elapsed_s");
+            row
+        })
+        .collect()
+}
+
+fn start_in(program: &Path, args: &[&str], env: Env<'_>) -> Child {
+    Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Fails if a process still runs with an environment or command line naming `results` (a
+/// worker or a training script of a killed sweep, which could write behind a resumed one).
+pub fn assert_no_process_works_in(results: &Path) {
+    let needle = results.to_str().unwrap().as_bytes();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let working: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|p| p.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter(|p| {
+                ["environ", "cmdline"].iter().any(|f| {
+                    std::fs::read(p.path().join(f))
+                        .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+                })
+            })
+            .map(|p| p.file_name().to_string_lossy().to_string())
+            .collect();
+        if working.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes {working:?} still work for the killed sweep in {}",
+            results.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,9 +1,9 @@
 //! Synthetic objectives: standard optimisation test functions, for testing and benchmarking
 //! samplers and pruners without training anything.
 //!
-//! `[model] kind = "function"` with `function = "branin"` (or `hartmann6`, `rosenbrock`,
-//! `sphere`); `[space]` names the inputs `x1`, `x2`, ... The objective reports the metric `value`
-//! (to minimise) once per epoch along a simulated learning curve that starts high and settles on
+//! `[objective] kind = "function"` with `function = "branin"` (or `hartmann6`, `rosenbrock`,
+//! `sphere`) and `epochs` (default 1); `[space]` names the inputs `x1`, `x2`, ... The objective
+//! reports the metric `value` (to minimise) once per epoch along a simulated learning curve that starts high and settles on
 //! the function's value, `f(x) + (1 + |f(x)|) * 0.7^(epoch - 1)`, so a pruner can compare
 //! trials at equal epochs and good inputs are good early too.
 
@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::journal::Metrics;
 use crate::objective::{Decision, Objective, Trial, TrialSummary};
+use crate::settings::quote_list;
 
 /// A test function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub enum Function {
 }
 
 impl Function {
+    /// The names of the functions.
+    pub const NAMES: &[&str] = &["branin", "hartmann6", "rosenbrock", "sphere"];
+
     /// The function of a name.
     pub fn from_name(name: &str) -> Option<Function> {
         match name {
@@ -113,19 +117,88 @@ pub struct FunctionObjective {
 }
 
 impl FunctionObjective {
-    /// The objective of `experiment` (validated: `function` names a known function).
-    pub fn new(experiment: &Experiment) -> FunctionObjective {
-        let name = experiment.settings.name("function").unwrap_or("sphere");
-        FunctionObjective {
-            function: Function::from_name(name).unwrap_or(Function::Sphere),
-            epochs: experiment.settings.int("epochs").unwrap_or(1).max(1) as u32,
-        }
+    /// The objective of `experiment`: a known `function`, and `[space]` inputs x1..xn that fit it.
+    pub fn new(experiment: &Experiment) -> Result<FunctionObjective> {
+        experiment.refuse_other_options(&["function", "epochs"])?;
+        let name = match experiment.objective.options.get("function") {
+            Some(toml::Value::String(name)) => name.as_str(),
+            Some(_) => {
+                return Err(experiment.error_at(
+                    &["objective", "function"],
+                    format!("`function` must be a name: {}", quote_list(Function::NAMES)),
+                ));
+            }
+            None => {
+                return Err(experiment.error_at(
+                    &["objective", "kind"],
+                    format!(
+                        "`kind = \"function\"` needs `function = \"branin\"` in [objective] (or {})",
+                        quote_list(Function::NAMES)
+                    ),
+                ));
+            }
+        };
+        let function = Function::from_name(name).ok_or_else(|| {
+            let hint = crate::settings::did_you_mean(name, Function::NAMES.iter().copied())
+                .map(|m| format!(" Did you mean `{m}`?"))
+                .unwrap_or_default();
+            experiment.error_at(
+                &["objective", "function"],
+                format!(
+                    "unknown function `{name}`.{hint} Use {}",
+                    quote_list(Function::NAMES)
+                ),
+            )
+        })?;
+        check_inputs(experiment, name, function)?;
+        Ok(FunctionObjective {
+            function,
+            epochs: experiment.int_option("epochs", 1)?.unwrap_or(1) as u32,
+        })
     }
+}
+
+/// The `[space]` keys are x1, x2, ... and as many as the function takes.
+fn check_inputs(experiment: &Experiment, name: &str, function: Function) -> Result<()> {
+        let mut inputs: Vec<usize> = Vec::new();
+        for name in experiment.space.names() {
+            match input_index(name) {
+                Some(i) => inputs.push(i),
+                None => {
+                    return Err(experiment.error_at(
+                        &["space", name],
+                        format!("a function's inputs are `x1`, `x2`, ...; `{name}` is not one"),
+                    ));
+                }
+            }
+        }
+        inputs.sort();
+        let (count, exact) = function.inputs();
+        let contiguous = inputs.iter().enumerate().all(|(i, &x)| i == x);
+        if !contiguous || inputs.len() < count || (exact && inputs.len() != count) {
+            let want = if exact {
+                format!("exactly {count}")
+            } else {
+                format!("at least {count}")
+            };
+            return Err(experiment.error_at(
+                &["space"],
+                format!(
+                    "`{name}` takes {want} inputs, named x1, x2, ... in [space]; found {}",
+                    inputs.len()
+                ),
+            ));
+        }
+        Ok(())
 }
 
 impl Objective for FunctionObjective {
     fn metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
         Ok(vec!["value".to_string()])
+    }
+
+    fn max_epochs(&self, _experiment: &Experiment) -> Result<Option<u32>> {
+        Ok(Some(self.epochs))
     }
 
     fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {

@@ -1,0 +1,340 @@
+//! The `kiln` command line: parses arguments and calls [`crate::commands`]. A program of your
+//! own gets the same command line, with its own objectives, from one call:
+//!
+//! ```no_run
+//! # struct Mine;
+//! # impl kiln::Objective for Mine {
+//! #     fn metrics(&self, _: &kiln::Experiment) -> kiln::Result<Vec<String>> { Ok(vec![]) }
+//! #     fn run(&self, _: &mut kiln::Trial<'_>) -> Result<kiln::TrialSummary, String> { Ok(Default::default()) }
+//! # }
+//! fn main() -> std::process::ExitCode {
+//!     kiln::cli::main(kiln::Objectives::builtin().with("mine", Mine))
+//! }
+//! ```
+//!
+//! Its trials then run in worker processes of that same program (`PROGRAM __worker`).
+
+use crate::objective::Objectives;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Hyperparameter sweeps for burn models: one TOML file in, trained trials and CSV leaderboards out.
+#[derive(Parser)]
+#[command(version, about, long_about = None, after_help = "Start with:\n  kiln check experiments/quickstart.toml\n  kiln run experiments/quickstart.toml\n  kiln leaderboard results/quickstart")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a sweep (or continue it, if the results folder holds the same experiment).
+    #[command(
+        after_help = "Example:\n  kiln run experiments/digits.toml --workers 2\n\nWrites results/<name>/ (leaderboard.csv, curves.csv, journal.jsonl, trials/N/). Ctrl-C stops the running trials after their current epoch, checkpointed; `kiln resume` continues."
+    )]
+    Run {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// Results folder [default: results/<name>]; with --storage, where the sweep is exported when it ends.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Keep the sweep in PostgreSQL (postgres://USER@HOST:PORT/DATABASE; password from PGPASSWORD), where `kiln worker` on other machines can join it [default: the file's [storage] url].
+        #[arg(long)]
+        storage: Option<String>,
+        /// The shared sweep's name [default: the experiment's name].
+        #[arg(long, requires = "storage")]
+        sweep_name: Option<String>,
+        /// With --storage: seconds a silent worker keeps its trials before others take them over.
+        #[arg(long, default_value_t = 60.0)]
+        lease: f64,
+        #[command(flatten)]
+        sweep: SweepArgs,
+    },
+    /// Join a sweep kept in PostgreSQL and train its trials, from any machine.
+    #[command(
+        after_help = "Example:\n  kiln run --storage postgres://kiln@db:5432/kiln experiments/digits.toml --workers 2\n  # on any other machine:\n  PGPASSWORD=... kiln worker --storage postgres://kiln@db:5432/kiln --sweep digits-mlp --workers 16\n\nEach trial is claimed by exactly one worker, which renews its lease while it trains. A worker silent for longer than the lease (killed, cut off) loses its trials to the others, which continue them from their last checkpoint (kept in the database). A worker exits when no trial is left to run."
+    )]
+    Worker {
+        #[command(flatten)]
+        shared: SharedArgs,
+        /// Seconds a silent worker keeps its trials before others take them over.
+        #[arg(long, default_value_t = 60.0)]
+        lease: f64,
+        /// Trials trained at once [default: the file's [budget] workers, else all cores].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Write a sweep kept in PostgreSQL as a results folder, like a local sweep's.
+    #[command(
+        after_help = "Example:\n  kiln export --storage postgres://kiln@db/kiln --sweep digits-mlp results/digits-mlp\n\nWrites journal.jsonl, experiment.toml, leaderboard.csv, curves.csv, plots and trials/N/ (best.bpk, model.json), so `kiln predict` and your own code can use them."
+    )]
+    Export {
+        #[command(flatten)]
+        shared: SharedArgs,
+        /// The folder to write.
+        dir: PathBuf,
+    },
+    /// Continue an interrupted sweep exactly where it stopped.
+    #[command(
+        after_help = "Example:\n  kiln resume results/digits-mlp --trials 60\n\nFinished trials are not rerun; unfinished ones continue from their last checkpoint."
+    )]
+    Resume {
+        /// The results folder.
+        dir: PathBuf,
+        #[command(flatten)]
+        sweep: SweepArgs,
+    },
+    /// Validate an experiment file and its data; print the space and the plan.
+    #[command(after_help = "Example:\n  kiln check experiments/digits.toml")]
+    Check {
+        /// The experiment file.
+        experiment: PathBuf,
+    },
+    /// Show the leaderboard of a sweep as a table.
+    #[command(after_help = "Example:\n  kiln leaderboard results/digits-mlp --top 10")]
+    Leaderboard {
+        /// The results folder (or --storage URL --sweep NAME).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        shared: SharedSource,
+        /// Show only the best K trials.
+        #[arg(long)]
+        top: Option<usize>,
+    },
+    /// Trials of one or several sweeps side by side, as CSV on stdout.
+    #[command(
+        after_help = "Examples:\n  kiln compare results/digits-mlp results/digits-cnn --top 5 > best.csv\n  kiln compare results/digits-mlp --sort val_loss --state complete\n  kiln compare results/digits-mlp --trials 3,7 --curves > curves.csv\n\nColumns: `sweep`, then the leaderboard's (a parameter a sweep does not search is empty). Without --sort, rows keep each sweep's ranking and --top keeps each sweep's best K; with --sort, the best K overall. --curves puts the chosen trials' per-epoch metrics side by side."
+    )]
+    Compare {
+        /// Results folders.
+        dirs: Vec<PathBuf>,
+        /// A PostgreSQL database holding the sweeps named by --sweep.
+        #[arg(long)]
+        storage: Option<String>,
+        /// Sweeps in --storage to compare (repeat for several).
+        #[arg(long, requires = "storage")]
+        sweep: Vec<String>,
+        /// Keep the best K trials.
+        #[arg(long)]
+        top: Option<usize>,
+        /// Sort by this column, best first.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Keep only trials in this state: complete, pruned or failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Keep only these trial numbers, e.g. 3,7.
+        #[arg(long, value_delimiter = ',')]
+        trials: Option<Vec<u64>>,
+        /// Per-epoch metrics of the chosen trials instead, one column per trial and metric.
+        #[arg(long)]
+        curves: bool,
+    },
+    /// Draw the sweep's plots (SVG, in DIR/plots/) and DIR/report.html.
+    #[command(
+        after_help = "Example:\n  kiln plot results/digits-mlp && xdg-open results/digits-mlp/report.html\n\nhistory.svg, curves.svg (top trials' train and val loss), param_<name>.svg, parallel.svg, importance.svg. kiln run and kiln resume redraw them when they end."
+    )]
+    Plot {
+        /// The results folder (or --storage URL --sweep NAME: exported to results/NAME first).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        shared: SharedSource,
+    },
+    /// Trials by state, the best so far, and what is running or resumable.
+    #[command(after_help = "Example:\n  kiln status results/digits-mlp")]
+    Status {
+        /// The results folder (or --storage URL --sweep NAME).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        shared: SharedSource,
+    },
+    /// Predict rows of a CSV with a trial's best weights (and its preprocessing).
+    #[command(
+        after_help = "Example:\n  kiln predict results/digits-mlp --trial best --data new_rows.csv --out predictions.csv\n\nWrites `prediction` (class name or value) and, for classification, `prob_<class>` per row."
+    )]
+    Predict {
+        /// The results folder.
+        dir: PathBuf,
+        /// A trial number, or `best`.
+        #[arg(long, default_value = "best")]
+        trial: String,
+        /// A CSV with (at least) the model's feature columns.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the predictions [default: stdout].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Internal: a worker process started by `kiln run`.
+    #[command(name = "__worker", hide = true)]
+    TrialWorker {
+        #[arg(long)]
+        experiment: PathBuf,
+        #[arg(long)]
+        base_dir: PathBuf,
+    },
+}
+
+/// A sweep in PostgreSQL, required.
+#[derive(clap::Args)]
+struct SharedArgs {
+    /// postgres://USER@HOST:PORT/DATABASE (password from PGPASSWORD).
+    #[arg(long)]
+    storage: String,
+    /// The sweep's name (its experiment's `name`, unless started with --sweep-name).
+    #[arg(long)]
+    sweep: String,
+}
+
+/// A sweep in PostgreSQL, instead of a results folder.
+#[derive(clap::Args)]
+struct SharedSource {
+    /// Read the sweep from PostgreSQL: postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long, requires = "sweep")]
+    storage: Option<String>,
+    /// The sweep's name in --storage.
+    #[arg(long, requires = "storage")]
+    sweep: Option<String>,
+}
+
+fn storage(url: String, sweep: Option<String>, lease: f64) -> crate::store::Storage {
+    crate::store::Storage {
+        url,
+        sweep,
+        lease: std::time::Duration::from_secs_f64(lease.max(0.1)),
+    }
+}
+
+impl SharedSource {
+    fn source(self, dir: Option<PathBuf>) -> crate::Result<crate::commands::Source> {
+        let shared = self.storage.map(|url| storage(url, self.sweep, 60.0));
+        crate::commands::Source::of(dir, shared)
+    }
+}
+
+/// Options of `run` and `resume`.
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Trials trained at once [default: the file's [budget] workers, else all cores]; 0 with --storage only creates the sweep, for `kiln worker`s to train.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Total trials; on resume, raises the budget [default: the file's [budget] trials].
+    #[arg(long)]
+    trials: Option<u64>,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Parses the command line and runs the command, with `objectives` the ones the experiment
+/// file's `[objective] kind` may name; returns the exit code.
+pub fn main(objectives: Objectives) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    crate::logging::init();
+    let objectives = &objectives;
+    let result = match cli.command {
+        Command::Run {
+            experiment,
+            results,
+            storage: url,
+            sweep_name,
+            lease,
+            sweep,
+        } => crate::commands::run(
+            objectives,
+            &experiment,
+            results,
+            url.map(|url| storage(url, sweep_name, lease)),
+            sweep.workers,
+            sweep.trials,
+            sweep.quiet,
+        ),
+        Command::Worker {
+            shared,
+            lease,
+            workers,
+            quiet,
+        } => crate::commands::worker(
+            objectives,
+            storage(shared.storage, Some(shared.sweep), lease),
+            workers,
+            quiet,
+        ),
+        Command::Export { shared, dir } => {
+            crate::commands::export(&storage(shared.storage, Some(shared.sweep), 60.0), &dir)
+        }
+        Command::Resume { dir, sweep } => {
+            crate::commands::resume(objectives, &dir, sweep.workers, sweep.trials, sweep.quiet)
+        }
+        Command::Check { experiment } => crate::commands::check(objectives, &experiment),
+        Command::Leaderboard { dir, shared, top } => shared
+            .source(dir)
+            .and_then(|source| crate::commands::leaderboard(&source, top)),
+        Command::Status { dir, shared } => shared
+            .source(dir)
+            .and_then(|source| crate::commands::status(&source)),
+        Command::Plot { dir, shared } => shared
+            .source(dir)
+            .and_then(|source| crate::commands::plot(&source)),
+        Command::Compare {
+            dirs,
+            storage: url,
+            sweep,
+            top,
+            sort,
+            state,
+            trials,
+            curves,
+        } => {
+            let filter = crate::report::compare::Filter {
+                state,
+                trials,
+                sort,
+                top,
+            };
+            let mut sources: Vec<crate::commands::Source> = dirs
+                .into_iter()
+                .map(crate::commands::Source::Folder)
+                .collect();
+            if let Some(url) = url {
+                sources.extend(sweep.into_iter().map(|name| {
+                    crate::commands::Source::Database(storage(url.clone(), Some(name), 60.0))
+                }));
+            }
+            if sources.is_empty() {
+                Err(crate::Error::input(
+                    "give results folders to compare, or --storage URL --sweep NAME",
+                ))
+            } else {
+                crate::commands::compare(&sources, filter, curves)
+            }
+        }
+        Command::Predict {
+            dir,
+            trial,
+            data,
+            out,
+        } => crate::commands::predict(&dir, &trial, &data, out.as_deref()),
+        Command::TrialWorker {
+            experiment,
+            base_dir,
+        } => crate::commands::worker_process(objectives, &experiment, &base_dir),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Checkpoints for a burn objective of your own, with the built-in trainer's guarantees: one
+//! checksummed record per epoch (the model and optimizer as burn records, plus your own small
+//! state as JSON) in two slots of the trial's folder, written in place in turn, so a kill
+//! mid-write leaves the previous epoch whole. In a shared sweep the folder's checkpoint moves
+//! with the trial to whichever worker continues it.
+//!
+//! Exact resume needs one more thing from the objective: every random stream derived from the
+//! trial's seed and the epoch ([`Trial::rng`], [`Trial::seed_for`]), never carried over from
+//! earlier epochs, so the epochs after a checkpoint come out as an uninterrupted run's.
+
+use crate::objective::Trial;
+use crate::train::checkpoint::{self, Checkpoint, TrainingState};
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What [`Trial::load_checkpoint`] gives back.
+pub struct Resumed<M, S> {
+    /// The checkpoint's epoch: train on from the next.
+    pub epoch: u32,
+    /// The model, with the checkpoint's weights.
+    pub model: M,
+    /// The optimizer, with the checkpoint's state.
+    pub optimizer: ModuleOptimizer,
+    /// Your own state, as saved.
+    pub state: S,
+}
+
+impl Trial<'_> {
+    /// Saves the checkpoint of `epoch` (call it before reporting the epoch): the model, the
+    /// optimizer and `state` (anything serde can write as JSON: best value so far, counters).
+    pub fn save_checkpoint<M: Module>(
+        &self,
+        epoch: u32,
+        model: &M,
+        optimizer: &ModuleOptimizer,
+        state: &impl Serialize,
+    ) -> Result<(), String> {
+        let model = model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| format!("cannot serialise the model: {e}"))?;
+        let optimizer = optimizer
+            .into_bytes()
+            .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
+        let own = serde_json::to_vec(state).map_err(|e| format!("cannot serialise the state: {e}"))?;
+        let dir = self.dir();
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let training = TrainingState {
+            epoch,
+            elapsed_s: self.elapsed_s(),
+            ..TrainingState::default()
+        };
+        checkpoint::save(dir, &training, &model, &optimizer, &own)
+            .map_err(|e| format!("cannot write the checkpoint in {}: {e}", dir.display()))
+    }
+
+    /// The newest whole checkpoint no newer than the last epoch the journal holds (a newer one
+    /// was saved but its report never recorded), loaded into `model` and `optimizer` as built
+    /// for a new trial; `None` for a new trial or when there is none.
+    pub fn load_checkpoint<M: Module, S: DeserializeOwned>(
+        &self,
+        model: M,
+        optimizer: ModuleOptimizer,
+    ) -> Result<Option<Resumed<M, S>>, String> {
+        let Some(found) = Checkpoint::load_until(self.dir(), self.journaled_epochs()) else {
+            return Ok(None);
+        };
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(found.model))
+            .map_err(|e| format!("cannot read the checkpoint's model: {e}"))?;
+        let model = model
+            .try_load_record(record)
+            .map_err(|e| format!("cannot load the checkpoint's model: {e}"))?;
+        let optimizer = optimizer
+            .from_bytes(Bytes::from_bytes_vec(found.optimizer))
+            .map_err(|e| format!("cannot load the checkpoint's optimizer: {e}"))?;
+        let state = serde_json::from_slice(&found.extra)
+            .map_err(|e| format!("cannot read the checkpoint's state: {e}"))?;
+        Ok(Some(Resumed {
+            epoch: found.state.epoch,
+            model,
+            optimizer,
+            state,
+        }))
+    }
+}

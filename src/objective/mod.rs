@@ -1,0 +1,362 @@
+//! Objectives: what a trial computes. Every kind sits behind one trait, [`Objective`], and runs
+//! the same way (worker processes, the journal, exact resume, pruning, reports):
+//!
+//! - `train` ([`train::BurnObjective`]): the built-in burn trainer, on `[data]`;
+//! - `function` ([`function::FunctionObjective`]): synthetic test functions;
+//! - `command` ([`command::CommandObjective`]): a training script in any language;
+//! - any objective a program of your own registers in [`Objectives`] and runs with
+//!   [`crate::cli::main`] (`examples/custom_objective.rs`).
+//!
+//! `[objective] kind` chooses one by name. The experiment parser checks only the common
+//! sections; each objective checks its own settings when it is built and says which metrics it
+//! reports.
+
+pub mod checkpoint;
+pub mod command;
+pub mod function;
+pub mod train;
+
+use crate::error::Result;
+use crate::experiment::Experiment;
+use crate::journal::Metrics;
+use crate::settings::Settings;
+use crate::space::{ParamValue, Params};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The orchestrator's answer to a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Train another epoch.
+    Continue,
+    /// Stop now (pruned, or the sweep is being interrupted); the last checkpoint stands.
+    Stop,
+}
+
+/// What an objective reports at the end of an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// Epoch, from 1.
+    pub epoch: u32,
+    /// Cumulative training time of the trial at the end of this epoch, across resumes.
+    pub elapsed_s: f64,
+    /// Learning rate used in this epoch, if the objective has one.
+    pub lr: Option<f64>,
+    /// The epoch's metrics.
+    pub metrics: Metrics,
+    /// Whether a checkpoint of this epoch was saved before the report.
+    pub checkpointed: bool,
+}
+
+/// What a trial's objective needs to know to run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialTask {
+    /// Trial number.
+    pub number: u64,
+    /// The trial's seed: all of its randomness derives from it.
+    pub seed: u64,
+    /// Its sampled parameters.
+    pub params: Params,
+    /// Epochs already in the journal (0 for a new trial): resume from the checkpoint after them.
+    pub journaled_epochs: u32,
+    /// Training time the journal holds for those epochs.
+    #[serde(default)]
+    pub journaled_elapsed_s: f64,
+    /// The trial's folder (checkpoint, best weights). It survives resumes and, in a shared
+    /// sweep, moves with the trial to whichever worker continues it.
+    pub dir: PathBuf,
+    /// Whether each report waits for the orchestrator's answer. A pruner needs that; without
+    /// one, the only answer that is not "continue" is a Ctrl-C's "stop", which may as well
+    /// arrive one epoch later, and not waiting saves a round trip between processes per epoch
+    /// (0.3 ms here, half of what checkpointing and reporting cost a small epoch).
+    #[serde(default)]
+    pub await_decisions: bool,
+}
+
+/// Where a trial's reports go, and where the decisions come from.
+pub trait Reporter: Send {
+    /// Records a report and answers whether to go on.
+    fn report(&mut self, report: EpochReport) -> Decision;
+
+    /// Whether the sweep asked running trials to stop (Ctrl-C, SIGTERM) since the last
+    /// report, without waiting. An objective whose epochs are long may stop mid-epoch.
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
+}
+
+/// A live trial: its parameters, and the way to report progress.
+pub struct Trial<'a> {
+    task: TrialTask,
+    settings: Settings,
+    reporter: &'a mut dyn Reporter,
+    started: std::time::Instant,
+}
+
+impl<'a> Trial<'a> {
+    /// A trial handle over `task`, with settings resolved by the caller.
+    pub fn new(task: TrialTask, settings: Settings, reporter: &'a mut dyn Reporter) -> Trial<'a> {
+        Trial {
+            task,
+            settings,
+            reporter,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Trial number.
+    pub fn number(&self) -> u64 {
+        self.task.number
+    }
+
+    /// The trial's seed.
+    pub fn seed(&self) -> u64 {
+        self.task.seed
+    }
+
+    /// Its sampled parameters.
+    pub fn params(&self) -> &Params {
+        &self.task.params
+    }
+
+    /// Resolved settings: defaults, fixed settings, then sampled parameters.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The trial's folder, for checkpoints and weights.
+    pub fn dir(&self) -> &Path {
+        &self.task.dir
+    }
+
+    /// Epochs the journal already holds: a resumed trial continues after them. A report of
+    /// one of these epochs must repeat the journal's metrics (it is then skipped) or the trial
+    /// fails: resume from a checkpoint no newer than this epoch.
+    pub fn journaled_epochs(&self) -> u32 {
+        self.task.journaled_epochs
+    }
+
+    /// Whether the sweep is stopping (Ctrl-C, SIGTERM): checkpoint and return soon. Reports
+    /// answer [`Decision::Stop`] too; this is for epochs too long to wait for.
+    pub fn stop_requested(&mut self) -> bool {
+        self.reporter.stop_requested()
+    }
+
+    /// A random stream of this trial for `purpose` (any number you choose per use: weights,
+    /// shuffling, ...) and `epoch`: the same numbers in every run and every resume, so a
+    /// trial resumed at epoch N draws what an uninterrupted one draws there.
+    pub fn rng(&self, purpose: u64, epoch: u32) -> crate::rng::Rng {
+        crate::rng::stream(
+            self.task.seed,
+            crate::rng::Stream::User,
+            &[purpose, epoch as u64],
+        )
+    }
+
+    /// A seed of this trial for `purpose` and `epoch`, for libraries that take one, such as
+    /// burn's backend RNG (`device.seed(trial.seed_for(0, epoch))` before each epoch makes its
+    /// dropout masks, and before building the model its initial weights, the same in every run;
+    /// that RNG is global to the process, which a worker process runs one trial at a time).
+    pub fn seed_for(&self, purpose: u64, epoch: u32) -> u64 {
+        crate::rng::derive(
+            self.task.seed,
+            crate::rng::Stream::User,
+            &[purpose, epoch as u64],
+        )
+    }
+
+    fn value(&self, name: &str) -> Option<&ParamValue> {
+        self.task
+            .params
+            .get(name)
+            .or_else(|| self.settings.get(name))
+    }
+
+    /// A float parameter or setting. Panics (failing the trial with this message) when absent.
+    pub fn float(&self, name: &str) -> f64 {
+        self.value(name)
+            .and_then(ParamValue::as_f64)
+            .unwrap_or_else(|| panic!("trial {} has no numeric parameter `{name}`", self.number()))
+    }
+
+    /// An integer parameter or setting. Panics (failing the trial) when absent.
+    pub fn int(&self, name: &str) -> i64 {
+        match self.value(name) {
+            Some(ParamValue::Int(i)) => *i,
+            _ => panic!("trial {} has no integer parameter `{name}`", self.number()),
+        }
+    }
+
+    /// A string parameter or setting. Panics (failing the trial) when absent.
+    pub fn string(&self, name: &str) -> &str {
+        match self.value(name) {
+            Some(ParamValue::Str(s)) => s,
+            _ => panic!("trial {} has no string parameter `{name}`", self.number()),
+        }
+    }
+
+    /// Reports a finished epoch's metrics; the answer says whether to train another. The
+    /// elapsed time recorded is the journal's time for the epochs it held plus the time since
+    /// this handle was made (this run of the trial).
+    pub fn report(&mut self, epoch: u32, metrics: Metrics) -> Decision {
+        let elapsed_s = self.elapsed_s();
+        self.report_epoch(EpochReport {
+            epoch,
+            elapsed_s,
+            lr: None,
+            metrics,
+            checkpointed: false,
+        })
+    }
+
+    /// Training time of the trial so far, across resumes, in seconds (microsecond steps).
+    pub fn elapsed_s(&self) -> f64 {
+        let total = self.task.journaled_elapsed_s + self.started.elapsed().as_secs_f64();
+        (total * 1e6).round() / 1e6
+    }
+
+    /// Reports a finished epoch with its timing, learning rate and checkpoint.
+    pub fn report_epoch(&mut self, mut report: EpochReport) -> Decision {
+        // Non-finite values cannot be stored as JSON numbers; a diverged trial fails anyway.
+        report.metrics.retain(|_, v| v.is_finite());
+        self.reporter.report(report)
+    }
+}
+
+/// What an objective returns when a trial ends normally.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrialSummary {
+    /// The model's parameter count, when there is a model.
+    pub n_params: Option<u64>,
+}
+
+/// Trains or evaluates trials.
+pub trait Objective: Send + Sync {
+    /// The metric names this objective reports for `experiment` (the sweep's metric must be
+    /// one of them; a report naming another fails its trial).
+    fn metrics(&self, experiment: &Experiment) -> Result<Vec<String>>;
+
+    /// The most epochs a trial reports, when known (ASHA and Hyperband place their rungs by
+    /// it). By default `[objective] epochs`.
+    fn max_epochs(&self, experiment: &Experiment) -> Result<Option<u32>> {
+        Ok(experiment.int_option("epochs", 1)?.map(|e| e as u32))
+    }
+
+    /// The fixed settings a trial reads besides its parameters ([`Trial::float`] and the
+    /// like). By default the single values of `[objective]` (`epochs = 30`).
+    fn settings(&self, experiment: &Experiment) -> Settings {
+        experiment.option_settings()
+    }
+
+    /// Runs one trial to its end: reports each epoch and stops when told to. An `Err` (or a
+    /// panic) fails the trial with that message; the sweep goes on.
+    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String>;
+}
+
+/// Builds an objective for an experiment, checking the objective's own settings.
+pub type Build = dyn Fn(&Experiment) -> Result<Arc<dyn Objective>> + Send + Sync;
+
+/// The objectives a program knows, by `[objective] kind`.
+#[derive(Clone)]
+pub struct Objectives {
+    kinds: Vec<(String, Arc<Build>)>,
+}
+
+/// An objective built for an experiment, with what the orchestrator needs to know of it.
+#[derive(Clone)]
+pub struct Prepared {
+    /// The objective.
+    pub objective: Arc<dyn Objective>,
+    /// The metrics it reports.
+    pub metrics: Vec<String>,
+    /// The most epochs a trial reports, when known.
+    pub max_epochs: Option<u32>,
+}
+
+impl Default for Objectives {
+    fn default() -> Self {
+        Objectives::builtin()
+    }
+}
+
+impl Objectives {
+    /// kiln's own: `train`, `function` and `command`.
+    pub fn builtin() -> Objectives {
+        Objectives { kinds: Vec::new() }
+            .with_builder("train", |e| Ok(Arc::new(train::BurnObjective::new(e)?)))
+            .with_builder("function", |e| {
+                Ok(Arc::new(function::FunctionObjective::new(e)?))
+            })
+            .with_builder("command", |e| Ok(Arc::new(command::CommandObjective::new(e)?)))
+    }
+
+    /// Adds `objective` as `kind = "NAME"` (one instance serves every trial of a process).
+    pub fn with(self, name: &str, objective: impl Objective + 'static) -> Objectives {
+        let objective: Arc<dyn Objective> = Arc::new(objective);
+        self.with_builder(name, move |_| Ok(Arc::clone(&objective)))
+    }
+
+    /// Adds an objective built from each experiment (to read and check its options once).
+    pub fn with_builder(
+        mut self,
+        name: &str,
+        build: impl Fn(&Experiment) -> Result<Arc<dyn Objective>> + Send + Sync + 'static,
+    ) -> Objectives {
+        self.kinds.retain(|(n, _)| n != name);
+        self.kinds.push((name.to_string(), Arc::new(build)));
+        self
+    }
+
+    /// The names of the objectives, in the order they were added.
+    pub fn names(&self) -> Vec<&str> {
+        self.kinds.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// The objective `[objective] kind` names, built and checked against the experiment: its
+    /// own settings, the sweep's metric, and what the pruner needs.
+    pub fn build(&self, experiment: &Experiment) -> Result<Prepared> {
+        let kind = experiment.objective.kind.as_str();
+        let Some((_, build)) = self.kinds.iter().find(|(n, _)| n == kind) else {
+            let names = self.names();
+            let hint = crate::settings::did_you_mean(kind, names.iter().copied())
+                .map(|m| format!(" Did you mean `{m}`?"))
+                .unwrap_or_default();
+            return Err(experiment.error_at(
+                &["objective", "kind"],
+                format!(
+                    "unknown objective `{kind}`.{hint} This program runs {} (a program of your own adds its objectives with kiln::cli::main)",
+                    crate::settings::quote_list(&names)
+                ),
+            ));
+        };
+        if kind != "train"
+            && let Some(section) = experiment.trainer.first_present()
+        {
+            return Err(experiment.error_at(
+                &[section],
+                format!("[{section}] belongs to the built-in trainer (`kind = \"train\"`); the `{kind}` objective does not read it: remove it"),
+            ));
+        }
+        let objective = build(experiment)?;
+        prepare(experiment, objective)
+    }
+}
+
+/// What the orchestrator needs to know of `objective`, checked against `experiment`.
+pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result<Prepared> {
+    let metrics = objective.metrics(experiment)?;
+    experiment.check_metric(
+        &experiment.objective.metric,
+        &["objective", "metric"],
+        &metrics,
+    )?;
+    let max_epochs = objective.max_epochs(experiment)?;
+    crate::pruner::check(experiment, max_epochs)?;
+    Ok(Prepared {
+        objective,
+        metrics,
+        max_epochs,
+    })
+}

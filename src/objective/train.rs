@@ -1,0 +1,77 @@
+//! `kind = "train"`: the built-in burn trainer. It trains the experiment's model (`[model]`,
+//! `[train]`) on its data (`[data]`), one trial at a time; the data set is loaded and prepared
+//! once per objective (so once per worker process) and shared by the trials it trains.
+
+use crate::error::Result;
+use crate::experiment::Experiment;
+use crate::objective::{Objective, Trial, TrialSummary};
+use crate::settings::Settings;
+use crate::train::data::Dataset;
+use crate::train::metric_names;
+use crate::train::spec::TrainSpec;
+use crate::train::trainer::{self, TrainConfig, TrainSetup};
+
+/// Trains burn models as an experiment describes.
+pub struct BurnObjective {
+    experiment: Experiment,
+    spec: TrainSpec,
+    data: Dataset,
+}
+
+impl BurnObjective {
+    /// Checks the trainer's settings of `experiment` and loads its data.
+    pub fn new(experiment: &Experiment) -> Result<BurnObjective> {
+        experiment.refuse_other_options(&[])?;
+        let spec = TrainSpec::parse(experiment)?;
+        let data = Dataset::load(experiment, &spec.data)?;
+        if let Some(es) = &spec.early_stopping {
+            experiment.check_metric(
+                &es.monitor,
+                &["early_stopping", "monitor"],
+                &metric_names(&data),
+            )?;
+        }
+        Ok(BurnObjective {
+            experiment: experiment.clone(),
+            spec,
+            data,
+        })
+    }
+
+    /// The prepared data set.
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The trainer's validated settings.
+    pub fn spec(&self) -> &TrainSpec {
+        &self.spec
+    }
+}
+
+impl Objective for BurnObjective {
+    fn metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
+        Ok(metric_names(&self.data))
+    }
+
+    fn max_epochs(&self, experiment: &Experiment) -> Result<Option<u32>> {
+        Ok(Some(self.spec.max_epochs(experiment)))
+    }
+
+    fn settings(&self, _experiment: &Experiment) -> Settings {
+        self.spec.settings.clone()
+    }
+
+    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {
+        let setup = TrainSetup {
+            data: &self.data,
+            config: TrainConfig::from_settings(trial.settings(), self.data.task),
+            early_stopping: self.spec.early_stopping.as_ref(),
+            objective: (
+                &self.experiment.objective.metric,
+                self.experiment.objective.direction,
+            ),
+        };
+        trainer::train(trial, &setup)
+    }
+}

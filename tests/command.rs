@@ -1,0 +1,245 @@
+//! Training scripts as trials (`[objective] command`): real `python3` processes, the protocol of
+//! the README, SIGKILLs and SIGTERMs. Every failure stays inside its trial; a stop is never a
+//! failure; a resumed sweep equals an uninterrupted one.
+
+mod common;
+
+use common::{
+    Env, assert_same_sweep, csv_rows, kill_repeatedly, kiln, leaderboard_by_trial, run, sweep,
+    text, write,
+};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// The stdlib example script, by absolute path.
+fn stdlib_script() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/python/sine_stdlib.py")
+        .display()
+        .to_string()
+}
+
+/// A sweep of the stdlib example: `trials` trials of `epochs` epochs, `sleep` seconds each.
+fn stdlib_experiment(trials: u32, workers: u32, epochs: u32, sleep: f64) -> String {
+    format!(
+        r#"name = "py"
+seed = 8
+
+[objective]
+command = ["python3", "{script}", "--epochs", "{epochs}", "--sleep", "{sleep}"]
+metrics = ["train_loss", "val_loss"]
+metric = "val_loss"
+epochs = {epochs}
+grace = "2s"
+
+[budget]
+trials = {trials}
+workers = {workers}
+
+[pruner]
+kind = "median"
+warmup_epochs = 2
+min_trials = 2
+
+[space]
+learning_rate = {{ log_uniform = [1e-3, 1e-1] }}
+momentum = {{ uniform = [0.0, 0.95] }}
+"#,
+        script = stdlib_script()
+    )
+}
+
+#[test]
+fn a_command_sweep_trains_its_trials_and_every_command_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "py.toml", &stdlib_experiment(6, 2, 6, 0.0));
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let rows = csv_rows(&results.join("leaderboard.csv"));
+    assert_eq!(rows.len(), 6);
+    assert!(
+        rows.iter().all(|r| r["state"] != "failed"),
+        "{rows:?}"
+    );
+    let best: f64 = rows[0]["val_loss"].parse().unwrap();
+    // The variance of sin(3x) on [-1, 1] is about 0.5: six epochs of SGD do far better.
+    assert!(best < 0.2, "best val_loss {best}");
+    let log = std::fs::read_to_string(results.join("trials/0/log.txt")).unwrap();
+    assert!(log.contains("trial 0: starting after epoch 0"), "{log}");
+    assert!(!log.contains("kiln-report"), "reports are not logged: {log}");
+
+    let shown = |args: &[&str]| {
+        let output = run(args);
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let r = results.to_str().unwrap();
+    assert!(shown(&["status", r]).contains("6 of 6"));
+    assert!(shown(&["leaderboard", r]).contains("momentum"));
+    assert!(shown(&["compare", r, "--curves", "--trials", "0"]).contains("py/0/val_loss"));
+    assert!(shown(&["plot", r]).contains("report.html"));
+    assert!(results.join("plots/curves.svg").exists());
+}
+
+/// A script that misbehaves in a different way in each trial.
+const QUIRKS: &str = r#"
+import json, os, sys, time
+trial = int(os.environ["KILN_TRIAL"])
+def report(epoch, **metrics):
+    print("kiln-report " + json.dumps(dict(epoch=epoch, **metrics)), flush=True)
+if trial == 1:
+    print("loading the data", flush=True)
+    print("ValueError: bad shape (3, 4)", file=sys.stderr, flush=True)
+    sys.exit(3)
+if trial == 2:
+    report(1, loss=0.5)
+    time.sleep(60)
+if trial == 3:
+    report(1, loss=0.5, accuracy=0.9)
+if trial == 4:
+    report(1, loss=0.5)
+    report(3, loss=0.4)
+if trial == 5:
+    print("kiln-report {not json", flush=True)
+    time.sleep(60)
+for epoch in range(1, 4):
+    report(epoch, loss=1.0 / epoch)
+"#;
+
+#[test]
+fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "quirks.py", QUIRKS);
+    let file = write(
+        dir.path(),
+        "q.toml",
+        "name = \"q\"\n[objective]\ncommand = [\"python3\", \"quirks.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\ntimeout = \"3s\"\ngrace = \"1s\"\n[budget]\ntrials = 6\nworkers = 2\n[space]\nx = { uniform = [0.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    let started = Instant::now();
+    sweep(&file, &results, &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "hanging scripts were not stopped"
+    );
+    let rows = leaderboard_by_trial(&results);
+    let note = |t: &str| (rows[t]["state"].as_str(), rows[t]["note"].as_str());
+    assert_eq!(note("0"), ("complete", ""));
+    let expected = [
+        ("1", "exited with code 3; stderr: ValueError: bad shape (3, 4)"),
+        ("2", "timed out after 3s"),
+        ("3", "`accuracy` is not one of the declared metrics"),
+        ("4", "reported epoch 3 after epoch 1"),
+        ("5", "bad report line `kiln-report {not json`"),
+    ];
+    for (trial, fragment) in expected {
+        let (state, why) = note(trial);
+        assert_eq!(state, "failed", "trial {trial}: {why}");
+        assert!(why.contains(fragment), "trial {trial}: {why}");
+    }
+    let log = std::fs::read_to_string(results.join("trials/1/log.txt")).unwrap();
+    assert!(log.contains("loading the data") && log.contains("bad shape"), "{log}");
+}
+
+/// Reports two epochs of values that differ on every run, then waits to be stopped; resumed,
+/// it starts over instead of continuing.
+const DRIFT: &str = r#"
+import json, os, random, time
+resumed = int(os.environ["KILN_RESUME_EPOCH"]) > 0
+for epoch in (1, 2):
+    print("kiln-report " + json.dumps({"epoch": epoch, "loss": random.random()}), flush=True)
+if not resumed:
+    time.sleep(60)
+"#;
+
+/// The journal's `epoch_reported` events.
+fn reported_epochs(results: &Path) -> usize {
+    std::fs::read_to_string(results.join("journal.jsonl"))
+        .unwrap_or_default()
+        .matches("\"event\":\"epoch_reported\"")
+        .count()
+}
+
+#[test]
+fn sigterm_stops_a_script_as_ctrl_c_does_and_a_resumed_run_that_differs_fails_without_a_splice() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "drift.py", DRIFT);
+    let file = write(
+        dir.path(),
+        "d.toml",
+        "name = \"d\"\n[objective]\ncommand = [\"python3\", \"drift.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\ngrace = \"5s\"\n[budget]\ntrials = 1\nworkers = 1\n[space]\nx = { uniform = [0.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    let child = kiln()
+        .args(["run", file.to_str().unwrap(), "--results", r, "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reported_epochs(&results) < 2 {
+        assert!(Instant::now() < deadline, "the script never reported");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let stopped = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(4),
+        "the script was not stopped with SIGTERM"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("kiln resume"));
+    let journaled = csv_rows(&results.join("curves.csv"));
+    assert_eq!(journaled.len(), 2);
+    assert!(
+        !std::fs::read_to_string(results.join("journal.jsonl"))
+            .unwrap()
+            .contains("trial_finished"),
+        "a stop is not a trial's end"
+    );
+
+    let output = run(&["resume", r, "-q"]);
+    // Its only trial failed: the sweep says so with exit 1.
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let row = &csv_rows(&results.join("leaderboard.csv"))[0];
+    assert_eq!(row["state"], "failed");
+    assert!(
+        row["note"].contains("reported epoch 1 again with loss"),
+        "{}",
+        row["note"]
+    );
+    assert_eq!(
+        csv_rows(&results.join("curves.csv")),
+        journaled,
+        "the journal's epochs were replaced by another run's"
+    );
+}
+
+#[test]
+fn sigkill_at_ten_random_moments_of_a_command_sweep_then_resume_equals_an_uninterrupted_one() {
+    // One worker: each pruning decision depends only on the trials before it.
+    let experiment = stdlib_experiment(8, 1, 8, 0.03);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "k.toml", &experiment);
+    let reference = dir.path().join("reference");
+    sweep(&file, &reference, &[]);
+    let interrupted = dir.path().join("interrupted");
+    let no_env: Env<'_> = &[];
+    kill_repeatedly(
+        Path::new(env!("CARGO_BIN_EXE_kiln")),
+        &file,
+        &interrupted,
+        10,
+        55,
+        no_env,
+    );
+    assert_same_sweep(&interrupted, &reference, 8);
+    let pruned = leaderboard_by_trial(&reference)
+        .values()
+        .filter(|r| r["state"] == "pruned")
+        .count();
+    assert!(pruned >= 1, "the sweep should prune");
+}
