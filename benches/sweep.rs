@@ -528,7 +528,8 @@ fn overhead(dir: &Path) {
                     ..SweepOptions::default()
                 };
                 let started = Instant::now();
-                kiln::sweep::run(&experiment, &options, Execution::Threads(Arc::new(NoOp))).unwrap();
+                kiln::sweep::run(&experiment, &options, Execution::Threads(Arc::new(NoOp)))
+                    .unwrap();
                 runs.push(started.elapsed().as_secs_f64() * 1e3 / n as f64);
             }
             kiln_ms.insert((sampler, n), median(runs));

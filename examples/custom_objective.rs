@@ -91,7 +91,10 @@ impl Objective for SineObjective {
             };
         let (xs, ys) = points(128, 0.0);
         let (x_val, y_val) = points(64, 0.5);
-        let (x_val, y_val) = (column(&x_val, &device.clone().inner()), column(&y_val, &device.clone().inner()));
+        let (x_val, y_val) = (
+            column(&x_val, &device.clone().inner()),
+            column(&y_val, &device.clone().inner()),
+        );
         for epoch in start..=epochs {
             // This epoch's shuffle depends on (seed, epoch) only: the same after a resume.
             let mut order: Vec<usize> = (0..xs.len()).collect();

@@ -504,7 +504,10 @@ impl Builder {
             (None, false) => "train".to_string(),
         };
         if kind.trim().is_empty() {
-            return Err(self.err(&["objective", "kind"], "`kind` is empty: name an objective, e.g. `train`, `function` or `command`"));
+            return Err(self.err(
+                &["objective", "kind"],
+                "`kind` is empty: name an objective, e.g. `train`, `function` or `command`",
+            ));
         }
         Ok(ObjectiveSpec {
             metric,

@@ -100,7 +100,10 @@ mod tests {
         let to = tempfile::tempdir().unwrap();
         super::unpack_folder(&bytes, to.path()).unwrap();
         assert_eq!(std::fs::read(to.path().join("a.txt")).unwrap(), b"alpha");
-        assert_eq!(std::fs::read(to.path().join("sub/b.bin")).unwrap(), [0, 1, 2]);
+        assert_eq!(
+            std::fs::read(to.path().join("sub/b.bin")).unwrap(),
+            [0, 1, 2]
+        );
         assert!(super::unpack_folder(&bytes[..bytes.len() - 1], to.path()).is_err());
     }
 }

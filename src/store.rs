@@ -540,8 +540,9 @@ impl Store for DbStore {
         }
         let sweep = self.journal.sweep().to_string();
         for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(FOLDER_BLOB))? {
-            crate::files::unpack_folder(&data, &dir)
-                .context(|| format!("cannot unpack trial {trial}'s files into {}", dir.display()))?;
+            crate::files::unpack_folder(&data, &dir).context(|| {
+                format!("cannot unpack trial {trial}'s files into {}", dir.display())
+            })?;
         }
         for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(CHECKPOINT_BLOB))? {
             // Into the slot of its epoch, where the trial looks for it and reports it from.

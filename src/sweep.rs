@@ -133,10 +133,12 @@ fn check_report(
         .metrics
         .keys()
         .chain(report.metrics.keys())
-        .find(|m| match (recorded.metrics.get(*m), report.metrics.get(*m)) {
-            (Some(&a), Some(&b)) => !same(a, b),
-            _ => true,
-        });
+        .find(
+            |m| match (recorded.metrics.get(*m), report.metrics.get(*m)) {
+                (Some(&a), Some(&b)) => !same(a, b),
+                _ => true,
+            },
+        );
     match differs {
         None => Ok(false),
         Some(metric) => {
@@ -173,7 +175,14 @@ pub fn run(
             (Box::new(store), state)
         }
     };
-    orchestrate(experiment, options, execution, &prepared, store.as_mut(), state)
+    orchestrate(
+        experiment,
+        options,
+        execution,
+        &prepared,
+        store.as_mut(),
+        state,
+    )
 }
 
 fn orchestrate(
@@ -301,7 +310,9 @@ fn orchestrate(
             Ok(PoolEvent::Message(id, FromWorker::Report { trial, report })) => {
                 // A trial asked to stop by Ctrl-C still reports its last epoch, checkpointed.
                 if slots[id].trial != Some(trial)
-                    || slots[id].stopped.is_some_and(|s| s != StopReason::Interrupt)
+                    || slots[id]
+                        .stopped
+                        .is_some_and(|s| s != StopReason::Interrupt)
                 {
                     continue;
                 }
@@ -322,7 +333,12 @@ fn orchestrate(
                         end_trial(store, &mut state, &progress, &spec, &slots, event)?;
                         slots[id].stopped = Some(StopReason::Rejected);
                         reports_dirty = true;
-                        pool.send(id, &ToWorker::Decision { decision: Decision::Stop });
+                        pool.send(
+                            id,
+                            &ToWorker::Decision {
+                                decision: Decision::Stop,
+                            },
+                        );
                         continue;
                     }
                 };
@@ -375,9 +391,7 @@ fn orchestrate(
                 // signals every process of the job), a trial that ended badly resumes.
                 let stopping_now = stopping || signals::interrupted();
                 let event = match (stopped, result) {
-                    (Some(StopReason::Pruned | StopReason::Lost | StopReason::Rejected), _) => {
-                        None
-                    }
+                    (Some(StopReason::Pruned | StopReason::Lost | StopReason::Rejected), _) => None,
                     (Some(StopReason::Interrupt), _) => None,
                     (None, Ok(summary)) => {
                         Some(ended(trial, EndState::Complete, None, summary.n_params))

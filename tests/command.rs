@@ -58,16 +58,16 @@ fn a_command_sweep_trains_its_trials_and_every_command_reads_it() {
     sweep(&file, &results, &[]);
     let rows = csv_rows(&results.join("leaderboard.csv"));
     assert_eq!(rows.len(), 6);
-    assert!(
-        rows.iter().all(|r| r["state"] != "failed"),
-        "{rows:?}"
-    );
+    assert!(rows.iter().all(|r| r["state"] != "failed"), "{rows:?}");
     let best: f64 = rows[0]["val_loss"].parse().unwrap();
     // The variance of sin(3x) on [-1, 1] is about 0.5: six epochs of SGD do far better.
     assert!(best < 0.2, "best val_loss {best}");
     let log = std::fs::read_to_string(results.join("trials/0/log.txt")).unwrap();
     assert!(log.contains("trial 0: starting after epoch 0"), "{log}");
-    assert!(!log.contains("kiln-report"), "reports are not logged: {log}");
+    assert!(
+        !log.contains("kiln-report"),
+        "reports are not logged: {log}"
+    );
 
     let shown = |args: &[&str]| {
         let output = run(args);
@@ -127,7 +127,10 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
     let note = |t: &str| (rows[t]["state"].as_str(), rows[t]["note"].as_str());
     assert_eq!(note("0"), ("complete", ""));
     let expected = [
-        ("1", "exited with code 3; stderr: ValueError: bad shape (3, 4)"),
+        (
+            "1",
+            "exited with code 3; stderr: ValueError: bad shape (3, 4)",
+        ),
         ("2", "timed out after 3s"),
         ("3", "`accuracy` is not one of the declared metrics"),
         ("4", "reported epoch 3 after epoch 1"),
@@ -139,7 +142,10 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
         assert!(why.contains(fragment), "trial {trial}: {why}");
     }
     let log = std::fs::read_to_string(results.join("trials/1/log.txt")).unwrap();
-    assert!(log.contains("loading the data") && log.contains("bad shape"), "{log}");
+    assert!(
+        log.contains("loading the data") && log.contains("bad shape"),
+        "{log}"
+    );
 }
 
 /// Reports two epochs of values that differ on every run, then waits to be stopped; resumed,

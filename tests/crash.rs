@@ -31,7 +31,14 @@ fn finish(args: &[&str]) {
 
 /// Kills `kiln run`/`kiln resume` with SIGKILL at random moments, then resumes to the end.
 fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64, env: Env<'_>) -> usize {
-    common::kill_repeatedly(Path::new(env!("CARGO_BIN_EXE_kiln")), file, results, kills, seed, env)
+    common::kill_repeatedly(
+        Path::new(env!("CARGO_BIN_EXE_kiln")),
+        file,
+        results,
+        kills,
+        seed,
+        env,
+    )
 }
 
 fn kill_test(workers: u32, seed: u64) {

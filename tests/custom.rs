@@ -1,12 +1,16 @@
-//! A user's own objective through the library API, on worker threads: failures stay inside
-//! their trial.
+//! A user's own objective: through the library API on threads (failures stay inside their
+//! trial), and as a program of its own built on kiln's command line (examples/custom_objective.rs):
+//! every command, SIGKILLs with two worker processes.
+
+mod common;
 
 use kiln::experiment::{Direction, Experiment};
 use kiln::journal::Metrics;
 use kiln::state::TrialState;
 use kiln::sweep::{Execution, SweepOptions};
 use kiln::{Decision, Objective, Trial, TrialSummary};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 
 /// Minimises (x - 0.3)^2 over five "epochs"; trial 1 panics, trial 2 returns an error.
@@ -93,8 +97,7 @@ fn a_panicking_and_a_failing_objective_fail_their_trials_and_the_sweep_completes
 fn an_objective_that_reports_an_unknown_metric_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let text = EXPERIMENT.replace("metric = \"value\"", "metric = \"valeu\"");
-    let experiment =
-        Experiment::parse(&text, Path::new("quirky.toml"), Path::new(".")).unwrap();
+    let experiment = Experiment::parse(&text, Path::new("quirky.toml"), Path::new(".")).unwrap();
     let options = SweepOptions {
         results_dir: dir.path().join("r"),
         quiet: true,
@@ -110,4 +113,85 @@ fn an_objective_that_reports_an_unknown_metric_is_refused_before_anything_runs()
         "{error}"
     );
     assert!(!dir.path().join("r").exists());
+}
+
+/// The example program built on kiln's command line (`cargo test` builds the examples).
+fn example_program() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let release = deps.parent().unwrap().parent().unwrap();
+    let program = release.join("examples").join("custom_objective");
+    assert!(program.exists(), "{} is not built", program.display());
+    program
+}
+
+fn example_experiment() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/custom_objective.toml"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_custom_example_is_a_kiln_whose_every_command_reads_its_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::write(dir.path(), "sine.toml", &example_experiment());
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    let program = example_program();
+    let shown = |args: &[&str]| {
+        let output = Command::new(&program).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            common::text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    shown(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
+    let rows = common::csv_rows(&results.join("leaderboard.csv"));
+    assert_eq!(rows.len(), 12);
+    let best: f64 = rows[0]["val_mse"].parse().unwrap();
+    // The variance of sin(3x) on [-1, 1] is about 0.5: a trained net does far better.
+    assert!(best < 0.05, "best val_mse {best}");
+    assert!(results.join("trials/0/checkpoint.0.bin").exists());
+    assert!(shown(&["status", r]).contains("12 of 12"));
+    assert!(shown(&["leaderboard", r]).contains("width"));
+    assert!(shown(&["compare", r, "--sort", "val_mse"]).contains("learning_rate"));
+    assert!(shown(&["plot", r]).contains("report.html"));
+    assert!(shown(&["check", file.to_str().unwrap()]).contains("objective  sine (epochs = 30)"));
+    // Trials run in worker processes of the program itself.
+    let log = std::fs::read_to_string(results.join("kiln.log")).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+    // The same experiment is not kiln's to run: kiln does not know `sine`.
+    let output = common::run(&["check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("unknown objective `sine`"),
+        "{}",
+        common::text(&output)
+    );
+}
+
+#[test]
+fn sigkill_at_ten_random_moments_of_the_custom_example_with_two_workers_then_resume_equals_an_uninterrupted_sweep()
+ {
+    // No pruner: with two workers a pruning decision depends on which trials reached an epoch
+    // first. Long trials, so that kills land in the middle of them.
+    let experiment = example_experiment()
+        .replace("[pruner]\nkind = \"median\"", "[pruner]\nkind = \"none\"")
+        .replace("epochs = 30", "epochs = 600")
+        .replace("trials = 12", "trials = 8");
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::write(dir.path(), "k.toml", &experiment);
+    let reference = dir.path().join("reference");
+    let output = Command::new(example_program())
+        .args(["run", file.to_str().unwrap(), "--results"])
+        .arg(&reference)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", common::text(&output));
+    let interrupted = dir.path().join("interrupted");
+    common::kill_repeatedly(&example_program(), &file, &interrupted, 10, 66, &[]);
+    common::assert_same_sweep(&interrupted, &reference, 8);
 }

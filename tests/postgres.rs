@@ -352,3 +352,90 @@ fn clear_errors_for_unknown_sweeps_and_bad_urls() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a PostgreSQL URL"));
 }
+
+#[test]
+fn a_command_sweep_shared_by_two_workers_one_killed_trains_each_trial_once_from_its_checkpoint() {
+    let name = "pg-command";
+    let Some(Shared { url, dir, _server }) = shared("command_sweep_takeover", name) else {
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python/sine_stdlib.py");
+    let experiment = format!(
+        "name = \"{name}\"\nseed = 4\n[objective]\ncommand = [\"python3\", \"{}\", \"--epochs\", \"12\", \"--sleep\", \"0.1\"]\nmetrics = [\"train_loss\", \"val_loss\"]\nmetric = \"val_loss\"\n[budget]\ntrials = 3\nworkers = 1\n[space]\nlearning_rate = {{ log_uniform = [1e-3, 1e-1] }}\n",
+        script.display()
+    );
+    let file = write(dir.path(), "c.toml", &experiment);
+    let local = dir.path().join("local");
+    sweep(&file, &local, &[]);
+    let file = file.to_str().unwrap();
+    let lease = ["--lease", "1.5"];
+    let output = common::run(&["run", file, "--storage", &url, "--workers", "0"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let mut victim = start(
+        &[
+            &["worker", "--storage", &url, "--sweep", name, "-q"][..],
+            &lease,
+        ]
+        .concat(),
+        dir.path(),
+    );
+    wait_for(&url, name, "four epochs of trial 0", |e| {
+        of_kind(e, "epoch_reported")
+            .iter()
+            .any(|r| r["trial"] == 0 && r["epoch"].as_u64() >= Some(4))
+    });
+    let survivor = start(
+        &[
+            &["worker", "--storage", &url, "--sweep", name, "-q"][..],
+            &lease,
+        ]
+        .concat(),
+        dir.path(),
+    );
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let reported = of_kind(&events(&url, name), "epoch_reported")
+        .iter()
+        .filter(|r| r["trial"] == 0)
+        .count();
+    done(survivor);
+    let events = events(&url, name);
+    assert_complete(&events, 3);
+    let starts: Vec<&Value> = of_kind(&events, "trial_started")
+        .into_iter()
+        .filter(|e| e["trial"] == 0)
+        .collect();
+    assert_eq!(starts.len(), 2, "trial 0 was taken over once");
+    let from = starts[1]["from_epoch"].as_u64().unwrap();
+    assert!(
+        from >= 4 && from as usize == reported,
+        "continued from epoch {from}, {reported} were recorded"
+    );
+    let export = dir.path().join("export");
+    let output = common::run(&[
+        "export",
+        "--storage",
+        &url,
+        "--sweep",
+        name,
+        export.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    // The script's own checkpoint moved with the trial: the second run started after the
+    // epochs the first one recorded (its log moved too), and the sweep equals a local one.
+    let log = std::fs::read_to_string(export.join("trials/0/log.txt")).unwrap();
+    assert!(log.contains("starting after epoch 0"), "{log}");
+    assert!(
+        log.contains(&format!("starting after epoch {from}")),
+        "{log}"
+    );
+    assert_eq!(leaderboard_by_trial(&export), leaderboard_by_trial(&local));
+    assert_eq!(
+        common::curves_without_time(&export),
+        common::curves_without_time(&local)
+    );
+    for command in ["status", "leaderboard"] {
+        let output = common::run(&[command, "--storage", &url, "--sweep", name]);
+        assert!(output.status.success(), "{}", text(&output));
+    }
+}

@@ -318,7 +318,8 @@ fn a_synthetic_function_sweep_with_tpe_finds_the_branin_minimum() {
     let output = run(&["check", branin.to_str().unwrap()]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("objective  function (epochs = 5, function = \"branin\")"),
+        String::from_utf8_lossy(&output.stdout)
+            .contains("objective  function (epochs = 5, function = \"branin\")"),
         "{}",
         text(&output)
     );

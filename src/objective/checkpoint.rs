@@ -47,9 +47,11 @@ impl Trial<'_> {
         let optimizer = optimizer
             .into_bytes()
             .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
-        let own = serde_json::to_vec(state).map_err(|e| format!("cannot serialise the state: {e}"))?;
+        let own =
+            serde_json::to_vec(state).map_err(|e| format!("cannot serialise the state: {e}"))?;
         let dir = self.dir();
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let training = TrainingState {
             epoch,
             elapsed_s: self.elapsed_s(),
@@ -86,5 +88,75 @@ impl Trial<'_> {
             optimizer,
             state,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::objective::{Decision, EpochReport, Reporter, Trial, TrialTask};
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::{AdamConfig, GradientsParams};
+    use burn::prelude::*;
+
+    struct Silent;
+    impl Reporter for Silent {
+        fn report(&mut self, _: EpochReport) -> Decision {
+            Decision::Continue
+        }
+    }
+
+    fn task(dir: &std::path::Path, journaled_epochs: u32) -> TrialTask {
+        TrialTask {
+            number: 0,
+            seed: 7,
+            params: Default::default(),
+            journaled_epochs,
+            journaled_elapsed_s: 0.0,
+            dir: dir.to_path_buf(),
+            await_decisions: false,
+        }
+    }
+
+    fn weights(model: &Linear) -> Vec<f32> {
+        model.weight.val().into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_restores_model_optimizer_and_state_but_never_one_the_journal_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex().autodiff();
+        let fresh = || LinearConfig::new(2, 1).init(&device);
+        let mut model = fresh();
+        let mut optimizer = AdamConfig::new().init();
+        let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0], [1, 2]), &device);
+        let mut silent = Silent;
+        let trial = Trial::new(task(dir.path(), 0), Default::default(), &mut silent);
+        let mut saved = Vec::new();
+        for epoch in 1..=2 {
+            let loss = model.forward(x.clone()).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(0.1, model, grads);
+            trial
+                .save_checkpoint(epoch, &model, &optimizer, &format!("state {epoch}"))
+                .unwrap();
+            saved.push(weights(&model));
+        }
+        drop(trial);
+        for (journaled, expected) in [(2, Some(1)), (1, Some(0)), (0, None)] {
+            let mut silent = Silent;
+            let trial = Trial::new(task(dir.path(), journaled), Default::default(), &mut silent);
+            let resumed = trial
+                .load_checkpoint::<_, String>(fresh(), AdamConfig::new().init())
+                .unwrap();
+            match expected {
+                None => assert!(resumed.is_none(), "a new trial starts afresh"),
+                Some(i) => {
+                    let resumed = resumed.unwrap();
+                    assert_eq!(resumed.epoch, journaled);
+                    assert_eq!(resumed.state, format!("state {journaled}"));
+                    assert_eq!(weights(&resumed.model), saved[i]);
+                }
+            }
+        }
     }
 }

@@ -216,7 +216,11 @@ impl Log {
     }
 
     fn tail(&self) -> String {
-        let tail = self.stderr_tail.lock().map(|t| t.clone()).unwrap_or_default();
+        let tail = self
+            .stderr_tail
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
         let lines: Vec<&str> = tail
             .iter()
             .map(|l| l.trim())
@@ -315,7 +319,9 @@ impl CommandObjective {
                 Ok(report) => report,
                 Err(why) => {
                     stop(child, self.grace);
-                    return Ending::Failed(format!("bad report line `{REPORT_PREFIX}{json}`: {why}"));
+                    return Ending::Failed(format!(
+                        "bad report line `{REPORT_PREFIX}{json}`: {why}"
+                    ));
                 }
             };
             let report = EpochReport {
@@ -340,7 +346,8 @@ impl Objective for CommandObjective {
 
     fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {
         let dir = trial.dir().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         let log = Log::open(&dir).map_err(|e| format!("cannot open its log.txt: {e}"))?;
         log.write(&format!(

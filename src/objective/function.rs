@@ -160,36 +160,36 @@ impl FunctionObjective {
 
 /// The `[space]` keys are x1, x2, ... and as many as the function takes.
 fn check_inputs(experiment: &Experiment, name: &str, function: Function) -> Result<()> {
-        let mut inputs: Vec<usize> = Vec::new();
-        for name in experiment.space.names() {
-            match input_index(name) {
-                Some(i) => inputs.push(i),
-                None => {
-                    return Err(experiment.error_at(
-                        &["space", name],
-                        format!("a function's inputs are `x1`, `x2`, ...; `{name}` is not one"),
-                    ));
-                }
+    let mut inputs: Vec<usize> = Vec::new();
+    for name in experiment.space.names() {
+        match input_index(name) {
+            Some(i) => inputs.push(i),
+            None => {
+                return Err(experiment.error_at(
+                    &["space", name],
+                    format!("a function's inputs are `x1`, `x2`, ...; `{name}` is not one"),
+                ));
             }
         }
-        inputs.sort();
-        let (count, exact) = function.inputs();
-        let contiguous = inputs.iter().enumerate().all(|(i, &x)| i == x);
-        if !contiguous || inputs.len() < count || (exact && inputs.len() != count) {
-            let want = if exact {
-                format!("exactly {count}")
-            } else {
-                format!("at least {count}")
-            };
-            return Err(experiment.error_at(
-                &["space"],
-                format!(
-                    "`{name}` takes {want} inputs, named x1, x2, ... in [space]; found {}",
-                    inputs.len()
-                ),
-            ));
-        }
-        Ok(())
+    }
+    inputs.sort();
+    let (count, exact) = function.inputs();
+    let contiguous = inputs.iter().enumerate().all(|(i, &x)| i == x);
+    if !contiguous || inputs.len() < count || (exact && inputs.len() != count) {
+        let want = if exact {
+            format!("exactly {count}")
+        } else {
+            format!("at least {count}")
+        };
+        return Err(experiment.error_at(
+            &["space"],
+            format!(
+                "`{name}` takes {want} inputs, named x1, x2, ... in [space]; found {}",
+                inputs.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Objective for FunctionObjective {

@@ -289,7 +289,9 @@ impl Objectives {
             .with_builder("function", |e| {
                 Ok(Arc::new(function::FunctionObjective::new(e)?))
             })
-            .with_builder("command", |e| Ok(Arc::new(command::CommandObjective::new(e)?)))
+            .with_builder("command", |e| {
+                Ok(Arc::new(command::CommandObjective::new(e)?))
+            })
     }
 
     /// Adds `objective` as `kind = "NAME"` (one instance serves every trial of a process).

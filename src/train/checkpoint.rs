@@ -64,13 +64,7 @@ pub fn path(dir: &Path, slot: u32) -> PathBuf {
 impl Checkpoint {
     /// Writes into the slot of its epoch's parity in `dir`, in place.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        save(
-            dir,
-            &self.state,
-            &self.model,
-            &self.optimizer,
-            &self.extra,
-        )
+        save(dir, &self.state, &self.model, &self.optimizer, &self.extra)
     }
 
     /// The newest whole checkpoint in `dir`, if any.

@@ -7,9 +7,9 @@
 
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
-use crate::train::spec::{DataSpec, SplitSpec, Task};
 use crate::rng::{Stream, stream};
 use crate::settings::{did_you_mean, quote_list};
+use crate::train::spec::{DataSpec, SplitSpec, Task};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 

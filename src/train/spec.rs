@@ -96,7 +96,6 @@ struct RawEarlyStopping {
     mode: Option<String>,
 }
 
-
 /// The built-in trainer's part of an experiment, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainSpec {
@@ -409,8 +408,7 @@ impl SpecBuilder<'_> {
         let experiment = self.experiment;
         let data = &spec.data;
         let possible = |name: &str| spec.possible_values(experiment, name);
-        let cnn = possible("kind")
-            .contains(&ParamValue::Str("cnn".into()));
+        let cnn = possible("kind").contains(&ParamValue::Str("cnn".into()));
         if cnn && !data.categorical.is_empty() {
             return Err(self.err(
                 &["data", "categorical"],
@@ -436,32 +434,32 @@ impl SpecBuilder<'_> {
             return Err(self.err(&path, format!("`kernel_size` {even} is even; the CNN pads to keep the image size, which needs an odd kernel (3, 5, ...)")));
         }
         for loss in &possible("loss") {
-                let ParamValue::Str(loss) = loss else {
-                    continue;
+            let ParamValue::Str(loss) = loss else {
+                continue;
+            };
+            let fits = match data.task {
+                Task::Classification => loss == "cross_entropy",
+                Task::Regression => loss != "cross_entropy",
+            };
+            if !fits {
+                let allowed = match data.task {
+                    Task::Classification => "`cross_entropy`",
+                    Task::Regression => "`mse`, `mae`, `huber`",
                 };
-                let fits = match data.task {
-                    Task::Classification => loss == "cross_entropy",
-                    Task::Regression => loss != "cross_entropy",
+                let path: Vec<&str> = if experiment.space.names().any(|n| n == "loss") {
+                    vec!["space", "loss"]
+                } else {
+                    vec!["train", "loss"]
                 };
-                if !fits {
-                    let allowed = match data.task {
-                        Task::Classification => "`cross_entropy`",
-                        Task::Regression => "`mse`, `mae`, `huber`",
-                    };
-                    let path: Vec<&str> = if experiment.space.names().any(|n| n == "loss") {
-                        vec!["space", "loss"]
-                    } else {
-                        vec!["train", "loss"]
-                    };
-                    return Err(self.err(
-                        &path,
-                        format!(
-                            "loss `{loss}` does not fit a {} task: use {allowed}",
-                            task_name(data.task)
-                        ),
-                    ));
-                }
+                return Err(self.err(
+                    &path,
+                    format!(
+                        "loss `{loss}` does not fit a {} task: use {allowed}",
+                        task_name(data.task)
+                    ),
+                ));
             }
+        }
         Ok(())
     }
 }
@@ -473,4 +471,3 @@ pub fn task_name(task: Task) -> &'static str {
         Task::Regression => "regression",
     }
 }
-
