@@ -10,6 +10,10 @@
 //! cargo bench --bench sweep -- regret       # random, sobol and tpe on branin and hartmann6
 //! cargo bench --bench sweep -- overhead     # ms per trial of a no-op objective, against Optuna
 //! cargo bench --bench sweep -- asha         # experiments/digits.toml with and without ASHA
+//! cargo bench --bench sweep -- command    # a script as command trials against running it directly
+//! cargo build --release --example custom_objective && cargo bench --bench sweep -- custom
+//!                                           # the custom example, workers = 1, 2 (and more, by
+//!                                           # KILN_BENCH_WORKERS=1,2,4,8) in trials per hour
 //! KILN_BENCH_POSTGRES=postgres://... cargo bench --bench sweep -- shared
 //!                                           # trials/s of 1, 2, 4, 8 `kiln worker`s on one
 //!                                           # PostgreSQL, against Optuna's RDB storage there
@@ -53,6 +57,110 @@ fn main() {
     if run("shared") {
         shared(dir.path());
     }
+    if run("command") {
+        command(dir.path());
+    }
+    if run("custom") {
+        custom(dir.path());
+    }
+}
+
+/// What running a script as kiln's command trials costs, against running it directly: the
+/// stdlib example, 20 epochs, one trial at a time.
+fn command(dir: &Path) {
+    let script = repo("examples/python/sine_stdlib.py");
+    let epochs = "20";
+    let direct = |n: u64| {
+        let started = Instant::now();
+        for trial in 0..n {
+            let folder = dir.join(format!("direct-{trial}"));
+            let _ = std::fs::remove_dir_all(&folder);
+            std::fs::create_dir_all(&folder).unwrap();
+            let output = Command::new("python3")
+                .arg(&script)
+                .args(["--epochs", epochs])
+                .env("KILN_TRIAL", trial.to_string())
+                .env("KILN_SEED", (trial * 7919).to_string())
+                .env("KILN_PARAMS", r#"{"learning_rate": 0.01, "momentum": 0.5}"#)
+                .env("KILN_TRIAL_DIR", &folder)
+                .env("KILN_RESUME_EPOCH", "0")
+                .output()
+                .unwrap();
+            assert!(output.status.success());
+        }
+        started.elapsed().as_secs_f64()
+    };
+    println!(
+        "command: the stdlib example script ({epochs} epochs), one trial at a time, ms per trial"
+    );
+    for n in [10u64, 100] {
+        let file = dir.join(format!("command-{n}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"c\"\n[objective]\ncommand = [\"python3\", \"{}\", \"--epochs\", \"{epochs}\"]\nmetrics = [\"train_loss\", \"val_loss\"]\nmetric = \"val_loss\"\n[budget]\ntrials = {n}\nworkers = 1\n[space]\nlearning_rate = {{ log_uniform = [1e-3, 1e-1] }}\nmomentum = {{ uniform = [0.0, 0.9] }}\n",
+                script.display()
+            ),
+        )
+        .unwrap();
+        let results = dir.join(format!("command-{n}"));
+        // Alternate to spread the machine's noise over both; keep the best of each.
+        let (mut alone, mut kiln) = (f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            alone = alone.min(direct(n) * 1e3 / n as f64);
+            kiln = kiln.min(kiln_run(&file, &results, 1) * 1e3 / n as f64);
+        }
+        println!(
+            "  {n} trials: python3 directly {alone:.1} ms, as kiln trials {kiln:.1} ms: {:+.1} ms per trial ({:.2}x)",
+            kiln - alone,
+            kiln / alone
+        );
+    }
+}
+
+/// The custom example (a program built on kiln's command line) with more worker processes:
+/// trials per hour, 16 trials of 300 epochs, no pruner.
+fn custom(dir: &Path) {
+    let program = repo("target/release/examples/custom_objective");
+    let program = std::env::var("CARGO_TARGET_DIR")
+        .map(|t| PathBuf::from(t).join("release/examples/custom_objective"))
+        .ok()
+        .filter(|p| p.exists())
+        .unwrap_or(program);
+    if !program.exists() {
+        println!(
+            "custom: skipped (build it first: cargo build --release --example custom_objective)"
+        );
+        return;
+    }
+    let experiment = std::fs::read_to_string(repo("examples/custom_objective.toml"))
+        .unwrap()
+        .replace("[pruner]\nkind = \"median\"", "[pruner]\nkind = \"none\"")
+        .replace("epochs = 30", "epochs = 300")
+        .replace("trials = 12", "trials = 16");
+    let file = dir.join("custom.toml");
+    std::fs::write(&file, experiment).unwrap();
+    let results = dir.join("custom");
+    let workers: Vec<usize> = std::env::var("KILN_BENCH_WORKERS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .filter_map(|w| w.trim().parse().ok())
+        .collect();
+    let mut best = vec![f64::MAX; workers.len()];
+    for _ in 0..2 {
+        for (i, &w) in workers.iter().enumerate() {
+            best[i] = best[i].min(program_run(&program, &file, &results, w));
+        }
+    }
+    println!("custom: examples/custom_objective, 16 trials x 300 epochs (best of 2 runs each)");
+    for (&w, &seconds) in workers.iter().zip(&best) {
+        println!(
+            "  workers = {w}: {seconds:.2} s, {:.0} trials per hour, {:.2}x workers = {}",
+            16.0 * 3600.0 / seconds,
+            best[0] / seconds,
+            workers[0]
+        );
+    }
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -61,9 +169,19 @@ fn repo(path: &str) -> PathBuf {
 
 /// Runs a sweep with the real binary; returns its wall time in seconds.
 fn kiln_run(experiment: &Path, results: &Path, workers: usize) -> f64 {
+    program_run(
+        Path::new(env!("CARGO_BIN_EXE_kiln")),
+        experiment,
+        results,
+        workers,
+    )
+}
+
+/// Seconds `PROGRAM run EXPERIMENT` takes with `workers` (kiln, or a program built on kiln).
+fn program_run(program: &Path, experiment: &Path, results: &Path, workers: usize) -> f64 {
     let _ = std::fs::remove_dir_all(results);
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+    let output = Command::new(program)
         .args([
             "run",
             experiment.to_str().unwrap(),
@@ -149,8 +267,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn throughput(dir: &Path) {
-    let shared = repo("../shared");
-    let script = shared.join("bench/torch_mlp.py");
+    let script = repo("benches/peers/torch_mlp.py");
     let has_torch = Command::new("python3")
         .args(["-c", "import torch"])
         .output()
@@ -480,7 +597,7 @@ fn optimizer_crate_tpe(name: &str, function: kiln::objective::function::Function
     );
 }
 
-/// The no-op objective of `../shared/bench/optuna_overhead.py`: five parameters, one report.
+/// The no-op objective of `benches/peers/optuna_overhead.py`: five parameters, one report.
 struct NoOp;
 
 impl kiln::Objective for NoOp {
@@ -535,7 +652,7 @@ fn overhead(dir: &Path) {
             kiln_ms.insert((sampler, n), median(runs));
         }
     }
-    let script = repo("../shared/bench/optuna_overhead.py");
+    let script = repo("benches/peers/optuna_overhead.py");
     let optuna = Command::new("python3")
         .arg(&script)
         .args([
@@ -704,7 +821,7 @@ fn shared(dir: &Path) {
         );
     }
     let optuna = Command::new("python3")
-        .arg(repo("../shared/bench/optuna_overhead.py"))
+        .arg(repo("benches/peers/optuna_overhead.py"))
         .args(["--samplers", "random", "--storages", "rdb", "--rdb-url"])
         // SQLAlchemy 2.1 reads `postgresql://` as psycopg 3; the peer script names psycopg2.
         .arg(url.replacen("postgres://", "postgresql+psycopg2://", 1))

@@ -1,0 +1,115 @@
+"""A PyTorch MLP on the handwritten digits as kiln's trials (`[objective] command`).
+
+Reads its parameters from KILN_PARAMS, seeds every random choice from KILN_SEED (and the epoch,
+so a resumed trial draws what an uninterrupted one draws), keeps one checkpoint per epoch in
+KILN_TRIAL_DIR (two slots written in turn, each saved before the epoch's report), resumes from
+the newest one no newer than KILN_RESUME_EPOCH, and prints one `kiln-report {...}` line per
+epoch. See examples/python/digits_torch.toml; needs `pip install torch`.
+"""
+
+import argparse
+import csv
+import json
+import os
+
+import torch
+from torch import nn
+
+
+def load(path, split_path):
+    """Standardised features and labels of the train and val rows of a fixed split."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    head, data = rows[0], rows[1:]
+    label = head.index("label")
+    x = torch.tensor([[float(v) for i, v in enumerate(r) if i != label] for r in data])
+    y = torch.tensor([int(r[label]) for r in data])
+    with open(split_path, newline="") as f:
+        split = [r["split"] for r in csv.DictReader(f)]
+    pick = lambda s: torch.tensor([i for i, v in enumerate(split) if v == s])
+    train, val = pick("train"), pick("val")
+    mean, std = x[train].mean(0), x[train].std(0)
+    std[std < 1e-8] = 1.0
+    x = (x - mean) / std
+    return x[train], y[train], x[val], y[val]
+
+
+def checkpoint_path(folder, epoch):
+    return os.path.join(folder, f"checkpoint.{epoch % 2}.pt")
+
+
+def load_checkpoint(folder, resume_epoch):
+    """The newest checkpoint whose epoch is at most resume_epoch (a newer one was saved but its
+    report never reached kiln's journal), or None."""
+    found = []
+    for slot in (0, 1):
+        try:
+            found.append(torch.load(checkpoint_path(folder, slot), weights_only=False))
+        except Exception:  # missing, or torn by a kill mid-write
+            pass
+    found = [c for c in found if c["epoch"] <= resume_epoch]
+    return max(found, key=lambda c: c["epoch"], default=None)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = os.path.join(here, "..", "..", "experiments", "data")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=os.path.join(data, "digits.csv"))
+    parser.add_argument("--split", default=os.path.join(data, "digits_split.csv"))
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+
+    params = json.loads(os.environ["KILN_PARAMS"])
+    seed = int(os.environ["KILN_SEED"]) % 2**63
+    folder = os.environ["KILN_TRIAL_DIR"]
+    resume_epoch = int(os.environ["KILN_RESUME_EPOCH"])
+    torch.set_num_threads(1)  # one trial per core: kiln runs `workers` trials at once
+
+    x_train, y_train, x_val, y_val = load(args.data, args.split)
+    hidden, layers = int(params.get("hidden", 128)), int(params.get("layers", 2))
+    torch.manual_seed(seed)
+    dims = [x_train.shape[1]] + [hidden] * layers
+    modules = []
+    for i in range(layers):
+        modules += [nn.Linear(dims[i], dims[i + 1]), nn.ReLU(), nn.Dropout(float(params.get("dropout", 0.0)))]
+    model = nn.Sequential(*modules, nn.Linear(hidden, 10))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(params["learning_rate"]), weight_decay=float(params.get("weight_decay", 0.0))
+    )
+    start = 1
+    state = load_checkpoint(folder, resume_epoch)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["epoch"] + 1
+    print(f"starting at epoch {start}", flush=True)
+
+    loss_fn = nn.CrossEntropyLoss()
+    batch = int(params.get("batch_size", 64))
+    for epoch in range(start, args.epochs + 1):
+        torch.manual_seed(seed + epoch)  # this epoch's shuffle and dropout: the same after a resume
+        model.train()
+        order = torch.randperm(len(x_train))
+        total = 0.0
+        for i in range(0, len(order), batch):
+            rows = order[i : i + batch]
+            optimizer.zero_grad()
+            loss = loss_fn(model(x_train[rows]), y_train[rows])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(rows)
+        model.eval()
+        with torch.no_grad():
+            logits = model(x_val)
+            val_loss = loss_fn(logits, y_val).item()
+            val_accuracy = (logits.argmax(1) == y_val).float().mean().item()
+        path = checkpoint_path(folder, epoch)
+        torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, path + ".tmp")
+        os.replace(path + ".tmp", path)
+        report = {"epoch": epoch, "train_loss": total / len(x_train), "val_loss": val_loss, "val_accuracy": val_accuracy}
+        print("kiln-report " + json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()
