@@ -475,7 +475,7 @@ impl Builder {
             let typo = raw
                 .options
                 .keys()
-                .find(|k| did_you_mean(k, ["metric"].into_iter()).is_some());
+                .find(|k| did_you_mean(k, ["metric"]).is_some());
             return Err(match typo {
                 Some(key) => self.err(
                     &["objective", key],

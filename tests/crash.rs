@@ -6,6 +6,7 @@ mod common;
 use common::{
     Env, assert_same_sweep, digits_experiment, kiln, leaderboard_by_trial, run, sweep, text, write,
 };
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -15,13 +16,7 @@ fn start(args: &[&str]) -> Child {
 }
 
 fn start_with(args: &[&str], env: Env<'_>) -> Child {
-    kiln()
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    common::start_in(Path::new(env!("CARGO_BIN_EXE_kiln")), args, env)
 }
 
 fn finish(args: &[&str]) {
@@ -279,4 +274,49 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_valid() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn sigterm_to_the_whole_process_group_stops_the_sweep_and_fails_no_trial() {
+    // Slurm (time limit, scancel) and systemd signal every process of the job: the workers too.
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = digits_experiment("term", 4, 2, 30).replace("patience = 3", "patience = 1000");
+    let file = write(dir.path(), "t.toml", &experiment);
+    let reference = dir.path().join("reference");
+    sweep(&file, &reference, &[]);
+    let results = dir.path().join("r");
+    let child = kiln()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            "-q",
+        ])
+        .process_group(0)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reports = || {
+        std::fs::read_to_string(results.join("journal.jsonl"))
+            .unwrap_or_default()
+            .matches("epoch_reported")
+            .count()
+    };
+    while reports() < 4 {
+        assert!(Instant::now() < deadline, "no epochs reported");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signals the process group the child leads.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
+    assert!(
+        !journal.contains("\"failed\""),
+        "a stop failed a trial:\n{journal}"
+    );
+    finish(&["resume", results.to_str().unwrap(), "-q"]);
+    assert_same_sweep(&results, &reference, 4);
 }

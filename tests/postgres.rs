@@ -129,6 +129,21 @@ fn long_trials(name: &str, trials: u32, epochs: u32) -> String {
     digits_experiment(name, trials, 1, epochs).replace("patience = 3", "patience = 1000")
 }
 
+/// Exports sweep `name` into `dir/export` and returns that folder.
+fn export(url: &str, name: &str, dir: &Path) -> std::path::PathBuf {
+    let export = dir.join("export");
+    let output = common::run(&[
+        "export",
+        "--storage",
+        url,
+        "--sweep",
+        name,
+        export.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    export
+}
+
 /// Checks the end state: the budget met exactly, every trial ended once, complete.
 fn assert_complete(events: &[Value], trials: usize) {
     let created: Vec<u64> = of_kind(events, "trial_created")
@@ -285,16 +300,7 @@ fn a_killed_workers_trial_is_finished_by_another_from_its_checkpoint() {
         "continued from epoch {from}, {reported} were recorded"
     );
     // Continuing from the checkpoint gives exactly what an uninterrupted run gives.
-    let export = dir.path().join("export");
-    let output = common::run(&[
-        "export",
-        "--storage",
-        &url,
-        "--sweep",
-        name,
-        export.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output));
+    let export = export(&url, name, dir.path());
     assert_eq!(leaderboard_by_trial(&export), leaderboard_by_trial(&local));
 }
 
@@ -411,16 +417,7 @@ fn a_command_sweep_shared_by_two_workers_one_killed_trains_each_trial_once_from_
         from >= 4 && from as usize == reported,
         "continued from epoch {from}, {reported} were recorded"
     );
-    let export = dir.path().join("export");
-    let output = common::run(&[
-        "export",
-        "--storage",
-        &url,
-        "--sweep",
-        name,
-        export.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output));
+    let export = export(&url, name, dir.path());
     // The script's own checkpoint moved with the trial: the second run started after the
     // epochs the first one recorded (its log moved too), and the sweep equals a local one.
     let log = std::fs::read_to_string(export.join("trials/0/log.txt")).unwrap();

@@ -227,7 +227,8 @@ pub fn curves_without_time(dir: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
-fn start_in(program: &Path, args: &[&str], env: Env<'_>) -> Child {
+/// Starts `PROGRAM ARGS` with `env`, stdout discarded and stderr piped.
+pub fn start_in(program: &Path, args: &[&str], env: Env<'_>) -> Child {
     Command::new(program)
         .args(args)
         .envs(env.iter().copied())
