@@ -677,6 +677,13 @@ pub fn status(source: &Source) -> Result<u8> {
 /// `kiln predict`: predictions of a trial's best weights for the rows of a CSV.
 pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Result<u8> {
     let state = read_state(dir)?;
+    let kind = frozen_experiment(dir)?.objective.kind;
+    if kind != "train" {
+        return Err(Error::input(format!(
+            "`kiln predict` runs the built-in trainer's models; {} is a sweep of the `{kind}` objective, whose trials keep their own files in trials/N/",
+            dir.display()
+        )));
+    }
     let number = match trial {
         "best" => {
             let experiment = frozen_experiment(dir)?;

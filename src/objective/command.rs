@@ -234,8 +234,9 @@ impl Log {
     }
 }
 
-/// Reads the script's stdout (reports to `lines`, the rest to the log) and stderr (to the log).
-fn follow(child: &mut Child, log: &Log) -> Receiver<Line> {
+/// Reads the script's stdout (reports to `lines`, the rest to the log) and stderr (to the log);
+/// the second receiver hears when stderr has closed.
+fn follow(child: &mut Child, log: &Log) -> (Receiver<Line>, Receiver<()>) {
     let (tx, lines) = channel();
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
@@ -253,13 +254,15 @@ fn follow(child: &mut Child, log: &Log) -> Receiver<Line> {
         let _ = tx.send(Line::Closed);
     });
     let err_log = log.clone();
+    let (closed_tx, stderr_closed) = channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             err_log.stderr(line);
         }
+        let _ = closed_tx.send(());
     });
-    lines
+    (lines, stderr_closed)
 }
 
 /// Stops the script: SIGTERM to its process group, SIGKILL after `grace`.
@@ -358,19 +361,20 @@ impl Objective for CommandObjective {
         let mut child = self
             .spawn(trial, &dir)
             .map_err(|e| format!("cannot start `{}`: {e}", self.argv.join(" ")))?;
-        let lines = follow(&mut child, &log);
+        let (lines, stderr_closed) = follow(&mut child, &log);
         let ending = self.follow_reports(trial, &mut child, &lines);
         let status = match ending {
-            Ending::Stopped => return Ok(TrialSummary::default()),
-            Ending::Failed(why) => return Err(format!("{why}{}", log.tail())),
             Ending::Exited => wait(&mut child, self.timeout, self.grace),
+            Ending::Stopped | Ending::Failed(_) => None,
         };
-        // The stderr thread ends with the script; give it a moment to log the last lines.
-        std::thread::sleep(Duration::from_millis(20));
-        match status {
-            Some(status) if status.success() => Ok(TrialSummary::default()),
-            Some(status) => Err(format!("the command {}{}", describe(status), log.tail())),
-            None => Err(format!("the command did not exit{}", log.tail())),
+        // Its last stderr lines, for the note (a child of the script may hold stderr open).
+        let _ = stderr_closed.recv_timeout(Duration::from_secs(1));
+        match (ending, status) {
+            (Ending::Stopped, _) => Ok(TrialSummary::default()),
+            (Ending::Failed(why), _) => Err(format!("{why}{}", log.tail())),
+            (_, Some(status)) if status.success() => Ok(TrialSummary::default()),
+            (_, Some(status)) => Err(format!("the command {}{}", describe(status), log.tail())),
+            (_, None) => Err(format!("the command did not exit{}", log.tail())),
         }
     }
 }
@@ -382,7 +386,7 @@ fn wait(child: &mut Child, timeout: Option<Duration>, grace: Duration) -> Option
         if let Ok(Some(status)) = child.try_wait() {
             return Some(status);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     }
     stop(child, grace)
 }
