@@ -14,7 +14,7 @@
 //!
 //! Its trials then run in worker processes of that same program (`PROGRAM __worker`).
 
-use crate::objective::Objectives;
+use crate::objective::registry::Objectives;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,8 +5,8 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment};
 use crate::journal::{EndState, FileJournal, Journal, PgJournal};
+use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
-use crate::objective::{Objectives, Prepared};
 use crate::report::{self, ReportSpec};
 use crate::settings::{SETTINGS, Section};
 use crate::state::{SweepState, TrialState};
@@ -383,7 +383,7 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
         .then(|| BurnObjective::new(&experiment).map(Arc::new))
         .transpose()?;
     let prepared: Prepared = match &burn {
-        Some(burn) => crate::objective::prepare(&experiment, Arc::clone(burn) as _)?,
+        Some(burn) => crate::objective::registry::prepare(&experiment, Arc::clone(burn) as _)?,
         None => objectives.build(&experiment)?,
     };
     let metrics = &prepared.metrics;

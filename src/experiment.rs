@@ -58,7 +58,7 @@ pub struct ObjectiveSpec {
     pub direction: Direction,
     /// Which objective computes it: `train` (the built-in burn trainer, the default),
     /// `function`, `command` (the default when `command` is given), or the name of an
-    /// objective a program registered ([`crate::objective::Objectives`]).
+    /// objective a program registered ([`crate::objective::registry::Objectives`]).
     pub kind: String,
     /// The rest of `[objective]`: the objective's own options, which it validates.
     pub options: toml::Table,
@@ -300,7 +300,7 @@ impl Experiment {
 
     /// Validates the common sections of an experiment's text; `path` is shown in errors,
     /// `base_dir` resolves relative paths. The objective validates its own settings when it is
-    /// built ([`crate::objective::Objectives::build`]): reading a sweep's results needs only
+    /// built ([`crate::objective::registry::Objectives::build`]): reading a sweep's results needs only
     /// what this checks.
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Experiment> {
         let source = Source {

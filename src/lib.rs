@@ -37,5 +37,6 @@ pub mod worker;
 
 pub use error::{Error, Result};
 pub use experiment::Experiment;
-pub use objective::{Decision, Objective, Objectives, Trial, TrialSummary};
+pub use objective::registry::Objectives;
+pub use objective::{Decision, Objective, Trial, TrialSummary};
 pub use sweep::{Execution, SweepOptions, SweepOutcome};

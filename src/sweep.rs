@@ -10,7 +10,8 @@
 use crate::error::{Context, Error, Result};
 use crate::experiment::Experiment;
 use crate::journal::{EndState, Event, now};
-use crate::objective::{Decision, EpochReport, Objective, Prepared, TrialTask};
+use crate::objective::registry::Prepared;
+use crate::objective::{Decision, EpochReport, Objective, TrialTask};
 use crate::progress::Progress;
 use crate::report::ReportSpec;
 use crate::rng;
@@ -160,7 +161,8 @@ pub fn run(
     options: &SweepOptions,
     execution: Execution,
 ) -> Result<SweepOutcome> {
-    let prepared = crate::objective::prepare(experiment, Arc::clone(execution.objective()))?;
+    let prepared =
+        crate::objective::registry::prepare(experiment, Arc::clone(execution.objective()))?;
     let trials = options
         .trials
         .or((!options.resume).then_some(experiment.budget.trials));

@@ -436,3 +436,70 @@ fn a_command_sweep_shared_by_two_workers_one_killed_trains_each_trial_once_from_
         assert!(output.status.success(), "{}", text(&output));
     }
 }
+
+#[test]
+fn a_sweep_of_a_program_of_your_own_is_shared_by_its_workers_and_read_by_kiln() {
+    let name = "pg-custom";
+    let Some(Shared { url, dir, _server }) = shared("custom_program_sweep", name) else {
+        return;
+    };
+    let program = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/custom_objective");
+    let experiment = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/custom_objective.toml"),
+    )
+    .unwrap()
+    .replace("name = \"sine\"", &format!("name = \"{name}\""))
+    .replace("epochs = 30", "epochs = 200");
+    let file = write(dir.path(), "sine.toml", &experiment);
+    let results = dir.path().join("r");
+    let run = std::process::Command::new(&program)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--storage",
+            &url,
+            "-q",
+            "--workers",
+            "1",
+        ])
+        .arg("--results")
+        .arg(&results)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
+    let worker = std::process::Command::new(&program)
+        .args(["worker", "--storage", &url, "--sweep", name, "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    done(run);
+    done(worker);
+    let events = events(&url, name);
+    let workers: BTreeSet<String> = of_kind(&events, "trial_started")
+        .iter()
+        .map(|e| {
+            e["worker"]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(workers.len(), 2, "both processes trained: {workers:?}");
+    // kiln itself reads the sweep of an objective it does not know.
+    let export = export(&url, name, dir.path());
+    assert_eq!(leaderboard_by_trial(&export).len(), 12);
+    for command in ["status", "leaderboard"] {
+        let output = common::run(&[command, "--storage", &url, "--sweep", name]);
+        assert!(output.status.success(), "{}", text(&output));
+    }
+}

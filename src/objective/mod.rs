@@ -4,7 +4,7 @@
 //! - `train` ([`train::BurnObjective`]): the built-in burn trainer, on `[data]`;
 //! - `function` ([`function::FunctionObjective`]): synthetic test functions;
 //! - `command` ([`command::CommandObjective`]): a training script in any language;
-//! - any objective a program of your own registers in [`Objectives`] and runs with
+//! - any objective a program of your own registers in [`registry::Objectives`] and runs with
 //!   [`crate::cli::main`] (`examples/custom_objective.rs`).
 //!
 //! `[objective] kind` chooses one by name. The experiment parser checks only the common
@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod command;
 pub mod function;
+pub mod registry;
 pub mod train;
 
 use crate::error::Result;
@@ -23,7 +24,6 @@ use crate::settings::Settings;
 use crate::space::{ParamValue, Params};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The orchestrator's answer to a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,112 +253,4 @@ pub trait Objective: Send + Sync {
     /// Runs one trial to its end: reports each epoch and stops when told to. An `Err` (or a
     /// panic) fails the trial with that message; the sweep goes on.
     fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String>;
-}
-
-/// Builds an objective for an experiment, checking the objective's own settings.
-pub type Build = dyn Fn(&Experiment) -> Result<Arc<dyn Objective>> + Send + Sync;
-
-/// The objectives a program knows, by `[objective] kind`.
-#[derive(Clone)]
-pub struct Objectives {
-    kinds: Vec<(String, Arc<Build>)>,
-}
-
-/// An objective built for an experiment, with what the orchestrator needs to know of it.
-#[derive(Clone)]
-pub struct Prepared {
-    /// The objective.
-    pub objective: Arc<dyn Objective>,
-    /// The metrics it reports.
-    pub metrics: Vec<String>,
-    /// The most epochs a trial reports, when known.
-    pub max_epochs: Option<u32>,
-}
-
-impl Default for Objectives {
-    fn default() -> Self {
-        Objectives::builtin()
-    }
-}
-
-impl Objectives {
-    /// kiln's own: `train`, `function` and `command`.
-    pub fn builtin() -> Objectives {
-        Objectives { kinds: Vec::new() }
-            .with_builder("train", |e| Ok(Arc::new(train::BurnObjective::new(e)?)))
-            .with_builder("function", |e| {
-                Ok(Arc::new(function::FunctionObjective::new(e)?))
-            })
-            .with_builder("command", |e| {
-                Ok(Arc::new(command::CommandObjective::new(e)?))
-            })
-    }
-
-    /// Adds `objective` as `kind = "NAME"` (one instance serves every trial of a process).
-    pub fn with(self, name: &str, objective: impl Objective + 'static) -> Objectives {
-        let objective: Arc<dyn Objective> = Arc::new(objective);
-        self.with_builder(name, move |_| Ok(Arc::clone(&objective)))
-    }
-
-    /// Adds an objective built from each experiment (to read and check its options once).
-    pub fn with_builder(
-        mut self,
-        name: &str,
-        build: impl Fn(&Experiment) -> Result<Arc<dyn Objective>> + Send + Sync + 'static,
-    ) -> Objectives {
-        self.kinds.retain(|(n, _)| n != name);
-        self.kinds.push((name.to_string(), Arc::new(build)));
-        self
-    }
-
-    /// The names of the objectives, in the order they were added.
-    pub fn names(&self) -> Vec<&str> {
-        self.kinds.iter().map(|(n, _)| n.as_str()).collect()
-    }
-
-    /// The objective `[objective] kind` names, built and checked against the experiment: its
-    /// own settings, the sweep's metric, and what the pruner needs.
-    pub fn build(&self, experiment: &Experiment) -> Result<Prepared> {
-        let kind = experiment.objective.kind.as_str();
-        let Some((_, build)) = self.kinds.iter().find(|(n, _)| n == kind) else {
-            let names = self.names();
-            let hint = crate::settings::did_you_mean(kind, names.iter().copied())
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
-            return Err(experiment.error_at(
-                &["objective", "kind"],
-                format!(
-                    "unknown objective `{kind}`.{hint} This program runs {} (a program of your own adds its objectives with kiln::cli::main)",
-                    crate::settings::quote_list(&names)
-                ),
-            ));
-        };
-        if kind != "train"
-            && let Some(section) = experiment.trainer.first_present()
-        {
-            return Err(experiment.error_at(
-                &[section],
-                format!("[{section}] belongs to the built-in trainer (`kind = \"train\"`); the `{kind}` objective does not read it: remove it"),
-            ));
-        }
-        let objective = build(experiment)?;
-        prepare(experiment, objective)
-    }
-}
-
-/// What the orchestrator needs to know of `objective`, checked against `experiment`.
-pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result<Prepared> {
-    let metrics = objective.metrics(experiment)?;
-    experiment.check_metric(
-        &experiment.objective.metric,
-        &["objective", "metric"],
-        &metrics,
-    )?;
-    let max_epochs = objective.max_epochs(experiment)?;
-    crate::pruner::check(experiment, max_epochs)?;
-    Ok(Prepared {
-        objective,
-        metrics,
-        max_epochs,
-    })
 }
