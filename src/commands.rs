@@ -57,7 +57,7 @@ pub fn run(
         objectives.build(&experiment)?;
         let trials = trials.unwrap_or(experiment.budget.trials);
         let (_, state) = crate::store::DbStore::open(&storage, &experiment, Some(trials))?;
-        println!(
+        crate::say!(
             "Sweep {name} in {}: {} of {trials} trials created. Workers join with:\n  kiln worker --storage {} --sweep {name}",
             crate::db::redact(&storage.url),
             state.trials.len(),
@@ -245,7 +245,7 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     let spec = ReportSpec::of(&experiment);
     report::write(dir, &state, &spec)?;
     report::plots::write(dir, &state, &spec)?;
-    println!(
+    crate::say!(
         "Exported sweep {name} ({} trials) to {}",
         state.trials.len(),
         dir.display()
@@ -323,8 +323,8 @@ fn sweep_and_report(
             .map(String::as_str)
             .filter(|c| !summary.contains(c) && !spec.params.iter().any(|p| p == c))
             .collect();
-        print!("{}", report::render(&table, Some(5), &skip));
-        println!(
+        crate::output::text(&report::render(&table, Some(5), &skip));
+        crate::say!(
             "\nLeaderboard: {}  Curves: {}",
             dir.join("leaderboard.csv").display(),
             dir.join("curves.csv").display()
@@ -388,7 +388,7 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
     };
     let metrics = &prepared.metrics;
     let e = &experiment;
-    println!("{}: {} is valid.\n", e.name, file.display());
+    crate::say!("{}: {} is valid.\n", e.name, file.display());
     match &burn {
         Some(burn) => print_data(burn),
         None => {
@@ -398,23 +398,23 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
                 .iter()
                 .map(|(k, v)| format!("{k} = {v}"))
                 .collect();
-            println!("objective  {} ({})", e.objective.kind, options.join(", "));
+            crate::say!("objective  {} ({})", e.objective.kind, options.join(", "));
         }
     }
-    println!(
+    crate::say!(
         "metric     {} {}  (reported: {})",
         e.objective.direction.name(),
         e.objective.metric,
         metrics.join(", ")
     );
     print_plan(e, prepared.max_epochs);
-    println!("\nspace ({} dimensions)", e.space.dimensions.len());
+    crate::say!("\nspace ({} dimensions)", e.space.dimensions.len());
     for d in &e.space.dimensions {
         let points = d
             .points
             .map(|p| format!(", {p} grid points"))
             .unwrap_or_default();
-        println!("  {:<16} {}{points}", d.name, d.distribution);
+        crate::say!("  {:<16} {}{points}", d.name, d.distribution);
     }
     if let Some(burn) = &burn {
         print_settings(e, burn);
@@ -434,7 +434,7 @@ fn print_data(burn: &BurnObjective) {
         SplitSpec::Fractions { .. } => "by seeded fractions",
         SplitSpec::Column(_) => "by column",
     };
-    println!(
+    crate::say!(
         "data       {}: {} features{classes}, {}\n           split {split}: train {}, val {}, test {}",
         spec.path.display(),
         data.n_features(),
@@ -444,7 +444,7 @@ fn print_data(burn: &BurnObjective) {
         data.test.as_ref().map_or(0, |t| t.rows)
     );
     if let Some(es) = &burn.spec().early_stopping {
-        println!(
+        crate::say!(
             "patience   stop a trial after {} epochs without {} improving by more than {}",
             es.patience, es.monitor, es.min_delta
         );
@@ -464,7 +464,7 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
         ),
         kind => format!("{kind} sampler (seed {})", e.seed),
     };
-    println!(
+    crate::say!(
         "plan       {sampler}; {} trials, {} at once{}; pruner {}",
         e.budget.trials,
         e.budget.workers,
@@ -478,7 +478,7 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
         crate::pruner::describe(e, max_epochs)
     );
     if let Some(url) = &e.storage_url {
-        println!(
+        crate::say!(
             "storage    {url} (password from PGPASSWORD); workers join with: kiln worker --storage {url} --sweep {}",
             e.name
         );
@@ -489,7 +489,7 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
 fn print_settings(e: &Experiment, burn: &BurnObjective) {
     let spec = burn.spec();
     for section in [Section::Model, Section::Train] {
-        println!(
+        crate::say!(
             "\n[{}] resolved settings (searched ones show their default)",
             section.name()
         );
@@ -505,7 +505,7 @@ fn print_settings(e: &Experiment, burn: &BurnObjective) {
             } else {
                 "default"
             };
-            println!(
+            crate::say!(
                 "  {:<16} {:<12} {:<9} {}",
                 setting.name, value, origin, setting.help
             );
@@ -518,9 +518,9 @@ pub fn leaderboard(source: &Source, top: Option<usize>) -> Result<u8> {
     let (experiment, state) = source.load()?;
     let table = report::leaderboard(&state, &ReportSpec::of(&experiment));
     if table.rows.is_empty() {
-        println!("No trial has ended yet in {}.", source.describe());
+        crate::say!("No trial has ended yet in {}.", source.describe());
     } else {
-        print!("{}", report::render(&table, top, &[]));
+        crate::output::text(&report::render(&table, top, &[]));
     }
     Ok(0)
 }
@@ -541,9 +541,9 @@ pub fn plot(source: &Source) -> Result<u8> {
     let state = read_state(dir)?;
     let files = report::plots::write(dir, &state, &ReportSpec::of(&experiment))?;
     for file in &files {
-        println!("{}", file.display());
+        crate::say!("{}", file.display());
     }
-    println!("{}", dir.join("report.html").display());
+    crate::say!("{}", dir.join("report.html").display());
     Ok(0)
 }
 
@@ -598,8 +598,8 @@ pub fn status(source: &Source) -> Result<u8> {
     let spec = ReportSpec::of(&experiment);
     let count = |s| state.count(TrialState::Ended(s));
     let budget = state.budget.unwrap_or(0);
-    println!("sweep      {} in {}", state.name, source.describe());
-    println!(
+    crate::say!("sweep      {} in {}", state.name, source.describe());
+    crate::say!(
         "trials     {} of {budget}: {} complete, {} pruned, {} failed, {} unfinished",
         state.trials.len(),
         count(EndState::Complete),
@@ -613,14 +613,14 @@ pub fn status(source: &Source) -> Result<u8> {
                 .best_epoch(spec.metric, spec.direction)
                 .map_or(0, |e| e.epoch);
             let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!(
+            crate::say!(
                 "best       trial {}: {} {v} at epoch {epoch} ({})",
                 t.number,
                 spec.metric,
                 params.join(", ")
             );
         }
-        None => println!("best       none yet"),
+        None => crate::say!("best       none yet"),
     }
     let ranked = report::importance(&state, &spec);
     if !ranked.rows.is_empty() {
@@ -630,7 +630,7 @@ pub fn status(source: &Source) -> Result<u8> {
             .take(5)
             .map(|r| format!("{} {}", r[0], r[1]))
             .collect();
-        println!(
+        crate::say!(
             "importance {} (PED-ANOVA; importance.csv)",
             shown.join(", ")
         );
@@ -641,14 +641,14 @@ pub fn status(source: &Source) -> Result<u8> {
     };
     for t in state.unfinished() {
         match leases.iter().find(|l| l.trial == t.number) {
-            Some(lease) if lease.seconds_left > 0.0 => println!(
+            Some(lease) if lease.seconds_left > 0.0 => crate::say!(
                 "running    trial {}: epoch {} on worker {} (lease {:.0} s left)",
                 t.number,
                 t.epochs.len(),
                 lease.worker,
                 lease.seconds_left
             ),
-            _ => println!(
+            _ => crate::say!(
                 "unfinished trial {}: {} epochs reported, resumes from its checkpoint",
                 t.number,
                 t.epochs.len()
@@ -656,7 +656,7 @@ pub fn status(source: &Source) -> Result<u8> {
         }
     }
     let ago = crate::journal::now() - state.last_activity;
-    println!(
+    crate::say!(
         "activity   last event {} ago",
         crate::progress::format_duration(ago.max(0.0))
     );
@@ -664,9 +664,9 @@ pub fn status(source: &Source) -> Result<u8> {
         return Ok(0);
     };
     if let Some(holder) = crate::lock::holder(dir) {
-        println!("running    yes ({holder})");
+        crate::say!("running    yes ({holder})");
     } else if state.unfinished().count() > 0 || (state.trials.len() as u64) < budget {
-        println!(
+        crate::say!(
             "running    no; continue with: kiln resume {}",
             dir.display()
         );

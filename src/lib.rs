@@ -21,6 +21,7 @@ pub mod journal;
 pub mod lock;
 pub mod logging;
 pub mod objective;
+pub mod output;
 pub mod progress;
 pub mod pruner;
 pub mod report;

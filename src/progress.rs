@@ -79,7 +79,7 @@ impl Progress {
             None if !self.quiet => {
                 let ended = state.trials.len() - state.unfinished().count();
                 let budget = state.budget.unwrap_or(0).max(state.trials.len() as u64);
-                println!(
+                crate::say!(
                     "[{ended}/{budget}] {line} | {}{}",
                     summary(state, spec, running),
                     self.eta(ended, budget)
@@ -103,7 +103,7 @@ impl Progress {
     pub fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None if !self.quiet => println!("{line}"),
+            None if !self.quiet => crate::say!("{line}"),
             None => {}
         }
     }
