@@ -43,10 +43,10 @@ enum Command {
         #[arg(long)]
         storage: Option<String>,
         /// The shared sweep's name [default: the experiment's name].
-        #[arg(long, requires = "storage")]
+        #[arg(long, requires = "storage", value_parser = sweep_name)]
         sweep_name: Option<String>,
         /// With --storage: seconds a silent worker keeps its trials before others take them over.
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
         lease: f64,
         #[command(flatten)]
         sweep: SweepArgs,
@@ -59,7 +59,7 @@ enum Command {
         #[command(flatten)]
         shared: SharedArgs,
         /// Seconds a silent worker keeps its trials before others take them over.
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
         lease: f64,
         /// Trials trained at once [default: the file's [budget] workers, else all cores].
         #[arg(long)]
@@ -116,7 +116,7 @@ enum Command {
         #[arg(long)]
         storage: Option<String>,
         /// Sweeps in --storage to compare (repeat for several).
-        #[arg(long, requires = "storage")]
+        #[arg(long, requires = "storage", value_parser = sweep_name)]
         sweep: Vec<String>,
         /// Keep the best K trials.
         #[arg(long)]
@@ -186,7 +186,7 @@ struct SharedArgs {
     #[arg(long)]
     storage: String,
     /// The sweep's name (its experiment's `name`, unless started with --sweep-name).
-    #[arg(long)]
+    #[arg(long, value_parser = sweep_name)]
     sweep: String,
 }
 
@@ -197,15 +197,30 @@ struct SharedSource {
     #[arg(long, requires = "sweep")]
     storage: Option<String>,
     /// The sweep's name in --storage.
-    #[arg(long, requires = "storage")]
+    #[arg(long, requires = "storage", value_parser = sweep_name)]
     sweep: Option<String>,
+}
+
+/// A sweep name on the command line: the same rule as the file's `name`.
+fn sweep_name(name: &str) -> Result<String, String> {
+    crate::experiment::check_name(name).map(|_| name.to_string())
+}
+
+/// Seconds that must be more than zero (a lease of 0 s would be lost at once).
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds above 0, e.g. 60"
+        )),
+    }
 }
 
 fn storage(url: String, sweep: Option<String>, lease: f64) -> crate::store::Storage {
     crate::store::Storage {
         url,
         sweep,
-        lease: std::time::Duration::from_secs_f64(lease.max(0.1)),
+        lease: std::time::Duration::from_secs_f64(lease),
     }
 }
 
@@ -223,7 +238,7 @@ struct SweepArgs {
     #[arg(long)]
     workers: Option<usize>,
     /// Total trials; on resume, raises the budget [default: the file's [budget] trials].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     trials: Option<u64>,
     /// No progress output.
     #[arg(long, short)]

@@ -205,9 +205,15 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     let (experiment, mut journal) = open_shared(storage)?;
     let events = journal.read_from(0)?;
     let marker = dir.join("exported-from");
-    if dir.join("journal.jsonl").exists() && !marker.exists() {
+    let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+    if !empty && !marker.exists() {
+        let what = if dir.join("journal.jsonl").exists() {
+            "holds a local sweep"
+        } else {
+            "is not empty and holds no export"
+        };
         return Err(Error::input(format!(
-            "{} holds a local sweep; export into another folder",
+            "{} {what}: export into a new or empty folder",
             dir.display()
         )));
     }
@@ -263,6 +269,14 @@ pub fn resume(
 ) -> Result<u8> {
     crate::lock::ensure_free(dir)?;
     let experiment = frozen_experiment(dir)?;
+    let base = &experiment.source.base_dir;
+    if !base.is_dir() {
+        return Err(Error::input(format!(
+            "the sweep's experiment was in {}, which no longer exists (moved or deleted), and its relative paths resolve there. From the experiment's new place, continue with `kiln run NEW/PLACE/EXPERIMENT.toml --results {}`",
+            base.display(),
+            dir.display()
+        )));
+    }
     sweep_and_report(
         objectives,
         &experiment,
@@ -358,6 +372,13 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 /// Reads the experiment a results folder was started with.
 pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     let state = read_state(dir)?;
+    if state.fingerprint.is_none() {
+        return Err(Error::input(format!(
+            "{} holds no sweep yet (nothing was recorded: it stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
     let path = dir.join("experiment.toml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
@@ -446,7 +467,9 @@ fn print_data(burn: &BurnObjective) {
     if let Some(es) = &burn.spec().early_stopping {
         crate::say!(
             "patience   stop a trial after {} epochs without {} improving by more than {}",
-            es.patience, es.monitor, es.min_delta
+            es.patience,
+            es.monitor,
+            es.min_delta
         );
     }
 }
@@ -507,7 +530,10 @@ fn print_settings(e: &Experiment, burn: &BurnObjective) {
             };
             crate::say!(
                 "  {:<16} {:<12} {:<9} {}",
-                setting.name, value, origin, setting.help
+                setting.name,
+                value,
+                origin,
+                setting.help
             );
         }
     }

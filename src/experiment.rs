@@ -431,21 +431,7 @@ impl Builder {
     }
 
     fn build(self, raw: Raw) -> Result<Experiment> {
-        if raw.name.trim().is_empty()
-            || raw
-                .name
-                .chars()
-                .any(|c| !(c.is_alphanumeric() || "-_.".contains(c)))
-            || raw.name.starts_with('.')
-        {
-            return Err(self.err(
-                &["name"],
-                format!(
-                    "invalid name `{}`: use letters, digits, `-`, `_` and `.` (it names the results folder)",
-                    raw.name
-                ),
-            ));
-        }
+        check_name(&raw.name).map_err(|e| self.err(&["name"], e))?;
         let objective = self.objective(&raw.objective)?;
         let space = self.space(&raw.space)?;
         let sampler = self.sampler(&raw.sampler)?;
@@ -866,9 +852,36 @@ pub fn grid_size(
             .grid_values(d.points.or(default_points))
             .map_err(|e| (d.name.clone(), e))?
             .len() as u64;
-        size = size.saturating_mul(n);
+        size = size.checked_mul(n).ok_or_else(|| {
+            (
+                d.name.clone(),
+                "the grid has more than 2^64 points: give fewer `points`, or use the random, sobol or tpe sampler".to_string(),
+            )
+        })?;
     }
     Ok(size)
+}
+
+/// The longest sweep name: it names a folder, a database row and a scratch folder.
+pub const MAX_NAME: usize = 100;
+
+/// The one rule for a sweep's name, wherever it comes from (the file's `name`, `--sweep-name`,
+/// `--sweep`): letters, digits, `-`, `_` and `.`, not starting with `.`, at most
+/// [`MAX_NAME`] characters. A name can then never leave its folder (`..`, `/`) or be empty.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if name.is_empty() || name.starts_with('.') || !name.chars().all(allowed) {
+        return Err(format!(
+            "invalid name `{name}`: use letters, digits, `-`, `_` and `.`, not starting with `.` (it names the results folder)"
+        ));
+    }
+    if name.len() > MAX_NAME {
+        return Err(format!(
+            "the name is {} characters long; at most {MAX_NAME} are allowed (it names the results folder)",
+            name.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Trials trained at once by default: the machine's cores.

@@ -117,7 +117,11 @@ fn begin(
                 time: now(),
             });
         }
-        if let Some(trials) = trials.filter(|&t| state.budget != Some(t)) {
+        // A budget below the trials the sweep holds is refused below, and never recorded.
+        if let Some(trials) = trials
+            .filter(|&t| state.budget != Some(t))
+            .filter(|&t| t >= state.trials.len() as u64)
+        {
             events.push(Event::BudgetSet {
                 trials,
                 time: now(),
@@ -125,7 +129,81 @@ fn begin(
         }
         events
     };
-    append(state, &started)
+    append(state, &started)?;
+    match trials {
+        Some(trials) if trials < state.trials.len() as u64 => Err(Error::input(format!(
+            "the sweep already holds {} trials, more than the {trials} asked for: give --trials {} or more",
+            state.trials.len(),
+            state.trials.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a journal records a sweep's start (its first line): a journal that is missing,
+/// empty or torn at its first write records nothing, and the folder holds no sweep yet.
+pub fn journal_started(path: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut first = String::new();
+    let _ = std::io::BufReader::new(file).read_line(&mut first);
+    first.ends_with('\n')
+        && serde_json::from_str::<Event>(&first)
+            .is_ok_and(|e| matches!(e, Event::SweepStarted { .. }))
+}
+
+/// Removes the scratch folders of `kiln worker`s of this machine that died without removing
+/// theirs (SIGKILL): `kiln-PID-...` in the temporary folder, whose PID no longer runs a kiln.
+fn remove_stale_scratch() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix("kiln-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        let ours = std::fs::metadata(entry.path())
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == unsafe { libc::getuid() });
+        if !alive && ours && entry.path().join("experiment.toml").exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The files a sweep's start writes before it records anything.
+const STARTING_FILES: &[&str] = &["experiment.toml", "journal.jsonl", "kiln.lock", "kiln.log"];
+
+/// Refuses to start a sweep in a folder that holds other things than a start that recorded
+/// nothing: kiln would write its reports, plots and trial folders over them.
+fn refuse_foreign(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut foreign: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|name| !STARTING_FILES.contains(&name.as_str()) && !name.ends_with(".tmp"))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    foreign.truncate(5);
+    Err(Error::input(format!(
+        "{} is not empty and holds no kiln sweep (no journal of one; it holds {}): kiln would write its reports, plots and trial folders there. Choose a new or empty --results folder",
+        dir.display(),
+        foreign.join(", ")
+    )))
 }
 
 /// The experiment differs from the one a sweep was started with: say how.
@@ -212,7 +290,13 @@ impl FolderStore {
                 origin.trim()
             )));
         }
-        if journal_path.exists() {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::input(format!(
+                "{} is a file, not a results folder: choose another --results",
+                dir.display()
+            )));
+        }
+        if journal_started(&journal_path) {
             let frozen = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
             if experiment::fingerprint(&frozen) != experiment::fingerprint(&experiment.source.text)
             {
@@ -228,9 +312,14 @@ impl FolderStore {
             }
         } else if resume {
             return Err(Error::input(format!(
-                "{} holds no sweep to resume (no journal.jsonl)",
+                "{} holds no sweep to resume (nothing was recorded: the sweep stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
+                dir.display(),
                 dir.display()
             )));
+        } else {
+            refuse_foreign(dir)?;
+            // A start that recorded nothing (killed, or a full disk, at its first write).
+            let _ = std::fs::remove_file(&journal_path);
         }
         std::fs::create_dir_all(dir)
             .context(|| format!("cannot create the results folder {}", dir.display()))?;
@@ -308,6 +397,20 @@ impl Store for FolderStore {
         &self.dir
     }
 
+    fn before_run(&mut self, trial: u64) -> Result<()> {
+        // Never write through a link into a folder that is not the sweep's.
+        let trials = self.dir.join("trials");
+        for path in [trials.clone(), trials.join(trial.to_string())] {
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::input(format!(
+                    "{} is a symbolic link; kiln writes trial files only into folders of its own (remove the link)",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn write_reports(&mut self, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
         report::write(&self.dir, state, spec)
     }
@@ -382,8 +485,10 @@ impl DbStore {
                 "--sweep name, or `kiln worker` to join the one it holds",
             ));
         }
+        remove_stale_scratch();
         let scratch = tempfile::Builder::new()
-            .prefix(&format!("kiln-{sweep}-"))
+            .prefix(&format!("kiln-{}-{sweep}-", std::process::id()))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .context(|| "cannot create a scratch folder for trial files".to_string())?;
         std::fs::write(

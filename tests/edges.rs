@@ -32,20 +32,179 @@ fn a_closed_or_full_stdout_never_panics_and_never_stops_a_sweep() {
         let mut command = kiln();
         command.args(&args);
         let output = with_closed_stdout(command);
-        assert_ne!(output.status.code(), Some(101), "{args:?}: {}", text(&output));
+        assert_ne!(
+            output.status.code(),
+            Some(101),
+            "{args:?}: {}",
+            text(&output)
+        );
         let full = kiln()
             .args(&args)
             .stdout(std::fs::File::create("/dev/full").unwrap())
             .output()
             .unwrap();
-        assert_ne!(full.status.code(), Some(101), "{args:?} > /dev/full: {}", text(&full));
+        assert_ne!(
+            full.status.code(),
+            Some(101),
+            "{args:?} > /dev/full: {}",
+            text(&full)
+        );
     }
     let full = kiln()
-        .args(["run", f, "--results", dir.path().join("r2").to_str().unwrap()])
+        .args([
+            "run",
+            f,
+            "--results",
+            dir.path().join("r2").to_str().unwrap(),
+        ])
         .stdout(std::fs::File::create("/dev/full").unwrap())
         .output()
         .unwrap();
-    assert_eq!(full.status.code(), Some(0), "run > /dev/full: {}", text(&full));
-    let _ = sweep;
-    let _ = run;
+    assert_eq!(
+        full.status.code(),
+        Some(0),
+        "run > /dev/full: {}",
+        text(&full)
+    );
+}
+
+/// Runs kiln and checks it exits 2 with `fragment` in its message.
+fn refused(args: &[&str], fragment: &str) {
+    let output = run(args);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(fragment), "{args:?}: {}", text(&output));
+    assert!(!stderr.contains("panicked"), "{}", text(&output));
+}
+
+#[test]
+fn sweep_names_follow_one_rule_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "n.toml", &digits_experiment("names", 1, 1, 1));
+    let f = file.to_str().unwrap();
+    let url = "postgres://kiln@127.0.0.1:1/db";
+    for name in ["..", "", "a/b", "../../x"] {
+        refused(
+            &["run", f, "--storage", url, "--sweep-name", name],
+            "invalid name",
+        );
+        refused(&["plot", "--storage", url, "--sweep", name], "invalid name");
+        refused(
+            &["worker", "--storage", url, "--sweep", name],
+            "invalid name",
+        );
+    }
+    let long = "x".repeat(300);
+    let text = digits_experiment("names", 1, 1, 1)
+        .replace("name = \"names\"", &format!("name = \"{long}\""));
+    let file = write(dir.path(), "long.toml", &text);
+    refused(&["check", file.to_str().unwrap()], "at most 100");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "nothing written"
+    );
+}
+
+#[test]
+fn limits_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut space = String::from("[space]\n");
+    for i in 1..=20 {
+        space.push_str(&format!(
+            "x{i} = {{ choice = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }}\n"
+        ));
+    }
+    let grid = format!(
+        "name = \"g\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[sampler]\nkind = \"grid\"\n{space}"
+    );
+    let file = write(dir.path(), "g.toml", &grid);
+    refused(&["check", file.to_str().unwrap()], "more than 2^64 points");
+    let file = write(dir.path(), "d.toml", &digits_experiment("lim", 4, 1, 1));
+    let f = file.to_str().unwrap();
+    refused(&["run", f, "--trials", "0"], "--trials");
+    refused(
+        &["run", f, "--storage", "postgres://k@h/d", "--lease", "0"],
+        "above 0",
+    );
+    let afile = write(dir.path(), "afile", "");
+    refused(
+        &["run", f, "--results", afile.to_str().unwrap()],
+        "is a file, not a results folder",
+    );
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    sweep(&file, &results, &[]);
+    let journal = std::fs::read(results.join("journal.jsonl")).unwrap();
+    refused(&["resume", r, "--trials", "2"], "already holds 4 trials");
+    assert_eq!(
+        std::fs::read(results.join("journal.jsonl")).unwrap(),
+        journal,
+        "nothing recorded"
+    );
+}
+
+#[test]
+fn kiln_writes_only_into_folders_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "w.toml", &digits_experiment("own", 2, 1, 1));
+    let f = file.to_str().unwrap();
+    // A folder of the user's, with a leaderboard of their own.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("leaderboard.csv"), "mine").unwrap();
+    refused(
+        &["run", f, "--results", theirs.to_str().unwrap()],
+        "not empty and holds no kiln sweep",
+    );
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("leaderboard.csv")).unwrap(),
+        "mine"
+    );
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 1);
+    // A trial folder that is a link into someone else's folder.
+    let results = dir.path().join("r");
+    sweep(&file, &results, &["--trials", "1"]);
+    std::os::unix::fs::symlink(&theirs, results.join("trials/1")).unwrap();
+    refused(
+        &["resume", results.to_str().unwrap(), "--trials", "2"],
+        "is a symbolic link",
+    );
+    assert_eq!(
+        std::fs::read_dir(&theirs).unwrap().count(),
+        1,
+        "nothing written through the link"
+    );
+}
+
+#[test]
+fn a_start_that_recorded_nothing_leaves_a_folder_that_runs_and_a_resume_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "e.toml", &digits_experiment("empty", 2, 1, 1));
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    std::fs::create_dir(&results).unwrap();
+    std::fs::write(results.join("journal.jsonl"), "").unwrap();
+    refused(&["resume", r], "holds no sweep yet");
+    std::fs::write(results.join("experiment.toml"), "name = \"other\"").unwrap();
+    std::fs::write(results.join("journal.jsonl"), "{\"event\":\"sweep_sta").unwrap();
+    sweep(&file, &results, &[]);
+    assert_eq!(common::csv_rows(&results.join("leaderboard.csv")).len(), 2);
+}
+
+#[test]
+fn a_moved_experiment_is_named_on_resume_and_continues_from_its_new_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::copy(common::data("iris.csv"), project.join("iris.csv")).unwrap();
+    let text = digits_experiment("moved", 2, 1, 1).replace(&common::data("digits.csv"), "iris.csv");
+    write(&project, "m.toml", &text);
+    let results = dir.path().join("r");
+    sweep(&project.join("m.toml"), &results, &["--trials", "1"]);
+    let moved = dir.path().join("moved");
+    std::fs::rename(&project, &moved).unwrap();
+    refused(&["resume", results.to_str().unwrap()], "no longer exists");
+    sweep(&moved.join("m.toml"), &results, &[]);
+    assert_eq!(common::csv_rows(&results.join("leaderboard.csv")).len(), 2);
 }
