@@ -50,6 +50,11 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
     let function = "name = \"f\"\n[objective]\nmetric = \"value\"\nkind = \"function\"\n";
     let non_numeric = write(dir, "words.csv", "a,b,label\n1,x,0\n2,3,1\n");
     let tiny = write(dir, "tiny.csv", "a,label\n1,0\n2,1\n3,2\n");
+    let duplicated = write(dir, "twice.csv", "a,b,a,label\n1,2,3,x\n4,5,6,y\n");
+    let fifo = dir.join("fifo.csv");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; creates a FIFO nobody will ever write.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
     vec![
         (
             "a syntax error",
@@ -181,6 +186,24 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             "a data path that is a folder",
             with(&data("iris.csv"), "/tmp"),
             "cannot read the data file",
+            Some(13),
+        ),
+        (
+            "a data path that is a device that never ends",
+            with(&data("iris.csv"), "/dev/zero"),
+            "not a regular file",
+            Some(13),
+        ),
+        (
+            "a data path that is a FIFO nobody writes",
+            with(&data("iris.csv"), fifo.to_str().unwrap()),
+            "not a regular file",
+            Some(13),
+        ),
+        (
+            "two columns of the same name",
+            with(&data("iris.csv"), duplicated.to_str().unwrap()),
+            "column `a` appears twice",
             Some(13),
         ),
         (

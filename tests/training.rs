@@ -291,3 +291,61 @@ fn embeddings_train_on_string_columns_and_unseen_categories_still_predict() {
         .unwrap();
     assert!((25.0..350.0).contains(&value), "{value}");
 }
+
+#[test]
+fn predict_refuses_changed_weights_and_cells_that_are_not_finite_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = one_trial(dir.path(), "guard", "", "learning_rate = 0.003", 2);
+    let digits = std::fs::read_to_string(data("digits.csv")).unwrap();
+    let mut lines = digits.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let r = results.to_str().unwrap();
+    let good = write(dir.path(), "good.csv", &format!("{header}\n{row}\n"));
+    let output = run(&["predict", r, "--data", good.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    for cell in ["nan", "inf", "-inf"] {
+        let bad = row.replacen("0,", &format!("{cell},"), 1);
+        let file = write(dir.path(), "bad.csv", &format!("{header}\n{bad}\n"));
+        let output = run(&["predict", r, "--data", file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{cell}: {}", text(&output));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("not a finite number"));
+    }
+    let weights = results.join("trials/0/best.bpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 4] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&weights, bytes).unwrap();
+    let output = run(&["predict", r, "--data", good.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("does not match its checksum"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn classes_sort_one_way_whatever_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,b,label\n");
+    for i in 0..30 {
+        let label = ["2", "10", "1a"][i % 3];
+        csv.push_str(&format!("{},{},{label}\n", i % 7, i % 5));
+    }
+    let file = write(dir.path(), "mixed.csv", &csv);
+    let experiment = format!(
+        "name = \"mixed\"\n[objective]\nmetric = \"val_accuracy\"\n[data]\npath = \"{}\"\ntarget = \"label\"\ntask = \"classification\"\n",
+        file.display()
+    );
+    let file = write(dir.path(), "mixed.toml", &experiment);
+    let output = run(&["check", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("3 classes"),
+        "{}",
+        text(&output)
+    );
+}

@@ -151,7 +151,7 @@ pub fn save(
 }
 
 /// A fast 64-bit checksum (word-wise multiply-xorshift): catches a garbled or zeroed file.
-fn checksum(parts: &[&[u8]]) -> u64 {
+pub(crate) fn checksum(parts: &[&[u8]]) -> u64 {
     // Four independent lanes, so the multiplications overlap instead of waiting on each other.
     const K: u64 = 0xFF51_AFD7_ED55_8CCD;
     let mut lanes: [u64; 4] = [

@@ -12,6 +12,7 @@ use crate::settings::{did_you_mean, quote_list};
 use crate::train::spec::{DataSpec, SplitSpec, Task};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Rows of one split, standardised, row-major.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +76,8 @@ impl Dataset {
     pub fn load(experiment: &Experiment, spec: &DataSpec) -> Result<Dataset> {
         let at = |key: &str, message: String| experiment.source.error_at(&["data", key], message);
         let shown = spec.path.display().to_string();
+        require_regular_file(&spec.path)
+            .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_path(&spec.path)
@@ -105,6 +108,19 @@ impl Dataset {
                 )
             })
         };
+        if let Some((first, again)) = (0..headers.len())
+            .find_map(|j| (0..j).find(|&i| headers[i] == headers[j]).map(|i| (i, j)))
+        {
+            return Err(at(
+                "path",
+                format!(
+                    "column `{}` appears twice in {shown} (columns {} and {}): kiln reads columns by name, so rename one",
+                    headers[first],
+                    first + 1,
+                    again + 1
+                ),
+            ));
+        }
         let target = column(&spec.target, "target")?;
         let split_column = match &spec.split {
             SplitSpec::Column(name) => Some(column(name, "split_column")?),
@@ -185,10 +201,12 @@ impl Dataset {
         let (class_names, class_of_row, values) = match spec.task {
             Task::Classification => {
                 let mut names: Vec<String> = labels.clone();
-                names.sort_by(|a, b| match (a.parse::<i64>(), b.parse::<i64>()) {
-                    (Ok(x), Ok(y)) => x.cmp(&y),
-                    _ => a.cmp(b),
-                });
+                // One total order: numerically when every class is an integer, else as text.
+                if names.iter().all(|n| n.parse::<i64>().is_ok()) {
+                    names.sort_by_key(|n| n.parse::<i64>().unwrap_or_default());
+                } else {
+                    names.sort();
+                }
                 names.dedup();
                 if names.len() < 2 {
                     return Err(at(
@@ -339,6 +357,20 @@ impl Dataset {
             target_stats,
             image: spec.image,
         })
+    }
+}
+
+/// Refuses what is not a regular file (a folder, a device such as /dev/zero, a FIFO): reading
+/// one would never end, or never start.
+pub fn require_regular_file(path: &Path) -> std::io::Result<()> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.is_file() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a folder, a device or a pipe); give a CSV file",
+        ))
     }
 }
 

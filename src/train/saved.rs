@@ -101,6 +101,7 @@ pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
     let device = Device::flex();
     let mut rng = crate::rng::stream(0, crate::rng::Stream::Init, &[]);
     let weights = dir.join(&description.weights);
+    verify_weights(&weights)?;
     let architecture = &description.architecture;
     let model = architecture
         .build(&mut rng, &device)
@@ -134,10 +135,36 @@ pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
     Ok(Predictions { columns, rows })
 }
 
+/// The file holding the checksum of a trial's best weights, beside them.
+pub fn checksum_path(weights: &Path) -> std::path::PathBuf {
+    let mut name = weights.as_os_str().to_owned();
+    name.push(".sum");
+    name.into()
+}
+
+/// Refuses best weights whose bytes do not match the checksum written with them: changed
+/// bytes would load and predict garbage. Weights of sweeps from before checksums pass.
+fn verify_weights(weights: &Path) -> Result<()> {
+    let Ok(expected) = std::fs::read_to_string(checksum_path(weights)) else {
+        return Ok(());
+    };
+    let bytes = std::fs::read(weights)
+        .map_err(|e| Error::runtime(format!("cannot read {}: {e}", weights.display())))?;
+    if format!("{:016x}", super::checkpoint::checksum(&[&bytes])) != expected.trim() {
+        return Err(Error::runtime(format!(
+            "{} does not match its checksum ({}): the file was changed or damaged; refusing to predict with it",
+            weights.display(),
+            checksum_path(weights).display()
+        )));
+    }
+    Ok(())
+}
+
 /// The rows of a CSV, prepared like the trial's training rows: numeric features standardised
 /// with the train split's statistics, categories mapped to their indices.
 fn read_rows(description: &ModelDescription, data: &Path) -> Result<Split> {
     let shown = data.display();
+    super::data::require_regular_file(data).map_err(|e| Error::input(format!("{shown}: {e}")))?;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(data)
@@ -174,14 +201,18 @@ fn read_rows(description: &ModelDescription, data: &Path) -> Result<Split> {
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| Error::input(format!("{shown}:{}: {e}", row + 2)))?;
         for (j, &c) in numeric.iter().enumerate() {
-            let value: f64 = record[c].parse().map_err(|_| {
-                Error::input(format!(
-                    "{shown}:{}: column `{}` holds `{}`, which is not a number",
-                    row + 2,
-                    description.features[j],
-                    &record[c]
-                ))
-            })?;
+            let value: f64 = record[c]
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| {
+                    Error::input(format!(
+                        "{shown}:{}: column `{}` holds `{}`, which is not a finite number",
+                        row + 2,
+                        description.features[j],
+                        &record[c]
+                    ))
+                })?;
             rows.x
                 .push(((value - description.feature_mean[j]) / description.feature_std[j]) as f32);
         }

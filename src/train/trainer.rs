@@ -496,6 +496,10 @@ fn finish(dir: &Path, summary: TrialSummary, best_model: &[u8]) -> Result<TrialS
         let best = dir.join("best.bpk");
         write_atomic(&best, best_model, true)
             .map_err(|e| format!("cannot write {}: {e}", best.display()))?;
+        let sum = super::saved::checksum_path(&best);
+        let hex = format!("{:016x}\n", checkpoint::checksum(&[best_model]));
+        write_atomic(&sum, hex.as_bytes(), true)
+            .map_err(|e| format!("cannot write {}: {e}", sum.display()))?;
     }
     Ok(summary)
 }
