@@ -605,7 +605,7 @@ impl kiln::Objective for NoOp {
         Ok(vec!["value".into()])
     }
 
-    fn run(&self, trial: &mut kiln::Trial<'_>) -> Result<kiln::TrialSummary, String> {
+    fn run(&self, trial: &mut kiln::Trial<'_>) -> Result<kiln::TrialSummary, kiln::TrialError> {
         let cat = match trial.string("c") {
             "relu" => 0.0,
             "tanh" => 0.5,

@@ -21,7 +21,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::tanh;
 use kiln::journal::Metrics;
-use kiln::{Decision, Experiment, Objective, Objectives, Trial, TrialSummary};
+use kiln::{Decision, Experiment, Objective, Objectives, Trial, TrialError, TrialSummary};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use std::process::ExitCode;
@@ -69,7 +69,7 @@ impl Objective for SineObjective {
         Ok(vec!["train_mse".into(), "val_mse".into()])
     }
 
-    fn run(&self, trial: &mut Trial<'_>) -> Result<TrialSummary, String> {
+    fn run(&self, trial: &mut Trial<'_>) -> Result<TrialSummary, TrialError> {
         let device = Device::flex().autodiff();
         let width = trial.int("width") as usize;
         let learning_rate = trial.float("learning_rate");

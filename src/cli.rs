@@ -5,7 +5,7 @@
 //! # struct Mine;
 //! # impl kiln::Objective for Mine {
 //! #     fn metrics(&self, _: &kiln::Experiment) -> kiln::Result<Vec<String>> { Ok(vec![]) }
-//! #     fn run(&self, _: &mut kiln::Trial<'_>) -> Result<kiln::TrialSummary, String> { Ok(Default::default()) }
+//! #     fn run(&self, _: &mut kiln::Trial<'_>) -> Result<kiln::TrialSummary, kiln::TrialError> { Ok(Default::default()) }
 //! # }
 //! fn main() -> std::process::ExitCode {
 //!     kiln::cli::main(kiln::Objectives::builtin().with("mine", Mine))

@@ -300,24 +300,19 @@ fn sweep_and_report(
     let outcome = sweep::run(experiment, &options, execution(objectives, experiment)?)?;
     let dir = &options.results_dir;
     let spec = ReportSpec::of(experiment);
-    let continue_with = match &options.storage {
+    match &options.storage {
         None => {
             report::plots::write(dir, &outcome.state, &spec)?;
-            format!("kiln resume {}", dir.display())
         }
         Some(storage) => {
-            let name = storage.sweep.clone().unwrap_or(experiment.name.clone());
             let storage = Storage {
-                sweep: Some(name.clone()),
+                sweep: Some(storage.sweep.clone().unwrap_or(experiment.name.clone())),
                 ..storage.clone()
             };
             export(&storage, dir)?;
-            format!(
-                "kiln worker --storage {} --sweep {name}",
-                crate::db::redact(&storage.url)
-            )
         }
-    };
+    }
+    let continue_with = sweep::continue_command(&options, &experiment.name);
     if outcome.interrupted {
         let left = outcome.state.unfinished().count();
         let budget = outcome.state.budget.unwrap_or(0);

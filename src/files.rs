@@ -20,6 +20,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()
     std::fs::rename(&temporary, path)
 }
 
+/// Whether an I/O error is the storage's rather than the caller's: a full disk, a quota, a
+/// failing or read-only device. Such an error stops a sweep instead of failing its trials.
+pub fn is_storage_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EROFS)
+    )
+}
+
 /// Makes an existing file durable (e.g. a trial's best weights when the trial ends).
 pub fn sync(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()

@@ -39,5 +39,5 @@ pub mod worker;
 pub use error::{Error, Result};
 pub use experiment::Experiment;
 pub use objective::registry::Objectives;
-pub use objective::{Decision, Objective, Trial, TrialSummary};
+pub use objective::{Decision, Objective, Trial, TrialError, TrialSummary};
 pub use sweep::{Execution, SweepOptions, SweepOutcome};

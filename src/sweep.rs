@@ -11,7 +11,7 @@ use crate::error::{Context, Error, Result};
 use crate::experiment::Experiment;
 use crate::journal::{EndState, Event, now};
 use crate::objective::registry::Prepared;
-use crate::objective::{Decision, EpochReport, Objective, TrialTask};
+use crate::objective::{Decision, EpochReport, Objective, TrialError, TrialTask};
 use crate::progress::Progress;
 use crate::report::ReportSpec;
 use crate::rng;
@@ -389,6 +389,14 @@ fn orchestrate(
                     continue;
                 }
                 let stopped = slots[id].stopped.take();
+                if let Err(TrialError::Storage(why)) = &result {
+                    pool.kill_all();
+                    store.close(&mut state)?;
+                    return Err(Error::runtime(format!(
+                        "trial {trial} could not write its files: {why}. The sweep stopped; nothing was recorded as failed. Make room (or mend the disk), then continue with: {}",
+                        continue_command(options, &experiment.name)
+                    )));
+                }
                 // A stop is never a trial's failure: when the sweep is stopping (a scheduler
                 // signals every process of the job), a trial that ended badly resumes.
                 let stopping_now = stopping || signals::interrupted();
@@ -399,7 +407,12 @@ fn orchestrate(
                         Some(ended(trial, EndState::Complete, None, summary.n_params))
                     }
                     (None, Err(_)) if stopping_now => None,
-                    (None, Err(reason)) => Some(ended(trial, EndState::Failed, Some(reason), None)),
+                    (None, Err(reason)) => Some(ended(
+                        trial,
+                        EndState::Failed,
+                        Some(reason.to_string()),
+                        None,
+                    )),
                 };
                 if let Some(event) = event {
                     store.before_end(trial)?;
@@ -455,6 +468,18 @@ fn orchestrate(
         }
     }
     Ok(SweepOutcome { state, interrupted })
+}
+
+/// The command that continues sweep `name` run with `options`.
+pub fn continue_command(options: &SweepOptions, name: &str) -> String {
+    match &options.storage {
+        None => format!("kiln resume {}", options.results_dir.display()),
+        Some(storage) => format!(
+            "kiln worker --storage {} --sweep {}",
+            crate::db::redact(&storage.url),
+            storage.sweep.as_deref().unwrap_or(name)
+        ),
+    }
 }
 
 fn lost(trial: u64) {

@@ -12,7 +12,7 @@
 
 use crate::experiment::Experiment;
 use crate::objective::{
-    Decision, EpochReport, Objective, Reporter, Trial, TrialSummary, TrialTask,
+    Decision, EpochReport, Objective, Reporter, Trial, TrialError, TrialSummary, TrialTask,
 };
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -56,7 +56,7 @@ pub enum FromWorker {
         /// Trial number.
         trial: u64,
         /// Its summary, or why it failed.
-        result: Result<TrialSummary, String>,
+        result: Result<TrialSummary, TrialError>,
     },
 }
 
@@ -97,7 +97,12 @@ pub fn serve(objective: &dyn Objective, experiment: &Experiment, link: &mut dyn 
         let result = {
             let mut trial = Trial::new(task, settings, &mut reporter);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| objective.run(&mut trial)))
-                .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_message(&panic))))
+                .unwrap_or_else(|panic| {
+                    Err(TrialError::Failed(format!(
+                        "panicked: {}",
+                        panic_message(&panic)
+                    )))
+                })
         };
         if !link.send(FromWorker::Finished {
             trial: number,

@@ -320,3 +320,67 @@ fn sigterm_to_the_whole_process_group_stops_the_sweep_and_fails_no_trial() {
     finish(&["resume", results.to_str().unwrap(), "-q"]);
     assert_same_sweep(&results, &reference, 4);
 }
+
+/// A small tmpfs of this test's own, unmounted when dropped; `None` where mounting is not
+/// allowed (not root).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk(dir))
+    }
+
+    fn grow(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.0.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_sweep_and_every_trial_resumes_once_there_is_room() {
+    let Some(disk) = SmallDisk::mount("2m") else {
+        eprintln!("SKIPPED full_disk: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Wide layers: each checkpoint is about 1 MB, so the second one does not fit.
+    let experiment = digits_experiment("full", 6, 2, 4).replace("hidden = 32", "hidden = 256");
+    let file = write(dir.path(), "f.toml", &experiment);
+    let reference = dir.path().join("reference");
+    sweep(&file, &reference, &[]);
+    let results = disk.0.path().join("r");
+    let r = results.to_str().unwrap();
+    let output = run(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains(&format!("kiln resume {r}")),
+        "{stderr}"
+    );
+    let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
+    assert!(
+        !journal.contains("trial_finished"),
+        "a full disk ended a trial:\n{journal}"
+    );
+    disk.grow("200m");
+    finish(&["resume", r, "-q"]);
+    assert_same_sweep(&results, &reference, 6);
+}

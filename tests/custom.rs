@@ -8,7 +8,7 @@ use kiln::experiment::{Direction, Experiment};
 use kiln::journal::Metrics;
 use kiln::state::TrialState;
 use kiln::sweep::{Execution, SweepOptions};
-use kiln::{Decision, Objective, Trial, TrialSummary};
+use kiln::{Decision, Objective, Trial, TrialError, TrialSummary};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ impl Objective for Quirky {
         Ok(vec!["value".into()])
     }
 
-    fn run(&self, trial: &mut Trial<'_>) -> Result<TrialSummary, String> {
+    fn run(&self, trial: &mut Trial<'_>) -> Result<TrialSummary, TrialError> {
         match trial.number() {
             1 => panic!("the objective's own bug"),
             2 => return Err("no data for this trial".into()),

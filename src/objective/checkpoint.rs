@@ -8,7 +8,7 @@
 //! trial's seed and the epoch ([`Trial::rng`], [`Trial::seed_for`]), never carried over from
 //! earlier epochs, so the epochs after a checkpoint come out as an uninterrupted run's.
 
-use crate::objective::Trial;
+use crate::objective::{Trial, TrialError};
 use crate::train::checkpoint::{self, Checkpoint, TrainingState};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
@@ -38,7 +38,7 @@ impl Trial<'_> {
         model: &M,
         optimizer: &ModuleOptimizer,
         state: &impl Serialize,
-    ) -> Result<(), String> {
+    ) -> Result<(), TrialError> {
         let model = model
             .clone()
             .into_record()
@@ -51,14 +51,18 @@ impl Trial<'_> {
             serde_json::to_vec(state).map_err(|e| format!("cannot serialise the state: {e}"))?;
         let dir = self.dir();
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| TrialError::io(format!("cannot create {}", dir.display()), &e))?;
         let training = TrainingState {
             epoch,
             elapsed_s: self.elapsed_s(),
             ..TrainingState::default()
         };
-        checkpoint::save(dir, &training, &model, &optimizer, &own)
-            .map_err(|e| format!("cannot write the checkpoint in {}: {e}", dir.display()))
+        checkpoint::save(dir, &training, &model, &optimizer, &own).map_err(|e| {
+            TrialError::io(
+                format!("cannot write the checkpoint in {}", dir.display()),
+                &e,
+            )
+        })
     }
 
     /// The newest whole checkpoint no newer than the last epoch the journal holds (a newer one

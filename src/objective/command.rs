@@ -19,7 +19,7 @@
 use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::journal::Metrics;
-use crate::objective::{Decision, EpochReport, Objective, Trial, TrialSummary};
+use crate::objective::{Decision, EpochReport, Objective, Trial, TrialError, TrialSummary};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -347,12 +347,12 @@ impl Objective for CommandObjective {
         Ok(self.metrics.clone())
     }
 
-    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {
+    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, TrialError> {
         let dir = trial.dir().to_path_buf();
         std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| TrialError::io(format!("cannot create {}", dir.display()), &e))?;
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-        let log = Log::open(&dir).map_err(|e| format!("cannot open its log.txt: {e}"))?;
+        let log = Log::open(&dir).map_err(|e| TrialError::io("cannot open its log.txt", &e))?;
         log.write(&format!(
             "--- kiln: trial {} from epoch {} ---",
             trial.number(),
@@ -371,10 +371,12 @@ impl Objective for CommandObjective {
         let _ = stderr_closed.recv_timeout(Duration::from_secs(1));
         match (ending, status) {
             (Ending::Stopped, _) => Ok(TrialSummary::default()),
-            (Ending::Failed(why), _) => Err(format!("{why}{}", log.tail())),
+            (Ending::Failed(why), _) => Err(format!("{why}{}", log.tail()).into()),
             (_, Some(status)) if status.success() => Ok(TrialSummary::default()),
-            (_, Some(status)) => Err(format!("the command {}{}", describe(status), log.tail())),
-            (_, None) => Err(format!("the command did not exit{}", log.tail())),
+            (_, Some(status)) => {
+                Err(format!("the command {}{}", describe(status), log.tail()).into())
+            }
+            (_, None) => Err(format!("the command did not exit{}", log.tail()).into()),
         }
     }
 }

@@ -10,7 +10,7 @@
 use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::journal::Metrics;
-use crate::objective::{Decision, Objective, Trial, TrialSummary};
+use crate::objective::{Decision, Objective, Trial, TrialError, TrialSummary};
 use crate::settings::quote_list;
 
 /// A test function.
@@ -201,7 +201,7 @@ impl Objective for FunctionObjective {
         Ok(Some(self.epochs))
     }
 
-    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {
+    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, TrialError> {
         let mut inputs: Vec<(usize, f64)> = trial
             .params()
             .iter()

@@ -225,6 +225,51 @@ impl<'a> Trial<'a> {
     }
 }
 
+/// Why a trial did not complete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialError {
+    /// The trial failed; the message becomes its note, and the sweep goes on.
+    Failed(String),
+    /// The trial's own files could not be written (a full disk, an I/O error, a quota): not
+    /// the trial's fault. The sweep stops with this message and the trial stays unfinished,
+    /// to resume once there is room.
+    Storage(String),
+}
+
+impl TrialError {
+    /// `context: error`, a [`TrialError::Storage`] when `error` is one of the storage's own
+    /// ([`crate::files::is_storage_error`]), else a failure.
+    pub fn io(context: impl std::fmt::Display, error: &std::io::Error) -> TrialError {
+        let message = format!("{context}: {error}");
+        if crate::files::is_storage_error(error) {
+            TrialError::Storage(message)
+        } else {
+            TrialError::Failed(message)
+        }
+    }
+}
+
+impl From<String> for TrialError {
+    fn from(message: String) -> TrialError {
+        TrialError::Failed(message)
+    }
+}
+
+impl From<&str> for TrialError {
+    fn from(message: &str) -> TrialError {
+        TrialError::Failed(message.to_string())
+    }
+}
+
+impl std::fmt::Display for TrialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrialError::Failed(m) | TrialError::Storage(m) => f.write_str(m),
+        }
+    }
+}
+
 /// What an objective returns when a trial ends normally.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrialSummary {
@@ -251,6 +296,7 @@ pub trait Objective: Send + Sync {
     }
 
     /// Runs one trial to its end: reports each epoch and stops when told to. An `Err` (or a
-    /// panic) fails the trial with that message; the sweep goes on.
-    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String>;
+    /// panic) fails the trial with that message and the sweep goes on, except a
+    /// [`TrialError::Storage`], which stops the sweep and leaves the trial to resume.
+    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, TrialError>;
 }

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::experiment::Experiment;
-use crate::objective::{Objective, Trial, TrialSummary};
+use crate::objective::{Objective, Trial, TrialError, TrialSummary};
 use crate::settings::Settings;
 use crate::train::data::Dataset;
 use crate::train::metric_names;
@@ -62,7 +62,7 @@ impl Objective for BurnObjective {
         self.spec.settings.clone()
     }
 
-    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, String> {
+    fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, TrialError> {
         let setup = TrainSetup {
             data: &self.data,
             config: TrainConfig::from_settings(trial.settings(), self.data.task),

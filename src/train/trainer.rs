@@ -7,7 +7,7 @@ use super::model::{Activation, Architecture, DropoutMasks, Network, Norm};
 use crate::experiment::Direction;
 use crate::files::write_atomic;
 use crate::journal::Metrics;
-use crate::objective::{Decision, EpochReport, Trial, TrialSummary};
+use crate::objective::{Decision, EpochReport, Trial, TrialError, TrialSummary};
 use crate::rng::{Stream, stream};
 use crate::settings::Settings;
 use crate::train::spec::{EarlyStopping, Task};
@@ -245,20 +245,21 @@ pub struct TrainSetup<'a> {
 }
 
 /// Trains one trial, resuming from its checkpoint when it has one.
-pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSummary, String> {
+pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSummary, TrialError> {
     let config = &setup.config;
     let data = setup.data;
     let device = device(&config.backend)?.autodiff();
     let eval_device = device.clone().inner();
     let dir = trial.dir().to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| TrialError::io(format!("cannot create {}", dir.display()), &e))?;
 
     let architecture = config.architecture(data);
     let mut model = architecture.build(&mut stream(trial.seed(), Stream::Init, &[]), &device);
     let mut optimizer = config.optimizer();
     super::saved::ModelDescription::new(architecture.clone(), data)
         .save(&dir)
-        .map_err(|e| format!("cannot write {}/model.json: {e}", dir.display()))?;
+        .map_err(|e| TrialError::io(format!("cannot write {}/model.json", dir.display()), &e))?;
     let n_params = model.trainable_params() as u64;
     let summary = TrialSummary {
         n_params: Some(n_params),
@@ -348,9 +349,9 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             }
             let loss_value: f32 = loss.clone().into_scalar();
             if !loss_value.is_finite() {
-                return Err(format!(
-                    "diverged at epoch {epoch} (training loss {loss_value})"
-                ));
+                return Err(
+                    format!("diverged at epoch {epoch} (training loss {loss_value})").into(),
+                );
             }
             loss_sum += loss_value as f64 * rows.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -386,10 +387,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             );
         }
         if let Some(bad) = metrics.iter().find(|(_, v)| !v.is_finite()) {
-            return Err(format!(
-                "diverged at epoch {epoch} ({} is {})",
-                bad.0, bad.1
-            ));
+            return Err(format!("diverged at epoch {epoch} ({} is {})", bad.0, bad.1).into());
         }
 
         // Training time ends here; what follows is bookkeeping and the checkpoint.
@@ -442,7 +440,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             checkpointed,
         };
         state.reports.push(report.clone());
-        let save = |model_bytes: Option<Bytes>| -> Result<(), String> {
+        let save = |model_bytes: Option<Bytes>| -> Result<(), TrialError> {
             let model_bytes = match model_bytes {
                 Some(bytes) => bytes,
                 None => serialise(&model)?,
@@ -450,8 +448,14 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             let optimizer_bytes = optimizer
                 .into_bytes()
                 .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
-            checkpoint::save(&dir, &state, &model_bytes, &optimizer_bytes, &best_model)
-                .map_err(|e| format!("cannot write the checkpoint in {}: {e}", dir.display()))
+            checkpoint::save(&dir, &state, &model_bytes, &optimizer_bytes, &best_model).map_err(
+                |e| {
+                    TrialError::io(
+                        format!("cannot write the checkpoint in {}", dir.display()),
+                        &e,
+                    )
+                },
+            )
         };
         if checkpointed {
             save(model_bytes)?;
@@ -491,15 +495,19 @@ fn checkpoint_cost_ratio() -> f64 {
 /// A trial stops (complete, stopped early, or told to stop): its best weights become
 /// `best.bpk`, durably. While it trains they live in the checkpoint, so that an improving epoch
 /// costs no extra file (creating one took 0.46 ms here, a tenth of a small epoch).
-fn finish(dir: &Path, summary: TrialSummary, best_model: &[u8]) -> Result<TrialSummary, String> {
+fn finish(
+    dir: &Path,
+    summary: TrialSummary,
+    best_model: &[u8],
+) -> Result<TrialSummary, TrialError> {
     if !best_model.is_empty() {
         let best = dir.join("best.bpk");
         write_atomic(&best, best_model, true)
-            .map_err(|e| format!("cannot write {}: {e}", best.display()))?;
+            .map_err(|e| TrialError::io(format!("cannot write {}", best.display()), &e))?;
         let sum = super::saved::checksum_path(&best);
         let hex = format!("{:016x}\n", checkpoint::checksum(&[best_model]));
         write_atomic(&sum, hex.as_bytes(), true)
-            .map_err(|e| format!("cannot write {}: {e}", sum.display()))?;
+            .map_err(|e| TrialError::io(format!("cannot write {}", sum.display()), &e))?;
     }
     Ok(summary)
 }
