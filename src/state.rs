@@ -262,6 +262,58 @@ impl SweepState {
 }
 
 /// Test helper: a trial created with `params`, reporting `value` of `metric` at epoch 1, complete.
+/// The order events must come in, checked as a journal is read: trials are created in number
+/// order; every other event names a created trial; a trial's epochs follow one another (an
+/// epoch may be reported again, replacing the later ones, never skipped). A journal that breaks
+/// these was changed by something other than kiln.
+#[derive(Debug, Default)]
+pub struct Sequence {
+    /// The last epoch of each created trial.
+    last_epoch: Vec<u32>,
+}
+
+impl Sequence {
+    /// Checks `event` against the ones before it, and takes it in.
+    pub fn check(&mut self, event: &Event) -> Result<(), String> {
+        let known = |trial: u64, last: &[u32]| {
+            if (trial as usize) < last.len() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "an event names trial {trial}, but only {} were created",
+                    last.len()
+                ))
+            }
+        };
+        match event {
+            Event::TrialCreated { trial, .. } => {
+                if *trial as usize != self.last_epoch.len() {
+                    return Err(format!(
+                        "trial {trial} is created where trial {} should be",
+                        self.last_epoch.len()
+                    ));
+                }
+                self.last_epoch.push(0);
+            }
+            Event::TrialStarted { trial, .. } | Event::TrialFinished { trial, .. } => {
+                known(*trial, &self.last_epoch)?;
+            }
+            Event::EpochReported { trial, epoch, .. } => {
+                known(*trial, &self.last_epoch)?;
+                let last = &mut self.last_epoch[*trial as usize];
+                if *epoch == 0 || *epoch > *last + 1 {
+                    return Err(format!(
+                        "epoch {epoch} of trial {trial} follows epoch {last}; epochs follow one another from 1"
+                    ));
+                }
+                *last = *epoch;
+            }
+            Event::SweepStarted { .. } | Event::BudgetSet { .. } => {}
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn complete_trial(
     state: &mut SweepState,

@@ -384,3 +384,41 @@ fn a_full_disk_stops_the_sweep_and_every_trial_resumes_once_there_is_room() {
     finish(&["resume", r, "-q"]);
     assert_same_sweep(&results, &reference, 6);
 }
+
+#[test]
+fn a_journal_with_a_missing_or_impossible_event_is_refused_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "j.toml", &digits_experiment("journal", 2, 1, 3));
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    let second_epoch = lines
+        .iter()
+        .position(|l| l.contains("\"epoch_reported\"") && l.contains("\"epoch\":2"))
+        .unwrap();
+    let missing: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != second_epoch)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let unknown_trial = journal.replacen("\"trial\":1,", "\"trial\":99,", 2);
+    let far_epoch = journal.replacen("\"epoch\":3,", "\"epoch\":999,", 1);
+    for (what, broken, fragment) in [
+        ("a missing report", missing, "follows epoch 1"),
+        ("an unknown trial", unknown_trial, "trial 99"),
+        ("an impossible epoch", far_epoch, "epoch 999"),
+    ] {
+        std::fs::write(results.join("journal.jsonl"), &broken).unwrap();
+        let output = run(&["status", results.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1), "{what}: {}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("journal.jsonl:")
+                && stderr.contains("the journal is corrupt")
+                && stderr.contains(fragment),
+            "{what}: {stderr}"
+        );
+    }
+}

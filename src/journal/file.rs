@@ -107,6 +107,7 @@ impl Journal for FileJournal {
 
 fn parse(path: &Path, text: &str) -> Result<Vec<Event>> {
     let mut events = Vec::new();
+    let mut sequence = crate::state::Sequence::default();
     let torn_tail = !text.is_empty() && !text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
     for (i, line) in lines.iter().enumerate() {
@@ -114,7 +115,16 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Event>> {
             continue;
         }
         match serde_json::from_str(line) {
-            Ok(event) => events.push(event),
+            Ok(event) => {
+                sequence.check(&event).map_err(|why| {
+                    Error::runtime(format!(
+                        "{}:{}: the journal is corrupt: {why}; it was changed by something other than kiln",
+                        path.display(),
+                        i + 1
+                    ))
+                })?;
+                events.push(event)
+            }
             Err(_) if torn_tail && i + 1 == lines.len() => break,
             Err(e) => {
                 return Err(Error::runtime(format!(
