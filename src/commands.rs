@@ -54,9 +54,14 @@ pub fn run(
                 "--workers 0 only creates a shared sweep: it needs --storage (or [storage] url)",
             ));
         };
-        objectives.build(&experiment)?;
+        let prepared = objectives.build(&experiment)?;
         let trials = trials.unwrap_or(experiment.budget.trials);
-        let (_, state) = crate::store::DbStore::open(&storage, &experiment, Some(trials))?;
+        let (_, state) = crate::store::DbStore::open(
+            &storage,
+            &experiment,
+            prepared.data.as_deref(),
+            Some(trials),
+        )?;
         crate::say!(
             "Sweep {name} in {}: {} of {trials} trials created. Workers join with:\n  kiln worker --storage {} --sweep {name}",
             crate::db::redact(&storage.url),

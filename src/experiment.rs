@@ -1004,12 +1004,7 @@ pub fn fingerprint(text: &str) -> String {
     table.remove("budget");
     table.remove("storage");
     let canonical = toml::to_string(&table).unwrap_or_default();
-    // FNV-1a, 64 bits: stable across platforms and versions, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in canonical.bytes() {
-        hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    format!("{:016x}", crate::files::fnv64(canonical.as_bytes()))
 }
 
 /// The keys whose values differ between two experiment texts (ignoring `[budget]`), as

@@ -20,6 +20,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()
     std::fs::rename(&temporary, path)
 }
 
+/// FNV-1a, 64 bits: a fingerprint stable across platforms and versions, unlike std's hasher.
+pub fn fnv64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
 /// Whether an I/O error is the storage's rather than the caller's: a full disk, a quota, a
 /// failing or read-only device. Such an error stops a sweep instead of failing its trials.
 pub fn is_storage_error(error: &std::io::Error) -> bool {

@@ -112,6 +112,8 @@ pub struct SweepState {
     pub seed: u64,
     /// Folder relative paths resolve against.
     pub base_dir: PathBuf,
+    /// The fingerprint of the objective's data when the sweep started.
+    pub data: Option<String>,
     /// The trial budget.
     pub budget: Option<u64>,
     /// Trials by number.
@@ -141,10 +143,12 @@ impl SweepState {
                 fingerprint,
                 seed,
                 base_dir,
+                data,
                 time,
                 ..
             } => {
                 self.name = name.clone();
+                self.data = data.clone();
                 self.fingerprint = Some(fingerprint.clone());
                 self.seed = *seed;
                 self.base_dir = base_dir.clone();

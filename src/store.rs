@@ -97,31 +97,49 @@ pub trait Store {
     fn close(&mut self, state: &mut SweepState) -> Result<()>;
 }
 
-/// Records the sweep's start (once) and its budget (when `trials` differs), with `append`
-/// doing the appending as each store must (under its lock).
+/// Records the sweep's start (once, with `data`, the objective's data fingerprint) and its
+/// budget (when `trials` differs), with `append` doing the appending as each store must (under
+/// its lock). A budget below the trials the sweep holds, or data other than the sweep's, is
+/// refused, and then nothing is recorded.
 fn begin(
     experiment: &Experiment,
+    data: Option<&str>,
     trials: Option<u64>,
     state: &mut SweepState,
     mut append: impl FnMut(&mut SweepState, &dyn Fn(&SweepState) -> Vec<Event>) -> Result<()>,
 ) -> Result<()> {
+    let refusal = |state: &SweepState| -> Option<String> {
+        if let Some(trials) = trials.filter(|&t| t < state.trials.len() as u64) {
+            return Some(format!(
+                "the sweep already holds {} trials, more than the {trials} asked for: give --trials {} or more",
+                state.trials.len(),
+                state.trials.len()
+            ));
+        }
+        match (&state.data, data) {
+            (Some(recorded), Some(now)) if recorded != now => Some(format!(
+                "the objective's data changed since the sweep started (fingerprint {recorded}, now {now}): its trials would mix results on different data in one leaderboard. Restore the data the sweep started with, or start a new sweep"
+            )),
+            _ => None,
+        }
+    };
     let started = |state: &SweepState| -> Vec<Event> {
         let mut events = Vec::new();
+        if refusal(state).is_some() {
+            return events;
+        }
         if state.fingerprint.is_none() {
             events.push(Event::SweepStarted {
                 name: experiment.name.clone(),
                 fingerprint: experiment::fingerprint(&experiment.source.text),
                 seed: experiment.seed,
                 base_dir: experiment.source.base_dir.clone(),
+                data: data.map(str::to_string),
                 kiln_version: env!("CARGO_PKG_VERSION").to_string(),
                 time: now(),
             });
         }
-        // A budget below the trials the sweep holds is refused below, and never recorded.
-        if let Some(trials) = trials
-            .filter(|&t| state.budget != Some(t))
-            .filter(|&t| t >= state.trials.len() as u64)
-        {
+        if let Some(trials) = trials.filter(|&t| state.budget != Some(t)) {
             events.push(Event::BudgetSet {
                 trials,
                 time: now(),
@@ -130,14 +148,7 @@ fn begin(
         events
     };
     append(state, &started)?;
-    match trials {
-        Some(trials) if trials < state.trials.len() as u64 => Err(Error::input(format!(
-            "the sweep already holds {} trials, more than the {trials} asked for: give --trials {} or more",
-            state.trials.len(),
-            state.trials.len()
-        ))),
-        _ => Ok(()),
-    }
+    refusal(state).map_or(Ok(()), |why| Err(Error::input(why)))
 }
 
 /// Whether a journal records a sweep's start (its first line): a journal that is missing,
@@ -279,6 +290,7 @@ impl FolderStore {
     pub fn open(
         dir: &Path,
         experiment: &Experiment,
+        data: Option<&str>,
         trials: Option<u64>,
         resume: bool,
     ) -> Result<(FolderStore, SweepState)> {
@@ -343,7 +355,7 @@ impl FolderStore {
                 state.trials.len()
             );
         }
-        begin(experiment, trials, &mut state, |state, events| {
+        begin(experiment, data, trials, &mut state, |state, events| {
             let events = events(state);
             journal.append(&events, true)?;
             events.iter().for_each(|e| state.apply(e));
@@ -460,6 +472,7 @@ impl DbStore {
     pub fn open(
         storage: &Storage,
         experiment: &Experiment,
+        data: Option<&str>,
         trials: Option<u64>,
     ) -> Result<(DbStore, SweepState)> {
         let db = Db::connect(&storage.url)?;
@@ -497,7 +510,7 @@ impl DbStore {
         )
         .context(|| "cannot write the scratch folder".to_string())?;
         let mut state = SweepState::default();
-        begin(experiment, trials, &mut state, |state, events| {
+        begin(experiment, data, trials, &mut state, |state, events| {
             journal.transact("start the sweep", state, |state, _| Ok((events(state), ())))
         })?;
         tracing::info!(

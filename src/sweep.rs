@@ -163,17 +163,23 @@ pub fn run(
 ) -> Result<SweepOutcome> {
     let prepared =
         crate::objective::registry::prepare(experiment, Arc::clone(execution.objective()))?;
+    let data = prepared.data.as_deref();
     let trials = options
         .trials
         .or((!options.resume).then_some(experiment.budget.trials));
     let (mut store, state): (Box<dyn Store>, SweepState) = match &options.storage {
         None => {
-            let (store, state) =
-                FolderStore::open(&options.results_dir, experiment, trials, options.resume)?;
+            let (store, state) = FolderStore::open(
+                &options.results_dir,
+                experiment,
+                data,
+                trials,
+                options.resume,
+            )?;
             (Box::new(store), state)
         }
         Some(storage) => {
-            let (store, state) = DbStore::open(storage, experiment, trials)?;
+            let (store, state) = DbStore::open(storage, experiment, data, trials)?;
             (Box::new(store), state)
         }
     };

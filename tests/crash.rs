@@ -147,8 +147,11 @@ fn a_second_process_is_refused_and_a_dead_ones_lock_does_not_block() {
         "-q",
     ]);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(results.join("kiln.lock")).is_ok_and(|l| l.starts_with("pid")) {
-        assert!(Instant::now() < deadline, "no lock appeared");
+    while !std::fs::read_to_string(results.join("kiln.lock")).is_ok_and(|l| l.starts_with("pid"))
+        || !std::fs::read_to_string(results.join("journal.jsonl"))
+            .is_ok_and(|j| j.contains("sweep_started"))
+    {
+        assert!(Instant::now() < deadline, "no lock and start appeared");
         std::thread::sleep(Duration::from_millis(10));
     }
     let second = run(&["resume", results.to_str().unwrap(), "-q"]);
@@ -421,4 +424,33 @@ fn a_journal_with_a_missing_or_impossible_event_is_refused_naming_its_line() {
             "{what}: {stderr}"
         );
     }
+}
+
+#[test]
+fn changed_data_is_refused_on_resume_naming_it_and_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("digits.csv");
+    std::fs::copy(common::data("digits.csv"), &csv).unwrap();
+    let experiment = digits_experiment("data", 3, 1, 2)
+        .replace(&common::data("digits.csv"), csv.to_str().unwrap());
+    let file = write(dir.path(), "d.toml", &experiment);
+    let results = dir.path().join("r");
+    sweep(&file, &results, &["--trials", "1"]);
+    let journal = std::fs::read(results.join("journal.jsonl")).unwrap();
+    // One pixel of one row changed.
+    let changed = std::fs::read_to_string(&csv)
+        .unwrap()
+        .replacen("0,0,5,13", "0,0,6,13", 1);
+    std::fs::write(&csv, changed).unwrap();
+    let output = run(&["resume", results.to_str().unwrap(), "-q"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("data changed since the sweep started"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        std::fs::read(results.join("journal.jsonl")).unwrap(),
+        journal
+    );
 }

@@ -141,14 +141,13 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Event>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::EndState;
 
-    fn finished(trial: u64) -> Event {
-        Event::TrialFinished {
+    /// Trial `trial`'s creation: events in order, as a journal holds them.
+    fn created(trial: u64) -> Event {
+        Event::TrialCreated {
             trial,
-            state: EndState::Complete,
-            note: None,
-            n_params: Some(10),
+            seed: trial,
+            params: Default::default(),
             time: 1.0,
         }
     }
@@ -159,20 +158,17 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         FileJournal::open(&path)
             .unwrap()
-            .append(&[finished(0), finished(1)], true)
+            .append(&[created(0), created(1)], true)
             .unwrap();
         let whole = std::fs::read(&path).unwrap();
         // A write killed halfway through the second line.
         let first_line = whole.iter().position(|&b| b == b'\n').unwrap() + 1;
         std::fs::write(&path, &whole[..first_line + 20]).unwrap();
-        assert_eq!(FileJournal::read(&path).unwrap(), vec![finished(0)]);
+        assert_eq!(FileJournal::read(&path).unwrap(), vec![created(0)]);
         let mut journal = FileJournal::open(&path).unwrap();
-        journal.append(&[finished(2)], true).unwrap();
-        assert_eq!(
-            journal.read_from(0).unwrap(),
-            vec![finished(0), finished(2)]
-        );
-        assert_eq!(journal.read_from(1).unwrap(), vec![finished(2)]);
+        journal.append(&[created(1)], true).unwrap();
+        assert_eq!(journal.read_from(0).unwrap(), vec![created(0), created(1)]);
+        assert_eq!(journal.read_from(1).unwrap(), vec![created(1)]);
     }
 
     #[test]
@@ -181,7 +177,7 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         FileJournal::open(&path)
             .unwrap()
-            .append(&[finished(0)], true)
+            .append(&[created(0)], true)
             .unwrap();
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.insert_str(0, "garbage\n");

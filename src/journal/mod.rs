@@ -47,6 +47,10 @@ pub enum Event {
         seed: u64,
         /// The folder relative paths of the experiment resolve against.
         base_dir: PathBuf,
+        /// A fingerprint of the objective's data (the built-in trainer's CSV): a sweep
+        /// continues only on the same data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
         /// The kiln version that created it.
         kiln_version: String,
         /// When.

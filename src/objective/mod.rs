@@ -289,6 +289,12 @@ pub trait Objective: Send + Sync {
         Ok(experiment.int_option("epochs", 1)?.map(|e| e as u32))
     }
 
+    /// A fingerprint of the data the objective reads, when it has any: recorded when the sweep
+    /// starts, and a sweep continues (resume, another worker) only on the same data.
+    fn data_fingerprint(&self) -> Option<String> {
+        None
+    }
+
     /// The fixed settings a trial reads besides its parameters ([`Trial::float`] and the
     /// like). By default the single values of `[objective]` (`epochs = 30`).
     fn settings(&self, experiment: &Experiment) -> Settings {

@@ -24,6 +24,8 @@ pub struct Prepared {
     pub metrics: Vec<String>,
     /// The most epochs a trial reports, when known.
     pub max_epochs: Option<u32>,
+    /// A fingerprint of the objective's data, when it has some.
+    pub data: Option<String>,
 }
 
 impl Default for Objectives {
@@ -108,6 +110,7 @@ pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result
     let max_epochs = objective.max_epochs(experiment)?;
     crate::pruner::check(experiment, max_epochs)?;
     Ok(Prepared {
+        data: objective.data_fingerprint(),
         objective,
         metrics,
         max_epochs,

@@ -54,6 +54,10 @@ impl Objective for BurnObjective {
         Ok(metric_names(&self.data))
     }
 
+    fn data_fingerprint(&self) -> Option<String> {
+        Some(self.data.fingerprint.clone())
+    }
+
     fn max_epochs(&self, experiment: &Experiment) -> Result<Option<u32>> {
         Ok(Some(self.spec.max_epochs(experiment)))
     }

@@ -32,6 +32,8 @@ pub struct Split {
 /// A prepared data set, shared by every trial of a worker.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// A fingerprint of the data file's bytes (FNV-1a, 64 bits, hex).
+    pub fingerprint: String,
     /// Numeric feature column names, in order.
     pub features: Vec<String>,
     /// Categorical column names, in order.
@@ -342,6 +344,8 @@ impl Dataset {
             }
         };
         Ok(Dataset {
+            fingerprint: file_fingerprint(&spec.path)
+                .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?,
             features: feature_columns
                 .iter()
                 .map(|&c| headers[c].clone())
@@ -358,6 +362,14 @@ impl Dataset {
             image: spec.image,
         })
     }
+}
+
+/// A fingerprint of a file's bytes: FNV-1a, 64 bits, stable across platforms and versions.
+fn file_fingerprint(path: &Path) -> std::io::Result<String> {
+    Ok(format!(
+        "{:016x}",
+        crate::files::fnv64(&std::fs::read(path)?)
+    ))
 }
 
 /// Refuses what is not a regular file (a folder, a device such as /dev/zero, a FIFO): reading

@@ -151,11 +151,14 @@ pub fn kill_repeatedly(
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (file, dir) = (file.to_str().unwrap(), results.to_str().unwrap());
     let (mut landed, mut torn) = (0, 0);
-    for attempt in 0..60 {
+    for _ in 0..60 {
         if landed == kills {
             break;
         }
-        let mut child = if attempt == 0 {
+        // A kill before the sweep recorded its start leaves nothing to resume: run again.
+        let started = std::fs::read_to_string(results.join("journal.jsonl"))
+            .is_ok_and(|j| j.contains("sweep_started"));
+        let mut child = if !started {
             start_in(program, &["run", file, "--results", dir, "-q"], env)
         } else {
             start_in(program, &["resume", dir, "-q"], env)
