@@ -208,3 +208,47 @@ fn a_moved_experiment_is_named_on_resume_and_continues_from_its_new_place() {
     sweep(&moved.join("m.toml"), &results, &[]);
     assert_eq!(common::csv_rows(&results.join("leaderboard.csv")).len(), 2);
 }
+
+#[test]
+fn passwords_are_refused_in_files_and_masked_everywhere_in_every_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "hunter2";
+    let with_url = |url: &str| {
+        format!(
+            "{}\n[storage]\nurl = \"{url}\"\n",
+            digits_experiment("secret", 1, 1, 1)
+        )
+    };
+    for url in [
+        format!("postgres://kiln:{secret}@db/x"),
+        format!("postgres://kiln@db/x?sslmode=prefer&password={secret}"),
+    ] {
+        let file = write(dir.path(), "s.toml", &with_url(&url));
+        let output = run(&["check", file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        let all = text(&output);
+        assert!(
+            all.contains("holds a password") && !all.contains(secret),
+            "{all}"
+        );
+    }
+    for storage in [
+        format!("host=127.0.0.1 port=1 user=kiln password={secret} dbname=x"),
+        format!("postgres://kiln@127.0.0.1:1/x?password={secret}"),
+        format!("postgres://kiln:{secret}@127.0.0.1:1/x"),
+    ] {
+        let output = kiln()
+            .args(["status", "--storage", &storage, "--sweep", "s"])
+            .env("KILN_DB_PATIENCE_S", "1")
+            .output()
+            .unwrap();
+        assert_ne!(output.status.code(), Some(0));
+        assert!(!text(&output).contains(secret), "{}", text(&output));
+    }
+    let started = std::time::Instant::now();
+    refused(
+        &["status", "--storage", "postgres://", "--sweep", "s"],
+        "names no host",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
