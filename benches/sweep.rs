@@ -10,6 +10,7 @@
 //! cargo bench --bench sweep -- regret       # random, sobol and tpe on branin and hartmann6
 //! cargo bench --bench sweep -- overhead     # ms per trial of a no-op objective, against Optuna
 //! cargo bench --bench sweep -- asha         # experiments/digits.toml with and without ASHA
+//! cargo bench --bench sweep -- parse      # parsing an experiment of 500 and 5,000 dimensions
 //! cargo bench --bench sweep -- command    # a script as command trials against running it directly
 //! cargo build --release --example custom_objective && cargo bench --bench sweep -- custom
 //!                                           # the custom example, workers = 1, 2 (and more, by
@@ -57,12 +58,38 @@ fn main() {
     if run("shared") {
         shared(dir.path());
     }
+    if run("parse") {
+        parse(dir.path());
+    }
     if run("command") {
         command(dir.path());
     }
     if run("custom") {
         custom(dir.path());
     }
+}
+
+/// How parsing an experiment grows with its dimensions: 10x the keys should cost about 10x.
+fn parse(dir: &Path) {
+    let mut seconds = Vec::new();
+    for n in [500usize, 5000] {
+        let mut text = String::from(
+            "name = \"big\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[space]\n",
+        );
+        for i in 1..=n {
+            text.push_str(&format!("x{i} = {{ uniform = [-1.0, 1.0] }}\n"));
+        }
+        let best = (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                kiln::Experiment::parse(&text, Path::new("big.toml"), dir).unwrap();
+                started.elapsed().as_secs_f64()
+            })
+            .fold(f64::MAX, f64::min);
+        println!("parse: {n} dimensions in {:.2} ms (best of 5)", best * 1e3);
+        seconds.push(best);
+    }
+    println!("  10x the dimensions cost {:.1}x the time", seconds[1] / seconds[0]);
 }
 
 /// What running a script as kiln's command trials costs, against running it directly: the
