@@ -89,7 +89,10 @@ fn parse(dir: &Path) {
         println!("parse: {n} dimensions in {:.2} ms (best of 5)", best * 1e3);
         seconds.push(best);
     }
-    println!("  10x the dimensions cost {:.1}x the time", seconds[1] / seconds[0]);
+    println!(
+        "  10x the dimensions cost {:.1}x the time",
+        seconds[1] / seconds[0]
+    );
 }
 
 /// What running a script as kiln's command trials costs, against running it directly: the

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 /// the file survives a power cut too; without it, a power cut may lose the new file. Files that
 /// can be rebuilt (reports from the journal, checkpoints by retraining) skip the sync.
 pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    // Per process: two processes writing the same file (two exports of one sweep) never
+    // write into each other's temporary file.
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
+    temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);
     let mut file = File::create(&temporary)?;
     file.write_all(bytes)?;

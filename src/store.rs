@@ -151,6 +151,49 @@ fn begin(
     refusal(state).map_or(Ok(()), |why| Err(Error::input(why)))
 }
 
+/// Whether results folder `dir` may hold the sweep of `experiment`: not an export, not a file;
+/// the same experiment if it records a start; a sweep to continue with `resume`; otherwise
+/// nothing but what a start that recorded nothing leaves. Reads only.
+fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()> {
+    let journal_path = dir.join("journal.jsonl");
+    if let Ok(origin) = std::fs::read_to_string(dir.join("exported-from")) {
+        return Err(Error::input(format!(
+            "{} is an export of {}; continue that sweep with `kiln worker --storage URL --sweep NAME`, or run this experiment into another --results folder",
+            dir.display(),
+            origin.trim()
+        )));
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::input(format!(
+            "{} is a file, not a results folder: choose another --results",
+            dir.display()
+        )));
+    }
+    if journal_started(&journal_path) {
+        let frozen = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
+        if experiment::fingerprint(&frozen) != experiment::fingerprint(&experiment.source.text) {
+            return Err(refuse_different(
+                &frozen,
+                experiment,
+                &dir.display().to_string(),
+                &format!(
+                    "--results folder, or `kiln resume {}` to continue the one it holds",
+                    dir.display()
+                ),
+            ));
+        }
+    } else if resume {
+        return Err(Error::input(format!(
+            "{} holds no sweep to resume (nothing was recorded: the sweep stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
+            dir.display(),
+            dir.display()
+        )));
+    } else {
+        refuse_foreign(dir)?;
+    }
+    Ok(())
+}
+
 /// Whether a journal records a sweep's start (its first line): a journal that is missing,
 /// empty or torn at its first write records nothing, and the folder holds no sweep yet.
 pub fn journal_started(path: &Path) -> bool {
@@ -295,47 +338,18 @@ impl FolderStore {
         resume: bool,
     ) -> Result<(FolderStore, SweepState)> {
         let journal_path = dir.join("journal.jsonl");
-        if let Ok(origin) = std::fs::read_to_string(dir.join("exported-from")) {
-            return Err(Error::input(format!(
-                "{} is an export of {}; continue that sweep with `kiln worker --storage URL --sweep NAME`, or run this experiment into another --results folder",
-                dir.display(),
-                origin.trim()
-            )));
-        }
-        if dir.exists() && !dir.is_dir() {
-            return Err(Error::input(format!(
-                "{} is a file, not a results folder: choose another --results",
-                dir.display()
-            )));
-        }
-        if journal_started(&journal_path) {
-            let frozen = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
-            if experiment::fingerprint(&frozen) != experiment::fingerprint(&experiment.source.text)
-            {
-                return Err(refuse_different(
-                    &frozen,
-                    experiment,
-                    &dir.display().to_string(),
-                    &format!(
-                        "--results folder, or `kiln resume {}` to continue the one it holds",
-                        dir.display()
-                    ),
-                ));
-            }
-        } else if resume {
-            return Err(Error::input(format!(
-                "{} holds no sweep to resume (nothing was recorded: the sweep stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
-                dir.display(),
-                dir.display()
-            )));
-        } else {
-            refuse_foreign(dir)?;
-            // A start that recorded nothing (killed, or a full disk, at its first write).
-            let _ = std::fs::remove_file(&journal_path);
-        }
+        // Read-only first: a folder that is not the sweep's is never written into.
+        check_folder(dir, experiment, resume)?;
         std::fs::create_dir_all(dir)
             .context(|| format!("cannot create the results folder {}", dir.display()))?;
         let lock = FolderLock::acquire(dir)?;
+        // Under the lock the folder is this process's alone: what another process did before
+        // the lock was taken counts, and a start that recorded nothing (killed, or a full
+        // disk, at its first write) is cleared.
+        check_folder(dir, experiment, resume)?;
+        if !journal_started(&journal_path) {
+            let _ = std::fs::remove_file(&journal_path);
+        }
         crate::logging::attach(dir);
         let mut journal = FileJournal::open(&journal_path)?;
         let mut state = SweepState::replay(&journal.read_from(0)?);

@@ -454,3 +454,36 @@ fn changed_data_is_refused_on_resume_naming_it_and_nothing_is_recorded() {
         journal
     );
 }
+
+#[test]
+fn two_runs_started_together_on_one_folder_never_mix_and_the_loser_names_the_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "t.toml",
+        &digits_experiment("together", 2, 1, 2),
+    );
+    let f = file.to_str().unwrap();
+    for round in 0..10 {
+        let results = dir.path().join(format!("r{round}"));
+        let r = results.to_str().unwrap();
+        let children: Vec<Child> = (0..2)
+            .map(|_| start(&["run", f, "--results", r, "-q"]))
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            match output.status.code() {
+                Some(0) => {}
+                Some(1) => assert!(
+                    stderr.contains("being swept by another kiln process (pid"),
+                    "round {round}: {stderr}"
+                ),
+                code => panic!("round {round}: exit {code:?}: {stderr}"),
+            }
+        }
+        // Whoever won, the folder holds one whole sweep.
+        finish(&["resume", r, "-q"]);
+        assert_eq!(leaderboard_by_trial(&results).len(), 2, "round {round}");
+    }
+}
