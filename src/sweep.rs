@@ -202,6 +202,7 @@ fn orchestrate(
     mut state: SweepState,
 ) -> Result<SweepOutcome> {
     let spec = ReportSpec::of(experiment);
+    let fingerprint = crate::experiment::fingerprint(&experiment.source.text);
     let mut sampler = sampler::build(
         &experiment.sampler,
         &experiment.space,
@@ -294,6 +295,7 @@ fn orchestrate(
                 params: t.params.clone(),
                 journaled_epochs: t.epochs.last().map_or(0, |e| e.epoch),
                 journaled_elapsed_s: t.epochs.last().map_or(0.0, |e| e.elapsed_s),
+                owner: crate::objective::owner(&fingerprint, t.seed, &t.params),
                 dir: store.trial_dir(number),
                 // Only a pruner's (or a shared store's) answers must arrive before the next epoch.
                 await_decisions,

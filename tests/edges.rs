@@ -162,6 +162,25 @@ fn kiln_writes_only_into_folders_of_its_own() {
         "mine"
     );
     assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 1);
+    // A finished sweep whose journal was deleted: its checkpoints are not a new sweep's.
+    let old = dir.path().join("old");
+    sweep(&file, &old, &[]);
+    std::fs::remove_file(old.join("journal.jsonl")).unwrap();
+    let reseeded = write(
+        dir.path(),
+        "w2.toml",
+        &digits_experiment("own", 2, 1, 1).replace("seed = 5", "seed = 6"),
+    );
+    refused(
+        &[
+            "run",
+            reseeded.to_str().unwrap(),
+            "--results",
+            old.to_str().unwrap(),
+        ],
+        "holds no kiln sweep",
+    );
+    assert!(!old.join("journal.jsonl").exists(), "nothing written");
     // A trial folder that is a link into someone else's folder.
     let results = dir.path().join("r");
     sweep(&file, &results, &["--trials", "1"]);

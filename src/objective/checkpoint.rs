@@ -55,6 +55,7 @@ impl Trial<'_> {
         let training = TrainingState {
             epoch,
             elapsed_s: self.elapsed_s(),
+            owner: self.owner().to_string(),
             ..TrainingState::default()
         };
         checkpoint::save(dir, &training, &model, &optimizer, &own).map_err(|e| {
@@ -73,7 +74,8 @@ impl Trial<'_> {
         model: M,
         optimizer: ModuleOptimizer,
     ) -> Result<Option<Resumed<M, S>>, String> {
-        let Some(found) = Checkpoint::load_until(self.dir(), self.journaled_epochs()) else {
+        let Some(found) = Checkpoint::load_owned(self.dir(), self.owner(), self.journaled_epochs())
+        else {
             return Ok(None);
         };
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(found.model))
@@ -117,6 +119,7 @@ mod tests {
             journaled_epochs,
             journaled_elapsed_s: 0.0,
             dir: dir.to_path_buf(),
+            owner: "trial".to_string(),
             await_decisions: false,
         }
     }

@@ -67,12 +67,24 @@ pub struct TrialTask {
     /// The trial's folder (checkpoint, best weights). It survives resumes and, in a shared
     /// sweep, moves with the trial to whichever worker continues it.
     pub dir: PathBuf,
+    /// Whose checkpoints the trial may load: a fingerprint of the sweep's experiment, the
+    /// trial's seed and its parameters ([`owner`]).
+    #[serde(default)]
+    pub owner: String,
     /// Whether each report waits for the orchestrator's answer. A pruner needs that; without
     /// one, the only answer that is not "continue" is a Ctrl-C's "stop", which may as well
     /// arrive one epoch later, and not waiting saves a round trip between processes per epoch
     /// (0.3 ms here, half of what checkpointing and reporting cost a small epoch).
     #[serde(default)]
     pub await_decisions: bool,
+}
+
+/// The owner of a trial's checkpoints: the sweep's experiment (its fingerprint), the trial's
+/// seed and its parameters. A checkpoint with another owner was left by another sweep.
+pub fn owner(fingerprint: &str, seed: u64, params: &Params) -> String {
+    let params = serde_json::to_string(params).unwrap_or_default();
+    let text = format!("{fingerprint}/{seed}/{params}");
+    format!("{:016x}", crate::files::fnv64(text.as_bytes()))
 }
 
 /// Where a trial's reports go, and where the decisions come from.
@@ -136,6 +148,11 @@ impl<'a> Trial<'a> {
     /// fails: resume from a checkpoint no newer than this epoch.
     pub fn journaled_epochs(&self) -> u32 {
         self.task.journaled_epochs
+    }
+
+    /// Whose checkpoints this trial may load ([`TrialTask::owner`]).
+    pub fn owner(&self) -> &str {
+        &self.task.owner
     }
 
     /// Whether the sweep is stopping (Ctrl-C, SIGTERM): checkpoint and return soon. Reports

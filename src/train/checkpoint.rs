@@ -41,6 +41,10 @@ pub struct TrainingState {
     pub epochs_without_improvement: u32,
     /// Best value of the objective metric (its weights are in `best.bpk`).
     pub objective_best: Option<f64>,
+    /// Whose checkpoint this is ([`crate::objective::TrialTask::owner`]): a trial loads only
+    /// its own, never one a stale folder or another sweep left behind.
+    #[serde(default)]
+    pub owner: String,
 }
 
 /// A checkpoint in memory.
@@ -69,15 +73,30 @@ impl Checkpoint {
 
     /// The newest whole checkpoint in `dir`, if any.
     pub fn load(dir: &Path) -> Option<Checkpoint> {
-        Checkpoint::load_until(dir, u32::MAX)
-    }
-
-    /// The newest whole checkpoint in `dir` of epoch `epoch` or earlier, if any.
-    pub fn load_until(dir: &Path, epoch: u32) -> Option<Checkpoint> {
         [0, 1]
             .into_iter()
             .filter_map(|slot| Checkpoint::load_file(&path(dir, slot)))
-            .filter(|c| c.state.epoch <= epoch)
+            .max_by_key(|c| c.state.epoch)
+    }
+
+    /// The newest whole checkpoint in `dir` that belongs to `owner` and is of epoch `epoch`
+    /// or earlier, if any. (Checkpoints written before owners were recorded have none, and
+    /// count as anyone's.)
+    pub fn load_owned(dir: &Path, owner: &str, epoch: u32) -> Option<Checkpoint> {
+        let mine = |c: &Checkpoint| c.state.owner.is_empty() || c.state.owner == owner;
+        let found: Vec<Checkpoint> = [0, 1]
+            .into_iter()
+            .filter_map(|slot| Checkpoint::load_file(&path(dir, slot)))
+            .collect();
+        if found.iter().any(|c| !mine(c)) {
+            tracing::warn!(
+                "{}: ignoring a checkpoint of another sweep or trial",
+                dir.display()
+            );
+        }
+        found
+            .into_iter()
+            .filter(|c| mine(c) && c.state.epoch <= epoch)
             .max_by_key(|c| c.state.epoch)
     }
 
@@ -220,5 +239,20 @@ mod tests {
             4,
             "garbled"
         );
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_owner_is_never_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut theirs = checkpoint(6);
+        theirs.state.owner = "another sweep".into();
+        theirs.save(dir.path()).unwrap();
+        let mut mine = checkpoint(3);
+        mine.state.owner = "this trial".into();
+        mine.save(dir.path()).unwrap();
+        let loaded = Checkpoint::load_owned(dir.path(), "this trial", u32::MAX).unwrap();
+        assert_eq!(loaded.state.epoch, 3);
+        assert!(Checkpoint::load_owned(dir.path(), "this trial", 2).is_none());
+        assert!(Checkpoint::load_owned(dir.path(), "a third", u32::MAX).is_none());
     }
 }

@@ -271,7 +271,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
     if let Some(checkpoint) =
         // An older checkpoint than the journal's last epoch is fine: training is a pure
         // function of the seed, so the epochs after it come out the same again.
-        Checkpoint::load(&dir)
+        Checkpoint::load_owned(&dir, trial.owner(), u32::MAX)
     {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model))
             .map_err(|e| format!("cannot read the checkpoint's model: {e}"))?;
@@ -429,6 +429,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         }
 
         state.epoch = epoch;
+        state.owner = trial.owner().to_string();
         state.elapsed_s += trained;
         since_checkpoint_s += trained;
         let checkpointed = since_checkpoint_s >= checkpoint_ratio * checkpoint_cost_s;
