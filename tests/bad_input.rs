@@ -50,6 +50,11 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
     let function = "name = \"f\"\n[objective]\nmetric = \"value\"\nkind = \"function\"\n";
     let non_numeric = write(dir, "words.csv", "a,b,label\n1,x,0\n2,3,1\n");
     let tiny = write(dir, "tiny.csv", "a,label\n1,0\n2,1\n3,2\n");
+    let only_val = write(
+        dir,
+        "only_val.csv",
+        "a,label,split\n1,x,train\n2,y,train\n3,x,val\n4,z,val\n5,y,val\n",
+    );
     let duplicated = write(dir, "twice.csv", "a,b,a,label\n1,2,3,x\n4,5,6,y\n");
     let fifo = dir.join("fifo.csv");
     let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
@@ -199,6 +204,15 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             with(&data("iris.csv"), fifo.to_str().unwrap()),
             "not a regular file",
             Some(13),
+        ),
+        (
+            "a class with no training rows",
+            with(&data("iris.csv"), only_val.to_str().unwrap()).replace(
+                "split = { train = 0.6, val = 0.2, test = 0.2 }",
+                "split_column = \"split\"",
+            ),
+            "class `z` of the target `label` has no training rows",
+            Some(16),
         ),
         (
             "two columns of the same name",

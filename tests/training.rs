@@ -349,3 +349,27 @@ fn classes_sort_one_way_whatever_their_names() {
         text(&output)
     );
 }
+
+#[test]
+fn a_model_too_large_to_build_fails_its_trial_with_a_clear_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment =
+        common::digits_experiment("huge", 1, 1, 1).replace("hidden = 32", "hidden = 100000000000");
+    let file = write(dir.path(), "h.toml", &experiment);
+    let results = dir.path().join("r");
+    let output = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let row = &csv_rows(&results.join("leaderboard.csv"))[0];
+    assert_eq!(row["state"], "failed");
+    assert!(
+        row["note"].contains("lower `hidden` or `layers`"),
+        "{}",
+        row["note"]
+    );
+}

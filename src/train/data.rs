@@ -275,6 +275,22 @@ impl Dataset {
                 ),
             ));
         }
+        if spec.task == Task::Classification
+            && let Some(class) = (0..class_names.len())
+                .find(|&c| !train_rows.iter().any(|&r| class_of_row[r] == c as i64))
+        {
+            return Err(at(
+                if split_column.is_some() {
+                    "split_column"
+                } else {
+                    "split"
+                },
+                format!(
+                    "class `{}` of the target `{}` has no training rows (only validation or test ones): the model could never predict it. Give it training rows, or leave it out of the data",
+                    class_names[class], spec.target
+                ),
+            ));
+        }
 
         let width = feature_columns.len();
         if let Some(image) = spec.image.filter(|i| i.iter().product::<usize>() != width) {

@@ -364,7 +364,28 @@ pub struct Architecture {
     pub embedding_dim: usize,
 }
 
+/// The most parameters a trial's model may have: past this its weights and AdamW state
+/// (12 bytes a parameter) take 12 GB, and building it would end in an allocation failure.
+pub const MAX_PARAMS: u64 = 1_000_000_000;
+
 impl Architecture {
+    /// The parameters of the dense layers and embeddings (the bulk of any of these models),
+    /// saturating instead of overflowing for absurd widths.
+    pub fn dense_params(&self) -> u64 {
+        let (inputs, hidden, outputs) =
+            (self.inputs as u64, self.hidden as u64, self.outputs as u64);
+        let embedded = (self.embeddings.iter().sum::<usize>() as u64)
+            .saturating_mul(self.embedding_dim as u64);
+        let first = inputs.saturating_add(1).saturating_mul(hidden);
+        let middle = (self.layers.saturating_sub(1) as u64)
+            .saturating_mul(hidden.saturating_add(1).saturating_mul(hidden));
+        let last = hidden.saturating_add(1).saturating_mul(outputs);
+        first
+            .saturating_add(middle)
+            .saturating_add(last)
+            .saturating_add(embedded)
+    }
+
     /// The activation.
     pub fn activation(&self) -> Activation {
         Activation::from_name(&self.activation)

@@ -255,6 +255,16 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         .map_err(|e| TrialError::io(format!("cannot create {}", dir.display()), &e))?;
 
     let architecture = config.architecture(data);
+    let params = architecture.dense_params();
+    if params > super::model::MAX_PARAMS {
+        return Err(format!(
+            "the model would have about {params} parameters (hidden {}, layers {}), more than the {} kiln trains: lower `hidden` or `layers`",
+            architecture.hidden,
+            architecture.layers,
+            super::model::MAX_PARAMS
+        )
+        .into());
+    }
     let mut model = architecture.build(&mut stream(trial.seed(), Stream::Init, &[]), &device);
     let mut optimizer = config.optimizer();
     super::saved::ModelDescription::new(architecture.clone(), data)
