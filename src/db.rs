@@ -171,6 +171,8 @@ impl Conn {
 /// One connection to the database of a `--storage` URL.
 pub struct Db {
     config: Config,
+    /// TLS, unless `sslmode=disable`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// The URL without its password, for messages.
     shown: String,
     client: Option<Conn>,
@@ -183,7 +185,10 @@ pub struct Db {
 impl Db {
     /// Connects to `url` (`postgres://user@host:port/database`) and creates kiln's tables.
     pub fn connect(url: &str) -> Result<Db> {
-        let mut config = Config::from_str(url).map_err(|e| {
+        let bad = |why: String| Error::input(format!("--storage `{}`: {why}", redact(url)));
+        let (driver_url, tls) = crate::tls::split(url).map_err(bad)?;
+        let connector = crate::tls::connector(&tls).map_err(bad)?;
+        let mut config = Config::from_str(&driver_url).map_err(|e| {
             Error::input(format!(
                 "--storage `{}`: not a PostgreSQL URL ({}); expected postgres://USER@HOST:PORT/DATABASE",
                 redact(url),
@@ -201,6 +206,7 @@ impl Db {
         {
             config.password(password);
         }
+        config.ssl_mode(tls.mode.driver());
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("kiln");
         let patience = std::env::var("KILN_DB_PATIENCE_S")
@@ -209,6 +215,7 @@ impl Db {
             .map_or(Duration::from_secs(300), Duration::from_secs_f64);
         let mut db = Db {
             config,
+            tls: connector,
             shown: redact(url),
             client: None,
             connections: 0,
@@ -225,6 +232,14 @@ impl Db {
         })?;
         db.patience = patience;
         Ok(db)
+    }
+
+    /// A new connection, over TLS unless `sslmode=disable`.
+    fn open(&self) -> std::result::Result<Client, postgres::Error> {
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        }
     }
 
     /// The URL, without its password.
@@ -244,7 +259,7 @@ impl Db {
         loop {
             let attempt = match self.client.as_mut().filter(|c| !c.client.is_closed()) {
                 Some(client) => operation(client),
-                None => match self.config.connect(NoTls) {
+                None => match self.open() {
                     Ok(mut client) => {
                         // Commits wait for the disk only where the caller asks (see
                         // `PgJournal::transact`): the same group-commit bargain as the file
@@ -252,8 +267,17 @@ impl Db {
                         if let Err(e) = client.batch_execute("SET synchronous_commit = off") {
                             tracing::warn!("cannot set synchronous_commit: {e}");
                         }
+                        let encrypted = client
+                            .query_one(
+                                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                                &[],
+                            )
+                            .is_ok_and(|row| row.get::<_, bool>(0));
+                        let tls = if encrypted { "TLS" } else { "no TLS" };
                         if self.connections > 0 {
-                            tracing::warn!("reconnected to {}", self.shown);
+                            tracing::warn!("reconnected to {} ({tls})", self.shown);
+                        } else {
+                            tracing::info!("connected to {} ({tls})", self.shown);
                         }
                         self.connections += 1;
                         self.client = Some(Conn {
@@ -270,7 +294,10 @@ impl Db {
                 Err(DbError::Kiln(e)) => return Err(e),
                 Err(DbError::Postgres(e)) => e,
             };
-            if !transient(&error) || started.elapsed() >= self.patience {
+            if !transient(&error)
+                || untrusted_certificate(&error)
+                || started.elapsed() >= self.patience
+            {
                 return Err(Error::runtime(format!(
                     "cannot {what} in {}: {}",
                     self.shown,
@@ -314,8 +341,37 @@ fn transient(error: &postgres::Error) -> bool {
 fn describe(error: &postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
+        None => {
+            // The cause says why (a refused connection, a certificate that does not verify).
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
     }
+}
+
+/// Whether an error is a server certificate that does not verify: retrying cannot help.
+fn untrusted_certificate(error: &postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)))
+            || cause
+                .downcast_ref::<rustls::Error>()
+                .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)))
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// `url` with any password replaced by `***`.

@@ -33,6 +33,7 @@ pub mod space;
 pub mod state;
 pub mod store;
 pub mod sweep;
+pub mod tls;
 pub mod train;
 pub mod worker;
 

@@ -503,3 +503,87 @@ fn a_sweep_of_a_program_of_your_own_is_shared_by_its_workers_and_read_by_kiln() 
         assert!(output.status.success(), "{}", text(&output));
     }
 }
+
+#[test]
+fn tls_connections_check_the_server_as_sslmode_asks_and_a_sweep_runs_over_them() {
+    let name = "pg-tls";
+    let Some(Shared { url, dir, _server }) = shared("tls", name) else {
+        return;
+    };
+    let Ok(ca) = std::env::var("KILN_TEST_POSTGRES_CA") else {
+        eprintln!(
+            "SKIPPED tls: the server has no certificate (set KILN_TEST_POSTGRES_CA; .ci/run does)"
+        );
+        return;
+    };
+    // The server's certificate names `localhost` only, signed by the CA in `ca`.
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let with = |url: &str, query: &str| format!("{url}?{query}");
+    let status = |storage: &str| {
+        common::kiln()
+            .args(["status", "--storage", storage, "--sweep", "nosuch"])
+            .env("RUST_LOG", "kiln=info")
+            .env("KILN_DB_PATIENCE_S", "2")
+            .output()
+            .unwrap()
+    };
+    for (storage, connects) in [
+        (
+            with(&by_name, &format!("sslmode=verify-full&sslrootcert={ca}")),
+            true,
+        ),
+        (
+            with(&url, &format!("sslmode=verify-ca&sslrootcert={ca}")),
+            true,
+        ),
+        (with(&url, "sslmode=require"), true),
+        (
+            with(&url, &format!("sslmode=verify-full&sslrootcert={ca}")),
+            false,
+        ),
+        (with(&by_name, "sslmode=verify-full"), false),
+    ] {
+        let output = status(&storage);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if connects {
+            // Connected (the sweep does not exist), encrypted.
+            assert_eq!(output.status.code(), Some(2), "{storage}: {stderr}");
+            assert!(
+                stderr.contains("(TLS)") && stderr.contains("no sweep `nosuch`"),
+                "{storage}: {stderr}"
+            );
+        } else {
+            assert_eq!(output.status.code(), Some(1), "{storage}: {stderr}");
+            assert!(
+                stderr.contains("invalid peer certificate"),
+                "{storage}: {stderr}"
+            );
+        }
+    }
+    let output = status(&with(&url, "sslmode=disable"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("(no TLS)"));
+    let output = status(&with(&url, "sslmode=strict"));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`verify-full`"));
+    // A whole sweep over verify-full.
+    let file = write(
+        dir.path(),
+        "t.toml",
+        &format!(
+            "name = \"{name}\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = 5\nworkers = 1\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\n"
+        ),
+    );
+    let storage = with(&by_name, &format!("sslmode=verify-full&sslrootcert={ca}"));
+    let results = dir.path().join("r");
+    let output = common::run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--storage",
+        &storage,
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(leaderboard_by_trial(&results).len(), 5);
+}
