@@ -587,3 +587,85 @@ fn tls_connections_check_the_server_as_sslmode_asks_and_a_sweep_runs_over_them()
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(leaderboard_by_trial(&results).len(), 5);
 }
+
+#[test]
+fn scratch_folders_are_private_and_a_dead_workers_are_removed() {
+    let name = "pg-scratch";
+    let Some(Shared { url, dir, _server }) = shared("scratch", name) else {
+        return;
+    };
+    // What a SIGKILLed worker left behind: a scratch folder named after its (gone) pid.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let stale = std::env::temp_dir().join(format!("kiln-{pid}-{name}-stale"));
+    std::fs::create_dir_all(stale.join("trials/0")).unwrap();
+    std::fs::write(stale.join("experiment.toml"), "name = \"x\"").unwrap();
+    let file = write(dir.path(), "s.toml", &long_trials(name, 1, 200));
+    let mut run = start(
+        &["run", file.to_str().unwrap(), "--storage", &url, "-q"],
+        dir.path(),
+    );
+    wait_for(&url, name, "a report", |e| {
+        !of_kind(e, "epoch_reported").is_empty()
+    });
+    assert!(
+        !stale.exists(),
+        "the dead worker's scratch folder is still there"
+    );
+    let prefix = format!("kiln-{}-{name}-", run.id());
+    let scratch = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .expect("the running worker's scratch folder");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&scratch.metadata().unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "scratch folders hold checkpoints and data statistics"
+    );
+    run.kill().unwrap();
+    run.wait().unwrap();
+}
+
+#[test]
+fn two_runs_of_one_shared_sweep_both_finish_and_export() {
+    let name = "pg-twice";
+    let Some(Shared { url, dir, _server }) = shared("two_runs", name) else {
+        return;
+    };
+    let file = write(
+        dir.path(),
+        "t.toml",
+        &format!(
+            "name = \"{name}\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nepochs = 3\nmetric = \"value\"\n[budget]\ntrials = 20\nworkers = 1\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\n"
+        ),
+    );
+    let results = dir.path().join("r");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--storage",
+        &url,
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ];
+    let runs: Vec<Child> = (0..2).map(|_| start(&args, dir.path())).collect();
+    for run in runs {
+        done(run);
+    }
+    assert_complete_any(&events(&url, name), 20);
+    assert_eq!(leaderboard_by_trial(&results).len(), 20);
+}
+
+/// Every trial created once and ended once, whatever its end.
+fn assert_complete_any(events: &[Value], trials: usize) {
+    let created = of_kind(events, "trial_created").len();
+    let finished: BTreeSet<u64> = of_kind(events, "trial_finished")
+        .iter()
+        .map(|e| e["trial"].as_u64().unwrap())
+        .collect();
+    assert_eq!((created, finished.len()), (trials, trials));
+}
