@@ -261,13 +261,14 @@ impl Dataset {
         let members =
             |s: usize| -> Vec<usize> { (0..rows).filter(|&r| assignment[r] == s).collect() };
         let (train_rows, val_rows, test_rows) = (members(0), members(1), members(2));
+        let split_key = if split_column.is_some() {
+            "split_column"
+        } else {
+            "split"
+        };
         if train_rows.is_empty() || val_rows.is_empty() {
             return Err(at(
-                if split_column.is_some() {
-                    "split_column"
-                } else {
-                    "split"
-                },
+                split_key,
                 format!(
                     "the split leaves {} training and {} validation rows; both need at least one (the data has {rows} rows)",
                     train_rows.len(),
@@ -280,11 +281,7 @@ impl Dataset {
                 .find(|&c| !train_rows.iter().any(|&r| class_of_row[r] == c as i64))
         {
             return Err(at(
-                if split_column.is_some() {
-                    "split_column"
-                } else {
-                    "split"
-                },
+                split_key,
                 format!(
                     "class `{}` of the target `{}` has no training rows (only validation or test ones): the model could never predict it. Give it training rows, or leave it out of the data",
                     class_names[class], spec.target
