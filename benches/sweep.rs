@@ -10,6 +10,7 @@
 //! cargo bench --bench sweep -- regret       # random, sobol and tpe on branin and hartmann6
 //! cargo bench --bench sweep -- overhead     # ms per trial of a no-op objective, against Optuna
 //! cargo bench --bench sweep -- asha         # experiments/digits.toml with and without ASHA
+//! cargo bench --bench sweep -- scale      # whole `kiln run` of 1,000, 10,000, 100,000 no-op trials
 //! cargo bench --bench sweep -- parse      # parsing an experiment of 500 and 5,000 dimensions
 //! cargo bench --bench sweep -- command    # a script as command trials against running it directly
 //! cargo build --release --example custom_objective && cargo bench --bench sweep -- custom
@@ -58,6 +59,9 @@ fn main() {
     if run("shared") {
         shared(dir.path());
     }
+    if run("scale") {
+        scale(dir.path());
+    }
     if run("parse") {
         parse(dir.path());
     }
@@ -66,6 +70,46 @@ fn main() {
     }
     if run("custom") {
         custom(dir.path());
+    }
+}
+
+/// How the cost of a whole `kiln run` per trial grows with the trials: a no-op objective
+/// (sphere, 2 inputs, random sampler, 1 worker), process start and final reports included.
+fn scale(dir: &Path) {
+    let file = dir.join("scale.toml");
+    std::fs::write(
+        &file,
+        "name = \"scale\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\nworkers = 1\n[space]\nx1 = { uniform = [-1.0, 1.0] }\nx2 = { uniform = [-1.0, 1.0] }\n",
+    )
+    .unwrap();
+    println!("scale: whole `kiln run`, no-op objective, random sampler, 1 worker, ms per trial");
+    let mut first = None;
+    for n in [1_000u64, 10_000, 100_000] {
+        let results = dir.join(format!("scale-{n}"));
+        let _ = std::fs::remove_dir_all(&results);
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--results",
+                results.to_str().unwrap(),
+            ])
+            .args(["--trials", &n.to_string(), "--quiet"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let per_trial = started.elapsed().as_secs_f64() * 1e3 / n as f64;
+        let base = *first.get_or_insert(per_trial);
+        println!(
+            "  {n} trials: {per_trial:.3} ms per trial ({:.2}x the cost at 1,000)",
+            per_trial / base
+        );
+        let _ = std::fs::remove_dir_all(&results);
     }
 }
 

@@ -110,7 +110,7 @@ pub fn worker(
         } else {
             "Done"
         },
-        state.trials.len() - state.unfinished().count(),
+        state.ended(),
         state.budget.unwrap_or(0),
         state.unfinished().count()
     );

@@ -13,12 +13,15 @@ pub struct Progress {
     started: Instant,
     ended_at_start: usize,
     quiet: bool,
+    /// The best complete trial and its value, kept as trials end: a summary per event then
+    /// costs the same at trial 100,000 as at trial 10.
+    best: std::cell::Cell<Option<(u64, f64)>>,
 }
 
 impl Progress {
     /// A bar when stdout is a terminal, plain lines otherwise; nothing when `quiet`.
-    pub fn new(state: &SweepState, budget: u64, quiet: bool) -> Progress {
-        let ended = state.trials.len() - state.unfinished().count();
+    pub fn new(state: &SweepState, spec: &ReportSpec<'_>, budget: u64, quiet: bool) -> Progress {
+        let ended = state.ended();
         let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
             let bar = ProgressBar::new(budget);
             bar.set_style(
@@ -37,15 +40,20 @@ impl Progress {
             started: Instant::now(),
             ended_at_start: ended,
             quiet,
+            best: std::cell::Cell::new(
+                state
+                    .best(spec.metric, spec.direction)
+                    .map(|(t, v)| (t.number, v)),
+            ),
         }
     }
 
     /// Redraws the summary after something changed.
-    pub fn update(&self, state: &SweepState, spec: &ReportSpec<'_>, running: usize) {
+    pub fn update(&self, state: &SweepState, running: usize) {
         if let Some(bar) = &self.bar {
             bar.set_length(state.budget.unwrap_or(0).max(state.trials.len() as u64));
-            bar.set_position((state.trials.len() - state.unfinished().count()) as u64);
-            bar.set_message(summary(state, spec, running));
+            bar.set_position((state.ended()) as u64);
+            bar.set_message(self.summary(state, running));
         }
     }
 
@@ -57,6 +65,15 @@ impl Progress {
         spec: &ReportSpec<'_>,
         running: usize,
     ) {
+        if trial.state == TrialState::Ended(EndState::Complete)
+            && let Some(v) = trial.best_value(spec.metric, spec.direction)
+            && self
+                .best
+                .get()
+                .is_none_or(|(_, b)| spec.direction.better(v, b))
+        {
+            self.best.set(Some((trial.number, v)));
+        }
         let value = trial
             .best_value(spec.metric, spec.direction)
             .map(|v| format!("{} {v:.4}", spec.metric))
@@ -74,14 +91,14 @@ impl Progress {
         match &self.bar {
             Some(bar) => {
                 bar.println(line);
-                self.update(state, spec, running);
+                self.update(state, running);
             }
             None if !self.quiet => {
-                let ended = state.trials.len() - state.unfinished().count();
+                let ended = state.ended();
                 let budget = state.budget.unwrap_or(0).max(state.trials.len() as u64);
                 crate::say!(
                     "[{ended}/{budget}] {line} | {}{}",
-                    summary(state, spec, running),
+                    self.summary(state, running),
                     self.eta(ended, budget)
                 );
             }
@@ -116,16 +133,19 @@ impl Progress {
     }
 }
 
-fn summary(state: &SweepState, spec: &ReportSpec<'_>, running: usize) -> String {
-    let best = state
-        .best(spec.metric, spec.direction)
-        .map(|(t, v)| format!("best {v:.4} (trial {})", t.number))
-        .unwrap_or_else(|| "no result yet".into());
-    format!(
-        "{best}, running {running}, pruned {}, failed {}",
-        state.count(TrialState::Ended(EndState::Pruned)),
-        state.count(TrialState::Ended(EndState::Failed))
-    )
+impl Progress {
+    fn summary(&self, state: &SweepState, running: usize) -> String {
+        let best = self
+            .best
+            .get()
+            .map(|(trial, v)| format!("best {v:.4} (trial {trial})"))
+            .unwrap_or_else(|| "no result yet".into());
+        format!(
+            "{best}, running {running}, pruned {}, failed {}",
+            state.count(TrialState::Ended(EndState::Pruned)),
+            state.count(TrialState::Ended(EndState::Failed))
+        )
+    }
 }
 
 /// "1h02m", "3m05s", "42s".

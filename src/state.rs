@@ -122,6 +122,11 @@ pub struct SweepState {
     pub last_activity: f64,
     /// Events applied.
     pub events: u64,
+    /// The numbers of the trials not ended, in order: what `unfinished` walks, so that a
+    /// claim costs the same at trial 100,000 as at trial 10.
+    open: std::collections::BTreeSet<u64>,
+    /// Ended trials by end: complete, pruned, failed.
+    ended: [usize; 3],
 }
 
 impl SweepState {
@@ -169,6 +174,7 @@ impl SweepState {
                     self.trials.len(),
                     "trials are numbered in order"
                 );
+                self.open.insert(*trial);
                 self.trials.push(TrialRecord {
                     number: *trial,
                     seed: *seed,
@@ -219,6 +225,9 @@ impl SweepState {
                 n_params,
                 time,
             } => {
+                if self.open.remove(trial) {
+                    self.ended[end_index(*state)] += 1;
+                }
                 if let Some(t) = self.open_trial(*trial) {
                     t.state = TrialState::Ended(*state);
                     t.note = note.clone();
@@ -238,14 +247,20 @@ impl SweepState {
 
     /// Trials that are not ended (to resume).
     pub fn unfinished(&self) -> impl Iterator<Item = &TrialRecord> {
-        self.trials
-            .iter()
-            .filter(|t| t.state == TrialState::Running)
+        self.open.iter().map(|&n| &self.trials[n as usize])
     }
 
     /// Number of trials in a state.
     pub fn count(&self, state: TrialState) -> usize {
-        self.trials.iter().filter(|t| t.state == state).count()
+        match state {
+            TrialState::Running => self.open.len(),
+            TrialState::Ended(end) => self.ended[end_index(end)],
+        }
+    }
+
+    /// Number of ended trials.
+    pub fn ended(&self) -> usize {
+        self.ended.iter().sum()
     }
 
     /// The best complete trial and its best value.
@@ -265,7 +280,14 @@ impl SweepState {
     }
 }
 
-/// Test helper: a trial created with `params`, reporting `value` of `metric` at epoch 1, complete.
+fn end_index(end: EndState) -> usize {
+    match end {
+        EndState::Complete => 0,
+        EndState::Pruned => 1,
+        EndState::Failed => 2,
+    }
+}
+
 /// The order events must come in, checked as a journal is read: trials are created in number
 /// order; every other event names a created trial; a trial's epochs follow one another (an
 /// epoch may be reported again, replacing the later ones, never skipped). A journal that breaks
@@ -318,6 +340,7 @@ impl Sequence {
     }
 }
 
+/// Test helper: a trial created with `params`, reporting `value` of `metric` at epoch 1, complete.
 #[cfg(test)]
 pub(crate) fn complete_trial(
     state: &mut SweepState,

@@ -230,7 +230,7 @@ fn orchestrate(
         tracing::info!("unfinished trials {:?}", resumable);
     }
     let budget_of = |state: &SweepState| state.budget.unwrap_or(experiment.budget.trials);
-    let progress = Progress::new(&state, budget_of(&state), options.quiet);
+    let progress = Progress::new(&state, &spec, budget_of(&state), options.quiet);
     let started = Instant::now();
     let mut exhausted = false;
     let mut stopping = false;
@@ -310,7 +310,7 @@ fn orchestrate(
             slots[id].journaled = task.journaled_epochs;
             slots[id].reported = None;
             pool.send(id, &ToWorker::Run { task });
-            progress.update(&state, &spec, running(&slots));
+            progress.update(&state, running(&slots));
         }
         if running(&slots) == 0 && (done || stopping) {
             break;
