@@ -393,7 +393,7 @@ fn read_state(dir: &Path) -> Result<SweepState> {
             dir.display()
         )));
     }
-    Ok(SweepState::replay(&FileJournal::read(&journal)?))
+    FileJournal::fold(&journal)
 }
 
 /// `kiln check`: validate an experiment, load its data, print the space and the plan.

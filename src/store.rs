@@ -352,7 +352,7 @@ impl FolderStore {
         }
         crate::logging::attach(dir);
         let mut journal = FileJournal::open(&journal_path)?;
-        let mut state = SweepState::replay(&journal.read_from(0)?);
+        let mut state = FileJournal::fold(&journal_path)?;
         if state.fingerprint.is_none() {
             write_atomic(
                 &dir.join("experiment.toml"),

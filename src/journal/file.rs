@@ -8,7 +8,7 @@
 use super::{Event, Journal};
 use crate::error::{Context, Error, Result};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// A journal in a JSON-lines file.
@@ -44,6 +44,18 @@ impl FileJournal {
             .and_then(|mut f| f.read_to_string(&mut text))
             .context(|| format!("cannot read the journal {}", path.display()))?;
         parse(path, &text)
+    }
+
+    /// The state a journal file folds into, without holding its events: the cost of reading a
+    /// sweep is its text and its state, not every event at once.
+    pub fn fold(path: &Path) -> Result<crate::state::SweepState> {
+        let file =
+            File::open(path).context(|| format!("cannot read the journal {}", path.display()))?;
+        let mut state = crate::state::SweepState::default();
+        parse_each(path, BufReader::with_capacity(1 << 20, file), |event| {
+            state.apply(&event)
+        })?;
+        Ok(state)
     }
 
     fn cut_torn_tail(&mut self) -> Result<()> {
@@ -107,35 +119,44 @@ impl Journal for FileJournal {
 
 fn parse(path: &Path, text: &str) -> Result<Vec<Event>> {
     let mut events = Vec::new();
+    parse_each(path, text.as_bytes(), |event| events.push(event))?;
+    Ok(events)
+}
+
+/// Hands each event of a journal to `each`, in order, checking their sequence, one line in
+/// memory at a time; a torn last line (no newline, not JSON) is left out.
+fn parse_each(path: &Path, mut input: impl BufRead, mut each: impl FnMut(Event)) -> Result<()> {
     let mut sequence = crate::state::Sequence::default();
-    let torn_tail = !text.is_empty() && !text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
+    let corrupt = |line: usize, why: String| {
+        Error::runtime(format!(
+            "{}:{line}: the journal is corrupt{why}; it was changed by something other than kiln",
+            path.display()
+        ))
+    };
+    let mut line = String::new();
+    for number in 1.. {
+        line.clear();
+        let read = input
+            .read_line(&mut line)
+            .context(|| format!("cannot read the journal {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str(line) {
+        match serde_json::from_str(&line) {
             Ok(event) => {
-                sequence.check(&event).map_err(|why| {
-                    Error::runtime(format!(
-                        "{}:{}: the journal is corrupt: {why}; it was changed by something other than kiln",
-                        path.display(),
-                        i + 1
-                    ))
-                })?;
-                events.push(event)
+                sequence
+                    .check(&event)
+                    .map_err(|why| corrupt(number, format!(": {why}")))?;
+                each(event)
             }
-            Err(_) if torn_tail && i + 1 == lines.len() => break,
-            Err(e) => {
-                return Err(Error::runtime(format!(
-                    "{}:{}: the journal is corrupt ({e}); it was changed by something other than kiln",
-                    path.display(),
-                    i + 1
-                )));
-            }
+            Err(_) if !line.ends_with('\n') => break,
+            Err(e) => return Err(corrupt(number, format!(" ({e})"))),
         }
     }
-    Ok(events)
+    Ok(())
 }
 
 #[cfg(test)]
