@@ -76,34 +76,17 @@ fn main() {
 /// How the cost of a whole `kiln run` per trial grows with the trials: a no-op objective
 /// (sphere, 2 inputs, random sampler, 1 worker), process start and final reports included.
 fn scale(dir: &Path) {
-    let file = dir.join("scale.toml");
-    std::fs::write(
-        &file,
-        "name = \"scale\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\nworkers = 1\n[space]\nx1 = { uniform = [-1.0, 1.0] }\nx2 = { uniform = [-1.0, 1.0] }\n",
-    )
-    .unwrap();
     println!("scale: whole `kiln run`, no-op objective, random sampler, 1 worker, ms per trial");
     let mut first = None;
     for n in [1_000u64, 10_000, 100_000] {
+        let file = dir.join(format!("scale-{n}.toml"));
+        std::fs::write(
+            &file,
+            format!("name = \"scale\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = {n}\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\n"),
+        )
+        .unwrap();
         let results = dir.join(format!("scale-{n}"));
-        let _ = std::fs::remove_dir_all(&results);
-        let started = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--results",
-                results.to_str().unwrap(),
-            ])
-            .args(["--trials", &n.to_string(), "--quiet"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let per_trial = started.elapsed().as_secs_f64() * 1e3 / n as f64;
+        let per_trial = kiln_run(&file, &results, 1) * 1e3 / n as f64;
         let base = *first.get_or_insert(per_trial);
         println!(
             "  {n} trials: {per_trial:.3} ms per trial ({:.2}x the cost at 1,000)",

@@ -129,9 +129,7 @@ fn open_shared(storage: &Storage) -> Result<(Experiment, PgJournal)> {
     let mut journal = PgJournal::new(Db::connect(&storage.url)?, name, "reader");
     let Some(stored) = journal.stored()? else {
         let known = PgJournal::sweeps(journal.db())?;
-        let hint = crate::settings::did_you_mean(name, known.iter().map(String::as_str))
-            .map(|m| format!(" Did you mean `{m}`?"))
-            .unwrap_or_default();
+        let hint = crate::settings::hint(name, known.iter().map(String::as_str));
         return Err(Error::input(format!(
             "no sweep `{name}` in {}; it holds {}.{hint} Start one with `kiln run --storage URL EXPERIMENT.toml`",
             journal.db().shown(),
@@ -182,7 +180,7 @@ impl Source {
     /// The experiment and the state.
     fn load(&self) -> Result<(Experiment, SweepState)> {
         match self {
-            Source::Folder(dir) => Ok((frozen_experiment(dir)?, read_state(dir)?)),
+            Source::Folder(dir) => folder_sweep(dir),
             Source::Database(storage) => {
                 let (experiment, mut journal) = open_shared(storage)?;
                 let events = journal.read_from(0)?;
@@ -371,6 +369,12 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 
 /// Reads the experiment a results folder was started with.
 pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
+    folder_sweep(dir).map(|(experiment, _)| experiment)
+}
+
+/// The experiment a results folder was started with, and the state its journal folds into
+/// (read once: on a large sweep the fold is most of a command's cost).
+fn folder_sweep(dir: &Path) -> Result<(Experiment, SweepState)> {
     let state = read_state(dir)?;
     if state.fingerprint.is_none() {
         return Err(Error::input(format!(
@@ -382,7 +386,8 @@ pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     let path = dir.join("experiment.toml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
-    Experiment::parse(&text, &path, &state.base_dir)
+    let experiment = Experiment::parse(&text, &path, &state.base_dir)?;
+    Ok((experiment, state))
 }
 
 fn read_state(dir: &Path) -> Result<SweepState> {
@@ -563,8 +568,7 @@ pub fn plot(source: &Source) -> Result<u8> {
         }
     };
     let dir = dir.as_path();
-    let experiment = frozen_experiment(dir)?;
-    let state = read_state(dir)?;
+    let (experiment, state) = folder_sweep(dir)?;
     let files = report::plots::write(dir, &state, &ReportSpec::of(&experiment))?;
     for file in &files {
         crate::say!("{}", file.display());
@@ -702,8 +706,8 @@ pub fn status(source: &Source) -> Result<u8> {
 
 /// `kiln predict`: predictions of a trial's best weights for the rows of a CSV.
 pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Result<u8> {
-    let state = read_state(dir)?;
-    let kind = frozen_experiment(dir)?.objective.kind;
+    let (experiment, state) = folder_sweep(dir)?;
+    let kind = &experiment.objective.kind;
     if kind != "train" {
         return Err(Error::input(format!(
             "`kiln predict` runs the built-in trainer's models; {} is a sweep of the `{kind}` objective, whose trials keep their own files in trials/N/",
@@ -712,7 +716,6 @@ pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Resu
     }
     let number = match trial {
         "best" => {
-            let experiment = frozen_experiment(dir)?;
             let spec = ReportSpec::of(&experiment);
             state
                 .best(spec.metric, spec.direction)

@@ -7,7 +7,7 @@
 //! `toml_edit` over the same text.
 
 use crate::error::{Error, Result};
-use crate::settings::{Settings, did_you_mean, quote_list};
+use crate::settings::{Settings, did_you_mean, hint, quote_list};
 use crate::space::{Dimension, Distribution, ParamValue, Space};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -324,9 +324,7 @@ impl Experiment {
         if available.iter().any(|m| m == metric) {
             return Ok(());
         }
-        let hint = did_you_mean(metric, names())
-            .map(|m| format!(" Did you mean `{m}`?"))
-            .unwrap_or_default();
+        let hint = hint(metric, names());
         Err(self.source.error_at(
             path,
             format!(
@@ -390,9 +388,7 @@ impl Experiment {
         };
         let mut all = vec!["metric", "direction", "kind"];
         all.extend_from_slice(allowed);
-        let hint = did_you_mean(key, all.iter().copied())
-            .map(|m| format!(" Did you mean `{m}`?"))
-            .unwrap_or_default();
+        let hint = hint(key, all.iter().copied());
         Err(self.error_at(
             &["objective", key],
             format!(
@@ -625,9 +621,7 @@ impl Builder {
             ))
         } else {
             let all: Vec<&str> = now.iter().chain(later).copied().collect();
-            let hint = did_you_mean(kind, all.iter().copied())
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
+            let hint = hint(kind, all.iter().copied());
             Err(self.err(
                 path,
                 format!("unknown {what} `{kind}`: use {}.{hint}", quote_list(now)),
@@ -659,9 +653,7 @@ impl Builder {
         })?;
         for key in table.keys() {
             if !DIMENSION_KEYS.contains(&key.as_str()) {
-                let hint = did_you_mean(key, DIMENSION_KEYS.iter().copied())
-                    .map(|m| format!(" Did you mean `{m}`?"))
-                    .unwrap_or_default();
+                let hint = hint(key, DIMENSION_KEYS.iter().copied());
                 return Err(self.err(
                     &["space", name, key],
                     format!(
@@ -933,9 +925,7 @@ pub(crate) fn serde_error(source: &Source, error: &toml::de::Error) -> Error {
     let message = error.message().trim().to_string();
     let message = match unknown_field(&message) {
         Some((field, expected)) => {
-            let hint = did_you_mean(&field, expected.iter().map(String::as_str))
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
+            let hint = hint(&field, expected.iter().map(String::as_str));
             let list: Vec<&str> = expected.iter().map(String::as_str).collect();
             format!(
                 "unknown key `{field}`.{hint} Allowed here: {}",

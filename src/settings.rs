@@ -536,6 +536,14 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// " Did you mean `x`?" when a candidate is close to `word` ([`did_you_mean`]), else nothing:
+/// the tail of an error message about a misspelt name.
+pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(word, candidates)
+        .map(|m| format!(" Did you mean `{m}`?"))
+        .unwrap_or_default()
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();

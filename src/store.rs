@@ -209,7 +209,8 @@ pub fn journal_started(path: &Path) -> bool {
 }
 
 /// Removes the scratch folders of `kiln worker`s of this machine that died without removing
-/// theirs (SIGKILL): `kiln-PID-...` in the temporary folder, whose PID no longer runs a kiln.
+/// theirs (SIGKILL): `kiln-PID-...` folders of this user in the temporary folder whose process
+/// is gone.
 fn remove_stale_scratch() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;

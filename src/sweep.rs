@@ -92,9 +92,6 @@ struct Slot {
     started: bool,
     trial: Option<u64>,
     stopped: Option<StopReason>,
-    /// Epochs of the trial the journal held when it was dispatched: reports up to here come
-    /// from retraining after an older checkpoint, and are already recorded and decided.
-    journaled: u32,
     /// The last epoch this run of the trial reported.
     reported: Option<u32>,
 }
@@ -307,7 +304,6 @@ fn orchestrate(
             }
             slots[id].trial = Some(number);
             slots[id].stopped = None;
-            slots[id].journaled = task.journaled_epochs;
             slots[id].reported = None;
             pool.send(id, &ToWorker::Run { task });
             progress.update(&state, running(&slots));
@@ -409,8 +405,9 @@ fn orchestrate(
                 // signals every process of the job), a trial that ended badly resumes.
                 let stopping_now = stopping || signals::interrupted();
                 let event = match (stopped, result) {
-                    (Some(StopReason::Pruned | StopReason::Lost | StopReason::Rejected), _) => None,
-                    (Some(StopReason::Interrupt), _) => None,
+                    // Recorded already (pruned, rejected), not this worker's (lost), or to
+                    // resume (interrupted).
+                    (Some(_), _) => None,
                     (None, Ok(summary)) => {
                         Some(ended(trial, EndState::Complete, None, summary.n_params))
                     }

@@ -270,12 +270,8 @@ fn stop(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     let group = child.id() as i32;
     // SAFETY: signals a process group this process created.
     unsafe { libc::kill(-group, libc::SIGTERM) };
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Some(status) = exit_by(child, Instant::now() + grace) {
+        return Some(status);
     }
     // SAFETY: as above.
     unsafe { libc::kill(-group, libc::SIGKILL) };
@@ -384,13 +380,18 @@ impl Objective for CommandObjective {
 /// Waits for a script whose stdout has closed (one that closed it early is stopped at `timeout`).
 fn wait(child: &mut Child, timeout: Option<Duration>, grace: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout.unwrap_or(Duration::from_secs(3600));
+    exit_by(child, deadline).or_else(|| stop(child, grace))
+}
+
+/// The script's exit status once it has exited, if it does by `deadline`.
+fn exit_by(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
             return Some(status);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    stop(child, grace)
+    None
 }
 
 /// "exited with code 3" or "was killed by signal 9".

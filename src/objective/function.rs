@@ -139,9 +139,7 @@ impl FunctionObjective {
             }
         };
         let function = Function::from_name(name).ok_or_else(|| {
-            let hint = crate::settings::did_you_mean(name, Function::NAMES.iter().copied())
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
+            let hint = crate::settings::hint(name, Function::NAMES.iter().copied());
             experiment.error_at(
                 &["objective", "function"],
                 format!(

@@ -75,9 +75,7 @@ impl Objectives {
         let kind = experiment.objective.kind.as_str();
         let Some((_, build)) = self.kinds.iter().find(|(n, _)| n == kind) else {
             let names = self.names();
-            let hint = crate::settings::did_you_mean(kind, names.iter().copied())
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
+            let hint = crate::settings::hint(kind, names.iter().copied());
             return Err(experiment.error_at(
                 &["objective", "kind"],
                 format!(

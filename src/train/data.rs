@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::rng::{Stream, stream};
-use crate::settings::{did_you_mean, quote_list};
+use crate::settings::{hint, quote_list};
 use crate::train::spec::{DataSpec, SplitSpec, Task};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
@@ -80,15 +80,13 @@ impl Dataset {
         let shown = spec.path.display().to_string();
         require_regular_file(&spec.path)
             .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?;
+        // Read once: the same bytes are parsed and fingerprinted.
+        let bytes = std::fs::read(&spec.path)
+            .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?;
+        let fingerprint = format!("{:016x}", crate::files::fnv64(&bytes));
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
-            .from_path(&spec.path)
-            .map_err(|e| {
-                at(
-                    "path",
-                    format!("cannot read the data file {shown}: {}", io_reason(&e)),
-                )
-            })?;
+            .from_reader(bytes.as_slice());
         let headers: Vec<String> = reader
             .headers()
             .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?
@@ -97,9 +95,7 @@ impl Dataset {
             .collect();
         let column = |name: &str, key: &str| -> Result<usize> {
             headers.iter().position(|h| h == name).ok_or_else(|| {
-                let hint = did_you_mean(name, headers.iter().map(String::as_str))
-                    .map(|m| format!(" Did you mean `{m}`?"))
-                    .unwrap_or_default();
+                let hint = hint(name, headers.iter().map(String::as_str));
                 let names: Vec<&str> = headers.iter().map(String::as_str).collect();
                 at(
                     key,
@@ -357,8 +353,7 @@ impl Dataset {
             }
         };
         Ok(Dataset {
-            fingerprint: file_fingerprint(&spec.path)
-                .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?,
+            fingerprint,
             features: feature_columns
                 .iter()
                 .map(|&c| headers[c].clone())
@@ -375,14 +370,6 @@ impl Dataset {
             image: spec.image,
         })
     }
-}
-
-/// A fingerprint of a file's bytes: FNV-1a, 64 bits, stable across platforms and versions.
-fn file_fingerprint(path: &Path) -> std::io::Result<String> {
-    Ok(format!(
-        "{:016x}",
-        crate::files::fnv64(&std::fs::read(path)?)
-    ))
 }
 
 /// Refuses what is not a regular file (a folder, a device such as /dev/zero, a FIFO): reading
@@ -452,13 +439,6 @@ fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
     let std = var.sqrt();
     (mean, if std > 1e-12 { std } else { 1.0 })
-}
-
-fn io_reason(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Io(io) => io.to_string(),
-        _ => e.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::experiment::{Direction, Experiment, scalar};
-use crate::settings::{self, Kind, Section, Settings, did_you_mean, quote_list};
+use crate::settings::{self, Kind, Section, Settings, hint, quote_list};
 use crate::space::{Distribution, ParamValue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -185,9 +185,7 @@ impl SpecBuilder<'_> {
     fn check_dimension(&self, name: &str, distribution: &Distribution) -> Result<()> {
         let Some(spec) = settings::spec(name) else {
             let all: Vec<&str> = settings::SETTINGS.iter().map(|s| s.name).collect();
-            let hint = did_you_mean(name, all.iter().copied())
-                .map(|m| format!(" Did you mean `{m}`?"))
-                .unwrap_or_default();
+            let hint = hint(name, all.iter().copied());
             return Err(self.err(
                 &["space", name],
                 format!(
@@ -335,9 +333,7 @@ impl SpecBuilder<'_> {
                     let elsewhere = other
                         .map(|s| format!(" (`{key}` belongs in [{}])", s.section.name()))
                         .unwrap_or_default();
-                    let hint = did_you_mean(key, names.iter().copied())
-                        .map(|m| format!(" Did you mean `{m}`?"))
-                        .unwrap_or_default();
+                    let hint = hint(key, names.iter().copied());
                     return Err(self.err(
                         &path,
                         format!(
