@@ -4,9 +4,8 @@
 //! killed kiln never blocks the next one; the pid written in the file only serves the message.
 
 use crate::error::{Error, Result};
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 /// Held while a process sweeps a folder; released on drop or death.
@@ -25,11 +24,19 @@ impl FolderLock {
             .write(true)
             .open(&path)
             .map_err(|e| Error::runtime(format!("cannot create {}: {e}", path.display())))?;
-        // SAFETY: flock on a valid, open descriptor.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            return Err(busy(dir, holder.trim()));
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(busy(dir, holder.trim()));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::runtime(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
         }
         let _ = file.set_len(0);
         let _ = file.rewind();
@@ -71,9 +78,8 @@ pub fn hostname() -> String {
 /// Who sweeps `dir` right now, if anyone (reads the lock without taking it for long).
 pub fn holder(dir: &Path) -> Option<String> {
     let file = File::open(dir.join("kiln.lock")).ok()?;
-    // SAFETY: flock on a valid, open descriptor; a shared lock is refused while a writer holds it.
-    let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
-    if free {
+    // A shared lock is refused while a writer holds the exclusive one.
+    if !matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)) {
         return None;
     }
     Some(

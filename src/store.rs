@@ -678,13 +678,13 @@ impl Store for DbStore {
             })?;
         }
         for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(CHECKPOINT_BLOB))? {
-            // Into the slot of its epoch, where the trial looks for it and reports it from.
-            let Some(stored) = Checkpoint::from_bytes(&data) else {
+            // Into a slot of the emptied folder, where the trial looks for it.
+            if Checkpoint::from_bytes(&data).is_none() {
                 tracing::warn!("trial {trial}: its stored checkpoint is garbled; it starts over");
                 continue;
-            };
+            }
             std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-            let checkpoint = crate::train::checkpoint::path(&dir, stored.state.epoch % 2);
+            let checkpoint = crate::train::checkpoint::path(&dir, 0);
             std::fs::write(&checkpoint, data)
                 .context(|| format!("cannot write {}", checkpoint.display()))?;
         }
@@ -693,10 +693,7 @@ impl Store for DbStore {
 
     fn after_checkpoint(&mut self, trial: u64, epoch: u32) -> Result<()> {
         let dir = self.trial_dir(trial);
-        let file = crate::train::checkpoint::path(&dir, epoch % 2);
-        if file.exists() {
-            let data =
-                std::fs::read(&file).context(|| format!("cannot read {}", file.display()))?;
+        if let Some(data) = crate::train::checkpoint::find(&dir, epoch) {
             return self.put_blob(trial, CHECKPOINT_BLOB, &data);
         }
         let data = crate::files::pack_folder(&dir)

@@ -238,9 +238,11 @@ impl Link for StdioLink {
 /// the terminal (a panic's message becomes the trial's failure note).
 pub fn become_worker_process() {
     #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     }
+    // SAFETY: SIG_IGN installs no handler code; called before any thread of ours starts.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
@@ -400,7 +402,7 @@ impl Pool {
         }
     }
 
-    /// Kills every worker process at once (a second Ctrl-C).
+    /// Kills every worker process at once: the sweep cannot go on (its disk is full, say).
     pub fn kill_all(&mut self) {
         for handle in self.handles.iter_mut().filter_map(Option::take) {
             if let Handle::Process { mut child, .. } = handle {

@@ -1,7 +1,7 @@
 //! Checkpoints for a burn objective of your own, with the built-in trainer's guarantees: one
-//! checksummed record per epoch (the model and optimizer as burn records, plus your own small
-//! state as JSON) in two slots of the trial's folder, written in place in turn, so a kill
-//! mid-write leaves the previous epoch whole. In a shared sweep the folder's checkpoint moves
+//! checksummed record per checkpoint, at the epochs you choose (the model and optimizer as burn
+//! records, plus your own small state as JSON), in two slots of the trial's folder written in
+//! place in turn, so a kill mid-write leaves the previous checkpoint whole. In a shared sweep the folder's checkpoint moves
 //! with the trial to whichever worker continues it.
 //!
 //! Exact resume needs one more thing from the objective: every random stream derived from the
@@ -9,7 +9,7 @@
 //! earlier epochs, so the epochs after a checkpoint come out as an uninterrupted run's.
 
 use crate::objective::{Trial, TrialError};
-use crate::train::checkpoint::{self, Checkpoint, TrainingState};
+use crate::train::checkpoint::TrainingState;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
@@ -58,12 +58,15 @@ impl Trial<'_> {
             owner: self.owner().to_string(),
             ..TrainingState::default()
         };
-        checkpoint::save(dir, &training, &model, &optimizer, &own).map_err(|e| {
-            TrialError::io(
-                format!("cannot write the checkpoint in {}", dir.display()),
-                &e,
-            )
-        })
+        let mut slots = self.slots.borrow_mut();
+        slots
+            .save(&training, &model, &optimizer, &own)
+            .map_err(|e| {
+                TrialError::io(
+                    format!("cannot write the checkpoint in {}", dir.display()),
+                    &e,
+                )
+            })
     }
 
     /// The newest whole checkpoint no newer than the last epoch the journal holds (a newer one
@@ -74,8 +77,8 @@ impl Trial<'_> {
         model: M,
         optimizer: ModuleOptimizer,
     ) -> Result<Option<Resumed<M, S>>, String> {
-        let Some(found) = Checkpoint::load_owned(self.dir(), self.owner(), self.journaled_epochs())
-        else {
+        let found = (self.slots.borrow_mut()).load_owned(self.owner(), self.journaled_epochs());
+        let Some(found) = found else {
             return Ok(None);
         };
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(found.model))

@@ -105,12 +105,15 @@ pub struct Trial<'a> {
     settings: Settings,
     reporter: &'a mut dyn Reporter,
     started: std::time::Instant,
+    /// The checkpoint slots of the trial's folder (see [`crate::train::checkpoint::Slots`]).
+    slots: std::cell::RefCell<crate::train::checkpoint::Slots>,
 }
 
 impl<'a> Trial<'a> {
     /// A trial handle over `task`, with settings resolved by the caller.
     pub fn new(task: TrialTask, settings: Settings, reporter: &'a mut dyn Reporter) -> Trial<'a> {
         Trial {
+            slots: std::cell::RefCell::new(crate::train::checkpoint::Slots::new(&task.dir)),
             task,
             settings,
             reporter,

@@ -1,5 +1,6 @@
 //! TPE, the tree-structured Parzen estimator (Bergstra, Bardenet, Bengio and Kégl, "Algorithms
-//! for Hyper-Parameter Optimization", NeurIPS 2011), univariate, in the unit cube.
+//! for Hyper-Parameter Optimization", NeurIPS 2011) in the unit cube: univariate by default, one
+//! joint density over all dimensions with `multivariate = true`.
 //!
 //! After `startup_trials` random trials, the trials with a result are split into the best
 //! `gamma` fraction ("good") and the rest ("bad"). Each dimension gets two densities over `[0, 1)`:

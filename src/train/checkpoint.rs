@@ -5,14 +5,14 @@
 //! state and the best epoch's model as burnpack bytes. The learning-rate schedule and the random streams need no state:
 //! both are pure functions of (seed, epoch).
 //!
-//! Two slots, `checkpoint.0.bin` and `checkpoint.1.bin`: epoch N is written over the slot of
-//! epoch N-2, in place, and loading takes the newest slot whose checksum holds. A process killed
-//! mid-write garbles only the slot being written; the other still holds the previous epoch, which
-//! is the last one the journal can have recorded (a report is sent after its checkpoint is
-//! written). This keeps the guarantee of "write a temporary file, then rename" at a fraction of
-//! the cost: on this machine's ext4, creating and renaming a 320 KB file took 0.46 ms, while
-//! overwriting an existing one took 0.01 ms, and a checkpoint is written every epoch. Disk use
-//! stays bounded at two checkpoints per trial.
+//! Two slots, `checkpoint.0.bin` and `checkpoint.1.bin`, written in place and in turn: a
+//! checkpoint never goes into the slot holding the newest one (see [`Slots`]), and loading takes
+//! the newest slot whose checksum holds. A process killed mid-write garbles only the slot being
+//! written; the other still holds the previous checkpoint, which is no newer than the last epoch
+//! the journal can have recorded (a report is sent after its checkpoint is written). This keeps
+//! the guarantee of "write a temporary file, then rename" without creating a file per
+//! checkpoint (see the `checkpoint` benchmark), and disk use stays bounded at two checkpoints
+//! per trial.
 //!
 //! Checkpoints are not synced to disk: the journal is the truth and a checkpoint only saves
 //! recomputing. If a power cut loses or garbles both slots, the trial restarts from scratch
@@ -65,41 +65,83 @@ pub fn path(dir: &Path, slot: u32) -> PathBuf {
     dir.join(format!("checkpoint.{slot}.bin"))
 }
 
-impl Checkpoint {
-    /// Writes into the slot of its epoch's parity in `dir`, in place.
-    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        save(dir, &self.state, &self.model, &self.optimizer, &self.extra)
+/// The two slots of one trial folder, and which one the next checkpoint goes into.
+///
+/// Invariant: the next slot is never the one holding the checkpoint a resume would load, so
+/// that a write torn by a kill always leaves that one whole. Choosing the slot by the epoch's
+/// parity broke this as soon as checkpoints became sparse: epochs 1, 3 and 5 all went into one
+/// slot, and a torn write lost them all.
+#[derive(Debug)]
+pub struct Slots {
+    dir: PathBuf,
+    next: u32,
+}
+
+impl Slots {
+    /// The slots of `dir`, for a trial that loads nothing: the first checkpoint goes into slot 0.
+    pub fn new(dir: &Path) -> Slots {
+        Slots {
+            dir: dir.to_path_buf(),
+            next: 0,
+        }
     }
 
-    /// The newest whole checkpoint in `dir`, if any.
-    pub fn load(dir: &Path) -> Option<Checkpoint> {
-        [0, 1]
-            .into_iter()
-            .filter_map(|slot| Checkpoint::load_file(&path(dir, slot)))
-            .max_by_key(|c| c.state.epoch)
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// The newest whole checkpoint in `dir` that belongs to `owner` and is of epoch `epoch`
-    /// or earlier, if any. (Checkpoints written before owners were recorded have none, and
-    /// count as anyone's.)
-    pub fn load_owned(dir: &Path, owner: &str, epoch: u32) -> Option<Checkpoint> {
+    /// Writes a checkpoint into the next slot, in place; the slot after is the other one.
+    pub fn save(
+        &mut self,
+        state: &TrainingState,
+        model: &[u8],
+        optimizer: &[u8],
+        extra: &[u8],
+    ) -> std::io::Result<()> {
+        save(
+            &path(&self.dir, self.next),
+            state,
+            &[model, optimizer, extra],
+        )?;
+        self.next = 1 - self.next;
+        Ok(())
+    }
+
+    /// The newest whole checkpoint that belongs to `owner` and is of epoch `epoch` or earlier,
+    /// if any; the next checkpoint goes into the other slot. (Checkpoints written before
+    /// owners were recorded have none, and count as anyone's.)
+    pub fn load_owned(&mut self, owner: &str, epoch: u32) -> Option<Checkpoint> {
         let mine = |c: &Checkpoint| c.state.owner.is_empty() || c.state.owner == owner;
-        let found: Vec<Checkpoint> = [0, 1]
+        let found: Vec<(u32, Checkpoint)> = [0, 1]
             .into_iter()
-            .filter_map(|slot| Checkpoint::load_file(&path(dir, slot)))
+            .filter_map(|slot| Some((slot, Checkpoint::load_file(&path(&self.dir, slot))?)))
             .collect();
-        if found.iter().any(|c| !mine(c)) {
+        if found.iter().any(|(_, c)| !mine(c)) {
             tracing::warn!(
                 "{}: ignoring a checkpoint of another sweep or trial",
-                dir.display()
+                self.dir.display()
             );
         }
-        found
+        let (slot, newest) = found
             .into_iter()
-            .filter(|c| mine(c) && c.state.epoch <= epoch)
-            .max_by_key(|c| c.state.epoch)
+            .filter(|(_, c)| mine(c) && c.state.epoch <= epoch)
+            .max_by_key(|(_, c)| c.state.epoch)?;
+        self.next = 1 - slot;
+        Some(newest)
     }
+}
 
+/// The bytes of the whole checkpoint of epoch `epoch` in `dir`, if a slot holds one.
+pub fn find(dir: &Path, epoch: u32) -> Option<Vec<u8>> {
+    [0, 1].into_iter().find_map(|slot| {
+        let bytes = std::fs::read(path(dir, slot)).ok()?;
+        let checkpoint = Checkpoint::from_bytes(&bytes)?;
+        (checkpoint.state.epoch == epoch).then_some(bytes)
+    })
+}
+
+impl Checkpoint {
     /// Reads one slot's file; `None` if it is missing, torn or garbled.
     pub fn load_file(file: &Path) -> Option<Checkpoint> {
         let mut bytes = Vec::new();
@@ -137,16 +179,13 @@ impl Checkpoint {
     }
 }
 
-/// Writes a checkpoint of `state` and the burnpack bytes of the model, the optimizer and the
-/// best epoch's model into the slot of the epoch's parity in `dir`, in place. The parts are
-/// written as they are, not gathered into one buffer first: copying a megabyte or two per
-/// checkpoint showed in profiles.
-pub fn save(
-    dir: &Path,
+/// Writes a checkpoint of `state` and the model's, the optimizer's and the extra part's bytes
+/// over `file`, in place. The parts are written as they are, not gathered into one buffer
+/// first: that would copy a megabyte or two per checkpoint.
+fn save(
+    file: &Path,
     state: &TrainingState,
-    model: &[u8],
-    optimizer: &[u8],
-    extra: &[u8],
+    [model, optimizer, extra]: &[&[u8]; 3],
 ) -> std::io::Result<()> {
     let state_json = serde_json::to_vec(state)?;
     let parts = [state_json.as_slice(), model, optimizer, extra];
@@ -154,7 +193,7 @@ pub fn save(
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path(dir, state.epoch % 2))?;
+        .open(file)?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
     out.write_all(MAGIC)?;
     out.write_all(&checksum(&parts).to_le_bytes())?;
@@ -215,44 +254,90 @@ mod tests {
         }
     }
 
+    fn save(slots: &mut Slots, c: &Checkpoint) {
+        slots
+            .save(&c.state, &c.model, &c.optimizer, &c.extra)
+            .unwrap();
+    }
+
+    /// The newest whole checkpoint, loaded through fresh slots as a resumed trial would.
+    fn newest(dir: &Path) -> Option<u32> {
+        Slots::new(dir)
+            .load_owned("", u32::MAX)
+            .map(|c| c.state.epoch)
+    }
+
+    /// Tears the last byte off, or flips it, in the slot holding epoch `epoch`.
+    fn damage(dir: &Path, epoch: u32, tear: bool) {
+        let slot = (0..2)
+            .find(|&s| Checkpoint::load_file(&path(dir, s)).is_some_and(|c| c.state.epoch == epoch))
+            .unwrap();
+        let mut bytes = std::fs::read(path(dir, slot)).unwrap();
+        let last = bytes.len() - 1;
+        if tear {
+            bytes.truncate(last);
+        } else {
+            bytes[last] ^= 1;
+        }
+        std::fs::write(path(dir, slot), &bytes).unwrap();
+    }
+
     #[test]
     fn newest_whole_slot_wins_and_a_torn_or_garbled_one_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Checkpoint::load(dir.path()).is_none());
-        checkpoint(3).save(dir.path()).unwrap();
-        checkpoint(4).save(dir.path()).unwrap();
-        let back = Checkpoint::load(dir.path()).unwrap();
+        assert_eq!(newest(dir.path()), None);
+        let mut slots = Slots::new(dir.path());
+        save(&mut slots, &checkpoint(3));
+        save(&mut slots, &checkpoint(4));
+        let back = Slots::new(dir.path()).load_owned("", u32::MAX).unwrap();
         assert_eq!(
             (back.state.epoch, back.model, back.optimizer),
             (4, vec![1, 2, 3], vec![4, 5])
         );
-        // Epoch 5 goes over epoch 3's slot; torn mid-write, epoch 4 remains.
-        checkpoint(5).save(dir.path()).unwrap();
-        let mut bytes = std::fs::read(path(dir.path(), 1)).unwrap();
-        std::fs::write(path(dir.path(), 1), &bytes[..bytes.len() - 1]).unwrap();
-        assert_eq!(Checkpoint::load(dir.path()).unwrap().state.epoch, 4, "torn");
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        std::fs::write(path(dir.path(), 1), &bytes).unwrap();
-        assert_eq!(
-            Checkpoint::load(dir.path()).unwrap().state.epoch,
-            4,
-            "garbled"
-        );
+        // Epoch 5 goes over epoch 3's slot; torn or garbled mid-write, epoch 4 remains.
+        save(&mut slots, &checkpoint(5));
+        damage(dir.path(), 5, true);
+        assert_eq!(newest(dir.path()), Some(4), "torn");
+        // The trial resumes from epoch 4 and writes epoch 5 again, garbled this time.
+        let mut resumed = Slots::new(dir.path());
+        assert_eq!(resumed.load_owned("", u32::MAX).unwrap().state.epoch, 4);
+        save(&mut resumed, &checkpoint(5));
+        damage(dir.path(), 5, false);
+        assert_eq!(newest(dir.path()), Some(4), "garbled");
+    }
+
+    #[test]
+    fn sparse_checkpoints_alternate_so_a_torn_write_keeps_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut slots = Slots::new(dir.path());
+        for epoch in [1, 3, 5] {
+            save(&mut slots, &checkpoint(epoch));
+        }
+        damage(dir.path(), 5, true);
+        assert_eq!(newest(dir.path()), Some(3));
+        // A resumed trial writes over the torn slot, never over epoch 3's.
+        let mut resumed = Slots::new(dir.path());
+        assert_eq!(resumed.load_owned("", u32::MAX).unwrap().state.epoch, 3);
+        save(&mut resumed, &checkpoint(7));
+        damage(dir.path(), 7, true);
+        assert_eq!(newest(dir.path()), Some(3));
+        assert_eq!(find(dir.path(), 3).map(|b| b.len() > 0), Some(true));
+        assert!(find(dir.path(), 7).is_none());
     }
 
     #[test]
     fn a_checkpoint_of_another_owner_is_never_loaded() {
         let dir = tempfile::tempdir().unwrap();
+        let mut slots = Slots::new(dir.path());
         let mut theirs = checkpoint(6);
         theirs.state.owner = "another sweep".into();
-        theirs.save(dir.path()).unwrap();
+        save(&mut slots, &theirs);
         let mut mine = checkpoint(3);
         mine.state.owner = "this trial".into();
-        mine.save(dir.path()).unwrap();
-        let loaded = Checkpoint::load_owned(dir.path(), "this trial", u32::MAX).unwrap();
-        assert_eq!(loaded.state.epoch, 3);
-        assert!(Checkpoint::load_owned(dir.path(), "this trial", 2).is_none());
-        assert!(Checkpoint::load_owned(dir.path(), "a third", u32::MAX).is_none());
+        save(&mut slots, &mine);
+        let load = |owner: &str, epoch| Slots::new(dir.path()).load_owned(owner, epoch);
+        assert_eq!(load("this trial", u32::MAX).unwrap().state.epoch, 3);
+        assert!(load("this trial", 2).is_none());
+        assert!(load("a third", u32::MAX).is_none());
     }
 }

@@ -1,7 +1,7 @@
 //! The training loop of the built-in objective: mini-batches, loss, backprop, optimizer step,
 //! evaluation, early stopping, best weights and checkpoints, once per epoch.
 
-use super::checkpoint::{self, Checkpoint, TrainingState};
+use super::checkpoint::{self, Slots, TrainingState};
 use super::data::{Dataset, Split};
 use super::model::{Activation, Architecture, DropoutMasks, Network, Norm};
 use crate::experiment::Direction;
@@ -278,10 +278,11 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
     // Resume: continue after the checkpoint, re-reporting epochs the journal does not have.
     let mut state = TrainingState::default();
     let mut best_model: Vec<u8> = Vec::new();
+    let mut slots = Slots::new(&dir);
     if let Some(checkpoint) =
         // An older checkpoint than the journal's last epoch is fine: training is a pure
         // function of the seed, so the epochs after it come out the same again.
-        Checkpoint::load_owned(&dir, trial.owner(), u32::MAX)
+        slots.load_owned(trial.owner(), u32::MAX)
     {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model))
             .map_err(|e| format!("cannot read the checkpoint's model: {e}"))?;
@@ -451,7 +452,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             checkpointed,
         };
         state.reports.push(report.clone());
-        let save = |model_bytes: Option<Bytes>| -> Result<(), TrialError> {
+        let mut save = |model_bytes: Option<Bytes>| -> Result<(), TrialError> {
             let model_bytes = match model_bytes {
                 Some(bytes) => bytes,
                 None => serialise(&model)?,
@@ -459,14 +460,14 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             let optimizer_bytes = optimizer
                 .into_bytes()
                 .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
-            checkpoint::save(&dir, &state, &model_bytes, &optimizer_bytes, &best_model).map_err(
-                |e| {
+            slots
+                .save(&state, &model_bytes, &optimizer_bytes, &best_model)
+                .map_err(|e| {
                     TrialError::io(
                         format!("cannot write the checkpoint in {}", dir.display()),
                         &e,
                     )
-                },
-            )
+                })
         };
         if checkpointed {
             save(model_bytes)?;
