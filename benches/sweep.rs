@@ -10,7 +10,7 @@
 //! cargo bench --bench sweep -- regret       # random, sobol and tpe on branin and hartmann6
 //! cargo bench --bench sweep -- overhead     # ms per trial of a no-op objective, against Optuna
 //! cargo bench --bench sweep -- asha         # experiments/digits.toml with and without ASHA
-//! cargo bench --bench sweep -- scale      # whole `kiln run` of 1,000, 10,000, 100,000 no-op trials
+//! cargo bench --bench sweep -- scale      # whole `kiln run` of 1,000 to 100,000 no-op trials
 //! cargo bench --bench sweep -- parse      # parsing an experiment of 500 and 5,000 dimensions
 //! cargo bench --bench sweep -- command    # a script as command trials against running it directly
 //! cargo build --release --example custom_objective && cargo bench --bench sweep -- custom
@@ -74,25 +74,35 @@ fn main() {
 }
 
 /// How the cost of a whole `kiln run` per trial grows with the trials: a no-op objective
-/// (sphere, 2 inputs, random sampler, 1 worker), process start and final reports included.
+/// (sphere, 2 inputs, 1 worker), process start and final reports included; random to 100,000
+/// trials, TPE to 10,000 (`KILN_BENCH_SCALE=1000,10000` picks the sizes).
 fn scale(dir: &Path) {
-    println!("scale: whole `kiln run`, no-op objective, random sampler, 1 worker, ms per trial");
-    let mut first = None;
-    for n in [1_000u64, 10_000, 100_000] {
-        let file = dir.join(format!("scale-{n}.toml"));
-        std::fs::write(
-            &file,
-            format!("name = \"scale\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = {n}\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\n"),
-        )
-        .unwrap();
-        let results = dir.join(format!("scale-{n}"));
-        let per_trial = kiln_run(&file, &results, 1) * 1e3 / n as f64;
-        let base = *first.get_or_insert(per_trial);
-        println!(
-            "  {n} trials: {per_trial:.3} ms per trial ({:.2}x the cost at 1,000)",
-            per_trial / base
-        );
-        let _ = std::fs::remove_dir_all(&results);
+    println!("scale: whole `kiln run`, no-op objective, 1 worker, ms per trial");
+    let sizes: Option<Vec<u64>> = std::env::var("KILN_BENCH_SCALE")
+        .ok()
+        .map(|v| v.split(',').map(|n| n.trim().parse().unwrap()).collect());
+    for (sampler, default) in [
+        ("random", vec![1_000u64, 10_000, 100_000]),
+        ("tpe", vec![1_000, 10_000]),
+    ] {
+        let mut first = None;
+        for n in sizes.clone().unwrap_or(default) {
+            let file = dir.join(format!("scale-{sampler}-{n}.toml"));
+            std::fs::write(
+                &file,
+                format!("name = \"scale\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = {n}\n[sampler]\nkind = \"{sampler}\"\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\n"),
+            )
+            .unwrap();
+            let results = dir.join(format!("scale-{sampler}-{n}"));
+            let per_trial = kiln_run(&file, &results, 1) * 1e3 / n as f64;
+            let base = *first.get_or_insert((n, per_trial));
+            println!(
+                "  {sampler:<6} {n:>6} trials: {per_trial:.3} ms per trial ({:.2}x the cost at {})",
+                per_trial / base.1,
+                base.0
+            );
+            let _ = std::fs::remove_dir_all(&results);
+        }
     }
 }
 

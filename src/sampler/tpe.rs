@@ -42,6 +42,42 @@ pub struct TpeSampler {
     metric: String,
     direction: Direction,
     settings: TpeSettings,
+    finished: Finished,
+}
+
+/// The finished trials (complete or pruned) as TPE sees them, gathered as they end: an ended
+/// trial never changes, so each is read from the history once, not once per proposal.
+///
+/// Invariant: `by_loss` holds exactly the complete or pruned trials among `history[..scanned]`
+/// that have a value and parameters in the space, and every trial there has ended.
+#[derive(Default)]
+struct Finished {
+    /// (loss, trial number) -> the trial's point in the unit cube; in loss order, ties in
+    /// trial order.
+    by_loss: std::collections::BTreeMap<(Loss, u64), Vec<f64>>,
+    /// The length of the ended prefix of the history read so far.
+    scanned: usize,
+    /// The number of the last trial of that prefix, to notice a history that is not the one
+    /// read before (a sampler reused on another sweep): the gathering then starts again.
+    last: Option<u64>,
+}
+
+/// A loss with a total order (lower is better).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Loss(f64);
+
+impl Eq for Loss {}
+
+impl PartialOrd for Loss {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Loss {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 impl TpeSampler {
@@ -52,8 +88,75 @@ impl TpeSampler {
             metric: metric.to_string(),
             direction,
             settings,
+            finished: Finished::default(),
         }
     }
+
+    /// A finished trial's point in the unit cube and its loss (lower is better whatever the
+    /// direction), if it has a value and parameters in the space.
+    fn observation(&self, space: &Space, t: &TrialRecord) -> Option<(Vec<f64>, Loss)> {
+        if !matches!(
+            t.state,
+            TrialState::Ended(EndState::Complete | EndState::Pruned)
+        ) {
+            return None;
+        }
+        let value = t.best_value(&self.metric, self.direction)?;
+        let loss = match self.direction {
+            Direction::Maximize => -value,
+            Direction::Minimize => value,
+        };
+        Some((unit_point(space, t)?, Loss(loss)))
+    }
+
+    /// Brings [`Finished`] up to date with `history`: reads the trials past its ended prefix
+    /// that have ended since.
+    fn gather(&mut self, space: &Space, history: &[TrialRecord]) {
+        let seen = self.finished.scanned;
+        let same = seen == 0 || history.get(seen - 1).map(|t| t.number) == self.finished.last;
+        if !same {
+            self.finished = Finished::default();
+        }
+        let mut finished = std::mem::take(&mut self.finished);
+        while let Some(t) = history.get(finished.scanned) {
+            if !matches!(t.state, TrialState::Ended(_)) {
+                break;
+            }
+            if let Some((point, loss)) = self.observation(space, t) {
+                finished.by_loss.insert((loss, t.number), point);
+            }
+            finished.scanned += 1;
+            finished.last = Some(t.number);
+        }
+        self.finished = finished;
+    }
+}
+
+/// The finished trials in loss order (ties in trial order): those gathered, merged with the
+/// late ones (sorted the same way).
+fn merge_by_loss<'a>(
+    gathered: &'a std::collections::BTreeMap<(Loss, u64), Vec<f64>>,
+    late: &'a [((Loss, u64), Vec<f64>)],
+) -> Vec<(Loss, &'a [f64])> {
+    let mut merged = Vec::with_capacity(gathered.len() + late.len());
+    let mut late = late.iter().peekable();
+    for (key, point) in gathered {
+        while let Some((k, p)) = late.next_if(|(k, _)| k < key) {
+            merged.push((k.0, p.as_slice()));
+        }
+        merged.push((key.0, point.as_slice()));
+    }
+    merged.extend(late.map(|(k, p)| (k.0, p.as_slice())));
+    merged
+}
+
+/// A trial's point in the unit cube, if all its parameters are in the space.
+fn unit_point(space: &Space, t: &TrialRecord) -> Option<Vec<f64>> {
+    space
+        .dimensions
+        .iter()
+        .map(|d| d.distribution.to_unit(t.params.get(&d.name)?))
+        .collect()
 }
 
 /// A Gaussian truncated to `[0, 1)`, with its normalisation computed once.
@@ -141,6 +244,12 @@ enum JointDim {
         categories: usize,
     },
 }
+
+/// The most finished bad trials `g` is fit to. Past it, `g` is fit to every k-th of them in loss
+/// order, an even sample of the whole bad group: a proposal then costs the same at 10,000
+/// trials as at 1,000 (fitting and scoring grow with the kernels), and sweeps of up to 1,025
+/// finished trials are unaffected.
+const MAX_BAD: usize = 1000;
 
 /// The weight a categorical kernel puts on its own trial's category.
 const OWN_CATEGORY: f64 = 0.8;
@@ -317,49 +426,38 @@ fn normal_cdf(z: f64) -> f64 {
 impl Sampler for TpeSampler {
     fn sample(&mut self, space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params> {
         let mut rng = stream(self.seed, Stream::Sampler, &[number]);
-        let unit = |t: &TrialRecord| -> Option<Vec<f64>> {
-            space
-                .dimensions
-                .iter()
-                .map(|d| d.distribution.to_unit(t.params.get(&d.name)?))
-                .collect()
-        };
-        // (point, loss): lower loss is better whatever the direction.
-        let mut observed: Vec<(Vec<f64>, f64)> = history
+        self.gather(space, history);
+        // Past the ended prefix: trials that ended out of order, and the running ones.
+        let tail = &history[self.finished.scanned..];
+        let mut late: Vec<((Loss, u64), Vec<f64>)> = tail
             .iter()
-            .filter(|t| {
-                matches!(
-                    t.state,
-                    TrialState::Ended(EndState::Complete | EndState::Pruned)
-                )
-            })
             .filter_map(|t| {
-                let value = t.best_value(&self.metric, self.direction)?;
-                let loss = if self.direction == Direction::Maximize {
-                    -value
-                } else {
-                    value
-                };
-                Some((unit(t)?, loss))
+                let (point, loss) = self.observation(space, t)?;
+                Some(((loss, t.number), point))
             })
             .collect();
-        if observed.len() < self.settings.startup_trials {
+        late.sort_by(|a, b| a.0.cmp(&b.0));
+        let n_observed = self.finished.by_loss.len() + late.len();
+        if n_observed < self.settings.startup_trials {
             // The same draws as the random sampler: the start of a TPE sweep is a random one.
             return super::RandomSampler::new(self.seed).sample(space, number, history);
         }
-        observed.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let n_good = ((self.settings.gamma * observed.len() as f64).ceil() as usize).clamp(1, 25);
-        let worst = observed.last().map_or(0.0, |o| o.1);
-        let liars = history
+        let observed = merge_by_loss(&self.finished.by_loss, &late);
+        let n_good = ((self.settings.gamma * n_observed as f64).ceil() as usize).clamp(1, 25);
+        let worst = observed.last().map_or(0.0, |(loss, _)| loss.0);
+        let (good, bad) = observed.split_at(n_good.min(observed.len()));
+        let good: Vec<(Vec<f64>, f64)> = good.iter().map(|(l, p)| (p.to_vec(), l.0)).collect();
+        let stride = bad.len().div_ceil(MAX_BAD).max(1);
+        let liars = tail
             .iter()
             .filter(|t| t.state == TrialState::Running && t.number < number)
-            .filter_map(|t| Some((unit(t)?, worst)));
-        let bad: Vec<(Vec<f64>, f64)> = observed
-            .split_off(n_good)
-            .into_iter()
+            .filter_map(|t| Some((unit_point(space, t)?, worst)));
+        let bad: Vec<(Vec<f64>, f64)> = bad
+            .iter()
+            .step_by(stride)
+            .map(|(l, p)| (p.to_vec(), l.0))
             .chain(liars)
             .collect();
-        let good = observed;
         if self.settings.multivariate {
             let (l, g) = (Joint::fit(space, &good), Joint::fit(space, &bad));
             let candidates = (0..self.settings.candidates)
@@ -511,6 +609,41 @@ mod tests {
         });
         let second = sampler.sample(&space, 21, &state.trials).unwrap();
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn what_the_sampler_gathers_between_proposals_never_changes_a_proposal() {
+        // Past MAX_BAD finished trials too, where the bad group is sampled.
+        let state = run(1_200);
+        let space = space();
+        for k in [30, 700, 1_100, 1_199] {
+            let fresh = tpe().sample(&space, k as u64, &state.trials[..k]);
+            assert_eq!(fresh.as_ref(), Some(&state.trials[k].params), "trial {k}");
+        }
+        // A trial still running while later ones end, then ending; then another history.
+        let mut history = state.trials[..60].to_vec();
+        let ended = history[5].clone();
+        history[5].state = TrialState::Running;
+        let mut reused = tpe();
+        let fresh = |h: &[TrialRecord]| tpe().sample(&space, 60, h);
+        assert_eq!(reused.sample(&space, 60, &history), fresh(&history));
+        history[5] = ended;
+        assert_eq!(reused.sample(&space, 60, &history), fresh(&history));
+        let other = run_with(tpe(), 40).trials;
+        let mut shifted = other.clone();
+        shifted.rotate_left(1);
+        assert_eq!(
+            reused.sample(&space, 40, &shifted),
+            fresh_at(&space, 40, &shifted)
+        );
+        assert_eq!(
+            reused.sample(&space, 40, &other),
+            fresh_at(&space, 40, &other)
+        );
+    }
+
+    fn fresh_at(space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params> {
+        tpe().sample(space, number, history)
     }
 
     #[test]
