@@ -436,7 +436,7 @@ impl Sampler for TpeSampler {
                 Some(((loss, t.number), point))
             })
             .collect();
-        late.sort_by(|a, b| a.0.cmp(&b.0));
+        late.sort_by_key(|(key, _)| *key);
         let n_observed = self.finished.by_loss.len() + late.len();
         if n_observed < self.settings.startup_trials {
             // The same draws as the random sampler: the start of a TPE sweep is a random one.

@@ -321,7 +321,7 @@ mod tests {
         save(&mut resumed, &checkpoint(7));
         damage(dir.path(), 7, true);
         assert_eq!(newest(dir.path()), Some(3));
-        assert_eq!(find(dir.path(), 3).map(|b| b.len() > 0), Some(true));
+        assert_eq!(find(dir.path(), 3).map(|b| !b.is_empty()), Some(true));
         assert!(find(dir.path(), 7).is_none());
     }
 
