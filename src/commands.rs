@@ -327,7 +327,7 @@ fn sweep_and_report(
     }
     if !options.quiet {
         // The top five, narrow enough for a terminal: the objective and the parameters.
-        let table = report::leaderboard(&outcome.state, &spec);
+        let table = report::leaderboard_top(&outcome.state, &spec, Some(5));
         let summary = report::SUMMARY_COLUMNS;
         let skip: Vec<&str> = table
             .columns
@@ -547,7 +547,7 @@ fn print_settings(e: &Experiment, burn: &BurnObjective) {
 /// `kiln leaderboard`: the leaderboard as a terminal table.
 pub fn leaderboard(source: &Source, top: Option<usize>) -> Result<u8> {
     let (experiment, state) = source.load()?;
-    let table = report::leaderboard(&state, &ReportSpec::of(&experiment));
+    let table = report::leaderboard_top(&state, &ReportSpec::of(&experiment), top);
     if table.rows.is_empty() {
         crate::say!("No trial has ended yet in {}.", source.describe());
     } else {

@@ -6,7 +6,7 @@
 //! kernels in the unit cube (so log ranges count in log space, as they are searched). A parameter
 //! whose value does not matter is spread the same way among the best trials as among all of
 //! them: divergence near 0. Importances are scaled to sum to 1. Unlike fANOVA it needs no model
-//! to fit, and it is computed in microseconds from the journal's state.
+//! to fit, and its cost stops growing past a few thousand trials.
 
 use crate::experiment::Direction;
 use crate::journal::EndState;
@@ -101,19 +101,32 @@ fn pearson_divergence(distribution: &Distribution, top: &[f64], all: &[f64]) -> 
         .sum()
 }
 
+/// Bins the points are gathered into before the kernels are summed: a kernel is at least 0.02
+/// wide, 40 bins, so moving a point to its bin's centre changes a density by under 1e-4 of
+/// itself, and the cost stops growing with the trials past a few thousand.
+const BINS: usize = 2048;
+
 /// A Gaussian kernel density over `[0, 1]` with Scott's bandwidth (at least 0.02), plus a
 /// small flat floor so ratios stay finite.
-fn kde(points: &[f64]) -> impl Fn(f64) -> f64 + '_ {
+fn kde(points: &[f64]) -> impl Fn(f64) -> f64 {
     let n = points.len() as f64;
     let mean = points.iter().sum::<f64>() / n;
     let std = (points.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
     let width = (1.06 * std * n.powf(-0.2)).max(0.02);
+    let mut counts = vec![0u32; BINS];
+    for &p in points {
+        counts[((p * BINS as f64) as usize).min(BINS - 1)] += 1;
+    }
+    let bins: Vec<(f64, f64)> = (counts.iter().enumerate())
+        .filter(|(_, c)| **c > 0)
+        .map(|(i, &c)| ((i as f64 + 0.5) / BINS as f64, c as f64))
+        .collect();
     move |x: f64| {
-        let density: f64 = points
+        let density: f64 = bins
             .iter()
-            .map(|&p| {
-                let z = (x - p) / width;
-                (-0.5 * z * z).exp()
+            .map(|&(centre, count)| {
+                let z = (x - centre) / width;
+                count * (-0.5 * z * z).exp()
             })
             .sum::<f64>()
             / (n * width * std::f64::consts::TAU.sqrt());

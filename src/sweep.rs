@@ -233,6 +233,9 @@ fn orchestrate(
     let mut stopping = false;
     let mut reports_written = Instant::now();
     let mut reports_dirty = true;
+    // Writing the reports costs time in proportion to the trials: waiting ten times as long as
+    // the last write took keeps them under a tenth of the sweep's time, however large it grows.
+    let mut reports_cost = Duration::ZERO;
     // When nothing was claimable (trials held by other workers), when to ask again.
     let mut next_claim = Instant::now();
     let mut done = false;
@@ -448,8 +451,12 @@ fn orchestrate(
             Err(_) => {}
         }
         store.tick(&mut state)?;
-        if reports_dirty && reports_written.elapsed() >= Duration::from_secs(1) {
+        if reports_dirty
+            && reports_written.elapsed() >= (10 * reports_cost).max(Duration::from_secs(1))
+        {
+            let started = Instant::now();
             store.write_reports(&state, &spec)?;
+            reports_cost = started.elapsed();
             reports_written = Instant::now();
             reports_dirty = false;
         }

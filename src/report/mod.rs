@@ -114,24 +114,23 @@ fn state_rank(t: &TrialRecord) -> u8 {
 
 /// The ended trials, best first: complete, then pruned, by objective; failed last.
 pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s TrialRecord> {
-    let mut trials: Vec<&TrialRecord> = state
+    // Each trial's key is computed once: finding a best value walks the trial's epochs.
+    let mut keyed: Vec<(u8, Option<f64>, &TrialRecord)> = state
         .trials
         .iter()
         .filter(|t| t.state != TrialState::Running)
+        .map(|t| (state_rank(t), t.best_value(spec.metric, spec.direction), t))
         .collect();
-    trials.sort_by(|a, b| {
-        let value = |t: &TrialRecord| t.best_value(spec.metric, spec.direction);
-        state_rank(a)
-            .cmp(&state_rank(b))
-            .then_with(|| match (value(a), value(b)) {
-                (Some(x), Some(y)) if spec.direction.better(x, y) => std::cmp::Ordering::Less,
-                (Some(x), Some(y)) if spec.direction.better(y, x) => std::cmp::Ordering::Greater,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                _ => a.number.cmp(&b.number),
-            })
+    keyed.sort_by(|(rank_a, value_a, a), (rank_b, value_b, b)| {
+        rank_a.cmp(rank_b).then_with(|| match (value_a, value_b) {
+            (Some(x), Some(y)) if spec.direction.better(*x, *y) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) if spec.direction.better(*y, *x) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            _ => a.number.cmp(&b.number),
+        })
     });
-    trials
+    keyed.into_iter().map(|(_, _, t)| t).collect()
 }
 
 /// The leaderboard's first columns: what a trial is and how it did.
@@ -147,7 +146,12 @@ pub const SUMMARY_COLUMNS: [&str; 7] = [
 
 /// `leaderboard.csv`: one row per ended trial, best first, failed last.
 pub fn leaderboard(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
-    let trials = ranked(state, spec);
+    leaderboard_top(state, spec, None)
+}
+
+/// The leaderboard's first `top` rows (all when `None`), with the whole leaderboard's columns.
+pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<usize>) -> Table {
+    let mut trials = ranked(state, spec);
     let metrics = metric_columns(trials.iter().copied());
     let mut columns: Vec<String> = SUMMARY_COLUMNS
         .iter()
@@ -158,6 +162,7 @@ pub fn leaderboard(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
     columns.push("gap".into());
     columns.extend(spec.params.iter().cloned());
     columns.push("note".into());
+    trials.truncate(top.unwrap_or(usize::MAX));
     let mut rows = Vec::new();
     for (i, t) in trials.iter().enumerate() {
         let best = t.best_epoch(spec.metric, spec.direction);

@@ -2,7 +2,7 @@
 //! and `report.html`, one page that shows them with the top of the leaderboard and opens from
 //! disk in any browser.
 
-use super::{ReportSpec, Table, importance, leaderboard, ranked};
+use super::{ReportSpec, Table, importance, leaderboard_top, ranked};
 use crate::error::{Context, Result};
 use crate::files::write_atomic;
 use crate::journal::EndState;
@@ -402,7 +402,7 @@ fn escape(text: &str) -> String {
 }
 
 fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> String {
-    let table = leaderboard(state, spec);
+    let table = leaderboard_top(state, spec, Some(10));
     let keep: Vec<usize> = (0..table.columns.len())
         .filter(|&i| table.columns[i] != "note")
         .collect();
@@ -413,7 +413,6 @@ fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> 
     let rows: String = table
         .rows
         .iter()
-        .take(10)
         .map(|row| {
             let cells: String = keep
                 .iter()
