@@ -8,11 +8,12 @@ use crate::journal::{EndState, FileJournal, Journal, PgJournal};
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
 use crate::report::{self, ReportSpec};
+use crate::sampler::SamplerKind;
 use crate::settings::{SETTINGS, Section};
 use crate::state::{SweepState, TrialState};
 use crate::store::Storage;
 use crate::sweep::{self, Execution, SweepOptions};
-use crate::train::spec::{SplitSpec, task_name};
+use crate::train::spec::SplitSpec;
 use crate::worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -464,7 +465,7 @@ fn print_data(burn: &BurnObjective) {
         "data       {}: {} features{classes}, {}\n           split {split}: train {}, val {}, test {}",
         spec.path.display(),
         data.n_features(),
-        task_name(spec.task),
+        spec.task,
         data.train.rows,
         data.val.rows,
         data.test.as_ref().map_or(0, |t| t.rows)
@@ -481,16 +482,18 @@ fn print_data(burn: &BurnObjective) {
 
 /// The sampler, budget, pruner and storage, as `kiln check` shows them.
 fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
-    let sampler = match e.sampler.kind.as_str() {
-        "grid" => format!(
+    let sampler = match e.sampler.kind {
+        SamplerKind::Grid => format!(
             "grid sampler over {} points",
             experiment::grid_size(&e.space, e.sampler.points).unwrap_or(0)
         ),
-        "tpe" => format!(
+        SamplerKind::Tpe => format!(
             "tpe sampler (seed {}; {} random trials first, gamma {}, {} candidates)",
             e.seed, e.sampler.startup_trials, e.sampler.gamma, e.sampler.candidates
         ),
-        kind => format!("{kind} sampler (seed {})", e.seed),
+        kind @ (SamplerKind::Random | SamplerKind::Sobol) => {
+            format!("{kind} sampler (seed {})", e.seed)
+        }
     };
     crate::say!(
         "plan       {sampler}; {} trials, {} at once{}; pruner {}",

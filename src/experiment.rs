@@ -7,6 +7,9 @@
 //! `toml_edit` over the same text.
 
 use crate::error::{Error, Result};
+use crate::names::Named;
+use crate::pruner::PrunerKind;
+use crate::sampler::SamplerKind;
 use crate::settings::{Settings, did_you_mean, hint, quote_list};
 use crate::space::{Dimension, Distribution, ParamValue, Space};
 use serde::Deserialize;
@@ -106,8 +109,8 @@ pub struct Budget {
 /// `[sampler]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplerSpec {
-    /// `random`, `grid`, `sobol` or `tpe`.
-    pub kind: String,
+    /// Which sampler.
+    pub kind: SamplerKind,
     /// Default grid points for continuous ranges.
     pub points: Option<usize>,
     /// TPE: random trials before the model takes over.
@@ -123,8 +126,8 @@ pub struct SamplerSpec {
 /// `[pruner]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrunerSpec {
-    /// `none`, `median`, `asha` or `hyperband`.
-    pub kind: String,
+    /// Which pruner.
+    pub kind: PrunerKind,
     /// median: epochs a trial trains before it can be pruned.
     pub warmup_epochs: u32,
     /// median: other trials that must have reached an epoch before it is judged.
@@ -256,13 +259,6 @@ struct RawPruner {
     reduction_factor: Option<i64>,
 }
 
-/// Samplers this version runs.
-pub const SAMPLERS: &[&str] = &["random", "grid", "sobol", "tpe"];
-/// Samplers of the design that come later.
-const SAMPLERS_LATER: &[&str] = &[];
-/// Pruners this version runs.
-pub const PRUNERS: &[&str] = &["none", "median", "asha", "hyperband"];
-const PRUNERS_LATER: &[&str] = &[];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 const DIMENSION_KEYS: &[&str] = &[
     "uniform",
@@ -518,7 +514,7 @@ impl Builder {
                 })
             })
             .transpose()?;
-        let grid_size = if sampler.kind == "grid" {
+        let grid_size = if sampler.kind == SamplerKind::Grid {
             Some(
                 grid_size(space, sampler.points)
                     .map_err(|(name, e)| self.err(&["space", &name], e))?,
@@ -543,14 +539,7 @@ impl Builder {
     }
 
     fn sampler(&self, raw: &RawSampler) -> Result<SamplerSpec> {
-        let kind = raw.kind.clone().unwrap_or_else(|| "random".to_string());
-        self.check_kind(
-            &["sampler", "kind"],
-            "sampler",
-            &kind,
-            SAMPLERS,
-            SAMPLERS_LATER,
-        )?;
+        let kind = self.named(&["sampler", "kind"], "sampler", raw.kind.as_deref())?;
         let at_least_one = |key: &str, value: Option<i64>| -> Result<Option<usize>> {
             match value {
                 Some(v) if v < 1 => Err(self.err(
@@ -581,8 +570,7 @@ impl Builder {
     }
 
     fn pruner(&self, raw: &RawPruner) -> Result<PrunerSpec> {
-        let kind = raw.kind.clone().unwrap_or_else(|| "none".to_string());
-        self.check_kind(&["pruner", "kind"], "pruner", &kind, PRUNERS, PRUNERS_LATER)?;
+        let kind = self.named(&["pruner", "kind"], "pruner", raw.kind.as_deref())?;
         let at_least = |key: &str, value: Option<i64>, min: i64, default: i64| -> Result<i64> {
             match value {
                 Some(v) if v < min => Err(self.err(
@@ -601,32 +589,21 @@ impl Builder {
         })
     }
 
-    fn check_kind(
-        &self,
-        path: &[&str],
-        what: &str,
-        kind: &str,
-        now: &[&str],
-        later: &[&str],
-    ) -> Result<()> {
-        if now.contains(&kind) {
-            Ok(())
-        } else if later.contains(&kind) {
-            Err(self.err(
+    /// The variant `name` spells (the first variant when absent), or an error listing them.
+    fn named<T: Named>(&self, path: &[&str], what: &str, name: Option<&str>) -> Result<T> {
+        let Some(name) = name else {
+            return Ok(T::ALL[0]);
+        };
+        T::from_name(name).ok_or_else(|| {
+            let hint = hint(name, T::NAMES.iter().copied());
+            self.err(
                 path,
                 format!(
-                    "{what} `{kind}` is not available in this version of kiln; use {}",
-                    quote_list(now)
+                    "unknown {what} `{name}`: use {}.{hint}",
+                    quote_list(T::NAMES)
                 ),
-            ))
-        } else {
-            let all: Vec<&str> = now.iter().chain(later).copied().collect();
-            let hint = hint(kind, all.iter().copied());
-            Err(self.err(
-                path,
-                format!("unknown {what} `{kind}`: use {}.{hint}", quote_list(now)),
-            ))
-        }
+            )
+        })
     }
 
     fn space(&self, table: &toml::Table) -> Result<Space> {

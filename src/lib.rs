@@ -20,6 +20,7 @@ pub mod importance;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod names;
 pub mod objective;
 pub mod output;
 pub mod progress;

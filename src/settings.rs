@@ -4,7 +4,10 @@
 //! this one table validates both, gives `kiln check` the resolved values to print, and gives the
 //! trainer typed access to a trial's values (defaults, then fixed values, then sampled ones).
 
+use crate::names::Named;
 use crate::space::{ParamValue, Params};
+use crate::train::model::{Activation, ModelKind, Norm};
+use crate::train::trainer::{Backend, Loss, Optimizer, Schedule};
 use std::collections::BTreeMap;
 
 /// The section a setting lives in.
@@ -116,19 +119,12 @@ macro_rules! spec {
     };
 }
 
-/// Model kinds.
-pub const MODEL_KINDS: &[&str] = &["mlp", "cnn"];
-/// Optimizers.
-pub const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "rmsprop"];
-/// Losses: `cross_entropy` for classification, the others for regression.
-pub const LOSSES: &[&str] = &["cross_entropy", "mse", "mae", "huber"];
-
 /// Every setting kiln knows.
 pub static SETTINGS: &[Spec] = &[
     spec!(
         "kind",
         Model,
-        Kind::Name(MODEL_KINDS),
+        Kind::Name(ModelKind::NAMES),
         Some(Default::Name("mlp")),
         "model family"
     ),
@@ -149,14 +145,14 @@ pub static SETTINGS: &[Spec] = &[
     spec!(
         "activation",
         Model,
-        Kind::Name(&["relu", "gelu", "tanh", "leaky_relu"]),
+        Kind::Name(Activation::NAMES),
         Some(Default::Name("relu")),
         "activation after each hidden layer"
     ),
     spec!(
         "norm",
         Model,
-        Kind::Name(&["none", "batch", "layer"]),
+        Kind::Name(Norm::NAMES),
         Some(Default::Name("none")),
         "normalisation after each hidden layer"
     ),
@@ -219,7 +215,7 @@ pub static SETTINGS: &[Spec] = &[
     spec!(
         "optimizer",
         Train,
-        Kind::Name(OPTIMIZERS),
+        Kind::Name(Optimizer::NAMES),
         Some(Default::Name("adamw")),
         "optimizer"
     ),
@@ -261,7 +257,7 @@ pub static SETTINGS: &[Spec] = &[
     spec!(
         "lr_schedule",
         Train,
-        Kind::Name(&["constant", "step", "exponential", "cosine"]),
+        Kind::Name(Schedule::NAMES),
         Some(Default::Name("constant")),
         "learning-rate schedule, per epoch"
     ),
@@ -324,14 +320,14 @@ pub static SETTINGS: &[Spec] = &[
     spec!(
         "loss",
         Train,
-        Kind::Name(LOSSES),
+        Kind::Name(Loss::NAMES),
         None,
         "loss (default: cross_entropy or mse by task)"
     ),
     spec!(
         "backend",
         Train,
-        Kind::Name(&["flex", "ndarray"]),
+        Kind::Name(Backend::NAMES),
         Some(Default::Name("flex")),
         "CPU backend"
     ),
@@ -484,6 +480,19 @@ impl Settings {
             Some(ParamValue::Str(s)) => Some(s),
             _ => None,
         }
+    }
+
+    /// A name setting as its enum; an error if it is absent or not one of the enum's names.
+    pub fn named<T: Named>(&self, name: &str) -> Result<T, String> {
+        let value = self
+            .name(name)
+            .ok_or_else(|| format!("the setting `{name}` is not set"))?;
+        T::from_name(value).ok_or_else(|| {
+            format!(
+                "`{name}` must be one of {}, got `{value}`",
+                quote_list(T::NAMES)
+            )
+        })
     }
 
     /// A boolean setting (absent: None).

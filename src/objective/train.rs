@@ -69,7 +69,7 @@ impl Objective for BurnObjective {
     fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, TrialError> {
         let setup = TrainSetup {
             data: &self.data,
-            config: TrainConfig::from_settings(trial.settings(), self.data.task),
+            config: TrainConfig::from_settings(trial.settings(), self.data.task)?,
             early_stopping: self.spec.early_stopping.as_ref(),
             objective: (
                 &self.experiment.objective.metric,

@@ -16,6 +16,20 @@ pub use median::Median;
 use crate::experiment::{Direction, Experiment};
 use crate::state::{SweepState, TrialRecord};
 
+crate::named! {
+    /// The pruners (`[pruner] kind`).
+    pub enum PrunerKind {
+        /// No pruning (the default).
+        None = "none",
+        /// Stop a trial worse than the median of the others at the same epoch.
+        Median = "median",
+        /// Asynchronous successive halving.
+        Asha = "asha",
+        /// Several ASHA brackets of different first rungs.
+        Hyperband = "hyperband",
+    }
+}
+
 /// Decides whether a trial should stop early.
 pub trait Pruner: Send {
     /// `Some(reason)` to stop `trial`, which just reported its latest epoch.
@@ -46,8 +60,8 @@ impl Objective {
 /// Refuses a pruner that places rungs by the most epochs a trial reports when the objective
 /// does not say how many that is.
 pub fn check(experiment: &Experiment, max_epochs: Option<u32>) -> crate::error::Result<()> {
-    let kind = experiment.pruner.kind.as_str();
-    if max_epochs.is_none() && (kind == "asha" || kind == "hyperband") {
+    let kind = experiment.pruner.kind;
+    if max_epochs.is_none() && matches!(kind, PrunerKind::Asha | PrunerKind::Hyperband) {
         return Err(experiment.error_at(
             &["pruner", "kind"],
             format!("the `{kind}` pruner places its rungs by the most epochs a trial reports: set `epochs` in [objective] (or use the `median` pruner)"),
@@ -64,26 +78,26 @@ pub fn build(experiment: &Experiment, max_epochs: Option<u32>) -> Option<Box<dyn
         direction: experiment.objective.direction,
     };
     let max_epochs = max_epochs.unwrap_or(1).max(1);
-    match spec.kind.as_str() {
-        "median" => Some(Box::new(Median {
+    match spec.kind {
+        PrunerKind::None => None,
+        PrunerKind::Median => Some(Box::new(Median {
             objective,
             warmup_epochs: spec.warmup_epochs,
             min_trials: spec.min_trials,
         })),
-        "asha" => Some(Box::new(Asha::new(
+        PrunerKind::Asha => Some(Box::new(Asha::new(
             objective,
             spec.min_epochs,
             spec.reduction_factor,
             max_epochs,
             1,
         ))),
-        "hyperband" => Some(Box::new(Asha::hyperband(
+        PrunerKind::Hyperband => Some(Box::new(Asha::hyperband(
             objective,
             spec.min_epochs,
             spec.reduction_factor,
             max_epochs,
         ))),
-        _ => None,
     }
 }
 
@@ -91,17 +105,18 @@ pub fn build(experiment: &Experiment, max_epochs: Option<u32>) -> Option<Box<dyn
 pub fn describe(experiment: &Experiment, max_epochs: Option<u32>) -> String {
     let spec = &experiment.pruner;
     let max_epochs = max_epochs.unwrap_or(1).max(1);
-    match spec.kind.as_str() {
-        "median" => format!(
+    match spec.kind {
+        PrunerKind::None => "none".to_string(),
+        PrunerKind::Median => format!(
             "median (prune a trial whose best so far is worse than the median of other trials at the same epoch; after {} epochs and {} trials)",
             spec.warmup_epochs, spec.min_trials
         ),
-        "asha" => format!(
+        PrunerKind::Asha => format!(
             "asha (reduction factor {}; rungs at epochs {:?})",
             spec.reduction_factor,
             asha::rungs(spec.min_epochs, spec.reduction_factor, max_epochs)
         ),
-        "hyperband" => {
+        PrunerKind::Hyperband => {
             let brackets = asha::brackets(spec.min_epochs, spec.reduction_factor, max_epochs);
             let rungs: Vec<String> = (0..brackets)
                 .map(|b| {
@@ -118,7 +133,6 @@ pub fn describe(experiment: &Experiment, max_epochs: Option<u32>) -> String {
                 rungs.join(" ")
             )
         }
-        _ => "none".to_string(),
     }
 }
 

@@ -22,6 +22,20 @@ use crate::experiment::{ObjectiveSpec, SamplerSpec};
 use crate::space::{Params, Space};
 use crate::state::TrialRecord;
 
+crate::named! {
+    /// The samplers (`[sampler] kind`).
+    pub enum SamplerKind {
+        /// Independent uniform draws in the unit cube (the default).
+        Random = "random",
+        /// Every combination of the dimensions' points, in order.
+        Grid = "grid",
+        /// A scrambled Sobol sequence: low-discrepancy, evenly spread.
+        Sobol = "sobol",
+        /// The tree-structured Parzen estimator.
+        Tpe = "tpe",
+    }
+}
+
 /// Proposes parameters for new trials.
 pub trait Sampler: Send {
     /// Parameters for trial `number`, given the trials so far; `None` when exhausted.
@@ -35,10 +49,11 @@ pub fn build(
     seed: u64,
     objective: &ObjectiveSpec,
 ) -> Box<dyn Sampler> {
-    match spec.kind.as_str() {
-        "grid" => Box::new(GridSampler::new(space, spec.points)),
-        "sobol" => Box::new(SobolSampler::new(seed)),
-        "tpe" => Box::new(TpeSampler::new(
+    match spec.kind {
+        SamplerKind::Random => Box::new(RandomSampler::new(seed)),
+        SamplerKind::Grid => Box::new(GridSampler::new(space, spec.points)),
+        SamplerKind::Sobol => Box::new(SobolSampler::new(seed)),
+        SamplerKind::Tpe => Box::new(TpeSampler::new(
             seed,
             &objective.metric,
             objective.direction,
@@ -49,6 +64,5 @@ pub fn build(
                 multivariate: spec.multivariate,
             },
         )),
-        _ => Box::new(RandomSampler::new(seed)),
     }
 }

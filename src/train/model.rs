@@ -23,40 +23,31 @@ use rand::{Rng as _, RngCore};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-/// The activation after each hidden layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// max(0, x)
-    Relu,
-    /// Gaussian error linear unit.
-    Gelu,
-    /// Hyperbolic tangent.
-    Tanh,
-    /// max(0.01 x, x)
-    LeakyRelu,
+crate::named! {
+    /// The activation after each hidden layer.
+    pub enum Activation {
+        /// max(0, x)
+        Relu = "relu",
+        /// Gaussian error linear unit.
+        Gelu = "gelu",
+        /// Hyperbolic tangent.
+        Tanh = "tanh",
+        /// max(0.01 x, x)
+        LeakyRelu = "leaky_relu",
+    }
+}
+
+crate::named! {
+    /// Model families (`[model] kind`).
+    pub enum ModelKind {
+        /// A multi-layer perceptron.
+        Mlp = "mlp",
+        /// A convolutional network over image-shaped rows, with an MLP head.
+        Cnn = "cnn",
+    }
 }
 
 impl Activation {
-    /// From the setting's name.
-    pub fn from_name(name: &str) -> Activation {
-        match name {
-            "gelu" => Activation::Gelu,
-            "tanh" => Activation::Tanh,
-            "leaky_relu" => Activation::LeakyRelu,
-            _ => Activation::Relu,
-        }
-    }
-
-    /// The setting's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Gelu => "gelu",
-            Activation::Tanh => "tanh",
-            Activation::LeakyRelu => "leaky_relu",
-        }
-    }
-
     fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Relu => activation::relu(x),
@@ -67,34 +58,15 @@ impl Activation {
     }
 }
 
-/// Normalisation after each hidden layer, before its activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Norm {
-    /// None.
-    None,
-    /// Batch normalisation (batch statistics in training, running ones in evaluation).
-    Batch,
-    /// Layer normalisation.
-    Layer,
-}
-
-impl Norm {
-    /// From the setting's name.
-    pub fn from_name(name: &str) -> Norm {
-        match name {
-            "batch" => Norm::Batch,
-            "layer" => Norm::Layer,
-            _ => Norm::None,
-        }
-    }
-
-    /// The setting's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Norm::None => "none",
-            Norm::Batch => "batch",
-            Norm::Layer => "layer",
-        }
+crate::named! {
+    /// Normalisation after each hidden layer, before its activation.
+    pub enum Norm {
+        /// None.
+        None = "none",
+        /// Batch normalisation (batch statistics in training, running ones in evaluation).
+        Batch = "batch",
+        /// Layer normalisation.
+        Layer = "layer",
     }
 }
 
@@ -330,8 +302,8 @@ pub enum Network {
 /// A network's shape: what `model.json` records, and all that is needed to rebuild it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Architecture {
-    /// `mlp` or `cnn`.
-    pub kind: String,
+    /// The model family.
+    pub kind: ModelKind,
     /// Input width: the number of feature columns.
     pub inputs: usize,
     /// Output width: classes, or 1 for regression.
@@ -340,10 +312,10 @@ pub struct Architecture {
     pub hidden: usize,
     /// Hidden layers.
     pub layers: usize,
-    /// Activation name.
-    pub activation: String,
-    /// Normalisation name.
-    pub norm: String,
+    /// The activation.
+    pub activation: Activation,
+    /// The normalisation.
+    pub norm: Norm,
     /// `[channels, height, width]` of image rows (CNN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<[usize; 3]>,
@@ -388,14 +360,14 @@ impl Architecture {
 
     /// The activation.
     pub fn activation(&self) -> Activation {
-        Activation::from_name(&self.activation)
+        self.activation
     }
 
     /// A new network of this shape with weights drawn from `rng`.
     pub fn build(&self, rng: &mut Rng, device: &Device) -> Network {
-        let norm = Norm::from_name(&self.norm);
-        match (self.kind.as_str(), self.image) {
-            ("cnn", Some([channels, height, width])) => {
+        let norm = self.norm;
+        match (self.kind, self.image) {
+            (ModelKind::Cnn, Some([channels, height, width])) => {
                 let mut c_in = channels;
                 let mut convs = Vec::new();
                 for i in 0..self.conv_layers {
@@ -419,7 +391,8 @@ impl Architecture {
                 .with_norm(norm, device);
                 Network::Cnn(Cnn { convs, head })
             }
-            _ => {
+            // A CNN without image-shaped rows is refused when the experiment is checked.
+            (ModelKind::Mlp, _) | (ModelKind::Cnn, None) => {
                 let width = self.inputs + self.embeddings.len() * self.embedding_dim;
                 let mlp = Mlp::new(width, self.outputs, self.hidden, self.layers, rng, device)
                     .with_embeddings(&self.embeddings, self.embedding_dim, rng, device)

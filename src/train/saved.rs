@@ -18,8 +18,8 @@ pub struct ModelDescription {
     /// The network's shape.
     #[serde(flatten)]
     pub architecture: Architecture,
-    /// `classification` or `regression`.
-    pub task: String,
+    /// Classification or regression.
+    pub task: Task,
     /// Feature columns, in input order.
     pub features: Vec<String>,
     /// Train-split mean of each feature.
@@ -48,7 +48,7 @@ impl ModelDescription {
     pub fn new(architecture: Architecture, data: &Dataset) -> ModelDescription {
         ModelDescription {
             architecture,
-            task: crate::train::spec::task_name(data.task).into(),
+            task: data.task,
             features: data.features.clone(),
             feature_mean: data.feature_stats.iter().map(|s| s.0).collect(),
             feature_std: data.feature_stats.iter().map(|s| s.1).collect(),
@@ -74,14 +74,6 @@ impl ModelDescription {
             .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
         serde_json::from_slice(&text)
             .map_err(|e| Error::runtime(format!("{}: {e}", path.display())))
-    }
-
-    fn task(&self) -> Task {
-        if self.task == "regression" {
-            Task::Regression
-        } else {
-            Task::Classification
-        }
     }
 }
 
@@ -111,7 +103,7 @@ pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
     let outputs = predict(&model, &rows, architecture, &device);
     let mut columns = vec!["prediction".to_string()];
     let mut rows = Vec::new();
-    match description.task() {
+    match description.task {
         Task::Classification => {
             columns.extend(description.classes.iter().map(|c| format!("prob_{c}")));
             for logits in outputs.chunks(description.architecture.outputs) {

@@ -4,19 +4,22 @@
 
 use crate::error::{Error, Result};
 use crate::experiment::{Direction, Experiment, scalar};
+use crate::names::Named;
 use crate::settings::{self, Kind, Section, Settings, hint, quote_list};
 use crate::space::{Distribution, ParamValue};
+use crate::train::trainer::Loss;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Classification or regression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// Predict a class; softmax cross-entropy.
-    Classification,
-    /// Predict a number; MSE by default.
-    Regression,
+crate::named! {
+    /// Classification or regression (`[data] task`).
+    pub enum Task {
+        /// Predict a class; softmax cross-entropy.
+        Classification = "classification",
+        /// Predict a number; MSE by default.
+        Regression = "regression",
+    }
 }
 
 /// How rows are split into train, validation and test.
@@ -204,16 +207,16 @@ impl SpecBuilder<'_> {
     }
 
     fn data(&self, raw: &RawData) -> Result<DataSpec> {
-        let task = match raw.task.as_str() {
-            "classification" => Task::Classification,
-            "regression" => Task::Regression,
-            other => {
-                return Err(self.err(
-                    &["data", "task"],
-                    format!("unknown task `{other}`: use `classification` or `regression`"),
-                ));
-            }
-        };
+        let task = Task::from_name(&raw.task).ok_or_else(|| {
+            self.err(
+                &["data", "task"],
+                format!(
+                    "unknown task `{}`: use {}",
+                    raw.task,
+                    quote_list(Task::NAMES)
+                ),
+            )
+        })?;
         let split = match (&raw.split, &raw.split_column) {
             (Some(_), Some(_)) => {
                 return Err(self.err(
@@ -434,8 +437,8 @@ impl SpecBuilder<'_> {
                 continue;
             };
             let fits = match data.task {
-                Task::Classification => loss == "cross_entropy",
-                Task::Regression => loss != "cross_entropy",
+                Task::Classification => loss == Loss::CrossEntropy.name(),
+                Task::Regression => loss != Loss::CrossEntropy.name(),
             };
             if !fits {
                 let allowed = match data.task {
@@ -451,19 +454,11 @@ impl SpecBuilder<'_> {
                     &path,
                     format!(
                         "loss `{loss}` does not fit a {} task: use {allowed}",
-                        task_name(data.task)
+                        data.task
                     ),
                 ));
             }
         }
         Ok(())
-    }
-}
-
-/// `classification` or `regression`.
-pub fn task_name(task: Task) -> &'static str {
-    match task {
-        Task::Classification => "classification",
-        Task::Regression => "regression",
     }
 }

@@ -3,7 +3,7 @@
 
 use super::checkpoint::{self, Slots, TrainingState};
 use super::data::{Dataset, Split};
-use super::model::{Activation, Architecture, DropoutMasks, Network, Norm};
+use super::model::{Activation, Architecture, DropoutMasks, ModelKind, Network, Norm};
 use crate::experiment::Direction;
 use crate::files::write_atomic;
 use crate::journal::Metrics;
@@ -24,6 +24,76 @@ use rand::seq::SliceRandom;
 use std::path::Path;
 use std::time::Instant;
 
+crate::named! {
+    /// Optimizers (`[train] optimizer`).
+    pub enum Optimizer {
+        /// Stochastic gradient descent, with optional (Nesterov) momentum.
+        Sgd = "sgd",
+        /// Adam, with L2 weight decay.
+        Adam = "adam",
+        /// Adam with decoupled weight decay (fused, kiln's own).
+        AdamW = "adamw",
+        /// RMSprop.
+        RmsProp = "rmsprop",
+    }
+}
+
+crate::named! {
+    /// Learning-rate schedules after the warm-up (`[train] lr_schedule`).
+    pub enum Schedule {
+        /// The base rate throughout.
+        Constant = "constant",
+        /// Times `gamma` every `step_size` epochs.
+        Step = "step",
+        /// Times `gamma` every epoch.
+        Exponential = "exponential",
+        /// Half a cosine from the base rate to 0 at the last epoch.
+        Cosine = "cosine",
+    }
+}
+
+crate::named! {
+    /// Training losses (`[train] loss`): `cross_entropy` for classification, the others for
+    /// regression.
+    pub enum Loss {
+        /// Softmax cross-entropy (classification).
+        CrossEntropy = "cross_entropy",
+        /// Mean squared error.
+        Mse = "mse",
+        /// Mean absolute error.
+        Mae = "mae",
+        /// Huber loss with delta 1.
+        Huber = "huber",
+    }
+}
+
+crate::named! {
+    /// burn backends that train on the CPU (`[train] backend`).
+    pub enum Backend {
+        /// burn's flex backend.
+        Flex = "flex",
+        /// The ndarray backend (with the `ndarray` cargo feature).
+        Ndarray = "ndarray",
+    }
+}
+
+impl Loss {
+    /// A regression loss of one row's error.
+    fn of_error(self, e: f64) -> f64 {
+        match self {
+            Loss::Mae => e.abs(),
+            Loss::Huber => {
+                let c = e.abs().min(1.0);
+                c * (e.abs() - 0.5 * c)
+            }
+            Loss::Mse => e * e,
+            Loss::CrossEntropy => {
+                unreachable!("cross_entropy on a regression task is refused when checked")
+            }
+        }
+    }
+}
+
 /// A trial's training settings, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
@@ -35,8 +105,8 @@ pub struct TrainConfig {
     pub activation: Activation,
     /// Normalisation after each hidden layer.
     pub norm: Norm,
-    /// Model family: `mlp` or `cnn`.
-    pub kind: String,
+    /// Model family.
+    pub kind: ModelKind,
     /// CNN: channels of the first convolution.
     pub channels: usize,
     /// CNN: kernel size.
@@ -53,8 +123,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Base learning rate.
     pub learning_rate: f64,
-    /// Optimizer name.
-    pub optimizer: String,
+    /// The optimizer.
+    pub optimizer: Optimizer,
     /// Momentum (sgd, rmsprop).
     pub momentum: f64,
     /// Nesterov momentum (sgd).
@@ -63,8 +133,8 @@ pub struct TrainConfig {
     pub betas: (f64, f64),
     /// Adam/RMSprop epsilon.
     pub epsilon: f64,
-    /// Learning-rate schedule name.
-    pub schedule: String,
+    /// The learning-rate schedule.
+    pub schedule: Schedule,
     /// Step decay period.
     pub step_size: u32,
     /// Decay factor.
@@ -81,24 +151,24 @@ pub struct TrainConfig {
     pub grad_clip_norm: Option<f64>,
     /// Gradient value clipping.
     pub grad_clip_value: Option<f64>,
-    /// Loss name.
-    pub loss: String,
-    /// Backend name.
-    pub backend: String,
+    /// The loss.
+    pub loss: Loss,
+    /// The backend.
+    pub backend: Backend,
 }
 
 impl TrainConfig {
-    /// Reads typed values from resolved settings (validated when the experiment was parsed).
-    pub fn from_settings(s: &Settings, task: Task) -> TrainConfig {
+    /// Reads typed values from resolved settings (validated when the experiment was parsed;
+    /// a name that is not one of its setting's is refused again here, never defaulted).
+    pub fn from_settings(s: &Settings, task: Task) -> Result<TrainConfig, String> {
         let int = |n: &str| s.int(n).unwrap_or(0).max(0) as u64;
         let float = |n: &str| s.float(n).unwrap_or(0.0);
-        let name = |n: &str| s.name(n).unwrap_or_default().to_string();
-        TrainConfig {
+        Ok(TrainConfig {
             hidden: int("hidden") as usize,
             layers: int("layers") as usize,
-            activation: Activation::from_name(&name("activation")),
-            norm: Norm::from_name(&name("norm")),
-            kind: name("kind"),
+            activation: s.named("activation")?,
+            norm: s.named("norm")?,
+            kind: s.named("kind")?,
             channels: int("channels") as usize,
             kernel_size: int("kernel_size") as usize,
             conv_layers: int("conv_layers") as usize,
@@ -107,12 +177,12 @@ impl TrainConfig {
             epochs: int("epochs") as u32,
             batch_size: int("batch_size").max(1) as usize,
             learning_rate: float("learning_rate"),
-            optimizer: name("optimizer"),
+            optimizer: s.named("optimizer")?,
             momentum: float("momentum"),
             nesterov: s.flag("nesterov").unwrap_or(false),
             betas: (float("beta1"), float("beta2")),
             epsilon: float("epsilon"),
-            schedule: name("lr_schedule"),
+            schedule: s.named("lr_schedule")?,
             step_size: int("step_size").max(1) as u32,
             gamma: float("gamma"),
             warmup_epochs: int("warmup_epochs") as u32,
@@ -121,27 +191,27 @@ impl TrainConfig {
             label_smoothing: float("label_smoothing"),
             grad_clip_norm: s.float("grad_clip_norm"),
             grad_clip_value: s.float("grad_clip_value"),
-            loss: s
-                .name("loss")
-                .map(str::to_string)
-                .unwrap_or_else(|| match task {
-                    Task::Classification => "cross_entropy".into(),
-                    Task::Regression => "mse".into(),
-                }),
-            backend: name("backend"),
-        }
+            loss: match s.get("loss") {
+                Some(_) => s.named("loss")?,
+                None => match task {
+                    Task::Classification => Loss::CrossEntropy,
+                    Task::Regression => Loss::Mse,
+                },
+            },
+            backend: s.named("backend")?,
+        })
     }
 
     /// The network's shape for a data set.
     pub fn architecture(&self, data: &Dataset) -> Architecture {
         Architecture {
-            kind: self.kind.clone(),
+            kind: self.kind,
             inputs: data.n_features(),
             outputs: data.n_outputs(),
             hidden: self.hidden,
             layers: self.layers,
-            activation: self.activation.name().into(),
-            norm: self.norm.name().into(),
+            activation: self.activation,
+            norm: self.norm,
             image: data.image,
             channels: self.channels,
             kernel_size: self.kernel_size,
@@ -158,14 +228,14 @@ impl TrainConfig {
             return lr * epoch as f64 / (self.warmup_epochs + 1) as f64;
         }
         let t = (epoch - self.warmup_epochs - 1) as f64;
-        match self.schedule.as_str() {
-            "step" => lr * self.gamma.powi((t as u32 / self.step_size) as i32),
-            "exponential" => lr * self.gamma.powf(t),
-            "cosine" => {
+        match self.schedule {
+            Schedule::Constant => lr,
+            Schedule::Step => lr * self.gamma.powi((t as u32 / self.step_size) as i32),
+            Schedule::Exponential => lr * self.gamma.powf(t),
+            Schedule::Cosine => {
                 let span = (self.epochs.saturating_sub(self.warmup_epochs)).max(1) as f64;
                 0.5 * lr * (1.0 + (std::f64::consts::PI * t / span).cos())
             }
-            _ => lr,
         }
     }
 
@@ -177,8 +247,8 @@ impl TrainConfig {
         };
         let decay =
             (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
-        match self.optimizer.as_str() {
-            "sgd" => SgdConfig::new()
+        match self.optimizer {
+            Optimizer::Sgd => SgdConfig::new()
                 .with_momentum((self.momentum > 0.0).then(|| {
                     MomentumConfig::new()
                         .with_momentum(self.momentum)
@@ -188,20 +258,20 @@ impl TrainConfig {
                 .with_weight_decay(decay)
                 .with_gradient_clipping(clipping)
                 .init(),
-            "adam" => AdamConfig::new()
+            Optimizer::Adam => AdamConfig::new()
                 .with_beta_1(self.betas.0 as f32)
                 .with_beta_2(self.betas.1 as f32)
                 .with_epsilon(self.epsilon as f32)
                 .with_weight_decay(decay)
                 .with_grad_clipping(clipping)
                 .init(),
-            "rmsprop" => RmsPropConfig::new()
+            Optimizer::RmsProp => RmsPropConfig::new()
                 .with_momentum(self.momentum as f32)
                 .with_epsilon(self.epsilon as f32)
                 .with_weight_decay(decay)
                 .with_grad_clipping(clipping)
                 .init(),
-            _ => {
+            Optimizer::AdamW => {
                 let optimizer = ModuleOptimizer::from(super::adamw::FusedAdamW {
                     beta_1: self.betas.0 as f32,
                     beta_2: self.betas.1 as f32,
@@ -217,18 +287,18 @@ impl TrainConfig {
     }
 }
 
-/// The training device for a backend name.
-pub fn device(backend: &str) -> Result<Device, String> {
+/// The training device of a backend.
+pub fn device(backend: Backend) -> Result<Device, String> {
     match backend {
         #[cfg(feature = "ndarray")]
-        "ndarray" => {
+        Backend::Ndarray => {
             #[allow(deprecated)]
             let device = Device::ndarray();
             Ok(device)
         }
         #[cfg(not(feature = "ndarray"))]
-        "ndarray" => Err("this kiln was built without the `ndarray` feature".into()),
-        _ => Ok(Device::flex()),
+        Backend::Ndarray => Err("this kiln was built without the `ndarray` feature".into()),
+        Backend::Flex => Ok(Device::flex()),
     }
 }
 
@@ -248,7 +318,7 @@ pub struct TrainSetup<'a> {
 pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSummary, TrialError> {
     let config = &setup.config;
     let data = setup.data;
-    let device = device(&config.backend)?.autodiff();
+    let device = device(config.backend)?.autodiff();
     let eval_device = device.clone().inner();
     let dir = trial.dir().to_path_buf();
     std::fs::create_dir_all(&dir)
@@ -535,8 +605,8 @@ fn training_loss(
     config: &TrainConfig,
     device: &Device,
 ) -> Tensor<1> {
-    match split.classes.is_empty() {
-        false => {
+    match config.loss {
+        Loss::CrossEntropy => {
             let targets: Vec<i64> = rows.iter().map(|&r| split.classes[r]).collect();
             let targets =
                 Tensor::<1, Int>::from_data(TensorData::new(targets, [rows.len()]), device);
@@ -546,19 +616,20 @@ fn training_loss(
                 .init(device)
                 .forward(output, targets)
         }
-        true => {
+        regression @ (Loss::Mse | Loss::Mae | Loss::Huber) => {
             let targets: Vec<f32> = rows.iter().map(|&r| split.values[r]).collect();
             let targets = Tensor::<2>::from_data(TensorData::new(targets, [rows.len(), 1]), device);
             let error = output - targets;
-            let per_row = match config.loss.as_str() {
-                "mae" => error.abs(),
-                "huber" => {
+            let per_row = match regression {
+                Loss::Mae => error.abs(),
+                Loss::Huber => {
                     // Huber with delta 1: a²/2 inside, |a| - 1/2 outside; c = min(|a|, 1) gives both.
                     let a = error.abs();
                     let c = a.clone().clamp_max(1.0);
                     c.clone() * (a - c.mul_scalar(0.5))
                 }
-                _ => error.clone() * error,
+                Loss::Mse => error.clone() * error,
+                Loss::CrossEntropy => unreachable!("matched above"),
             };
             per_row.mean()
         }
@@ -620,14 +691,7 @@ fn evaluate(
             let (mut loss, mut squared, mut absolute) = (0.0f64, 0.0f64, 0.0f64);
             for (prediction, target) in outputs.iter().zip(&split.values) {
                 let e = (*prediction - *target) as f64;
-                loss += match config.loss.as_str() {
-                    "mae" => e.abs(),
-                    "huber" => {
-                        let c = e.abs().min(1.0);
-                        c * (e.abs() - 0.5 * c)
-                    }
-                    _ => e * e,
-                };
+                loss += config.loss.of_error(e);
                 squared += (e * std).powi(2);
                 absolute += (e * std).abs();
             }
@@ -721,7 +785,7 @@ mod tests {
             )]
             .into(),
         );
-        let mut c = TrainConfig::from_settings(&settings, Task::Classification);
+        let mut c = TrainConfig::from_settings(&settings, Task::Classification).unwrap();
         c.learning_rate = 0.1;
         c.warmup_epochs = warmup;
         c.epochs = 10;
