@@ -21,9 +21,10 @@
 //!                                           # PostgreSQL, against Optuna's RDB storage there
 //! ```
 
-use kiln::journal::{EndState, Event, FileJournal, Journal, Metrics};
+use kiln::journal::{Event, FileJournal, Journal};
 use kiln::space::{ParamValue, Params};
 use kiln::state::SweepState;
+use kiln::trial::{EndState, Metrics};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -821,7 +822,7 @@ fn asha(dir: &Path) {
         let wall = kiln_run(&file, &results, 2);
         let state = SweepState::replay(&FileJournal::read(&results.join("journal.jsonl")).unwrap());
         let best = state
-            .best("val_accuracy", kiln::experiment::Direction::Maximize)
+            .best("val_accuracy", kiln::trial::Direction::Maximize)
             .map_or(0.0, |b| b.1);
         let epochs: usize = state.trials.iter().map(|t| t.epochs.len()).sum();
         let pruned = state.count(kiln::state::TrialState::Ended(EndState::Pruned));

@@ -20,7 +20,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::tanh;
-use kiln::journal::Metrics;
+use kiln::trial::Metrics;
 use kiln::{Decision, Experiment, Objective, Objectives, Trial, TrialError, TrialSummary};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment};
-use crate::journal::{EndState, FileJournal, Journal, PgJournal};
+use crate::journal::{FileJournal, Journal, PgJournal};
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
 use crate::report::{self, ReportSpec};
@@ -14,6 +14,7 @@ use crate::state::{SweepState, TrialState};
 use crate::store::Storage;
 use crate::sweep::{self, Execution, SweepOptions};
 use crate::train::spec::SplitSpec;
+use crate::trial::EndState;
 use crate::worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

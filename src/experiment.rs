@@ -12,45 +12,10 @@ use crate::pruner::PrunerKind;
 use crate::sampler::SamplerKind;
 use crate::settings::{Settings, did_you_mean, hint, quote_list};
 use crate::space::{Dimension, Distribution, ParamValue, Space};
+use crate::trial::Direction;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Whether the objective is to be made large or small.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Larger is better (accuracy, R²).
-    Maximize,
-    /// Smaller is better (losses, errors).
-    Minimize,
-}
-
-impl Direction {
-    /// Whether `a` is strictly better than `b`.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Direction::Maximize => a > b,
-            Direction::Minimize => a < b,
-        }
-    }
-
-    /// The natural direction of a metric, from its name.
-    pub fn natural_for(metric: &str) -> Direction {
-        if ["accuracy", "r2", "f1"].iter().any(|m| metric.ends_with(m)) {
-            Direction::Maximize
-        } else {
-            Direction::Minimize
-        }
-    }
-
-    /// As written in the file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::Maximize => "maximize",
-            Direction::Minimize => "minimize",
-        }
-    }
-}
 
 /// `[objective]`: what the sweep optimises.
 #[derive(Debug, Clone, PartialEq)]
@@ -467,14 +432,7 @@ impl Builder {
         };
         let direction = match raw.direction.as_deref() {
             None => Direction::natural_for(&metric),
-            Some("maximize") => Direction::Maximize,
-            Some("minimize") => Direction::Minimize,
-            Some(other) => {
-                return Err(self.err(
-                    &["objective", "direction"],
-                    format!("unknown direction `{other}`: use `maximize` or `minimize`"),
-                ));
-            }
+            Some(name) => self.named(&["objective", "direction"], "direction", Some(name))?,
         };
         let kind = match (&raw.kind, raw.options.contains_key("command")) {
             (Some(kind), _) => kind.clone(),

@@ -8,10 +8,9 @@
 //! them: divergence near 0. Importances are scaled to sum to 1. Unlike fANOVA it needs no model
 //! to fit, and its cost stops growing past a few thousand trials.
 
-use crate::experiment::Direction;
-use crate::journal::EndState;
 use crate::space::{Distribution, Space};
 use crate::state::{SweepState, TrialState};
+use crate::trial::{Direction, EndState};
 
 /// The fraction of trials that counts as best.
 pub const GAMMA: f64 = 0.1;

@@ -36,6 +36,7 @@ pub mod store;
 pub mod sweep;
 pub mod tls;
 pub mod train;
+pub mod trial;
 pub mod worker;
 
 pub use error::{Error, Result};

@@ -33,14 +33,28 @@ macro_rules! named {
             $($(#[$vmeta])* $Variant),+
         }
 
+        impl $Enum {
+            /// The name files spell this variant with.
+            #[allow(dead_code)]
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($Enum::$Variant => $name),+
+                }
+            }
+
+            /// The variant a name spells; `None` for any other text.
+            #[allow(dead_code)]
+            pub fn from_name(name: &str) -> Option<Self> {
+                <Self as $crate::names::Named>::from_name(name)
+            }
+        }
+
         impl $crate::names::Named for $Enum {
             const ALL: &'static [Self] = &[$($Enum::$Variant),+];
             const NAMES: &'static [&'static str] = &[$($name),+];
 
             fn name(self) -> &'static str {
-                match self {
-                    $($Enum::$Variant => $name),+
-                }
+                $Enum::name(self)
             }
         }
 

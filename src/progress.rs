@@ -1,8 +1,8 @@
 //! Progress of a sweep: a bar on a terminal, plain log lines otherwise (CI logs, pipes).
 
-use crate::journal::EndState;
 use crate::report::ReportSpec;
 use crate::state::{SweepState, TrialRecord, TrialState};
+use crate::trial::EndState;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};

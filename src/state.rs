@@ -3,9 +3,9 @@
 //! [`SweepState::apply`] is the one place that turns events into state, and the one place that
 //! enforces that a finished trial never changes.
 
-use crate::experiment::Direction;
-use crate::journal::{EndState, Event, Metrics};
+use crate::journal::Event;
 use crate::space::Params;
+use crate::trial::{Direction, EndState, Epoch};
 use std::path::PathBuf;
 
 /// Where a trial stands.
@@ -29,21 +29,6 @@ impl TrialState {
     }
 }
 
-/// One reported epoch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochRecord {
-    /// Epoch, from 1.
-    pub epoch: u32,
-    /// Cumulative training time at its end.
-    pub elapsed_s: f64,
-    /// Learning rate used, if reported.
-    pub lr: Option<f64>,
-    /// Its metrics.
-    pub metrics: Metrics,
-    /// Whether a checkpoint of it exists.
-    pub checkpointed: bool,
-}
-
 /// Everything known about one trial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialRecord {
@@ -56,7 +41,7 @@ pub struct TrialRecord {
     /// Where it stands.
     pub state: TrialState,
     /// Its epochs, in order.
-    pub epochs: Vec<EpochRecord>,
+    pub epochs: Vec<Epoch>,
     /// Why it failed or was pruned.
     pub note: Option<String>,
     /// Parameter count of its model.
@@ -67,8 +52,8 @@ pub struct TrialRecord {
 
 impl TrialRecord {
     /// The epoch with the best value of `metric` (the first one, on ties).
-    pub fn best_epoch(&self, metric: &str, direction: Direction) -> Option<&EpochRecord> {
-        let mut best: Option<(&EpochRecord, f64)> = None;
+    pub fn best_epoch(&self, metric: &str, direction: Direction) -> Option<&Epoch> {
+        let mut best: Option<(&Epoch, f64)> = None;
         for e in &self.epochs {
             let Some(&v) = e.metrics.get(metric) else {
                 continue;
@@ -203,7 +188,7 @@ impl SweepState {
                 time,
             } => {
                 if let Some(t) = self.open_trial(*trial) {
-                    let record = EpochRecord {
+                    let record = Epoch {
                         epoch: *epoch,
                         elapsed_s: *elapsed_s,
                         lr: *lr,

@@ -9,9 +9,9 @@
 
 use crate::error::{Context, Error, Result};
 use crate::experiment::Experiment;
-use crate::journal::{EndState, Event, now};
+use crate::journal::{Event, now};
 use crate::objective::registry::Prepared;
-use crate::objective::{Decision, EpochReport, Objective, TrialError, TrialTask};
+use crate::objective::{Decision, Objective, TrialError, TrialTask};
 use crate::progress::Progress;
 use crate::report::ReportSpec;
 use crate::rng;
@@ -19,6 +19,7 @@ use crate::sampler;
 use crate::signals;
 use crate::state::{SweepState, TrialRecord};
 use crate::store::{Claim, DbStore, FolderStore, Storage, Store};
+use crate::trial::{EndState, Epoch};
 use crate::worker::{FromWorker, Launcher, Pool, PoolEvent, ToWorker};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -102,7 +103,7 @@ struct Slot {
 /// runs, which must never reach the leaderboard).
 fn check_report(
     trial: &TrialRecord,
-    report: &EpochReport,
+    report: &Epoch,
     previous: Option<u32>,
     metrics: &[String],
 ) -> std::result::Result<bool, String> {

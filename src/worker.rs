@@ -11,9 +11,8 @@
 //! for a thread. The journal stays with the orchestrator.
 
 use crate::experiment::Experiment;
-use crate::objective::{
-    Decision, EpochReport, Objective, Reporter, Trial, TrialError, TrialSummary, TrialTask,
-};
+use crate::objective::{Decision, Objective, Reporter, Trial, TrialError, TrialSummary, TrialTask};
+use crate::trial::Epoch;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -49,7 +48,7 @@ pub enum FromWorker {
         /// Trial number.
         trial: u64,
         /// The epoch's report.
-        report: EpochReport,
+        report: Epoch,
     },
     /// A trial's objective returned.
     Finished {
@@ -141,7 +140,7 @@ impl LinkReporter<'_> {
 }
 
 impl Reporter for LinkReporter<'_> {
-    fn report(&mut self, report: EpochReport) -> Decision {
+    fn report(&mut self, report: Epoch) -> Decision {
         if !self.link.send(FromWorker::Report {
             trial: self.number,
             report,

@@ -4,10 +4,10 @@
 
 mod common;
 
-use kiln::experiment::{Direction, Experiment};
-use kiln::journal::Metrics;
+use kiln::experiment::Experiment;
 use kiln::state::TrialState;
 use kiln::sweep::{Execution, SweepOptions};
+use kiln::trial::{Direction, Metrics};
 use kiln::{Decision, Objective, Trial, TrialError, TrialSummary};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,12 +77,7 @@ fn a_panicking_and_a_failing_objective_fail_their_trials_and_the_sweep_completes
     let complete = state
         .trials
         .iter()
-        .filter(|t| {
-            matches!(
-                t.state,
-                TrialState::Ended(kiln::journal::EndState::Complete)
-            )
-        })
+        .filter(|t| matches!(t.state, TrialState::Ended(kiln::trial::EndState::Complete)))
         .count();
     assert_eq!(complete, 4);
     let leaderboard = std::fs::read_to_string(dir.path().join("leaderboard.csv")).unwrap();

@@ -14,24 +14,9 @@ pub use postgres::{PgJournal, StoredSweep};
 
 use crate::error::Result;
 use crate::space::Params;
+use crate::trial::{EndState, Metrics};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// Metric values by name.
-pub type Metrics = BTreeMap<String, f64>;
-
-/// How a trial ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndState {
-    /// Trained to its last epoch or stopped by patience.
-    Complete,
-    /// Stopped early by a cross-trial pruner.
-    Pruned,
-    /// Diverged, panicked or returned an error.
-    Failed,
-}
 
 /// One fact about a sweep. `time` is seconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

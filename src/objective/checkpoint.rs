@@ -102,14 +102,15 @@ impl Trial<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::objective::{Decision, EpochReport, Reporter, Trial, TrialTask};
+    use crate::objective::{Decision, Reporter, Trial, TrialTask};
+    use crate::trial::Epoch;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::prelude::*;
 
     struct Silent;
     impl Reporter for Silent {
-        fn report(&mut self, _: EpochReport) -> Decision {
+        fn report(&mut self, _: Epoch) -> Decision {
             Decision::Continue
         }
     }

@@ -18,8 +18,8 @@
 
 use crate::error::Result;
 use crate::experiment::Experiment;
-use crate::journal::Metrics;
-use crate::objective::{Decision, EpochReport, Objective, Trial, TrialError, TrialSummary};
+use crate::objective::{Decision, Objective, Trial, TrialError, TrialSummary};
+use crate::trial::{Epoch, Metrics};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -323,7 +323,7 @@ impl CommandObjective {
                     ));
                 }
             };
-            let report = EpochReport {
+            let report = Epoch {
                 epoch,
                 elapsed_s: trial.elapsed_s(),
                 lr,

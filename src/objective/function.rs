@@ -9,9 +9,9 @@
 
 use crate::error::Result;
 use crate::experiment::Experiment;
-use crate::journal::Metrics;
 use crate::objective::{Decision, Objective, Trial, TrialError, TrialSummary};
 use crate::settings::quote_list;
+use crate::trial::Metrics;
 
 /// A test function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

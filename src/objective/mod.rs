@@ -19,9 +19,9 @@ pub mod train;
 
 use crate::error::Result;
 use crate::experiment::Experiment;
-use crate::journal::Metrics;
 use crate::settings::Settings;
 use crate::space::{ParamValue, Params};
+use crate::trial::{Epoch, Metrics};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -33,21 +33,6 @@ pub enum Decision {
     Continue,
     /// Stop now (pruned, or the sweep is being interrupted); the last checkpoint stands.
     Stop,
-}
-
-/// What an objective reports at the end of an epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochReport {
-    /// Epoch, from 1.
-    pub epoch: u32,
-    /// Cumulative training time of the trial at the end of this epoch, across resumes.
-    pub elapsed_s: f64,
-    /// Learning rate used in this epoch, if the objective has one.
-    pub lr: Option<f64>,
-    /// The epoch's metrics.
-    pub metrics: Metrics,
-    /// Whether a checkpoint of this epoch was saved before the report.
-    pub checkpointed: bool,
 }
 
 /// What a trial's objective needs to know to run it.
@@ -90,7 +75,7 @@ pub fn owner(fingerprint: &str, seed: u64, params: &Params) -> String {
 /// Where a trial's reports go, and where the decisions come from.
 pub trait Reporter: Send {
     /// Records a report and answers whether to go on.
-    fn report(&mut self, report: EpochReport) -> Decision;
+    fn report(&mut self, report: Epoch) -> Decision;
 
     /// Whether the sweep asked running trials to stop (Ctrl-C, SIGTERM) since the last
     /// report, without waiting. An objective whose epochs are long may stop mid-epoch.
@@ -222,7 +207,7 @@ impl<'a> Trial<'a> {
     /// this handle was made (this run of the trial).
     pub fn report(&mut self, epoch: u32, metrics: Metrics) -> Decision {
         let elapsed_s = self.elapsed_s();
-        self.report_epoch(EpochReport {
+        self.report_epoch(Epoch {
             epoch,
             elapsed_s,
             lr: None,
@@ -238,7 +223,7 @@ impl<'a> Trial<'a> {
     }
 
     /// Reports a finished epoch with its timing, learning rate and checkpoint.
-    pub fn report_epoch(&mut self, mut report: EpochReport) -> Decision {
+    pub fn report_epoch(&mut self, mut report: Epoch) -> Decision {
         // Non-finite values cannot be stored as JSON numbers; a diverged trial fails anyway.
         report.metrics.retain(|_, v| v.is_finite());
         self.reporter.report(report)

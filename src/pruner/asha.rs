@@ -115,8 +115,8 @@ impl Pruner for Asha {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::Direction;
     use crate::pruner::tests::state_with;
+    use crate::trial::Direction;
 
     fn asha() -> Asha {
         let objective = Objective {

@@ -48,8 +48,8 @@ impl Pruner for Median {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::Direction;
     use crate::pruner::tests::state_with;
+    use crate::trial::Direction;
 
     fn median() -> Median {
         Median {

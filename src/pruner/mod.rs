@@ -13,8 +13,9 @@ mod median;
 pub use asha::Asha;
 pub use median::Median;
 
-use crate::experiment::{Direction, Experiment};
+use crate::experiment::Experiment;
 use crate::state::{SweepState, TrialRecord};
+use crate::trial::Direction;
 
 crate::named! {
     /// The pruners (`[pruner] kind`).

@@ -6,8 +6,8 @@
 //! metric, one row per epoch, for plotting in a spreadsheet.
 
 use super::{ReportSpec, Table, leaderboard};
-use crate::experiment::Direction;
 use crate::state::SweepState;
+use crate::trial::Direction;
 
 /// One sweep to compare: a name for the `sweep` column, its state and report spec.
 pub struct Sweep<'a> {

@@ -10,10 +10,10 @@ mod table;
 pub use table::render;
 
 use crate::error::{Context, Result};
-use crate::experiment::{Direction, Experiment};
+use crate::experiment::Experiment;
 use crate::files::write_atomic;
-use crate::journal::EndState;
 use crate::state::{SweepState, TrialRecord, TrialState};
+use crate::trial::{Direction, EndState};
 use std::path::Path;
 
 /// A table of strings with named columns.

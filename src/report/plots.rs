@@ -5,8 +5,8 @@
 use super::{ReportSpec, Table, importance, leaderboard_top, ranked};
 use crate::error::{Context, Result};
 use crate::files::write_atomic;
-use crate::journal::EndState;
 use crate::state::{SweepState, TrialState};
+use crate::trial::EndState;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -304,7 +304,7 @@ fn parallel(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()
         .map_err(plot_error)?;
     for (coords, value) in &lines {
         let scaled = (value - values.start) / (values.end - values.start);
-        let goodness = if spec.direction == crate::experiment::Direction::Maximize {
+        let goodness = if spec.direction == crate::trial::Direction::Maximize {
             scaled
         } else {
             1.0 - scaled

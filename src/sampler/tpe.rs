@@ -15,11 +15,10 @@
 //! history give the same proposal.
 
 use super::Sampler;
-use crate::experiment::Direction;
-use crate::journal::EndState;
 use crate::rng::{Rng, Stream, stream};
 use crate::space::{Distribution, Params, Space, cell, cell_centre};
 use crate::state::{TrialRecord, TrialState};
+use crate::trial::{Direction, EndState};
 use rand::Rng as _;
 use rayon::prelude::*;
 

@@ -16,9 +16,8 @@
 //!
 //! Checkpoints are not synced to disk: the journal is the truth and a checkpoint only saves
 //! recomputing. If a power cut loses or garbles both slots, the trial restarts from scratch
-//! and, training being a pure function of its seed, reports the same epochs again.
-
-use crate::objective::EpochReport;
+//! and, training being a pure function of its seed, reports the same epochs again.use serde::{Deserialize, Serialize};
+use crate::trial::Epoch;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
@@ -34,7 +33,7 @@ pub struct TrainingState {
     /// Training time so far.
     pub elapsed_s: f64,
     /// Every epoch's report so far (to re-report epochs the journal missed).
-    pub reports: Vec<EpochReport>,
+    pub reports: Vec<Epoch>,
     /// Best value of the monitored metric, for patience.
     pub monitor_best: Option<f64>,
     /// Epochs since the monitored metric last improved.

@@ -3,11 +3,12 @@
 //! [`TrainSpec::parse`] checks these, with the same file:line:col errors.
 
 use crate::error::{Error, Result};
-use crate::experiment::{Direction, Experiment, scalar};
+use crate::experiment::{Experiment, scalar};
 use crate::names::Named;
 use crate::settings::{self, Kind, Section, Settings, hint, quote_list};
 use crate::space::{Distribution, ParamValue};
 use crate::train::trainer::Loss;
+use crate::trial::Direction;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

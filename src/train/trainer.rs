@@ -4,13 +4,12 @@
 use super::checkpoint::{self, Slots, TrainingState};
 use super::data::{Dataset, Split};
 use super::model::{Activation, Architecture, DropoutMasks, ModelKind, Network, Norm};
-use crate::experiment::Direction;
 use crate::files::write_atomic;
-use crate::journal::Metrics;
-use crate::objective::{Decision, EpochReport, Trial, TrialError, TrialSummary};
+use crate::objective::{Decision, Trial, TrialError, TrialSummary};
 use crate::rng::{Stream, stream};
 use crate::settings::Settings;
 use crate::train::spec::{EarlyStopping, Task};
+use crate::trial::{Direction, Epoch, Metrics};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -365,11 +364,11 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         state = checkpoint.state;
         best_model = checkpoint.extra;
         // Of those, only the checkpoint's own epoch still has its checkpoint on disk.
-        let missing: Vec<EpochReport> = state
+        let missing: Vec<Epoch> = state
             .reports
             .iter()
             .filter(|r| r.epoch > trial.journaled_epochs())
-            .map(|r| EpochReport {
+            .map(|r| Epoch {
                 checkpointed: r.epoch == state.epoch,
                 ..r.clone()
             })
@@ -514,7 +513,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         state.elapsed_s += trained;
         since_checkpoint_s += trained;
         let checkpointed = since_checkpoint_s >= checkpoint_ratio * checkpoint_cost_s;
-        let report = EpochReport {
+        let report = Epoch {
             epoch,
             elapsed_s: (state.elapsed_s * 1e6).round() / 1e6,
             lr: Some(lr),

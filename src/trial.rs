@@ -1,0 +1,64 @@
+//! A trial's vocabulary, shared by objectives, the journal, the state and the reports: its
+//! metrics, one epoch's report, how it ended, and which way is better.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Metric values by name.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// One epoch of a trial, as its objective reports it and the sweep's state keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Epoch {
+    /// Epoch, from 1.
+    pub epoch: u32,
+    /// Cumulative training time of the trial at the end of this epoch, across resumes.
+    pub elapsed_s: f64,
+    /// Learning rate used in this epoch, if the objective has one.
+    pub lr: Option<f64>,
+    /// The epoch's metrics.
+    pub metrics: Metrics,
+    /// Whether a checkpoint of this epoch was saved before the report.
+    pub checkpointed: bool,
+}
+
+crate::named! {
+    /// How a trial ended.
+    pub enum EndState {
+        /// Trained to its last epoch or stopped by patience.
+        Complete = "complete",
+        /// Stopped early by a cross-trial pruner.
+        Pruned = "pruned",
+        /// Diverged, panicked or returned an error.
+        Failed = "failed",
+    }
+}
+
+crate::named! {
+    /// Whether the objective is to be made large or small.
+    pub enum Direction {
+        /// Larger is better (accuracy, R²).
+        Maximize = "maximize",
+        /// Smaller is better (losses, errors).
+        Minimize = "minimize",
+    }
+}
+
+impl Direction {
+    /// Whether `a` is strictly better than `b`.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::Maximize => a > b,
+            Direction::Minimize => a < b,
+        }
+    }
+
+    /// The natural direction of a metric, from its name.
+    pub fn natural_for(metric: &str) -> Direction {
+        if ["accuracy", "r2", "f1"].iter().any(|m| metric.ends_with(m)) {
+            Direction::Maximize
+        } else {
+            Direction::Minimize
+        }
+    }
+}
