@@ -1,8 +1,8 @@
 //! End-to-end sweeps with the real binary: results, determinism, samplers, tasks, backends.
 
-mod common;
-
-use common::{csv_rows, data, digits_experiment, leaderboard_by_trial, run, sweep, text, write};
+use crate::common::{
+    csv_rows, data, digits_experiment, leaderboard_by_trial, run, sweep, text, write,
+};
 use std::path::Path;
 
 const LEADERBOARD_COLUMNS: &str = "rank,trial,state,objective,best_epoch,epochs,duration_s,n_params,train_loss,val_loss,val_accuracy,val_f1,test_loss,test_accuracy,test_f1,gap,learning_rate,dropout,note";

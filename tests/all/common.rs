@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: run the real `kiln` binary in temporary folders.
-#![allow(dead_code)]
 
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};

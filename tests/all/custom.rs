@@ -2,8 +2,6 @@
 //! trial), and as a program of its own built on kiln's command line (examples/custom_objective.rs):
 //! every command, SIGKILLs with two worker processes.
 
-mod common;
-
 use kiln::experiment::Experiment;
 use kiln::state::TrialState;
 use kiln::sweep::{Execution, SweepOptions};
@@ -129,7 +127,7 @@ fn example_experiment() -> String {
 #[test]
 fn the_custom_example_is_a_kiln_whose_every_command_reads_its_sweeps() {
     let dir = tempfile::tempdir().unwrap();
-    let file = common::write(dir.path(), "sine.toml", &example_experiment());
+    let file = crate::common::write(dir.path(), "sine.toml", &example_experiment());
     let results = dir.path().join("r");
     let r = results.to_str().unwrap();
     let program = example_program();
@@ -138,12 +136,12 @@ fn the_custom_example_is_a_kiln_whose_every_command_reads_its_sweeps() {
         assert!(
             output.status.success(),
             "{args:?}: {}",
-            common::text(&output)
+            crate::common::text(&output)
         );
         String::from_utf8_lossy(&output.stdout).to_string()
     };
     shown(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
-    let rows = common::csv_rows(&results.join("leaderboard.csv"));
+    let rows = crate::common::csv_rows(&results.join("leaderboard.csv"));
     assert_eq!(rows.len(), 12);
     let best: f64 = rows[0]["val_mse"].parse().unwrap();
     // The variance of sin(3x) on [-1, 1] is about 0.5: a trained net does far better.
@@ -158,12 +156,12 @@ fn the_custom_example_is_a_kiln_whose_every_command_reads_its_sweeps() {
     let log = std::fs::read_to_string(results.join("kiln.log")).unwrap();
     assert!(!log.contains("panicked"), "{log}");
     // The same experiment is not kiln's to run: kiln does not know `sine`.
-    let output = common::run(&["check", file.to_str().unwrap()]);
+    let output = crate::common::run(&["check", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("unknown objective `sine`"),
         "{}",
-        common::text(&output)
+        crate::common::text(&output)
     );
 }
 
@@ -177,7 +175,7 @@ fn sigkill_at_ten_random_moments_of_the_custom_example_with_two_workers_then_res
         .replace("epochs = 30", "epochs = 600")
         .replace("trials = 12", "trials = 8");
     let dir = tempfile::tempdir().unwrap();
-    let file = common::write(dir.path(), "k.toml", &experiment);
+    let file = crate::common::write(dir.path(), "k.toml", &experiment);
     let reference = dir.path().join("reference");
     let output = Command::new(example_program())
         .args(["run", file.to_str().unwrap(), "--results"])
@@ -185,8 +183,8 @@ fn sigkill_at_ten_random_moments_of_the_custom_example_with_two_workers_then_res
         .arg("-q")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", common::text(&output));
+    assert!(output.status.success(), "{}", crate::common::text(&output));
     let interrupted = dir.path().join("interrupted");
-    common::kill_repeatedly(&example_program(), &file, &interrupted, 10, 66, &[]);
-    common::assert_same_sweep(&interrupted, &reference, 8);
+    crate::common::kill_repeatedly(&example_program(), &file, &interrupted, 10, 66, &[]);
+    crate::common::assert_same_sweep(&interrupted, &reference, 8);
 }

@@ -1,9 +1,7 @@
 //! Crash safety with real processes: SIGKILL at random moments, Ctrl-C, torn journals, locks.
 //! An interrupted sweep, resumed, must end exactly as if it had never been interrupted.
 
-mod common;
-
-use common::{
+use crate::common::{
     Env, assert_same_sweep, digits_experiment, kiln, leaderboard_by_trial, run, sweep, text, write,
 };
 use std::os::unix::process::CommandExt;
@@ -16,7 +14,7 @@ fn start(args: &[&str]) -> Child {
 }
 
 fn start_with(args: &[&str], env: Env<'_>) -> Child {
-    common::start_in(Path::new(env!("CARGO_BIN_EXE_kiln")), args, env)
+    crate::common::start_in(Path::new(env!("CARGO_BIN_EXE_kiln")), args, env)
 }
 
 fn finish(args: &[&str]) {
@@ -26,7 +24,7 @@ fn finish(args: &[&str]) {
 
 /// Kills `kiln run`/`kiln resume` with SIGKILL at random moments, then resumes to the end.
 fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64, env: Env<'_>) -> usize {
-    common::kill_repeatedly(
+    crate::common::kill_repeatedly(
         Path::new(env!("CARGO_BIN_EXE_kiln")),
         file,
         results,
@@ -430,9 +428,9 @@ fn a_journal_with_a_missing_or_impossible_event_is_refused_naming_its_line() {
 fn changed_data_is_refused_on_resume_naming_it_and_nothing_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("digits.csv");
-    std::fs::copy(common::data("digits.csv"), &csv).unwrap();
+    std::fs::copy(crate::common::data("digits.csv"), &csv).unwrap();
     let experiment = digits_experiment("data", 3, 1, 2)
-        .replace(&common::data("digits.csv"), csv.to_str().unwrap());
+        .replace(&crate::common::data("digits.csv"), csv.to_str().unwrap());
     let file = write(dir.path(), "d.toml", &experiment);
     let results = dir.path().join("r");
     sweep(&file, &results, &["--trials", "1"]);

@@ -1,9 +1,7 @@
 //! The built-in trainer's features act, not just parse: schedules, label smoothing, L1,
 //! gradient clipping; and a trial's saved model predicts what the trial recorded.
 
-mod common;
-
-use common::{csv_rows, data, run, sweep, text, write};
+use crate::common::{csv_rows, data, run, sweep, text, write};
 use std::path::Path;
 
 /// One trial on digits with a fixed split column (so a test can pick the test rows), the given
@@ -353,8 +351,8 @@ fn classes_sort_one_way_whatever_their_names() {
 #[test]
 fn a_model_too_large_to_build_fails_its_trial_with_a_clear_note() {
     let dir = tempfile::tempdir().unwrap();
-    let experiment =
-        common::digits_experiment("huge", 1, 1, 1).replace("hidden = 32", "hidden = 100000000000");
+    let experiment = crate::common::digits_experiment("huge", 1, 1, 1)
+        .replace("hidden = 32", "hidden = 100000000000");
     let file = write(dir.path(), "h.toml", &experiment);
     let results = dir.path().join("r");
     let output = run(&[

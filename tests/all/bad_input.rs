@@ -1,9 +1,7 @@
 //! A wrong experiment never panics, hangs or writes a half-made results folder: each of these
 //! malformed files gets exit code 2 and one clear message naming the file and line.
 
-mod common;
-
-use common::{data, run, text, write};
+use crate::common::{data, run, text, write};
 
 /// A valid experiment that each case breaks in one way.
 fn base() -> String {

@@ -6,9 +6,7 @@
 //!
 //! The tests take one lock: one of them restarts the server under the others' feet.
 
-mod common;
-
-use common::{digits_experiment, kiln, leaderboard_by_trial, sweep, text, write};
+use crate::common::{digits_experiment, kiln, leaderboard_by_trial, sweep, text, write};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -132,7 +130,7 @@ fn long_trials(name: &str, trials: u32, epochs: u32) -> String {
 /// Exports sweep `name` into `dir/export` and returns that folder.
 fn export(url: &str, name: &str, dir: &Path) -> std::path::PathBuf {
     let export = dir.join("export");
-    let output = common::run(&[
+    let output = crate::common::run(&[
         "export",
         "--storage",
         url,
@@ -208,7 +206,7 @@ fn leaderboard_matches_the_same_sweep_run_locally() {
     assert_eq!(leaderboard_by_trial(&shared), leaderboard_by_trial(&local));
     // The exported curves hold the same epochs as the local ones.
     let curves = |d: &Path| {
-        let mut rows = common::csv_rows(&d.join("curves.csv"));
+        let mut rows = crate::common::csv_rows(&d.join("curves.csv"));
         rows.iter_mut().for_each(|r| {
             r.remove("elapsed_s");
         });
@@ -217,9 +215,9 @@ fn leaderboard_matches_the_same_sweep_run_locally() {
     assert_eq!(curves(&shared), curves(&local));
     // The read commands take the database as they take a folder.
     for command in ["leaderboard", "status"] {
-        let output = common::run(&[command, "--storage", &url, "--sweep", name]);
+        let output = crate::common::run(&[command, "--storage", &url, "--sweep", name]);
         assert!(output.status.success(), "{}", text(&output));
-        let local = common::run(&[command, local.to_str().unwrap()]);
+        let local = crate::common::run(&[command, local.to_str().unwrap()]);
         let best = |o: &Output| {
             String::from_utf8_lossy(&o.stdout)
                 .lines()
@@ -229,16 +227,16 @@ fn leaderboard_matches_the_same_sweep_run_locally() {
         assert_eq!(best(&output), best(&local), "{}", text(&output));
     }
     // An export is not a local sweep to resume.
-    let output = common::run(&["resume", shared.to_str().unwrap()]);
+    let output = crate::common::run(&["resume", shared.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is an export of"));
     // `kiln predict` works on the export as on a local folder.
     let predict = |d: &Path| {
-        let output = common::run(&[
+        let output = crate::common::run(&[
             "predict",
             d.to_str().unwrap(),
             "--data",
-            &common::data("digits.csv"),
+            &crate::common::data("digits.csv"),
         ]);
         assert!(output.status.success(), "{}", text(&output));
         output.stdout
@@ -351,10 +349,10 @@ fn clear_errors_for_unknown_sweeps_and_bad_urls() {
     let Some(Shared { url, _server, .. }) = shared("clear_errors", "no-such-sweep") else {
         return;
     };
-    let output = common::run(&["worker", "--storage", &url, "--sweep", "no-such-sweep"]);
+    let output = crate::common::run(&["worker", "--storage", &url, "--sweep", "no-such-sweep"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no sweep `no-such-sweep`"));
-    let output = common::run(&["status", "--storage", "mysql://x/y", "--sweep", "a"]);
+    let output = crate::common::run(&["status", "--storage", "mysql://x/y", "--sweep", "a"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a PostgreSQL URL"));
 }
@@ -375,7 +373,7 @@ fn a_command_sweep_shared_by_two_workers_one_killed_trains_each_trial_once_from_
     sweep(&file, &local, &[]);
     let file = file.to_str().unwrap();
     let lease = ["--lease", "1.5"];
-    let output = common::run(&["run", file, "--storage", &url, "--workers", "0"]);
+    let output = crate::common::run(&["run", file, "--storage", &url, "--workers", "0"]);
     assert!(output.status.success(), "{}", text(&output));
     let mut victim = start(
         &[
@@ -428,11 +426,11 @@ fn a_command_sweep_shared_by_two_workers_one_killed_trains_each_trial_once_from_
     );
     assert_eq!(leaderboard_by_trial(&export), leaderboard_by_trial(&local));
     assert_eq!(
-        common::curves_without_time(&export),
-        common::curves_without_time(&local)
+        crate::common::curves_without_time(&export),
+        crate::common::curves_without_time(&local)
     );
     for command in ["status", "leaderboard"] {
-        let output = common::run(&[command, "--storage", &url, "--sweep", name]);
+        let output = crate::common::run(&[command, "--storage", &url, "--sweep", name]);
         assert!(output.status.success(), "{}", text(&output));
     }
 }
@@ -499,7 +497,7 @@ fn a_sweep_of_a_program_of_your_own_is_shared_by_its_workers_and_read_by_kiln() 
     let export = export(&url, name, dir.path());
     assert_eq!(leaderboard_by_trial(&export).len(), 12);
     for command in ["status", "leaderboard"] {
-        let output = common::run(&[command, "--storage", &url, "--sweep", name]);
+        let output = crate::common::run(&[command, "--storage", &url, "--sweep", name]);
         assert!(output.status.success(), "{}", text(&output));
     }
 }
@@ -520,7 +518,7 @@ fn tls_connections_check_the_server_as_sslmode_asks_and_a_sweep_runs_over_them()
     let by_name = url.replace("127.0.0.1", "localhost");
     let with = |url: &str, query: &str| format!("{url}?{query}");
     let status = |storage: &str| {
-        common::kiln()
+        crate::common::kiln()
             .args(["status", "--storage", storage, "--sweep", "nosuch"])
             .env("RUST_LOG", "kiln=info")
             .env("KILN_DB_PATIENCE_S", "2")
@@ -575,7 +573,7 @@ fn tls_connections_check_the_server_as_sslmode_asks_and_a_sweep_runs_over_them()
     );
     let storage = with(&by_name, &format!("sslmode=verify-full&sslrootcert={ca}"));
     let results = dir.path().join("r");
-    let output = common::run(&[
+    let output = crate::common::run(&[
         "run",
         file.to_str().unwrap(),
         "--storage",

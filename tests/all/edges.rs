@@ -1,9 +1,7 @@
 //! The edges of the command line: output nobody reads, names that would leave their folder,
 //! limits that must be refused rather than half-run.
 
-mod common;
-
-use common::{digits_experiment, kiln, run, sweep, text, write};
+use crate::common::{digits_experiment, kiln, run, sweep, text, write};
 use std::process::{Command, Stdio};
 
 /// Runs `command` with stdout a pipe whose reader is already gone.
@@ -27,7 +25,10 @@ fn a_closed_or_full_stdout_never_panics_and_never_stops_a_sweep() {
     command.args(["run", f, "--results", r]);
     let output = with_closed_stdout(command);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_eq!(common::csv_rows(&results.join("leaderboard.csv")).len(), 3);
+    assert_eq!(
+        crate::common::csv_rows(&results.join("leaderboard.csv")).len(),
+        3
+    );
     for args in [vec!["status", r], vec!["check", f], vec!["leaderboard", r]] {
         let mut command = kiln();
         command.args(&args);
@@ -208,7 +209,10 @@ fn a_start_that_recorded_nothing_leaves_a_folder_that_runs_and_a_resume_that_say
     std::fs::write(results.join("experiment.toml"), "name = \"other\"").unwrap();
     std::fs::write(results.join("journal.jsonl"), "{\"event\":\"sweep_sta").unwrap();
     sweep(&file, &results, &[]);
-    assert_eq!(common::csv_rows(&results.join("leaderboard.csv")).len(), 2);
+    assert_eq!(
+        crate::common::csv_rows(&results.join("leaderboard.csv")).len(),
+        2
+    );
 }
 
 #[test]
@@ -216,8 +220,9 @@ fn a_moved_experiment_is_named_on_resume_and_continues_from_its_new_place() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("project");
     std::fs::create_dir(&project).unwrap();
-    std::fs::copy(common::data("iris.csv"), project.join("iris.csv")).unwrap();
-    let text = digits_experiment("moved", 2, 1, 1).replace(&common::data("digits.csv"), "iris.csv");
+    std::fs::copy(crate::common::data("iris.csv"), project.join("iris.csv")).unwrap();
+    let text =
+        digits_experiment("moved", 2, 1, 1).replace(&crate::common::data("digits.csv"), "iris.csv");
     write(&project, "m.toml", &text);
     let results = dir.path().join("r");
     sweep(&project.join("m.toml"), &results, &["--trials", "1"]);
@@ -225,7 +230,10 @@ fn a_moved_experiment_is_named_on_resume_and_continues_from_its_new_place() {
     std::fs::rename(&project, &moved).unwrap();
     refused(&["resume", results.to_str().unwrap()], "no longer exists");
     sweep(&moved.join("m.toml"), &results, &[]);
-    assert_eq!(common::csv_rows(&results.join("leaderboard.csv")).len(), 2);
+    assert_eq!(
+        crate::common::csv_rows(&results.join("leaderboard.csv")).len(),
+        2
+    );
 }
 
 #[test]

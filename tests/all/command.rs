@@ -2,9 +2,7 @@
 //! the README, SIGKILLs and SIGTERMs. Every failure stays inside its trial; a stop is never a
 //! failure; a resumed sweep equals an uninterrupted one.
 
-mod common;
-
-use common::{
+use crate::common::{
     Env, assert_same_sweep, csv_rows, kill_repeatedly, kiln, leaderboard_by_trial, run, sweep,
     text, write,
 };

@@ -1,0 +1,13 @@
+//! kiln's integration tests, in one binary so that burn and the PostgreSQL client are linked
+//! once: each module runs the real `kiln` (or a program built on it) in temporary folders.
+
+mod bad_input;
+mod command;
+mod common;
+mod crash;
+mod custom;
+mod edges;
+mod golden;
+mod postgres;
+mod sweeps;
+mod training;
