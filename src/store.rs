@@ -470,12 +470,21 @@ pub fn internal_blob(name: &str) -> bool {
     name == CHECKPOINT_BLOB || name == FOLDER_BLOB
 }
 
+/// Whose leases a worker writes: its sweep, its name (host, pid and start time) and the
+/// lease's length, as the queries bind them.
+struct Holder {
+    sweep: String,
+    worker: String,
+    lease: Duration,
+    /// `lease` in seconds.
+    seconds: f64,
+}
+
 /// A sweep in PostgreSQL, shared with other workers.
 pub struct DbStore {
     journal: PgJournal,
-    /// This worker process, as leases name it: host, pid and start time.
-    worker: String,
-    lease: Duration,
+    /// What this worker's rows in `kiln_leases` hold.
+    holder: Holder,
     /// Trial folders for this process (removed when it ends).
     scratch: tempfile::TempDir,
     heartbeat: Instant,
@@ -535,8 +544,12 @@ impl DbStore {
         );
         let store = DbStore {
             journal,
-            worker,
-            lease: storage.lease,
+            holder: Holder {
+                sweep,
+                worker,
+                lease: storage.lease,
+                seconds: storage.lease.as_secs_f64(),
+            },
             scratch,
             heartbeat: Instant::now(),
         };
@@ -544,12 +557,12 @@ impl DbStore {
     }
 
     fn put_blob(&mut self, trial: u64, name: &str, data: &[u8]) -> Result<()> {
-        let sweep = self.journal.sweep().to_string();
+        let sweep = &self.holder.sweep;
         self.journal.db().run("store a trial file", |conn| {
             conn.execute(
                 "INSERT INTO kiln_blobs (sweep, trial, name, data) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (sweep, trial, name) DO UPDATE SET data = EXCLUDED.data",
-                &[&sweep, &(trial as i64), &name, &data],
+                &[sweep, &(trial as i64), &name, &data],
             )?;
             Ok(())
         })
@@ -581,16 +594,19 @@ impl Store for DbStore {
         running: &[u64],
         create: &mut Create<'_>,
     ) -> Result<Claim> {
-        let sweep = self.journal.sweep().to_string();
-        let me = self.worker.clone();
-        let lease = self.lease.as_secs_f64();
+        let Holder {
+            sweep,
+            worker: me,
+            seconds: lease,
+            ..
+        } = &self.holder;
         self.journal.transact("claim a trial", state, |state, tx| {
             // Leases of other workers that are still running.
             let held: Vec<i64> = tx
                 .query(
                     "SELECT trial FROM kiln_leases
                          WHERE sweep = $1 AND worker <> $2 AND expires > now()",
-                    &[&sweep, &me],
+                    &[sweep, me],
                 )?
                 .iter()
                 .map(|r| r.get(0))
@@ -603,7 +619,7 @@ impl Store for DbStore {
                      VALUES ($1, $2, $3, now() + $4 * interval '1 second')
                      ON CONFLICT (sweep, trial) DO UPDATE
                      SET worker = EXCLUDED.worker, expires = EXCLUDED.expires",
-                    &[&sweep, &(trial as i64), &me, &lease],
+                    &[sweep, &(trial as i64), me, lease],
                 )?;
             }
             Ok((events, claim))
@@ -611,9 +627,12 @@ impl Store for DbStore {
     }
 
     fn record(&mut self, state: &mut SweepState, trial: u64, events: Vec<Event>) -> Result<bool> {
-        let sweep = self.journal.sweep().to_string();
-        let me = self.worker.clone();
-        let lease = self.lease.as_secs_f64();
+        let Holder {
+            sweep,
+            worker: me,
+            seconds: lease,
+            ..
+        } = &self.holder;
         let ends = events
             .iter()
             .any(|e| matches!(e, Event::TrialFinished { .. }));
@@ -622,13 +641,13 @@ impl Store for DbStore {
             let ours = if ends {
                 tx.execute(
                     "DELETE FROM kiln_leases WHERE sweep = $1 AND trial = $2 AND worker = $3",
-                    &[&sweep, &(trial as i64), &me],
+                    &[sweep, &(trial as i64), me],
                 )?
             } else {
                 tx.execute(
                     "UPDATE kiln_leases SET expires = now() + $4 * interval '1 second'
                      WHERE sweep = $1 AND trial = $2 AND worker = $3",
-                    &[&sweep, &(trial as i64), &me, &lease],
+                    &[sweep, &(trial as i64), me, lease],
                 )?
             };
             if ours == 0 {
@@ -640,18 +659,21 @@ impl Store for DbStore {
 
     fn tick(&mut self, _state: &mut SweepState) -> Result<()> {
         // A few heartbeats per lease, so one slow round trip does not lose it.
-        if self.heartbeat.elapsed() < self.lease / 4 {
+        if self.heartbeat.elapsed() < self.holder.lease / 4 {
             return Ok(());
         }
         self.heartbeat = Instant::now();
-        let sweep = self.journal.sweep().to_string();
-        let me = self.worker.clone();
-        let lease = self.lease.as_secs_f64();
+        let Holder {
+            sweep,
+            worker: me,
+            seconds: lease,
+            ..
+        } = &self.holder;
         self.journal.db().run("renew leases", |conn| {
             conn.execute(
                 "UPDATE kiln_leases SET expires = now() + $3 * interval '1 second'
                  WHERE sweep = $1 AND worker = $2",
-                &[&sweep, &me, &lease],
+                &[sweep, me, lease],
             )?;
             Ok(())
         })
@@ -671,13 +693,13 @@ impl Store for DbStore {
         if dir.exists() {
             let _ = std::fs::remove_dir_all(&dir);
         }
-        let sweep = self.journal.sweep().to_string();
-        for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(FOLDER_BLOB))? {
+        let sweep = &self.holder.sweep;
+        for (_, data) in blobs(self.journal.db(), sweep, trial, Some(FOLDER_BLOB))? {
             crate::files::unpack_folder(&data, &dir).context(|| {
                 format!("cannot unpack trial {trial}'s files into {}", dir.display())
             })?;
         }
-        for (_, data) in blobs(self.journal.db(), &sweep, trial, Some(CHECKPOINT_BLOB))? {
+        for (_, data) in blobs(self.journal.db(), sweep, trial, Some(CHECKPOINT_BLOB))? {
             // Into a slot of the emptied folder, where the trial looks for it.
             if Checkpoint::from_bytes(&data).is_none() {
                 tracing::warn!("trial {trial}: its stored checkpoint is garbled; it starts over");
@@ -719,12 +741,13 @@ impl Store for DbStore {
 
     fn close(&mut self, _state: &mut SweepState) -> Result<()> {
         // Trials left unfinished (Ctrl-C) are free for others at once, not after the lease.
-        let sweep = self.journal.sweep().to_string();
-        let me = self.worker.clone();
+        let Holder {
+            sweep, worker: me, ..
+        } = &self.holder;
         self.journal.db().run("release leases", |conn| {
             conn.execute(
                 "DELETE FROM kiln_leases WHERE sweep = $1 AND worker = $2",
-                &[&sweep, &me],
+                &[sweep, me],
             )?;
             Ok(())
         })

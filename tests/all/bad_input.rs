@@ -140,7 +140,7 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
         (
             "an unknown direction",
             with("\"maximize\"", "\"maximise\""),
-            "use `maximize` or `minimize`",
+            "use `maximize`, `minimize`. Did you mean `maximize`?",
             Some(6),
         ),
         (
