@@ -674,16 +674,16 @@ impl kiln::Objective for NoOp {
     }
 
     fn run(&self, trial: &mut kiln::Trial<'_>) -> Result<kiln::TrialSummary, kiln::TrialError> {
-        let cat = match trial.string("c") {
+        let cat = match trial.string("c")? {
             "relu" => 0.0,
             "tanh" => 0.5,
             _ => 1.0,
         };
-        let value = (trial.float("a").log10() + 3.0).powi(2)
-            + (trial.float("b").log10() + 4.0).powi(2)
-            + 0.1 * (trial.int("k") as f64 - 4.0).powi(2)
+        let value = (trial.float("a")?.log10() + 3.0).powi(2)
+            + (trial.float("b")?.log10() + 4.0).powi(2)
+            + 0.1 * (trial.int("k")? as f64 - 4.0).powi(2)
             + cat
-            + (trial.float("u") - 0.3).powi(2);
+            + (trial.float("u")? - 0.3).powi(2);
         trial.report(1, Metrics::from([("value".to_string(), value)]));
         Ok(kiln::TrialSummary::default())
     }

@@ -71,9 +71,9 @@ impl Objective for SineObjective {
 
     fn run(&self, trial: &mut Trial<'_>) -> Result<TrialSummary, TrialError> {
         let device = Device::flex().autodiff();
-        let width = trial.int("width") as usize;
-        let learning_rate = trial.float("learning_rate");
-        let epochs = trial.int("epochs") as u32;
+        let width = trial.int("width")? as usize;
+        let learning_rate = trial.float("learning_rate")?;
+        let epochs = trial.int("epochs")? as u32;
         // Weights from the trial's seed: burn's backend RNG is global to the process, which
         // runs one trial at a time. The parameters are drawn lazily, so one forward pass draws
         // them now, under this seed.

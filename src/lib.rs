@@ -10,6 +10,7 @@
 //! [`cli::main`] is the command line, for kiln and for programs of your own.
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod db;

@@ -12,6 +12,7 @@
 //!   folder and are copied to `kiln_blobs`: the checkpoint before each checkpointed report, the
 //!   rest (best weights, `model.json`) before the trial's end; any worker can continue any trial.
 
+use crate::checkpoint::Checkpoint;
 use crate::db::{Db, DbError};
 use crate::error::{Context, Error, Result};
 use crate::experiment::{self, Experiment};
@@ -20,7 +21,6 @@ use crate::journal::{Event, FileJournal, GROUP_COMMIT, Journal, PgJournal, now};
 use crate::lock::FolderLock;
 use crate::report::{self, ReportSpec};
 use crate::state::SweepState;
-use crate::train::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -706,7 +706,7 @@ impl Store for DbStore {
                 continue;
             }
             std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-            let checkpoint = crate::train::checkpoint::path(&dir, 0);
+            let checkpoint = crate::checkpoint::path(&dir, 0);
             std::fs::write(&checkpoint, data)
                 .context(|| format!("cannot write {}", checkpoint.display()))?;
         }
@@ -715,7 +715,7 @@ impl Store for DbStore {
 
     fn after_checkpoint(&mut self, trial: u64, epoch: u32) -> Result<()> {
         let dir = self.trial_dir(trial);
-        if let Some(data) = crate::train::checkpoint::find(&dir, epoch) {
+        if let Some(data) = crate::checkpoint::find(&dir, epoch) {
             return self.put_blob(trial, CHECKPOINT_BLOB, &data);
         }
         let data = crate::files::pack_folder(&dir)

@@ -8,8 +8,8 @@
 //! trial's seed and the epoch ([`Trial::rng`], [`Trial::seed_for`]), never carried over from
 //! earlier epochs, so the epochs after a checkpoint come out as an uninterrupted run's.
 
+use crate::checkpoint::TrainingState;
 use crate::objective::{Trial, TrialError};
-use crate::train::checkpoint::TrainingState;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;

@@ -90,15 +90,15 @@ pub struct Trial<'a> {
     settings: Settings,
     reporter: &'a mut dyn Reporter,
     started: std::time::Instant,
-    /// The checkpoint slots of the trial's folder (see [`crate::train::checkpoint::Slots`]).
-    slots: std::cell::RefCell<crate::train::checkpoint::Slots>,
+    /// The checkpoint slots of the trial's folder (see [`crate::checkpoint::Slots`]).
+    slots: std::cell::RefCell<crate::checkpoint::Slots>,
 }
 
 impl<'a> Trial<'a> {
     /// A trial handle over `task`, with settings resolved by the caller.
     pub fn new(task: TrialTask, settings: Settings, reporter: &'a mut dyn Reporter) -> Trial<'a> {
         Trial {
-            slots: std::cell::RefCell::new(crate::train::checkpoint::Slots::new(&task.dir)),
+            slots: std::cell::RefCell::new(crate::checkpoint::Slots::new(&task.dir)),
             task,
             settings,
             reporter,
@@ -179,27 +179,36 @@ impl<'a> Trial<'a> {
             .or_else(|| self.settings.get(name))
     }
 
-    /// A float parameter or setting. Panics (failing the trial with this message) when absent.
-    pub fn float(&self, name: &str) -> f64 {
+    /// A float parameter or setting; an error naming it (which fails the trial, with that
+    /// note) when the trial has none.
+    pub fn float(&self, name: &str) -> Result<f64, TrialError> {
         self.value(name)
             .and_then(ParamValue::as_f64)
-            .unwrap_or_else(|| panic!("trial {} has no numeric parameter `{name}`", self.number()))
+            .ok_or_else(|| self.missing(name, "numeric"))
     }
 
-    /// An integer parameter or setting. Panics (failing the trial) when absent.
-    pub fn int(&self, name: &str) -> i64 {
+    /// An integer parameter or setting; an error naming it when the trial has none.
+    pub fn int(&self, name: &str) -> Result<i64, TrialError> {
         match self.value(name) {
-            Some(ParamValue::Int(i)) => *i,
-            _ => panic!("trial {} has no integer parameter `{name}`", self.number()),
+            Some(ParamValue::Int(i)) => Ok(*i),
+            _ => Err(self.missing(name, "integer")),
         }
     }
 
-    /// A string parameter or setting. Panics (failing the trial) when absent.
-    pub fn string(&self, name: &str) -> &str {
+    /// A string parameter or setting; an error naming it when the trial has none.
+    pub fn string(&self, name: &str) -> Result<&str, TrialError> {
         match self.value(name) {
-            Some(ParamValue::Str(s)) => s,
-            _ => panic!("trial {} has no string parameter `{name}`", self.number()),
+            Some(ParamValue::Str(s)) => Ok(s),
+            _ => Err(self.missing(name, "string")),
         }
+    }
+
+    fn missing(&self, name: &str, kind: &str) -> TrialError {
+        format!(
+            "trial {} has no {kind} parameter or setting `{name}`: add it to [space], or give it a value in [objective]",
+            self.number()
+        )
+        .into()
     }
 
     /// Reports a finished epoch's metrics; the answer says whether to train another. The
@@ -310,4 +319,41 @@ pub trait Objective: Send + Sync {
     /// panic) fails the trial with that message and the sweep goes on, except a
     /// [`TrialError::Storage`], which stops the sweep and leaves the trial to resume.
     fn run(&self, trial: &mut Trial<'_>) -> std::result::Result<TrialSummary, TrialError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Silent;
+    impl Reporter for Silent {
+        fn report(&mut self, _: Epoch) -> Decision {
+            Decision::Continue
+        }
+    }
+
+    #[test]
+    fn a_missing_parameter_is_an_error_that_fails_the_trial_not_a_panic() {
+        let task = TrialTask {
+            number: 4,
+            seed: 1,
+            params: Params::from([("lr".to_string(), ParamValue::Float(0.1))]),
+            journaled_epochs: 0,
+            journaled_elapsed_s: 0.0,
+            dir: std::env::temp_dir(),
+            owner: String::new(),
+            await_decisions: false,
+        };
+        let mut silent = Silent;
+        let trial = Trial::new(task, Settings::default(), &mut silent);
+        assert_eq!(trial.float("lr").unwrap(), 0.1);
+        let e = trial.int("lr").unwrap_err();
+        assert!(matches!(e, TrialError::Failed(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("trial 4 has no integer parameter or setting `lr`"),
+            "{e}"
+        );
+        assert!(trial.string("width").is_err());
+    }
 }

@@ -2,7 +2,6 @@
 //! and checkpoints. [`crate::objective::train`] is its face as an objective.
 
 mod adamw;
-pub mod checkpoint;
 pub mod data;
 pub mod model;
 pub mod saved;

@@ -142,7 +142,7 @@ fn verify_weights(weights: &Path) -> Result<()> {
     };
     let bytes = std::fs::read(weights)
         .map_err(|e| Error::runtime(format!("cannot read {}: {e}", weights.display())))?;
-    if format!("{:016x}", super::checkpoint::checksum(&[&bytes])) != expected.trim() {
+    if format!("{:016x}", crate::checkpoint::checksum(&[&bytes])) != expected.trim() {
         return Err(Error::runtime(format!(
             "{} does not match its checksum ({}): the file was changed or damaged; refusing to predict with it",
             weights.display(),

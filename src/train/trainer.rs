@@ -1,9 +1,9 @@
 //! The training loop of the built-in objective: mini-batches, loss, backprop, optimizer step,
 //! evaluation, early stopping, best weights and checkpoints, once per epoch.
 
-use super::checkpoint::{self, Slots, TrainingState};
 use super::data::{Dataset, Split};
 use super::model::{Activation, Architecture, DropoutMasks, ModelKind, Network, Norm};
+use crate::checkpoint::{self, Slots, TrainingState};
 use crate::files::write_atomic;
 use crate::objective::{Decision, Trial, TrialError, TrialSummary};
 use crate::rng::{Stream, stream};

@@ -175,8 +175,8 @@ pub fn kill_repeatedly(
         let torn_checkpoint = std::fs::read_dir(results.join("trials")).is_ok_and(|trials| {
             trials.flatten().any(|t| {
                 (0..2).any(|slot| {
-                    let file = kiln::train::checkpoint::path(&t.path(), slot);
-                    file.exists() && kiln::train::checkpoint::Checkpoint::load_file(&file).is_none()
+                    let file = kiln::checkpoint::path(&t.path(), slot);
+                    file.exists() && kiln::checkpoint::Checkpoint::load_file(&file).is_none()
                 })
             })
         });

@@ -25,7 +25,7 @@ impl Objective for Quirky {
             2 => return Err("no data for this trial".into()),
             _ => {}
         }
-        let x = trial.float("x");
+        let x = trial.float("x")?;
         for epoch in 1..=5 {
             let value = (x - 0.3).powi(2) + 1.0 / epoch as f64;
             if trial.report(epoch, Metrics::from([("value".into(), value)])) == Decision::Stop {

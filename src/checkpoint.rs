@@ -1,4 +1,6 @@
 //! A trial's checkpoint: everything needed to continue training after its last finished epoch.
+//! The built-in trainer and burn objectives of your own write the same record
+//! ([`crate::objective::checkpoint`]), and a shared sweep's store moves it with the trial.
 //!
 //! A checkpoint is one record: a header, a checksum, our own state as JSON (epoch, time, the
 //! epochs' reports, early-stopping and best-epoch bookkeeping), then the model, the optimizer
