@@ -1,4 +1,4 @@
-//! The `kiln` command line: parses arguments and calls [`crate::commands`]. A program of your
+//! The `kiln` command line: parses arguments and calls its commands. A program of your
 //! own gets the same command line, with its own objectives, from one call:
 //!
 //! ```no_run

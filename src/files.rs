@@ -40,11 +40,6 @@ pub fn is_storage_error(error: &std::io::Error) -> bool {
     )
 }
 
-/// Makes an existing file durable (e.g. a trial's best weights when the trial ends).
-pub fn sync(path: &Path) -> std::io::Result<()> {
-    File::open(path)?.sync_all()
-}
-
 /// A folder's regular files (recursively, symlinks left out) as one byte string: for each,
 /// the length of its relative path, the path, the length of its data, the data.
 pub fn pack_folder(dir: &Path) -> std::io::Result<Vec<u8>> {

@@ -5,40 +5,44 @@
 //! file's common sections; [`objective`] builds what a trial computes (the built-in burn
 //! trainer, a synthetic function, an external command, or your own) and checks its settings;
 //! [`sampler`] proposes parameters from the [`space`]; [`sweep`] records trials in the
-//! [`journal`] and hands them to [`worker`] processes, which run the objective; [`report`]
+//! [`journal`] and hands them to worker processes, which run the objective; [`report`]
 //! writes the leaderboard and curves from the [`state`] that the journal replays into.
 //! [`cli::main`] is the command line, for kiln and for programs of your own.
+//!
+//! The modules shown here are the library's surface; the command line's own parts (its
+//! commands, terminal output, locks, the PostgreSQL client, the worker processes, the results
+//! folder's store) are private to it.
 #![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod cli;
-pub mod commands;
-pub mod db;
+pub(crate) mod commands;
+pub(crate) mod db;
 pub mod error;
 pub mod experiment;
-pub mod files;
-pub mod importance;
+pub(crate) mod files;
+pub(crate) mod importance;
 pub mod journal;
-pub mod lock;
-pub mod logging;
+pub(crate) mod lock;
+pub(crate) mod logging;
 pub mod names;
 pub mod objective;
-pub mod output;
-pub mod progress;
+pub(crate) mod output;
+pub(crate) mod progress;
 pub mod pruner;
 pub mod report;
 pub mod rng;
 pub mod sampler;
-pub mod settings;
-pub mod signals;
+pub(crate) mod settings;
+pub(crate) mod signals;
 pub mod space;
 pub mod state;
-pub mod store;
+pub(crate) mod store;
 pub mod sweep;
-pub mod tls;
+pub(crate) mod tls;
 pub mod train;
 pub mod trial;
-pub mod worker;
+pub(crate) mod worker;
 
 pub use error::{Error, Result};
 pub use experiment::Experiment;

@@ -253,7 +253,7 @@ pub enum TrialError {
 
 impl TrialError {
     /// `context: error`, a [`TrialError::Storage`] when `error` is one of the storage's own
-    /// ([`crate::files::is_storage_error`]), else a failure.
+    /// (a full disk or quota, an I/O error, a read-only file system), else a failure.
     pub fn io(context: impl std::fmt::Display, error: &std::io::Error) -> TrialError {
         let message = format!("{context}: {error}");
         if crate::files::is_storage_error(error) {
