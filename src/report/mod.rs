@@ -232,8 +232,8 @@ pub fn curves(state: &SweepState) -> Table {
 }
 
 /// `importance.csv`: `parameter,importance`, most important first (empty below 10 complete
-/// trials): PED-ANOVA, which compares where the best trials put each parameter with.
-/// where all trials put it.
+/// trials): PED-ANOVA, which compares where the best trials put each parameter with where all
+/// trials put it.
 pub fn importance(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
     let ranked = crate::importance::importance(state, spec.space, spec.metric, spec.direction);
     Table {
