@@ -11,11 +11,13 @@ use crate::error::{Context, Error, Result};
 use crate::experiment::Experiment;
 use crate::journal::{Event, now};
 use crate::objective::registry::Prepared;
-use crate::objective::{Decision, Objective, TrialError, TrialTask};
+use crate::objective::{Decision, Objective, TrialError, TrialSummary, TrialTask};
 use crate::progress::Progress;
+use crate::pruner::Pruner;
 use crate::report::ReportSpec;
 use crate::rng;
 use crate::sampler;
+use crate::sampler::Sampler;
 use crate::signals;
 use crate::state::{SweepState, TrialRecord};
 use crate::store::{Claim, DbStore, FolderStore, Storage, Store};
@@ -181,7 +183,7 @@ pub fn run(
             (Box::new(store), state)
         }
     };
-    orchestrate(
+    Orchestrator::new(
         experiment,
         options,
         execution,
@@ -189,85 +191,180 @@ pub fn run(
         store.as_mut(),
         state,
     )
+    .run()
 }
 
-fn orchestrate(
-    experiment: &Experiment,
-    options: &SweepOptions,
-    execution: Execution,
-    prepared: &Prepared,
-    store: &mut dyn Store,
-    mut state: SweepState,
-) -> Result<SweepOutcome> {
-    let spec = ReportSpec::of(experiment);
-    let fingerprint = crate::experiment::fingerprint(&experiment.source.text);
-    let mut sampler = sampler::build(
-        &experiment.sampler,
-        &experiment.space,
-        experiment.seed,
-        &experiment.objective,
-    );
-    let launcher = match &execution {
-        Execution::Processes { exe, .. } => Launcher::Processes {
-            exe: exe.clone(),
-            experiment: store.folder().join("experiment.toml"),
-            base_dir: experiment.source.base_dir.clone(),
-        },
-        Execution::Threads(objective) => Launcher::Threads {
-            objective: Arc::clone(objective),
-            experiment: Box::new(experiment.clone()),
-        },
-    };
-    let mut pool = Pool::new(launcher);
-    let pruner = crate::pruner::build(experiment, prepared.max_epochs);
-    let await_decisions = pruner.is_some() || store.awaits_reports();
-    let workers = options.workers.unwrap_or(experiment.budget.workers).max(1);
-    let mut slots: Vec<Slot> = (0..workers).map(|_| Slot::default()).collect();
-    let resumable: Vec<u64> = state.unfinished().map(|t| t.number).collect();
-    if !resumable.is_empty() {
-        tracing::info!("unfinished trials {:?}", resumable);
-    }
-    let budget_of = |state: &SweepState| state.budget.unwrap_or(experiment.budget.trials);
-    let progress = Progress::new(&state, &spec, budget_of(&state), options.quiet);
-    let started = Instant::now();
-    let mut exhausted = false;
-    let mut stopping = false;
-    let mut reports_written = Instant::now();
-    let mut reports_dirty = true;
-    // Writing the reports costs time in proportion to the trials: waiting ten times as long as
-    // the last write took keeps them under a tenth of the sweep's time, however large it grows.
-    let mut reports_cost = Duration::ZERO;
-    // When nothing was claimable (trials held by other workers), when to ask again.
-    let mut next_claim = Instant::now();
-    let mut done = false;
+/// One run of a sweep: its state, its workers, and what the loop remembers between events.
+/// [`Orchestrator::run`] is the loop; each kind of event has a method of its own.
+struct Orchestrator<'a> {
+    experiment: &'a Experiment,
+    options: &'a SweepOptions,
+    prepared: &'a Prepared,
+    store: &'a mut dyn Store,
+    state: SweepState,
+    spec: ReportSpec<'a>,
+    fingerprint: String,
+    sampler: Box<dyn Sampler>,
+    pool: Pool,
+    pruner: Option<Box<dyn Pruner>>,
+    /// Whether a trial must wait for the answer to each report before its next epoch: only
+    /// a pruner's (or a shared store's) answers must arrive in time.
+    await_decisions: bool,
+    slots: Vec<Slot>,
+    progress: Progress,
+    started: Instant,
+    /// The sampler has nothing left to propose (an exhausted grid).
+    exhausted: bool,
+    /// Ctrl-C (or SIGTERM): running trials stop after their current epoch.
+    stopping: bool,
+    /// The store has no trial left to claim, now or later.
+    done: bool,
+    /// When nothing was claimable (trials held by other workers), when to ask again.
+    next_claim: Instant,
+    reports: ReportTimer,
+}
 
-    loop {
-        if signals::interrupted() && !stopping {
-            stopping = true;
-            progress.println("Stopping: running trials stop after their current epoch, checkpointed (Ctrl-C again to quit at once).");
-            for (id, slot) in slots.iter_mut().enumerate() {
-                if slot.trial.is_some() && slot.stopped.is_none() {
-                    slot.stopped = Some(StopReason::Interrupt);
-                    pool.send(id, &ToWorker::Stop);
+/// When the reports are rewritten during a sweep. Writing them costs time in proportion to
+/// the trials: waiting ten times as long as the last write took (and at least a second) keeps
+/// them under a tenth of the sweep's time, however large it grows.
+struct ReportTimer {
+    written: Instant,
+    cost: Duration,
+    dirty: bool,
+}
+
+impl ReportTimer {
+    fn due(&self) -> bool {
+        self.dirty && self.written.elapsed() >= (10 * self.cost).max(Duration::from_secs(1))
+    }
+}
+
+impl<'a> Orchestrator<'a> {
+    fn new(
+        experiment: &'a Experiment,
+        options: &'a SweepOptions,
+        execution: Execution,
+        prepared: &'a Prepared,
+        store: &'a mut dyn Store,
+        state: SweepState,
+    ) -> Orchestrator<'a> {
+        let spec = ReportSpec::of(experiment);
+        let launcher = match &execution {
+            Execution::Processes { exe, .. } => Launcher::Processes {
+                exe: exe.clone(),
+                experiment: store.folder().join("experiment.toml"),
+                base_dir: experiment.source.base_dir.clone(),
+            },
+            Execution::Threads(objective) => Launcher::Threads {
+                objective: Arc::clone(objective),
+                experiment: Box::new(experiment.clone()),
+            },
+        };
+        let pruner = crate::pruner::build(experiment, prepared.max_epochs);
+        let workers = options.workers.unwrap_or(experiment.budget.workers).max(1);
+        let resumable: Vec<u64> = state.unfinished().map(|t| t.number).collect();
+        if !resumable.is_empty() {
+            tracing::info!("unfinished trials {:?}", resumable);
+        }
+        let budget = state.budget.unwrap_or(experiment.budget.trials);
+        Orchestrator {
+            experiment,
+            options,
+            prepared,
+            await_decisions: pruner.is_some() || store.awaits_reports(),
+            store,
+            progress: Progress::new(&state, &spec, budget, options.quiet),
+            state,
+            spec,
+            fingerprint: crate::experiment::fingerprint(&experiment.source.text),
+            sampler: sampler::build(
+                &experiment.sampler,
+                &experiment.space,
+                experiment.seed,
+                &experiment.objective,
+            ),
+            pool: Pool::new(launcher),
+            pruner,
+            slots: (0..workers).map(|_| Slot::default()).collect(),
+            started: Instant::now(),
+            exhausted: false,
+            stopping: false,
+            done: false,
+            next_claim: Instant::now(),
+            reports: ReportTimer {
+                written: Instant::now(),
+                cost: Duration::ZERO,
+                dirty: true,
+            },
+        }
+    }
+
+    /// Runs trials until the budget is spent, the store has none left, or Ctrl-C.
+    fn run(mut self) -> Result<SweepOutcome> {
+        loop {
+            if signals::interrupted() && !self.stopping {
+                self.stop_all();
+            }
+            self.dispatch()?;
+            if running(&self.slots) == 0 && (self.done || self.stopping) {
+                break;
+            }
+            match self.pool.events().recv_timeout(Duration::from_millis(100)) {
+                Ok(PoolEvent::Message(id, FromWorker::Report { trial, report })) => {
+                    self.on_report(id, trial, report)?
                 }
+                Ok(PoolEvent::Message(id, FromWorker::Finished { trial, result })) => {
+                    self.on_finished(id, trial, result)?
+                }
+                Ok(PoolEvent::Exited(id, why)) => self.on_exited(id, why)?,
+                Err(_) => {}
+            }
+            self.store.tick(&mut self.state)?;
+            if self.reports.due() {
+                let started = Instant::now();
+                self.store.write_reports(&self.state, &self.spec)?;
+                self.reports = ReportTimer {
+                    written: Instant::now(),
+                    cost: started.elapsed(),
+                    dirty: false,
+                };
             }
         }
+        self.finish()
+    }
+
+    /// Ctrl-C: every running trial stops after its current epoch, checkpointed.
+    fn stop_all(&mut self) {
+        self.stopping = true;
+        self.progress.println("Stopping: running trials stop after their current epoch, checkpointed (Ctrl-C again to quit at once).");
+        for (id, slot) in self.slots.iter_mut().enumerate() {
+            if slot.trial.is_some() && slot.stopped.is_none() {
+                slot.stopped = Some(StopReason::Interrupt);
+                self.pool.send(id, &ToWorker::Stop);
+            }
+        }
+    }
+
+    /// Hands trials to free workers: unfinished trials first, then new ones.
+    fn dispatch(&mut self) -> Result<()> {
+        let experiment = self.experiment;
         let time_left = experiment
             .budget
             .max_time
-            .is_none_or(|limit| started.elapsed() < limit);
-        // Dispatch: unfinished trials first, then new ones, while workers are free.
-        while !stopping && !done && Instant::now() >= next_claim {
-            let Some(id) = slots.iter().position(|s| s.trial.is_none()) else {
+            .is_none_or(|limit| self.started.elapsed() < limit);
+        while !self.stopping && !self.done && Instant::now() >= self.next_claim {
+            let Some(id) = self.slots.iter().position(|s| s.trial.is_none()) else {
                 break;
             };
+            let (sampler, exhausted) = (&mut self.sampler, &mut self.exhausted);
             let mut create = |state: &SweepState| {
-                if exhausted || !time_left || state.trials.len() as u64 >= budget_of(state) {
+                let budget = state.budget.unwrap_or(experiment.budget.trials);
+                if *exhausted || !time_left || state.trials.len() as u64 >= budget {
                     return None;
                 }
                 let number = state.trials.len() as u64;
                 let Some(params) = sampler.sample(&experiment.space, number, &state.trials) else {
-                    exhausted = true;
+                    *exhausted = true;
                     return None;
                 };
                 Some(Event::TrialCreated {
@@ -277,210 +374,232 @@ fn orchestrate(
                     time: now(),
                 })
             };
-            let number = match store.claim(&mut state, id, &running_trials(&slots), &mut create)? {
-                Claim::Run(number) => number,
+            let running = running_trials(&self.slots);
+            match self
+                .store
+                .claim(&mut self.state, id, &running, &mut create)?
+            {
+                Claim::Run(number) => self.start(id, number)?,
                 Claim::Wait => {
-                    next_claim = Instant::now() + Duration::from_secs(1);
+                    self.next_claim = Instant::now() + Duration::from_secs(1);
                     break;
                 }
                 Claim::Done => {
-                    done = true;
+                    self.done = true;
                     break;
                 }
-            };
-            store.before_run(number)?;
-            let t = &state.trials[number as usize];
-            let task = TrialTask {
-                number,
-                seed: t.seed,
-                params: t.params.clone(),
-                journaled_epochs: t.epochs.last().map_or(0, |e| e.epoch),
-                journaled_elapsed_s: t.epochs.last().map_or(0.0, |e| e.elapsed_s),
-                owner: crate::objective::owner(&fingerprint, t.seed, &t.params),
-                dir: store.trial_dir(number),
-                // Only a pruner's (or a shared store's) answers must arrive before the next epoch.
-                await_decisions,
-            };
-            if !slots[id].started {
-                pool.start(Some(id))
-                    .context(|| "cannot start a worker".to_string())?;
-                slots[id].started = true;
             }
-            slots[id].trial = Some(number);
-            slots[id].stopped = None;
-            slots[id].reported = None;
-            pool.send(id, &ToWorker::Run { task });
-            progress.update(&state, running(&slots));
         }
-        if running(&slots) == 0 && (done || stopping) {
-            break;
-        }
-
-        match pool.events().recv_timeout(Duration::from_millis(100)) {
-            Ok(PoolEvent::Message(id, FromWorker::Report { trial, report })) => {
-                // A trial asked to stop by Ctrl-C still reports its last epoch, checkpointed.
-                if slots[id].trial != Some(trial)
-                    || slots[id]
-                        .stopped
-                        .is_some_and(|s| s != StopReason::Interrupt)
-                {
-                    continue;
-                }
-                // Epochs the journal holds come from retraining after an older checkpoint:
-                // the same values (training is a pure function of the seed), already recorded
-                // and decided.
-                let checked = check_report(
-                    &state.trials[trial as usize],
-                    &report,
-                    slots[id].reported,
-                    &prepared.metrics,
-                );
-                slots[id].reported = Some(report.epoch);
-                let fresh = match checked {
-                    Ok(fresh) => fresh,
-                    Err(note) => {
-                        let event = ended(trial, EndState::Failed, Some(note), None);
-                        end_trial(store, &mut state, &progress, &spec, &slots, event)?;
-                        slots[id].stopped = Some(StopReason::Rejected);
-                        reports_dirty = true;
-                        pool.send(
-                            id,
-                            &ToWorker::Decision {
-                                decision: Decision::Stop,
-                            },
-                        );
-                        continue;
-                    }
-                };
-                if report.checkpointed {
-                    store.after_checkpoint(trial, report.epoch)?;
-                }
-                let recorded = if fresh {
-                    let event = Event::EpochReported {
-                        trial,
-                        epoch: report.epoch,
-                        elapsed_s: report.elapsed_s,
-                        lr: report.lr,
-                        metrics: report.metrics,
-                        checkpointed: report.checkpointed,
-                        time: now(),
-                    };
-                    store.record(&mut state, trial, vec![event])?
-                } else {
-                    true
-                };
-                let decision = if !recorded {
-                    lost(trial);
-                    slots[id].stopped = Some(StopReason::Lost);
-                    Decision::Stop
-                } else if let Some(reason) = pruner
-                    .as_ref()
-                    .filter(|_| fresh && !stopping)
-                    .and_then(|p| p.decide(&state.trials[trial as usize], &state))
-                {
-                    // Recorded now, before the trial hears of it: a resumed sweep keeps it.
-                    let event = ended(trial, EndState::Pruned, Some(reason), None);
-                    end_trial(store, &mut state, &progress, &spec, &slots, event)?;
-                    slots[id].stopped = Some(StopReason::Pruned);
-                    reports_dirty = true;
-                    Decision::Stop
-                } else if stopping || signals::interrupted() {
-                    slots[id].stopped = Some(StopReason::Interrupt);
-                    Decision::Stop
-                } else {
-                    Decision::Continue
-                };
-                pool.send(id, &ToWorker::Decision { decision });
-            }
-            Ok(PoolEvent::Message(id, FromWorker::Finished { trial, result })) => {
-                if slots[id].trial != Some(trial) {
-                    continue;
-                }
-                let stopped = slots[id].stopped.take();
-                if let Err(TrialError::Storage(why)) = &result {
-                    pool.kill_all();
-                    store.close(&mut state)?;
-                    return Err(Error::runtime(format!(
-                        "trial {trial} could not write its files: {why}. The sweep stopped; nothing was recorded as failed. Make room (or mend the disk), then continue with: {}",
-                        continue_command(options, &experiment.name)
-                    )));
-                }
-                // A stop is never a trial's failure: when the sweep is stopping (a scheduler
-                // signals every process of the job), a trial that ended badly resumes.
-                let stopping_now = stopping || signals::interrupted();
-                let event = match (stopped, result) {
-                    // Recorded already (pruned, rejected), not this worker's (lost), or to
-                    // resume (interrupted).
-                    (Some(_), _) => None,
-                    (None, Ok(summary)) => {
-                        Some(ended(trial, EndState::Complete, None, summary.n_params))
-                    }
-                    (None, Err(_)) if stopping_now => None,
-                    (None, Err(reason)) => Some(ended(
-                        trial,
-                        EndState::Failed,
-                        Some(reason.to_string()),
-                        None,
-                    )),
-                };
-                if let Some(event) = event {
-                    store.before_end(trial)?;
-                    end_trial(store, &mut state, &progress, &spec, &slots, event)?;
-                    reports_dirty = true;
-                }
-                slots[id].trial = None;
-            }
-            Ok(PoolEvent::Exited(id, why)) => {
-                let status = pool.exit_status(id).unwrap_or(why);
-                slots[id].started = false;
-                let stopped = slots[id].stopped.take();
-                if let Some(trial) = slots[id].trial
-                    && !matches!(
-                        stopped,
-                        Some(StopReason::Pruned | StopReason::Lost | StopReason::Rejected)
-                    )
-                    && !(stopping || signals::interrupted())
-                {
-                    let note = format!("its worker process died ({status})");
-                    tracing::warn!("trial {trial}: {note}");
-                    let event = ended(trial, EndState::Failed, Some(note), None);
-                    end_trial(store, &mut state, &progress, &spec, &slots, event)?;
-                    reports_dirty = true;
-                }
-                slots[id].trial = None;
-            }
-            Err(_) => {}
-        }
-        store.tick(&mut state)?;
-        if reports_dirty
-            && reports_written.elapsed() >= (10 * reports_cost).max(Duration::from_secs(1))
-        {
-            let started = Instant::now();
-            store.write_reports(&state, &spec)?;
-            reports_cost = started.elapsed();
-            reports_written = Instant::now();
-            reports_dirty = false;
-        }
+        Ok(())
     }
-    drop(pool);
-    store.close(&mut state)?;
-    store.write_reports(&state, &spec)?;
-    progress.finish();
-    let interrupted = stopping;
-    if !interrupted {
-        let failed = state.count(crate::state::TrialState::Ended(EndState::Failed));
-        if failed > 0 && failed == state.trials.len() {
-            let first = state.trials[0].note.clone().unwrap_or_default();
-            let see = match &options.storage {
-                None => format!(". See {}/leaderboard.csv", options.results_dir.display()),
-                Some(_) => String::new(),
+
+    /// Starts trial `number` on worker `id`.
+    fn start(&mut self, id: usize, number: u64) -> Result<()> {
+        self.store.before_run(number)?;
+        let t = &self.state.trials[number as usize];
+        let task = TrialTask {
+            number,
+            seed: t.seed,
+            params: t.params.clone(),
+            journaled_epochs: t.epochs.last().map_or(0, |e| e.epoch),
+            journaled_elapsed_s: t.epochs.last().map_or(0.0, |e| e.elapsed_s),
+            owner: crate::objective::owner(&self.fingerprint, t.seed, &t.params),
+            dir: self.store.trial_dir(number),
+            await_decisions: self.await_decisions,
+        };
+        let slot = &mut self.slots[id];
+        if !slot.started {
+            self.pool
+                .start(Some(id))
+                .context(|| "cannot start a worker".to_string())?;
+            slot.started = true;
+        }
+        slot.trial = Some(number);
+        slot.stopped = None;
+        slot.reported = None;
+        self.pool.send(id, &ToWorker::Run { task });
+        self.progress.update(&self.state, running(&self.slots));
+        Ok(())
+    }
+
+    /// Records the trial's end and marks the reports out of date.
+    fn end(&mut self, event: Event) -> Result<()> {
+        end_trial(
+            self.store,
+            &mut self.state,
+            &self.progress,
+            &self.spec,
+            &self.slots,
+            event,
+        )?;
+        self.reports.dirty = true;
+        Ok(())
+    }
+
+    /// An epoch's report: recorded, then judged by the pruner; the answer goes back.
+    fn on_report(&mut self, id: usize, trial: u64, report: Epoch) -> Result<()> {
+        // A trial asked to stop by Ctrl-C still reports its last epoch, checkpointed.
+        let slot = &self.slots[id];
+        if slot.trial != Some(trial) || slot.stopped.is_some_and(|s| s != StopReason::Interrupt) {
+            return Ok(());
+        }
+        // Epochs the journal holds come from retraining after an older checkpoint: the same
+        // values (training is a pure function of the seed), already recorded and decided.
+        let checked = check_report(
+            &self.state.trials[trial as usize],
+            &report,
+            slot.reported,
+            &self.prepared.metrics,
+        );
+        self.slots[id].reported = Some(report.epoch);
+        let fresh = match checked {
+            Ok(fresh) => fresh,
+            Err(note) => {
+                self.end(ended(trial, EndState::Failed, Some(note), None))?;
+                self.slots[id].stopped = Some(StopReason::Rejected);
+                self.send_decision(id, Decision::Stop);
+                return Ok(());
+            }
+        };
+        if report.checkpointed {
+            self.store.after_checkpoint(trial, report.epoch)?;
+        }
+        let recorded = !fresh || {
+            let event = Event::EpochReported {
+                trial,
+                epoch: report.epoch,
+                elapsed_s: report.elapsed_s,
+                lr: report.lr,
+                metrics: report.metrics,
+                checkpointed: report.checkpointed,
+                time: now(),
             };
+            self.store.record(&mut self.state, trial, vec![event])?
+        };
+        let decision = if !recorded {
+            lost(trial);
+            self.slots[id].stopped = Some(StopReason::Lost);
+            Decision::Stop
+        } else if let Some(reason) = self
+            .pruner
+            .as_ref()
+            .filter(|_| fresh && !self.stopping)
+            .and_then(|p| p.decide(&self.state.trials[trial as usize], &self.state))
+        {
+            // Recorded now, before the trial hears of it: a resumed sweep keeps it.
+            self.end(ended(trial, EndState::Pruned, Some(reason), None))?;
+            self.slots[id].stopped = Some(StopReason::Pruned);
+            Decision::Stop
+        } else if self.stopping || signals::interrupted() {
+            self.slots[id].stopped = Some(StopReason::Interrupt);
+            Decision::Stop
+        } else {
+            Decision::Continue
+        };
+        self.send_decision(id, decision);
+        Ok(())
+    }
+
+    fn send_decision(&mut self, id: usize, decision: Decision) {
+        self.pool.send(id, &ToWorker::Decision { decision });
+    }
+
+    /// A trial's end as its worker reports it.
+    fn on_finished(
+        &mut self,
+        id: usize,
+        trial: u64,
+        result: std::result::Result<TrialSummary, TrialError>,
+    ) -> Result<()> {
+        if self.slots[id].trial != Some(trial) {
+            return Ok(());
+        }
+        let stopped = self.slots[id].stopped.take();
+        if let Err(TrialError::Storage(why)) = &result {
+            self.pool.kill_all();
+            self.store.close(&mut self.state)?;
             return Err(Error::runtime(format!(
-                "all {failed} trials failed; the first: {first}{see}"
+                "trial {trial} could not write its files: {why}. The sweep stopped; nothing was recorded as failed. Make room (or mend the disk), then continue with: {}",
+                continue_command(self.options, &self.experiment.name)
             )));
         }
+        // A stop is never a trial's failure: when the sweep is stopping (a scheduler signals
+        // every process of the job), a trial that ended badly resumes.
+        let stopping_now = self.stopping || signals::interrupted();
+        let event = match (stopped, result) {
+            // Recorded already (pruned, rejected), not this worker's (lost), or to resume
+            // (interrupted).
+            (Some(_), _) => None,
+            (None, Ok(summary)) => Some(ended(trial, EndState::Complete, None, summary.n_params)),
+            (None, Err(_)) if stopping_now => None,
+            (None, Err(reason)) => Some(ended(
+                trial,
+                EndState::Failed,
+                Some(reason.to_string()),
+                None,
+            )),
+        };
+        if let Some(event) = event {
+            self.store.before_end(trial)?;
+            self.end(event)?;
+        }
+        self.slots[id].trial = None;
+        Ok(())
     }
-    Ok(SweepOutcome { state, interrupted })
+
+    /// A worker process died: its trial fails, unless it was stopped or the sweep is stopping.
+    fn on_exited(&mut self, id: usize, why: String) -> Result<()> {
+        let status = self.pool.exit_status(id).unwrap_or(why);
+        self.slots[id].started = false;
+        let stopped = self.slots[id].stopped.take();
+        if let Some(trial) = self.slots[id].trial
+            && !matches!(
+                stopped,
+                Some(StopReason::Pruned | StopReason::Lost | StopReason::Rejected)
+            )
+            && !(self.stopping || signals::interrupted())
+        {
+            let note = format!("its worker process died ({status})");
+            tracing::warn!("trial {trial}: {note}");
+            self.end(ended(trial, EndState::Failed, Some(note), None))?;
+        }
+        self.slots[id].trial = None;
+        Ok(())
+    }
+
+    /// The workers are gone: closes the store, writes the final reports, and fails a sweep
+    /// whose every trial failed.
+    fn finish(self) -> Result<SweepOutcome> {
+        let Orchestrator {
+            experiment: _,
+            options,
+            store,
+            mut state,
+            spec,
+            pool,
+            progress,
+            stopping: interrupted,
+            ..
+        } = self;
+        drop(pool);
+        store.close(&mut state)?;
+        store.write_reports(&state, &spec)?;
+        progress.finish();
+        if !interrupted {
+            let failed = state.count(crate::state::TrialState::Ended(EndState::Failed));
+            if failed > 0 && failed == state.trials.len() {
+                let first = state.trials[0].note.clone().unwrap_or_default();
+                let see = match &options.storage {
+                    None => format!(". See {}/leaderboard.csv", options.results_dir.display()),
+                    Some(_) => String::new(),
+                };
+                return Err(Error::runtime(format!(
+                    "all {failed} trials failed; the first: {first}{see}"
+                )));
+            }
+        }
+        Ok(SweepOutcome { state, interrupted })
+    }
 }
 
 /// The command that continues sweep `name` run with `options`.
