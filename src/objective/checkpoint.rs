@@ -102,18 +102,11 @@ impl Trial<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::objective::{Decision, Reporter, Trial, TrialTask};
-    use crate::trial::Epoch;
+    use crate::objective::tests::Silent;
+    use crate::objective::{Trial, TrialTask};
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::prelude::*;
-
-    struct Silent;
-    impl Reporter for Silent {
-        fn report(&mut self, _: Epoch) -> Decision {
-            Decision::Continue
-        }
-    }
 
     fn task(dir: &std::path::Path, journaled_epochs: u32) -> TrialTask {
         TrialTask {

@@ -322,10 +322,11 @@ pub trait Objective: Send + Sync {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    struct Silent;
+    /// A reporter that always answers "continue".
+    pub(crate) struct Silent;
     impl Reporter for Silent {
         fn report(&mut self, _: Epoch) -> Decision {
             Decision::Continue
