@@ -3,12 +3,12 @@
 
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::experiment::SamplerKind;
 use crate::experiment::{self, Experiment};
 use crate::journal::{FileJournal, Journal, PgJournal};
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
 use crate::report::{self, ReportSpec};
-use crate::sampler::SamplerKind;
 use crate::settings::{SETTINGS, Section};
 use crate::state::{SweepState, TrialState};
 use crate::store::Storage;

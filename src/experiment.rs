@@ -8,8 +8,6 @@
 
 use crate::error::{Error, Result};
 use crate::names::Named;
-use crate::pruner::PrunerKind;
-use crate::sampler::SamplerKind;
 use crate::settings::{Settings, did_you_mean, hint, quote_list};
 use crate::space::{Dimension, Distribution, ParamValue, Space};
 use crate::trial::Direction;
@@ -69,6 +67,34 @@ pub struct Budget {
     pub workers: usize,
     /// Stop starting new trials after this long.
     pub max_time: Option<Duration>,
+}
+
+crate::named! {
+    /// The samplers (`[sampler] kind`).
+    pub enum SamplerKind {
+        /// Independent uniform draws in the unit cube (the default).
+        Random = "random",
+        /// Every combination of the dimensions' points, in order.
+        Grid = "grid",
+        /// A scrambled Sobol sequence: low-discrepancy, evenly spread.
+        Sobol = "sobol",
+        /// The tree-structured Parzen estimator.
+        Tpe = "tpe",
+    }
+}
+
+crate::named! {
+    /// The pruners (`[pruner] kind`).
+    pub enum PrunerKind {
+        /// No pruning (the default).
+        None = "none",
+        /// Stop a trial worse than the median of the others at the same epoch.
+        Median = "median",
+        /// Asynchronous successive halving.
+        Asha = "asha",
+        /// Several ASHA brackets of different first rungs.
+        Hyperband = "hyperband",
+    }
 }
 
 /// `[sampler]`.

@@ -6,8 +6,6 @@
 
 use crate::names::Named;
 use crate::space::{ParamValue, Params};
-use crate::train::model::{Activation, ModelKind, Norm};
-use crate::train::trainer::{Backend, Loss, Optimizer, Schedule};
 use std::collections::BTreeMap;
 
 /// The section a setting lives in.
@@ -117,6 +115,95 @@ macro_rules! spec {
             help: $help,
         }
     };
+}
+
+crate::named! {
+    /// The activation after each hidden layer.
+    pub enum Activation {
+        /// max(0, x)
+        Relu = "relu",
+        /// Gaussian error linear unit.
+        Gelu = "gelu",
+        /// Hyperbolic tangent.
+        Tanh = "tanh",
+        /// max(0.01 x, x)
+        LeakyRelu = "leaky_relu",
+    }
+}
+
+crate::named! {
+    /// Model families (`[model] kind`).
+    pub enum ModelKind {
+        /// A multi-layer perceptron.
+        Mlp = "mlp",
+        /// A convolutional network over image-shaped rows, with an MLP head.
+        Cnn = "cnn",
+    }
+}
+
+crate::named! {
+    /// Normalisation after each hidden layer, before its activation.
+    pub enum Norm {
+        /// None.
+        None = "none",
+        /// Batch normalisation (batch statistics in training, running ones in evaluation).
+        Batch = "batch",
+        /// Layer normalisation.
+        Layer = "layer",
+    }
+}
+
+crate::named! {
+    /// Optimizers (`[train] optimizer`).
+    pub enum Optimizer {
+        /// Stochastic gradient descent, with optional (Nesterov) momentum.
+        Sgd = "sgd",
+        /// Adam, with L2 weight decay.
+        Adam = "adam",
+        /// Adam with decoupled weight decay (fused, kiln's own).
+        AdamW = "adamw",
+        /// RMSprop.
+        RmsProp = "rmsprop",
+    }
+}
+
+crate::named! {
+    /// Learning-rate schedules after the warm-up (`[train] lr_schedule`).
+    pub enum Schedule {
+        /// The base rate throughout.
+        Constant = "constant",
+        /// Times `gamma` every `step_size` epochs.
+        Step = "step",
+        /// Times `gamma` every epoch.
+        Exponential = "exponential",
+        /// Half a cosine from the base rate to 0 at the last epoch.
+        Cosine = "cosine",
+    }
+}
+
+crate::named! {
+    /// Training losses (`[train] loss`): `cross_entropy` for classification, the others for
+    /// regression.
+    pub enum Loss {
+        /// Softmax cross-entropy (classification).
+        CrossEntropy = "cross_entropy",
+        /// Mean squared error.
+        Mse = "mse",
+        /// Mean absolute error.
+        Mae = "mae",
+        /// Huber loss with delta 1.
+        Huber = "huber",
+    }
+}
+
+crate::named! {
+    /// burn backends that train on the CPU (`[train] backend`).
+    pub enum Backend {
+        /// burn's flex backend.
+        Flex = "flex",
+        /// The ndarray backend (with the `ndarray` cargo feature).
+        Ndarray = "ndarray",
+    }
 }
 
 /// Every setting kiln knows.

@@ -13,23 +13,9 @@ mod median;
 pub use asha::Asha;
 pub use median::Median;
 
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, PrunerKind};
 use crate::state::{SweepState, TrialRecord};
 use crate::trial::Direction;
-
-crate::named! {
-    /// The pruners (`[pruner] kind`).
-    pub enum PrunerKind {
-        /// No pruning (the default).
-        None = "none",
-        /// Stop a trial worse than the median of the others at the same epoch.
-        Median = "median",
-        /// Asynchronous successive halving.
-        Asha = "asha",
-        /// Several ASHA brackets of different first rungs.
-        Hyperband = "hyperband",
-    }
-}
 
 /// Decides whether a trial should stop early.
 pub trait Pruner: Send {

@@ -18,23 +18,9 @@ pub use sobol::{
 };
 pub use tpe::{TpeSampler, TpeSettings};
 
-use crate::experiment::{ObjectiveSpec, SamplerSpec};
+use crate::experiment::{ObjectiveSpec, SamplerKind, SamplerSpec};
 use crate::space::{Params, Space};
 use crate::state::TrialRecord;
-
-crate::named! {
-    /// The samplers (`[sampler] kind`).
-    pub enum SamplerKind {
-        /// Independent uniform draws in the unit cube (the default).
-        Random = "random",
-        /// Every combination of the dimensions' points, in order.
-        Grid = "grid",
-        /// A scrambled Sobol sequence: low-discrepancy, evenly spread.
-        Sobol = "sobol",
-        /// The tree-structured Parzen estimator.
-        Tpe = "tpe",
-    }
-}
 
 /// Proposes parameters for new trials.
 pub trait Sampler: Send {

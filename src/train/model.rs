@@ -11,6 +11,7 @@
 //! `Dropout` (which cost about 45% of a step at batch 256 on the machine kiln was measured on).
 
 use crate::rng::Rng;
+use crate::settings::{Activation, ModelKind, Norm};
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
@@ -23,30 +24,6 @@ use rand::{Rng as _, RngCore};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-crate::named! {
-    /// The activation after each hidden layer.
-    pub enum Activation {
-        /// max(0, x)
-        Relu = "relu",
-        /// Gaussian error linear unit.
-        Gelu = "gelu",
-        /// Hyperbolic tangent.
-        Tanh = "tanh",
-        /// max(0.01 x, x)
-        LeakyRelu = "leaky_relu",
-    }
-}
-
-crate::named! {
-    /// Model families (`[model] kind`).
-    pub enum ModelKind {
-        /// A multi-layer perceptron.
-        Mlp = "mlp",
-        /// A convolutional network over image-shaped rows, with an MLP head.
-        Cnn = "cnn",
-    }
-}
-
 impl Activation {
     fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
@@ -55,18 +32,6 @@ impl Activation {
             Activation::Tanh => activation::tanh(x),
             Activation::LeakyRelu => activation::leaky_relu(x, 0.01),
         }
-    }
-}
-
-crate::named! {
-    /// Normalisation after each hidden layer, before its activation.
-    pub enum Norm {
-        /// None.
-        None = "none",
-        /// Batch normalisation (batch statistics in training, running ones in evaluation).
-        Batch = "batch",
-        /// Layer normalisation.
-        Layer = "layer",
     }
 }
 

@@ -5,9 +5,9 @@
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, scalar};
 use crate::names::Named;
+use crate::settings::Loss;
 use crate::settings::{self, Kind, Section, Settings, hint, quote_list};
 use crate::space::{Distribution, ParamValue};
-use crate::train::trainer::Loss;
 use crate::trial::Direction;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -2,12 +2,13 @@
 //! evaluation, early stopping, best weights and checkpoints, once per epoch.
 
 use super::data::{Dataset, Split};
-use super::model::{Activation, Architecture, DropoutMasks, ModelKind, Network, Norm};
+use super::model::{Architecture, DropoutMasks, Network};
 use crate::checkpoint::{self, Slots, TrainingState};
 use crate::files::write_atomic;
 use crate::objective::{Decision, Trial, TrialError, TrialSummary};
 use crate::rng::{Stream, stream};
 use crate::settings::Settings;
+use crate::settings::{Activation, Backend, Loss, ModelKind, Norm, Optimizer, Schedule};
 use crate::train::spec::{EarlyStopping, Task};
 use crate::trial::{Direction, Epoch, Metrics};
 use burn::grad_clipping::GradientClippingConfig;
@@ -22,59 +23,6 @@ use burn::tensor::Bytes;
 use rand::seq::SliceRandom;
 use std::path::Path;
 use std::time::Instant;
-
-crate::named! {
-    /// Optimizers (`[train] optimizer`).
-    pub enum Optimizer {
-        /// Stochastic gradient descent, with optional (Nesterov) momentum.
-        Sgd = "sgd",
-        /// Adam, with L2 weight decay.
-        Adam = "adam",
-        /// Adam with decoupled weight decay (fused, kiln's own).
-        AdamW = "adamw",
-        /// RMSprop.
-        RmsProp = "rmsprop",
-    }
-}
-
-crate::named! {
-    /// Learning-rate schedules after the warm-up (`[train] lr_schedule`).
-    pub enum Schedule {
-        /// The base rate throughout.
-        Constant = "constant",
-        /// Times `gamma` every `step_size` epochs.
-        Step = "step",
-        /// Times `gamma` every epoch.
-        Exponential = "exponential",
-        /// Half a cosine from the base rate to 0 at the last epoch.
-        Cosine = "cosine",
-    }
-}
-
-crate::named! {
-    /// Training losses (`[train] loss`): `cross_entropy` for classification, the others for
-    /// regression.
-    pub enum Loss {
-        /// Softmax cross-entropy (classification).
-        CrossEntropy = "cross_entropy",
-        /// Mean squared error.
-        Mse = "mse",
-        /// Mean absolute error.
-        Mae = "mae",
-        /// Huber loss with delta 1.
-        Huber = "huber",
-    }
-}
-
-crate::named! {
-    /// burn backends that train on the CPU (`[train] backend`).
-    pub enum Backend {
-        /// burn's flex backend.
-        Flex = "flex",
-        /// The ndarray backend (with the `ndarray` cargo feature).
-        Ndarray = "ndarray",
-    }
-}
 
 impl Loss {
     /// A regression loss of one row's error.
