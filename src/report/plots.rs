@@ -5,7 +5,7 @@
 use super::{ReportSpec, Table, importance, leaderboard_top, ranked};
 use crate::error::{Context, Result};
 use crate::files::write_atomic;
-use crate::state::{SweepState, TrialState};
+use crate::state::{SweepState, TrialRecord, TrialState};
 use crate::trial::EndState;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -76,11 +76,65 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (low - pad)..(high + pad)
 }
 
-/// Every trial's objective, and the best so far: `history.svg`.
-fn history(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
-    let points: Vec<(f64, f64, bool)> = state
+/// The most trials a plot draws one mark for. Past it a plot draws the best [`BEST_DRAWN`] and an
+/// even sample of the rest, in trial order, and says so in its caption: more marks than the
+/// picture has room for show nothing more, and cost time and megabytes in proportion to the
+/// sweep.
+const MAX_DRAWN: usize = 2_000;
+/// The best trials a thinned plot always draws.
+const BEST_DRAWN: usize = 500;
+
+/// The trials a plot draws, in trial order, and a caption suffix when they are not all.
+fn drawn<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> (Vec<&'s TrialRecord>, String) {
+    let all = state.trials.len();
+    if all <= MAX_DRAWN {
+        return (state.trials.iter().collect(), String::new());
+    }
+    let mut keep = vec![false; all];
+    for t in ranked(state, spec).into_iter().take(BEST_DRAWN) {
+        keep[t.number as usize] = true;
+    }
+    let stride = all.div_ceil(MAX_DRAWN - BEST_DRAWN);
+    for i in (0..all).step_by(stride) {
+        keep[i] = true;
+    }
+    let trials: Vec<&TrialRecord> = state
         .trials
         .iter()
+        .filter(|t| keep[t.number as usize])
+        .collect();
+    let note = format!(
+        " ({} of {all} trials: the best {BEST_DRAWN} and every {stride}th)",
+        trials.len()
+    );
+    (trials, note)
+}
+
+/// Every trial's objective, and the best so far: `history.svg`.
+fn history(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+    // The best so far steps down (or up) at each improvement, over every trial.
+    let mut best: Vec<(f64, f64)> = Vec::new();
+    for t in state
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Ended(EndState::Complete))
+    {
+        let Some(v) = t.best_value(spec.metric, spec.direction) else {
+            continue;
+        };
+        let n = t.number as f64;
+        match best.last() {
+            None => best.push((n, v)),
+            Some(&(_, b)) if spec.direction.better(v, b) => best.extend([(n, b), (n, v)]),
+            Some(_) => {}
+        }
+    }
+    if let (Some(&(_, b)), Some(last)) = (best.last(), state.trials.last()) {
+        best.push((last.number as f64, b));
+    }
+    let (trials, note) = drawn(state, spec);
+    let points: Vec<(f64, f64, bool)> = trials
+        .into_iter()
         .filter_map(|t| {
             let value = t.best_value(spec.metric, spec.direction)?;
             Some((
@@ -90,22 +144,10 @@ fn history(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()>
             ))
         })
         .collect();
-    let mut best: Vec<(f64, f64)> = Vec::new();
-    for &(n, v, complete) in &points {
-        if complete
-            && best
-                .last()
-                .is_none_or(|&(_, b)| spec.direction.better(v, b))
-        {
-            best.push((n, v));
-        } else if let Some(&(_, b)) = best.last() {
-            best.push((n, b));
-        }
-    }
     let root = canvas(path)?;
     let mut chart = axes(
         &root,
-        &format!("Optimisation history: {}", spec.metric),
+        &format!("Optimisation history: {}{note}", spec.metric),
         range(points.iter().map(|p| p.0)),
         range(points.iter().map(|p| p.1)),
     )?;
@@ -217,9 +259,9 @@ fn parameter(
         }
         seen
     };
-    let points: Vec<(f64, f64)> = state
-        .trials
-        .iter()
+    let (trials, note) = drawn(state, spec);
+    let points: Vec<(f64, f64)> = trials
+        .into_iter()
         .filter_map(|t| {
             let value = t.best_value(spec.metric, spec.direction)?;
             let p = t.params.get(name)?;
@@ -239,7 +281,7 @@ fn parameter(
     };
     let mut chart = axes(
         &root,
-        &format!("{} against {name}", spec.metric),
+        &format!("{} against {name}{note}", spec.metric),
         range(points.iter().map(|p| p.0)),
         range(points.iter().map(|p| p.1)),
     )?;
@@ -267,9 +309,9 @@ fn parameter(
 /// [0, 1] in the space's own coordinates) and the objective, darker for better trials.
 fn parallel(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
     let dims = &spec.space.dimensions;
-    let lines: Vec<(Vec<f64>, f64)> = state
-        .trials
-        .iter()
+    let (trials, note) = drawn(state, spec);
+    let lines: Vec<(Vec<f64>, f64)> = trials
+        .into_iter()
         .filter(|t| t.state == TrialState::Ended(EndState::Complete))
         .filter_map(|t| {
             let value = t.best_value(spec.metric, spec.direction)?;
@@ -285,7 +327,7 @@ fn parallel(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()
     let columns = dims.len() + 1;
     let mut chart = axes(
         &root,
-        "Parallel coordinates (darker: better)",
+        &format!("Parallel coordinates (darker: better){note}"),
         -0.2..(columns as f64 - 0.8),
         0.0..1.0,
     )?;
@@ -439,4 +481,58 @@ fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> 
         direction = spec.direction.name(),
         metric = escape(spec.metric),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::Space;
+    use crate::state::complete_trial;
+    use crate::trial::Direction;
+
+    #[test]
+    fn past_max_drawn_a_plot_draws_the_best_and_an_even_sample_and_says_so() {
+        let space = Space { dimensions: vec![] };
+        let spec = ReportSpec {
+            metric: "value",
+            direction: Direction::Minimize,
+            params: vec![],
+            space: &space,
+        };
+        let mut state = SweepState::default();
+        for n in 0..5_000u64 {
+            // The best trials are the last ones, which the even sample mostly misses.
+            complete_trial(
+                &mut state,
+                n,
+                Default::default(),
+                "value",
+                5_000.0 - n as f64,
+            );
+        }
+        let (trials, note) = drawn(&state, &spec);
+        assert!(trials.len() <= MAX_DRAWN, "{} drawn", trials.len());
+        assert!(
+            trials.windows(2).all(|w| w[0].number < w[1].number),
+            "in trial order"
+        );
+        let best: Vec<u64> = (5_000 - BEST_DRAWN as u64..5_000).collect();
+        assert!(best.iter().all(|b| trials.iter().any(|t| t.number == *b)));
+        assert!(
+            trials.iter().any(|t| t.number == 0),
+            "the sample starts at the first"
+        );
+        assert!(
+            note.contains(&format!("{} of 5000 trials", trials.len())),
+            "{note}"
+        );
+        let mut few = SweepState::default();
+        for n in 0..100u64 {
+            complete_trial(&mut few, n, Default::default(), "value", n as f64);
+        }
+        assert_eq!(
+            drawn(&few, &spec),
+            (few.trials.iter().collect(), String::new())
+        );
+    }
 }
