@@ -76,28 +76,134 @@ impl Dataset {
     /// Loads, splits and standardises the data of `experiment`; errors point at the experiment
     /// line or at the data file's row.
     pub fn load(experiment: &Experiment, spec: &DataSpec) -> Result<Dataset> {
-        let at = |key: &str, message: String| experiment.source.error_at(&["data", key], message);
-        let shown = spec.path.display().to_string();
-        require_regular_file(&spec.path)
-            .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?;
-        // Read once: the same bytes are parsed and fingerprinted.
-        let bytes = std::fs::read(&spec.path)
-            .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?;
+        let loader = Loader {
+            experiment,
+            spec,
+            shown: spec.path.display().to_string(),
+        };
+        let bytes = loader.read_file()?;
         let fingerprint = format!("{:016x}", crate::files::fnv64(&bytes));
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_reader(bytes.as_slice());
         let headers: Vec<String> = reader
             .headers()
-            .map_err(|e| at("path", format!("cannot read the data file {shown}: {e}")))?
+            .map_err(|e| {
+                loader.at(
+                    "path",
+                    format!("cannot read the data file {}: {e}", loader.shown),
+                )
+            })?
             .iter()
             .map(str::to_string)
             .collect();
+        let columns = loader.columns(&headers)?;
+        let cells = loader.read_rows(&mut reader, &headers, &columns)?;
+        let targets = loader.targets(&cells.labels)?;
+        let [train_rows, val_rows, test_rows] = loader.split(&columns, &cells, &targets)?;
+        let width = columns.features.len();
+        if let Some(image) = spec.image.filter(|i| i.iter().product::<usize>() != width) {
+            return Err(loader.at(
+                "image",
+                format!(
+                    "image {image:?} holds {} values but {} has {width} feature columns",
+                    image.iter().product::<usize>(),
+                    loader.shown
+                ),
+            ));
+        }
+        let standardise = Standardise::fit(
+            &cells,
+            &targets,
+            &train_rows,
+            width,
+            columns.categorical.len(),
+        );
+        Ok(Dataset {
+            fingerprint,
+            features: columns
+                .features
+                .iter()
+                .map(|&c| headers[c].clone())
+                .collect(),
+            categorical: spec.categorical.clone(),
+            train: standardise.split(&cells, &targets, &train_rows),
+            val: standardise.split(&cells, &targets, &val_rows),
+            test: (!test_rows.is_empty()).then(|| standardise.split(&cells, &targets, &test_rows)),
+            vocabularies: standardise.vocabularies,
+            task: spec.task,
+            class_names: targets.class_names,
+            feature_stats: standardise.feature_stats,
+            target_stats: standardise.target_stats,
+            image: spec.image,
+        })
+    }
+}
+
+/// What loading reads, and how its errors are placed: at the experiment's `[data]` keys, or
+/// at the data file's rows.
+struct Loader<'a> {
+    experiment: &'a Experiment,
+    spec: &'a DataSpec,
+    /// The data file, as messages name it.
+    shown: String,
+}
+
+/// The columns of the data file by role (indices into its header).
+struct Columns {
+    target: usize,
+    split: Option<usize>,
+    categorical: Vec<usize>,
+    features: Vec<usize>,
+}
+
+/// The data file's cells, row by row, before any split or scaling.
+struct Cells {
+    /// Numeric features, `rows * features` values.
+    features: Vec<f64>,
+    /// Categorical cells, `rows * categorical` names.
+    categories: Vec<String>,
+    /// The target's cells.
+    labels: Vec<String>,
+    /// The split of each row (0 train, 1 val, 2 test) when a column says it.
+    split_of_row: Vec<usize>,
+}
+
+/// The target as the task reads it.
+struct Targets {
+    /// Class names in index order (classification).
+    class_names: Vec<String>,
+    /// Each row's class index (classification).
+    class_of_row: Vec<i64>,
+    /// Each row's value (regression).
+    values: Vec<f64>,
+}
+
+impl Loader<'_> {
+    fn at(&self, key: &str, message: String) -> Error {
+        self.experiment.source.error_at(&["data", key], message)
+    }
+
+    /// The file's bytes, read once: the same bytes are parsed and fingerprinted.
+    fn read_file(&self) -> Result<Vec<u8>> {
+        let cannot = |e: std::io::Error| {
+            self.at(
+                "path",
+                format!("cannot read the data file {}: {e}", self.shown),
+            )
+        };
+        require_regular_file(&self.spec.path).map_err(cannot)?;
+        std::fs::read(&self.spec.path).map_err(cannot)
+    }
+
+    /// Finds each role's columns by name; every other column is a numeric feature.
+    fn columns(&self, headers: &[String]) -> Result<Columns> {
+        let (spec, shown) = (self.spec, &self.shown);
         let column = |name: &str, key: &str| -> Result<usize> {
             headers.iter().position(|h| h == name).ok_or_else(|| {
                 let hint = hint(name, headers.iter().map(String::as_str));
                 let names: Vec<&str> = headers.iter().map(String::as_str).collect();
-                at(
+                self.at(
                     key,
                     format!(
                         "column `{name}` is not in {shown}.{hint} Its columns: {}",
@@ -109,7 +215,7 @@ impl Dataset {
         if let Some((first, again)) = (0..headers.len())
             .find_map(|j| (0..j).find(|&i| headers[i] == headers[j]).map(|i| (i, j)))
         {
-            return Err(at(
+            return Err(self.at(
                 "path",
                 format!(
                     "column `{}` appears twice in {shown} (columns {} and {}): kiln reads columns by name, so rename one",
@@ -120,43 +226,58 @@ impl Dataset {
             ));
         }
         let target = column(&spec.target, "target")?;
-        let split_column = match &spec.split {
+        let split = match &spec.split {
             SplitSpec::Column(name) => Some(column(name, "split_column")?),
             SplitSpec::Fractions { .. } => None,
         };
-        let mut categorical_columns = Vec::new();
+        let mut categorical = Vec::new();
         for name in &spec.categorical {
             let c = column(name, "categorical")?;
-            if c == target || Some(c) == split_column {
-                return Err(at(
+            if c == target || Some(c) == split {
+                return Err(self.at(
                     "categorical",
                     format!(
                         "`{name}` is the target or the split column; it cannot also be a feature"
                     ),
                 ));
             }
-            categorical_columns.push(c);
+            categorical.push(c);
         }
-        let feature_columns: Vec<usize> = (0..headers.len())
-            .filter(|&i| {
-                i != target && Some(i) != split_column && !categorical_columns.contains(&i)
-            })
+        let features: Vec<usize> = (0..headers.len())
+            .filter(|&i| i != target && Some(i) != split && !categorical.contains(&i))
             .collect();
-        if feature_columns.is_empty() && categorical_columns.is_empty() {
-            return Err(at(
+        if features.is_empty() && categorical.is_empty() {
+            return Err(self.at(
                 "path",
                 format!("{shown} has no feature columns besides the target"),
             ));
         }
+        Ok(Columns {
+            target,
+            split,
+            categorical,
+            features,
+        })
+    }
 
-        let mut features: Vec<f64> = Vec::new();
-        let mut category_names: Vec<String> = Vec::new();
-        let mut labels: Vec<String> = Vec::new();
-        let mut split_of_row: Vec<usize> = Vec::new();
+    /// Reads every row's cells; a cell that does not fit its column is an error at its line.
+    fn read_rows(
+        &self,
+        reader: &mut csv::Reader<&[u8]>,
+        headers: &[String],
+        columns: &Columns,
+    ) -> Result<Cells> {
+        let shown = &self.shown;
+        let mut cells = Cells {
+            features: Vec::new(),
+            categories: Vec::new(),
+            labels: Vec::new(),
+            split_of_row: Vec::new(),
+        };
         for (row, record) in reader.records().enumerate() {
             let line = row + 2;
             let record = record.map_err(|e| Error::input(format!("{shown}:{line}: {e}")))?;
-            for &c in &feature_columns {
+            for &c in &columns.features {
                 let cell = &record[c];
                 let value: f64 = cell.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
                     Error::input(format!(
@@ -164,18 +285,20 @@ impl Dataset {
                         headers[c]
                     ))
                 })?;
-                features.push(value);
+                cells.features.push(value);
             }
-            category_names.extend(categorical_columns.iter().map(|&c| record[c].to_string()));
-            let label = record[target].to_string();
+            cells
+                .categories
+                .extend(columns.categorical.iter().map(|&c| record[c].to_string()));
+            let label = record[columns.target].to_string();
             if label.is_empty() {
                 return Err(Error::input(format!(
                     "{shown}:{line}: the target `{}` is empty",
-                    spec.target
+                    self.spec.target
                 )));
             }
-            labels.push(label);
-            if let Some(c) = split_column {
+            cells.labels.push(label);
+            if let Some(c) = columns.split {
                 let s = match &record[c] {
                     "train" => 0,
                     "val" => 1,
@@ -187,18 +310,21 @@ impl Dataset {
                         )));
                     }
                 };
-                split_of_row.push(s);
+                cells.split_of_row.push(s);
             }
         }
-        let rows = labels.len();
-        if rows == 0 {
-            return Err(at("path", format!("{shown} has a header but no rows")));
+        if cells.labels.is_empty() {
+            return Err(self.at("path", format!("{shown} has a header but no rows")));
         }
+        Ok(cells)
+    }
 
-        // Targets: class indices (integers sort numerically, names alphabetically) or values.
-        let (class_names, class_of_row, values) = match spec.task {
+    /// Class indices (integers sort numerically, names alphabetically) or values.
+    fn targets(&self, labels: &[String]) -> Result<Targets> {
+        let (spec, rows) = (self.spec, labels.len());
+        match spec.task {
             Task::Classification => {
-                let mut names: Vec<String> = labels.clone();
+                let mut names: Vec<String> = labels.to_vec();
                 // One total order: numerically when every class is an integer, else as text.
                 if names.iter().all(|n| n.parse::<i64>().is_ok()) {
                     names.sort_by_key(|n| n.parse::<i64>().unwrap_or_default());
@@ -207,7 +333,7 @@ impl Dataset {
                 }
                 names.dedup();
                 if names.len() < 2 {
-                    return Err(at(
+                    return Err(self.at(
                         "target",
                         format!(
                             "the target `{}` has only one class; classification needs at least two",
@@ -216,10 +342,11 @@ impl Dataset {
                     ));
                 }
                 if rows < names.len() {
-                    return Err(at(
+                    return Err(self.at(
                         "path",
                         format!(
-                            "{shown} has {rows} rows but {} classes: too few rows to learn from",
+                            "{} has {rows} rows but {} classes: too few rows to learn from",
+                            self.shown,
                             names.len()
                         ),
                     ));
@@ -229,146 +356,162 @@ impl Dataset {
                     .enumerate()
                     .map(|(i, n)| (n.as_str(), i as i64))
                     .collect();
-                let classes = labels.iter().map(|l| index[l.as_str()]).collect::<Vec<_>>();
-                (names, classes, Vec::new())
+                let class_of_row = labels.iter().map(|l| index[l.as_str()]).collect();
+                Ok(Targets {
+                    class_names: names,
+                    class_of_row,
+                    values: Vec::new(),
+                })
             }
             Task::Regression => {
                 let mut values = Vec::with_capacity(rows);
                 for (row, l) in labels.iter().enumerate() {
                     let v: f64 = l.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
                         Error::input(format!(
-                            "{shown}:{}: the regression target `{}` holds `{l}`, which is not a number",
+                            "{}:{}: the regression target `{}` holds `{l}`, which is not a number",
+                            self.shown,
                             row + 2,
                             spec.target
                         ))
                     })?;
                     values.push(v);
                 }
-                (Vec::new(), Vec::new(), values)
+                Ok(Targets {
+                    class_names: Vec::new(),
+                    class_of_row: Vec::new(),
+                    values,
+                })
             }
-        };
+        }
+    }
 
-        let assignment = match &spec.split {
-            SplitSpec::Column(_) => split_of_row,
-            SplitSpec::Fractions { train, val, test } => {
-                assign_fractions(rows, &class_of_row, [*train, *val, *test], experiment.seed)
-            }
+    /// The rows of train, val and test; train and val must have rows, and every class
+    /// training rows.
+    fn split(
+        &self,
+        columns: &Columns,
+        cells: &Cells,
+        targets: &Targets,
+    ) -> Result<[Vec<usize>; 3]> {
+        let rows = cells.labels.len();
+        let assignment = match &self.spec.split {
+            SplitSpec::Column(_) => cells.split_of_row.clone(),
+            SplitSpec::Fractions { train, val, test } => assign_fractions(
+                rows,
+                &targets.class_of_row,
+                [*train, *val, *test],
+                self.experiment.seed,
+            ),
         };
         let members =
             |s: usize| -> Vec<usize> { (0..rows).filter(|&r| assignment[r] == s).collect() };
-        let (train_rows, val_rows, test_rows) = (members(0), members(1), members(2));
-        let split_key = if split_column.is_some() {
+        let (train, val, test) = (members(0), members(1), members(2));
+        let key = if columns.split.is_some() {
             "split_column"
         } else {
             "split"
         };
-        if train_rows.is_empty() || val_rows.is_empty() {
-            return Err(at(
-                split_key,
+        if train.is_empty() || val.is_empty() {
+            return Err(self.at(
+                key,
                 format!(
                     "the split leaves {} training and {} validation rows; both need at least one (the data has {rows} rows)",
-                    train_rows.len(),
-                    val_rows.len()
+                    train.len(),
+                    val.len()
                 ),
             ));
         }
-        if spec.task == Task::Classification
-            && let Some(class) = (0..class_names.len())
-                .find(|&c| !train_rows.iter().any(|&r| class_of_row[r] == c as i64))
+        if let Some(class) = (0..targets.class_names.len())
+            .find(|&c| !train.iter().any(|&r| targets.class_of_row[r] == c as i64))
         {
-            return Err(at(
-                split_key,
+            return Err(self.at(
+                key,
                 format!(
                     "class `{}` of the target `{}` has no training rows (only validation or test ones): the model could never predict it. Give it training rows, or leave it out of the data",
-                    class_names[class], spec.target
+                    targets.class_names[class], self.spec.target
                 ),
             ));
         }
+        Ok([train, val, test])
+    }
+}
 
-        let width = feature_columns.len();
-        if let Some(image) = spec.image.filter(|i| i.iter().product::<usize>() != width) {
-            return Err(at(
-                "image",
-                format!(
-                    "image {image:?} holds {} values but {shown} has {width} feature columns",
-                    image.iter().product::<usize>()
-                ),
-            ));
-        }
-        let n_categorical = categorical_columns.len();
-        let vocabularies: Vec<Vec<String>> = (0..n_categorical)
+/// What the train split teaches about scaling: each feature's and the target's mean and
+/// standard deviation, and each categorical column's vocabulary. Fit on train rows only, so
+/// nothing about validation or test rows leaks into training.
+struct Standardise {
+    width: usize,
+    vocabularies: Vec<Vec<String>>,
+    feature_stats: Vec<(f64, f64)>,
+    target_stats: (f64, f64),
+}
+
+impl Standardise {
+    fn fit(
+        cells: &Cells,
+        targets: &Targets,
+        train: &[usize],
+        width: usize,
+        n_categorical: usize,
+    ) -> Standardise {
+        let vocabularies = (0..n_categorical)
             .map(|j| {
-                let mut seen: Vec<String> = train_rows
+                let mut seen: Vec<String> = train
                     .iter()
-                    .map(|&r| category_names[r * n_categorical + j].clone())
+                    .map(|&r| cells.categories[r * n_categorical + j].clone())
                     .collect();
                 seen.sort();
                 seen.dedup();
                 seen
             })
             .collect();
-        let categories: Vec<i64> = category_names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| category_index(&vocabularies[i % n_categorical], name))
-            .collect();
-        let feature_stats: Vec<(f64, f64)> = (0..width)
-            .map(|j| mean_std(train_rows.iter().map(|&r| features[r * width + j])))
-            .collect();
-        let target_stats = if spec.task == Task::Regression {
-            mean_std(train_rows.iter().map(|&r| values[r]))
-        } else {
-            (0.0, 1.0)
-        };
-        let build = |rows_of: &[usize]| -> Split {
-            let mut x = Vec::with_capacity(rows_of.len() * width);
-            for &r in rows_of {
-                for (j, (mean, std)) in feature_stats.iter().enumerate() {
-                    x.push(((features[r * width + j] - mean) / std) as f32);
-                }
-            }
-            Split {
-                x,
-                classes: rows_of
-                    .iter()
-                    .filter_map(|&r| class_of_row.get(r).copied())
-                    .collect(),
-                values: rows_of
-                    .iter()
-                    .filter_map(|&r| {
-                        values
-                            .get(r)
-                            .map(|v| ((v - target_stats.0) / target_stats.1) as f32)
-                    })
-                    .collect(),
-                categories: rows_of
-                    .iter()
-                    .flat_map(|&r| {
-                        categories[r * n_categorical..(r + 1) * n_categorical]
-                            .iter()
-                            .copied()
-                    })
-                    .collect(),
-                rows: rows_of.len(),
-            }
-        };
-        Ok(Dataset {
-            fingerprint,
-            features: feature_columns
-                .iter()
-                .map(|&c| headers[c].clone())
-                .collect(),
-            categorical: spec.categorical.clone(),
+        Standardise {
+            width,
             vocabularies,
-            task: spec.task,
-            class_names,
-            train: build(&train_rows),
-            val: build(&val_rows),
-            test: (!test_rows.is_empty()).then(|| build(&test_rows)),
-            feature_stats,
-            target_stats,
-            image: spec.image,
-        })
+            feature_stats: (0..width)
+                .map(|j| mean_std(train.iter().map(|&r| cells.features[r * width + j])))
+                .collect(),
+            target_stats: if targets.values.is_empty() {
+                (0.0, 1.0)
+            } else {
+                mean_std(train.iter().map(|&r| targets.values[r]))
+            },
+        }
+    }
+
+    /// The rows `rows_of`, standardised.
+    fn split(&self, cells: &Cells, targets: &Targets, rows_of: &[usize]) -> Split {
+        let (width, n_categorical) = (self.width, self.vocabularies.len());
+        let mut x = Vec::with_capacity(rows_of.len() * width);
+        for &r in rows_of {
+            for (j, (mean, std)) in self.feature_stats.iter().enumerate() {
+                x.push(((cells.features[r * width + j] - mean) / std) as f32);
+            }
+        }
+        let (mean, std) = self.target_stats;
+        Split {
+            x,
+            classes: rows_of
+                .iter()
+                .filter_map(|&r| targets.class_of_row.get(r).copied())
+                .collect(),
+            values: rows_of
+                .iter()
+                .filter_map(|&r| targets.values.get(r).map(|v| ((v - mean) / std) as f32))
+                .collect(),
+            categories: rows_of
+                .iter()
+                .flat_map(|&r| {
+                    (0..n_categorical).map(move |j| {
+                        category_index(
+                            &self.vocabularies[j],
+                            &cells.categories[r * n_categorical + j],
+                        )
+                    })
+                })
+                .collect(),
+            rows: rows_of.len(),
+        }
     }
 }
 
