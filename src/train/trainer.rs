@@ -21,7 +21,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use rand::seq::SliceRandom;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 impl Loss {
@@ -263,86 +263,149 @@ pub struct TrainSetup<'a> {
 
 /// Trains one trial, resuming from its checkpoint when it has one.
 pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSummary, TrialError> {
-    let config = &setup.config;
-    let data = setup.data;
-    let device = device(config.backend)?.autodiff();
-    let eval_device = device.clone().inner();
-    let dir = trial.dir().to_path_buf();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| TrialError::io(format!("cannot create {}", dir.display()), &e))?;
-
-    let architecture = config.architecture(data);
-    let params = architecture.dense_params();
-    if params > super::model::MAX_PARAMS {
-        return Err(format!(
-            "the model would have about {params} parameters (hidden {}, layers {}), more than the {} kiln trains: lower `hidden` or `layers`",
-            architecture.hidden,
-            architecture.layers,
-            super::model::MAX_PARAMS
-        )
-        .into());
-    }
-    let mut model = architecture.build(&mut stream(trial.seed(), Stream::Init, &[]), &device);
-    let mut optimizer = config.optimizer();
-    super::saved::ModelDescription::new(architecture.clone(), data)
-        .save(&dir)
-        .map_err(|e| TrialError::io(format!("cannot write {}/model.json", dir.display()), &e))?;
-    let n_params = model.trainable_params() as u64;
+    let (mut run, mut model) = Run::prepare(trial, setup)?;
     let summary = TrialSummary {
-        n_params: Some(n_params),
+        n_params: Some(model.trainable_params() as u64),
     };
+    model = run.resume(trial, model)?;
+    if run.stopped || should_stop_early(&run.state, setup.early_stopping) {
+        return finish(&run.dir, summary, &run.best_model);
+    }
+    let mut order: Vec<usize> = (0..setup.data.train.rows).collect();
+    for epoch in run.state.epoch + 1..=setup.config.epochs {
+        let started = Instant::now();
+        let lr = setup.config.learning_rate_at(epoch);
+        order.sort_unstable();
+        order.shuffle(&mut stream(trial.seed(), Stream::Shuffle, &[epoch as u64]));
+        let (trained_model, loss_sum) = run.train_epoch(model, trial.seed(), epoch, lr, &order)?;
+        model = trained_model;
+        let metrics = run.evaluate(&model, epoch, loss_sum)?;
+        // Training time ends here; what follows is bookkeeping and the checkpoint.
+        let trained = started.elapsed().as_secs_f64();
+        run.end_epoch(trial, &model, epoch, lr, metrics, trained)?;
+        if run.stopped {
+            break;
+        }
+    }
+    finish(&run.dir, summary, &run.best_model)
+}
 
-    // Resume: continue after the checkpoint, re-reporting epochs the journal does not have.
-    let mut state = TrainingState::default();
-    let mut best_model: Vec<u8> = Vec::new();
-    let mut slots = Slots::new(&dir);
-    if let Some(checkpoint) =
-        // An older checkpoint than the journal's last epoch is fine: training is a pure
-        // function of the seed, so the epochs after it come out the same again.
-        slots.load_owned(trial.owner(), u32::MAX)
-    {
+/// One trial's training, between epochs: what carries over from one epoch to the next
+/// (and into the checkpoint), besides the model.
+struct Run<'s> {
+    setup: &'s TrainSetup<'s>,
+    architecture: Architecture,
+    device: Device,
+    eval_device: Device,
+    dir: PathBuf,
+    optimizer: ModuleOptimizer,
+    state: TrainingState,
+    /// The best epoch's weights as burnpack bytes (empty before the first epoch).
+    best_model: Vec<u8>,
+    slots: Slots,
+    /// Checkpoints are written after the first epoch, then whenever the training time since
+    /// the last one reaches `checkpoint_ratio` times what it cost.
+    since_checkpoint_s: f64,
+    checkpoint_cost_s: f64,
+    checkpoint_ratio: f64,
+    /// The trial was told to stop, or patience ran out.
+    stopped: bool,
+}
+
+impl<'s> Run<'s> {
+    /// The trial's folder with its `model.json`, and a new model and optimizer.
+    fn prepare(
+        trial: &Trial<'_>,
+        setup: &'s TrainSetup<'s>,
+    ) -> Result<(Run<'s>, Network), TrialError> {
+        let (config, data) = (&setup.config, setup.data);
+        let device = device(config.backend)?.autodiff();
+        let dir = trial.dir().to_path_buf();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| TrialError::io(format!("cannot create {}", dir.display()), &e))?;
+        let architecture = config.architecture(data);
+        let params = architecture.dense_params();
+        if params > super::model::MAX_PARAMS {
+            return Err(format!(
+                "the model would have about {params} parameters (hidden {}, layers {}), more than the {} kiln trains: lower `hidden` or `layers`",
+                architecture.hidden,
+                architecture.layers,
+                super::model::MAX_PARAMS
+            )
+            .into());
+        }
+        let model = architecture.build(&mut stream(trial.seed(), Stream::Init, &[]), &device);
+        super::saved::ModelDescription::new(architecture.clone(), data)
+            .save(&dir)
+            .map_err(|e| {
+                TrialError::io(format!("cannot write {}/model.json", dir.display()), &e)
+            })?;
+        let run = Run {
+            setup,
+            architecture,
+            eval_device: device.clone().inner(),
+            device,
+            slots: Slots::new(&dir),
+            dir,
+            optimizer: config.optimizer(),
+            state: TrainingState::default(),
+            best_model: Vec::new(),
+            since_checkpoint_s: 0.0,
+            checkpoint_cost_s: 0.0,
+            checkpoint_ratio: checkpoint_cost_ratio(),
+            stopped: false,
+        };
+        Ok((run, model))
+    }
+
+    /// Continues after the trial's checkpoint, if it has one, re-reporting the epochs the
+    /// journal does not have. An older checkpoint than the journal's last epoch is fine:
+    /// training is a pure function of the seed, so the epochs after it come out the same again.
+    fn resume(&mut self, trial: &mut Trial<'_>, model: Network) -> Result<Network, TrialError> {
+        let Some(checkpoint) = self.slots.load_owned(trial.owner(), u32::MAX) else {
+            return Ok(model);
+        };
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model))
             .map_err(|e| format!("cannot read the checkpoint's model: {e}"))?;
-        model = model
+        let model = model
             .try_load_record(record)
             .map_err(|e| format!("cannot load the checkpoint's model: {e}"))?;
-        optimizer = optimizer
+        let optimizer = std::mem::replace(&mut self.optimizer, self.setup.config.optimizer());
+        self.optimizer = optimizer
             .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer))
             .map_err(|e| format!("cannot load the checkpoint's optimizer: {e}"))?;
-        state = checkpoint.state;
-        best_model = checkpoint.extra;
+        self.state = checkpoint.state;
+        self.best_model = checkpoint.extra;
         // Of those, only the checkpoint's own epoch still has its checkpoint on disk.
-        let missing: Vec<Epoch> = state
-            .reports
-            .iter()
+        let missing: Vec<Epoch> = (self.state.reports.iter())
             .filter(|r| r.epoch > trial.journaled_epochs())
             .map(|r| Epoch {
-                checkpointed: r.epoch == state.epoch,
+                checkpointed: r.epoch == self.state.epoch,
                 ..r.clone()
             })
             .collect();
         for report in missing {
             if trial.report_epoch(report) == Decision::Stop {
-                return finish(&dir, summary, &best_model);
+                self.stopped = true;
+                break;
             }
         }
-    }
-    if should_stop_early(&state, setup.early_stopping) {
-        return finish(&dir, summary, &best_model);
+        Ok(model)
     }
 
-    // Checkpoints are written after the first epoch, then whenever the training time since the
-    // last one reaches CHECKPOINT_COST_RATIO times what it cost.
-    let (mut since_checkpoint_s, mut checkpoint_cost_s) = (0.0f64, 0.0f64);
-    let checkpoint_ratio = checkpoint_cost_ratio();
-    let mut order: Vec<usize> = (0..data.train.rows).collect();
-    let inputs = data.n_features();
-    for epoch in state.epoch + 1..=config.epochs {
-        let started = Instant::now();
-        let lr = config.learning_rate_at(epoch);
-        order.sort_unstable();
-        order.shuffle(&mut stream(trial.seed(), Stream::Shuffle, &[epoch as u64]));
-        let mut dropout_rng = stream(trial.seed(), Stream::Dropout, &[epoch as u64]);
+    /// One pass over the train split in `order`; the trained model and the summed loss.
+    fn train_epoch(
+        &mut self,
+        mut model: Network,
+        seed: u64,
+        epoch: u32,
+        lr: f64,
+        order: &[usize],
+    ) -> Result<(Network, f64), TrialError> {
+        let (config, data) = (&self.setup.config, self.setup.data);
+        let inputs = data.n_features();
+        let n_categorical = data.categorical.len();
+        let mut dropout_rng = stream(seed, Stream::Dropout, &[epoch as u64]);
         let mut masks = DropoutMasks {
             p: config.dropout,
             rng: &mut dropout_rng,
@@ -350,7 +413,6 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
         let mut loss_sum = 0.0f64;
         let mut batch_x: Vec<f32> = Vec::with_capacity(config.batch_size * inputs);
         let mut batch_categories: Vec<i64> = Vec::new();
-        let n_categorical = data.categorical.len();
         for rows in order.chunks(config.batch_size) {
             batch_x.clear();
             batch_categories.clear();
@@ -362,16 +424,16 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             }
             let x = Tensor::<2>::from_data(
                 TensorData::new(batch_x.clone(), [rows.len(), inputs]),
-                &device,
+                &self.device,
             );
             let categories = (n_categorical > 0).then(|| {
                 Tensor::<2, Int>::from_data(
                     TensorData::new(batch_categories.clone(), [rows.len(), n_categorical]),
-                    &device,
+                    &self.device,
                 )
             });
-            let output = model.forward(x, categories, &architecture, Some(&mut masks));
-            let mut loss = training_loss(output, &data.train, rows, config, &device);
+            let output = model.forward(x, categories, &self.architecture, Some(&mut masks));
+            let mut loss = training_loss(output, &data.train, rows, config, &self.device);
             if config.l1 > 0.0 {
                 loss = loss + model.l1_norm().mul_scalar(config.l1);
             }
@@ -383,125 +445,160 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             }
             loss_sum += loss_value as f64 * rows.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
+            model = self.optimizer.step(lr, model, grads);
         }
+        Ok((model, loss_sum))
+    }
 
+    /// The epoch's metrics: the training loss, then validation's and test's.
+    fn evaluate(&self, model: &Network, epoch: u32, loss_sum: f64) -> Result<Metrics, TrialError> {
+        let (config, data) = (&self.setup.config, self.setup.data);
         let mut metrics = Metrics::new();
         metrics.insert(
             "train_loss".into(),
             clean(loss_sum / data.train.rows as f64),
         );
         let evaluation_model = model.valid();
-        evaluate(
-            &evaluation_model,
-            &data.val,
-            "val",
-            config,
-            &architecture,
-            data,
-            &eval_device,
-            &mut metrics,
-        );
-        if let Some(test) = &data.test {
+        let splits =
+            std::iter::once(("val", &data.val)).chain(data.test.iter().map(|t| ("test", t)));
+        for (prefix, split) in splits {
             evaluate(
                 &evaluation_model,
-                test,
-                "test",
+                split,
+                prefix,
                 config,
-                &architecture,
+                &self.architecture,
                 data,
-                &eval_device,
+                &self.eval_device,
                 &mut metrics,
             );
         }
         if let Some(bad) = metrics.iter().find(|(_, v)| !v.is_finite()) {
             return Err(format!("diverged at epoch {epoch} ({} is {})", bad.0, bad.1).into());
         }
+        Ok(metrics)
+    }
 
-        // Training time ends here; what follows is bookkeeping and the checkpoint.
-        let trained = started.elapsed().as_secs_f64();
-        // Best weights: kept apart, to become a burnpack record a user can load.
+    /// Bookkeeping after an epoch: best weights, patience, the checkpoint when it is due,
+    /// and the report (the answer may stop the trial).
+    fn end_epoch(
+        &mut self,
+        trial: &mut Trial<'_>,
+        model: &Network,
+        epoch: u32,
+        lr: f64,
+        metrics: Metrics,
+        trained: f64,
+    ) -> Result<(), TrialError> {
         let bookkeeping = Instant::now();
-        let mut model_bytes = None;
-        let (objective_metric, direction) = setup.objective;
-        if let Some(&value) = metrics.get(objective_metric)
-            && state
-                .objective_best
-                .is_none_or(|b| direction.better(value, b))
-        {
-            state.objective_best = Some(value);
-            let bytes = serialise(&model)?;
-            best_model = bytes.to_vec();
-            model_bytes = Some(bytes);
+        let best_bytes = self.keep_best(model, &metrics)?;
+        if let Some(es) = self.setup.early_stopping {
+            self.state
+                .observe_patience(es, metrics.get(&es.monitor).copied());
         }
-        if let Some(es) = setup.early_stopping {
-            let value = metrics.get(&es.monitor).copied();
-            let improved = match (value, state.monitor_best) {
-                (Some(v), None) => v.is_finite().then_some(v),
-                (Some(v), Some(best)) => {
-                    let delta = match es.mode {
-                        Direction::Maximize => v - best,
-                        Direction::Minimize => best - v,
-                    };
-                    (delta > es.min_delta).then_some(v)
-                }
-                (None, _) => None,
-            };
-            match improved {
-                Some(v) => {
-                    state.monitor_best = Some(v);
-                    state.epochs_without_improvement = 0;
-                }
-                None => state.epochs_without_improvement += 1,
-            }
-        }
-
-        state.epoch = epoch;
-        state.owner = trial.owner().to_string();
-        state.elapsed_s += trained;
-        since_checkpoint_s += trained;
-        let checkpointed = since_checkpoint_s >= checkpoint_ratio * checkpoint_cost_s;
+        self.state.epoch = epoch;
+        self.state.owner = trial.owner().to_string();
+        self.state.elapsed_s += trained;
+        self.since_checkpoint_s += trained;
+        let checkpointed =
+            self.since_checkpoint_s >= self.checkpoint_ratio * self.checkpoint_cost_s;
         let report = Epoch {
             epoch,
-            elapsed_s: (state.elapsed_s * 1e6).round() / 1e6,
+            elapsed_s: (self.state.elapsed_s * 1e6).round() / 1e6,
             lr: Some(lr),
             metrics,
             checkpointed,
         };
-        state.reports.push(report.clone());
-        let mut save = |model_bytes: Option<Bytes>| -> Result<(), TrialError> {
-            let model_bytes = match model_bytes {
-                Some(bytes) => bytes,
-                None => serialise(&model)?,
-            };
-            let optimizer_bytes = optimizer
-                .into_bytes()
-                .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
-            slots
-                .save(&state, &model_bytes, &optimizer_bytes, &best_model)
-                .map_err(|e| {
-                    TrialError::io(
-                        format!("cannot write the checkpoint in {}", dir.display()),
-                        &e,
-                    )
-                })
-        };
+        self.state.reports.push(report.clone());
         if checkpointed {
-            save(model_bytes)?;
-            checkpoint_cost_s = bookkeeping.elapsed().as_secs_f64();
-            since_checkpoint_s = 0.0;
+            self.save(model, best_bytes)?;
+            self.checkpoint_cost_s = bookkeeping.elapsed().as_secs_f64();
+            self.since_checkpoint_s = 0.0;
         }
         if trial.report_epoch(report) == Decision::Stop
-            || should_stop_early(&state, setup.early_stopping)
+            || should_stop_early(&self.state, self.setup.early_stopping)
         {
             if !checkpointed {
                 // Told to stop (Ctrl-C, say): a resumed trial continues from here.
-                save(None)?;
+                self.save(model, None)?;
             }
-            break;
+            self.stopped = true;
+        }
+        Ok(())
+    }
+
+    /// Keeps the model's weights when the objective metric improved; their bytes, then.
+    fn keep_best(
+        &mut self,
+        model: &Network,
+        metrics: &Metrics,
+    ) -> Result<Option<Bytes>, TrialError> {
+        let (objective_metric, direction) = self.setup.objective;
+        let Some(&value) = metrics.get(objective_metric) else {
+            return Ok(None);
+        };
+        if self
+            .state
+            .objective_best
+            .is_some_and(|b| !direction.better(value, b))
+        {
+            return Ok(None);
+        }
+        self.state.objective_best = Some(value);
+        let bytes = serialise(model)?;
+        self.best_model = bytes.to_vec();
+        Ok(Some(bytes))
+    }
+
+    /// Writes the checkpoint (`model_bytes`: the model's, when already serialised).
+    fn save(&mut self, model: &Network, model_bytes: Option<Bytes>) -> Result<(), TrialError> {
+        let model_bytes = match model_bytes {
+            Some(bytes) => bytes,
+            None => serialise(model)?,
+        };
+        let optimizer_bytes = self
+            .optimizer
+            .into_bytes()
+            .map_err(|e| format!("cannot serialise the optimizer: {e}"))?;
+        self.slots
+            .save(
+                &self.state,
+                &model_bytes,
+                &optimizer_bytes,
+                &self.best_model,
+            )
+            .map_err(|e| {
+                TrialError::io(
+                    format!("cannot write the checkpoint in {}", self.dir.display()),
+                    &e,
+                )
+            })
+    }
+}
+
+impl TrainingState {
+    /// Patience's bookkeeping: the monitored metric's best, and the epochs since it improved
+    /// by more than `min_delta`.
+    fn observe_patience(&mut self, es: &EarlyStopping, value: Option<f64>) {
+        let improved = match (value, self.monitor_best) {
+            (Some(v), None) => v.is_finite().then_some(v),
+            (Some(v), Some(best)) => {
+                let delta = match es.mode {
+                    Direction::Maximize => v - best,
+                    Direction::Minimize => best - v,
+                };
+                (delta > es.min_delta).then_some(v)
+            }
+            (None, _) => None,
+        };
+        match improved {
+            Some(v) => {
+                self.monitor_best = Some(v);
+                self.epochs_without_improvement = 0;
+            }
+            None => self.epochs_without_improvement += 1,
         }
     }
-    finish(&dir, summary, &best_model)
 }
 
 /// How much training time may pass between checkpoints, as a multiple of what writing one
