@@ -250,7 +250,21 @@ struct RawPruner {
     reduction_factor: Option<i64>,
 }
 
-const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
+crate::named! {
+    /// The distributions a `[space]` key can name.
+    enum DistributionKind {
+        /// A float range.
+        Uniform = "uniform",
+        /// A float range searched in log space.
+        LogUniform = "log_uniform",
+        /// An integer range.
+        Int = "int",
+        /// A list of values.
+        Choice = "choice",
+    }
+}
+
+const DISTRIBUTIONS: &[&str] = <DistributionKind as Named>::NAMES;
 const DIMENSION_KEYS: &[&str] = &[
     "uniform",
     "log_uniform",
@@ -624,10 +638,8 @@ impl Builder {
                 ));
             }
         }
-        let given: Vec<&str> = DISTRIBUTIONS
-            .iter()
-            .copied()
-            .filter(|d| table.contains_key(*d))
+        let given: Vec<DistributionKind> = (DistributionKind::ALL.iter().copied())
+            .filter(|d| table.contains_key(d.name()))
             .collect();
         let kind = match given.as_slice() {
             [one] => *one,
@@ -641,116 +653,28 @@ impl Builder {
                 ));
             }
             _ => {
+                let names: Vec<&str> = given.iter().map(|d| d.name()).collect();
                 return Err(self.err(
                     &path,
                     format!(
                         "`{name}` names several distributions ({}): use exactly one",
-                        quote_list(&given)
+                        quote_list(&names)
                     ),
                 ));
             }
         };
-        let at = |key: &str| self.err(&["space", name, key], "");
-        let err = |key: &str, message: String| -> Error {
-            let located = at(key).to_string();
-            Error::input(format!("{located}{message}"))
-        };
-        let int_option = |key: &str, min: i64| -> Result<Option<i64>> {
-            match table.get(key) {
-                None => Ok(None),
-                Some(toml::Value::Integer(i)) if *i >= min => Ok(Some(*i)),
-                Some(_) => Err(err(key, format!("`{key}` must be an integer >= {min}"))),
-            }
-        };
-        let points = int_option("points", 1)?.map(|p| p as usize);
-        let step = int_option("step", 1)?;
-        let log = match table.get("log") {
-            None => false,
-            Some(toml::Value::Boolean(b)) => *b,
-            Some(_) => return Err(err("log", "`log` must be true or false".into())),
-        };
-        if kind != "int" && (step.is_some() || table.contains_key("log")) {
-            let key = if step.is_some() { "step" } else { "log" };
-            return Err(err(
-                key,
-                format!(
-                    "`{key}` applies to `int` ranges only (use `log_uniform` for a log-spaced float range)"
-                ),
-            ));
-        }
+        let points = self
+            .int_option(name, table, "points", 1)?
+            .map(|p| p as usize);
         let distribution = match kind {
-            "uniform" | "log_uniform" => {
-                let (low, high) = self.bounds(name, kind, table, |v| match v {
-                    toml::Value::Float(f) => Some(*f),
-                    toml::Value::Integer(i) => Some(*i as f64),
-                    _ => None,
-                })?;
-                if kind == "log_uniform" && low <= 0.0 {
-                    return Err(err(
-                        kind,
-                        format!(
-                            "`log_uniform` needs both bounds > 0, got [{low}, {high}]; use `uniform` to include 0"
-                        ),
-                    ));
-                }
-                if kind == "uniform" {
-                    Distribution::Uniform { low, high }
-                } else {
-                    Distribution::LogUniform { low, high }
-                }
+            DistributionKind::Uniform | DistributionKind::LogUniform => {
+                self.no_int_options(name, table)?;
+                self.float_range(name, kind, table)?
             }
-            "int" => {
-                let (low, high) = self.bounds(name, kind, table, |v| v.as_integer())?;
-                if log && low <= 0 {
-                    return Err(err(
-                        kind,
-                        format!("a log `int` range needs low >= 1, got {low}"),
-                    ));
-                }
-                if log && step.is_some_and(|s| s != 1) {
-                    return Err(err(
-                        "step",
-                        "`step` cannot be combined with `log = true`".into(),
-                    ));
-                }
-                Distribution::Int {
-                    low,
-                    high,
-                    step: step.unwrap_or(1),
-                    log,
-                }
-            }
-            _ => {
-                let values = table["choice"].as_array().ok_or_else(|| {
-                    err(
-                        "choice",
-                        "`choice` must be a list, e.g. [16, 32, 64]".into(),
-                    )
-                })?;
-                if values.is_empty() {
-                    return Err(err(
-                        "choice",
-                        "`choice` is empty: give at least one value".into(),
-                    ));
-                }
-                let mut out = Vec::new();
-                for (i, v) in values.iter().enumerate() {
-                    let index = i.to_string();
-                    let v = scalar(v).ok_or_else(|| {
-                        self.err(
-                            &["space", name, "choice", &index],
-                            "choices must be numbers, strings or booleans",
-                        )
-                    })?;
-                    if out.contains(&v) {
-                        return Err(self.err(
-                            &["space", name, "choice", &index],
-                            format!("`{v}` is listed twice"),
-                        ));
-                    }
-                    out.push(v);
-                }
-                Distribution::Choice(out)
+            DistributionKind::Int => self.int_range(name, table)?,
+            DistributionKind::Choice => {
+                self.no_int_options(name, table)?;
+                self.choice(name, table)?
             }
         };
         Ok(Dimension {
@@ -758,6 +682,140 @@ impl Builder {
             distribution,
             points,
         })
+    }
+
+    /// The error at `[space] name.key`.
+    fn space_err(&self, name: &str, key: &str, message: String) -> Error {
+        let located = self.err(&["space", name, key], "").to_string();
+        Error::input(format!("{located}{message}"))
+    }
+
+    /// An optional integer option of a `[space]` key (`points`, `step`), at least `min`.
+    fn int_option(
+        &self,
+        name: &str,
+        table: &toml::Table,
+        key: &str,
+        min: i64,
+    ) -> Result<Option<i64>> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) if *i >= min => Ok(Some(*i)),
+            Some(_) => {
+                Err(self.space_err(name, key, format!("`{key}` must be an integer >= {min}")))
+            }
+        }
+    }
+
+    /// Refuses `step` and `log`, which only `int` ranges take.
+    fn no_int_options(&self, name: &str, table: &toml::Table) -> Result<()> {
+        self.int_option(name, table, "step", 1)?;
+        match ["step", "log"].into_iter().find(|k| table.contains_key(*k)) {
+            Some(key) => Err(self.space_err(
+                name,
+                key,
+                format!(
+                    "`{key}` applies to `int` ranges only (use `log_uniform` for a log-spaced float range)"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `uniform = [low, high]` or `log_uniform = [low, high]`.
+    fn float_range(
+        &self,
+        name: &str,
+        kind: DistributionKind,
+        table: &toml::Table,
+    ) -> Result<Distribution> {
+        let (low, high) = self.bounds(name, kind.name(), table, |v| match v {
+            toml::Value::Float(f) => Some(*f),
+            toml::Value::Integer(i) => Some(*i as f64),
+            _ => None,
+        })?;
+        if kind == DistributionKind::Uniform {
+            return Ok(Distribution::Uniform { low, high });
+        }
+        if low <= 0.0 {
+            return Err(self.space_err(
+                name,
+                kind.name(),
+                format!(
+                    "`log_uniform` needs both bounds > 0, got [{low}, {high}]; use `uniform` to include 0"
+                ),
+            ));
+        }
+        Ok(Distribution::LogUniform { low, high })
+    }
+
+    /// `int = [low, high]`, with `step` or `log = true`.
+    fn int_range(&self, name: &str, table: &toml::Table) -> Result<Distribution> {
+        let step = self.int_option(name, table, "step", 1)?;
+        let log = match table.get("log") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(_) => {
+                return Err(self.space_err(name, "log", "`log` must be true or false".into()));
+            }
+        };
+        let (low, high) = self.bounds(name, "int", table, |v| v.as_integer())?;
+        if log && low <= 0 {
+            return Err(self.space_err(
+                name,
+                "int",
+                format!("a log `int` range needs low >= 1, got {low}"),
+            ));
+        }
+        if log && step.is_some_and(|s| s != 1) {
+            return Err(self.space_err(
+                name,
+                "step",
+                "`step` cannot be combined with `log = true`".into(),
+            ));
+        }
+        Ok(Distribution::Int {
+            low,
+            high,
+            step: step.unwrap_or(1),
+            log,
+        })
+    }
+
+    /// `choice = [...]`: numbers, strings or booleans, each once.
+    fn choice(&self, name: &str, table: &toml::Table) -> Result<Distribution> {
+        let values = table["choice"].as_array().ok_or_else(|| {
+            self.space_err(
+                name,
+                "choice",
+                "`choice` must be a list, e.g. [16, 32, 64]".into(),
+            )
+        })?;
+        if values.is_empty() {
+            return Err(self.space_err(
+                name,
+                "choice",
+                "`choice` is empty: give at least one value".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let index = i.to_string();
+            let v = scalar(v).ok_or_else(|| {
+                self.err(
+                    &["space", name, "choice", &index],
+                    "choices must be numbers, strings or booleans",
+                )
+            })?;
+            if out.contains(&v) {
+                return Err(self.err(
+                    &["space", name, "choice", &index],
+                    format!("`{v}` is listed twice"),
+                ));
+            }
+            out.push(v);
+        }
+        Ok(Distribution::Choice(out))
     }
 
     fn bounds<T: PartialOrd + Copy + std::fmt::Display>(
