@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::experiment::SamplerKind;
 use crate::experiment::{self, Experiment};
 use crate::journal::{FileJournal, Journal, PgJournal};
+use crate::layout;
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
 use crate::report::{self, ReportSpec};
@@ -212,7 +213,7 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     let marker = dir.join("exported-from");
     let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
     if !empty && !marker.exists() {
-        let what = if dir.join("journal.jsonl").exists() {
+        let what = if layout::journal(dir).exists() {
             "holds a local sweep"
         } else {
             "is not empty and holds no export"
@@ -223,7 +224,7 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
         )));
     }
     let name = storage.sweep.as_deref().unwrap_or_default();
-    std::fs::create_dir_all(dir.join("trials"))
+    std::fs::create_dir_all(layout::trials(dir))
         .map_err(|e| Error::runtime(format!("cannot create {}: {e}", dir.display())))?;
     let write = |path: &Path, bytes: &[u8]| {
         crate::files::write_atomic(path, bytes, false)
@@ -232,17 +233,14 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     let state = SweepState::replay(&events);
     let lines = crate::journal::lines(&events)
         .map_err(|e| Error::runtime(format!("cannot encode the journal: {e}")))?;
-    write(&dir.join("journal.jsonl"), &lines)?;
-    write(
-        &dir.join("experiment.toml"),
-        experiment.source.text.as_bytes(),
-    )?;
+    write(&layout::journal(dir), &lines)?;
+    write(&layout::experiment(dir), experiment.source.text.as_bytes())?;
     write(
         &marker,
         format!("sweep {name} in {}\n", journal.db().shown()).as_bytes(),
     )?;
     for trial in &state.trials {
-        let trial_dir = dir.join("trials").join(trial.number.to_string());
+        let trial_dir = layout::trial(dir, trial.number);
         for (file, data) in crate::store::blobs(journal.db(), name, trial.number, None)? {
             if crate::store::internal_blob(&file) {
                 continue;
@@ -340,8 +338,8 @@ fn sweep_and_report(
         crate::output::text(&report::render(&table, Some(5), &skip));
         crate::say!(
             "\nLeaderboard: {}  Curves: {}",
-            dir.join("leaderboard.csv").display(),
-            dir.join("curves.csv").display()
+            dir.join(layout::LEADERBOARD).display(),
+            dir.join(layout::CURVES).display()
         );
     }
     Ok(0)
@@ -385,7 +383,7 @@ fn folder_sweep(dir: &Path) -> Result<(Experiment, SweepState)> {
             dir.display()
         )));
     }
-    let path = dir.join("experiment.toml");
+    let path = layout::experiment(dir);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
     let experiment = Experiment::parse(&text, &path, &state.base_dir)?;
@@ -393,7 +391,7 @@ fn folder_sweep(dir: &Path) -> Result<(Experiment, SweepState)> {
 }
 
 fn read_state(dir: &Path) -> Result<SweepState> {
-    let journal = dir.join("journal.jsonl");
+    let journal = layout::journal(dir);
     if !journal.exists() {
         return Err(Error::input(format!(
             "{} holds no sweep (no journal.jsonl); start one with `kiln run EXPERIMENT.toml`",
@@ -577,7 +575,7 @@ pub fn plot(source: &Source) -> Result<u8> {
     for file in &files {
         crate::say!("{}", file.display());
     }
-    crate::say!("{}", dir.join("report.html").display());
+    crate::say!("{}", layout::report(dir).display());
     Ok(0)
 }
 
@@ -739,7 +737,7 @@ pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Resu
                 ))
             })?,
     };
-    let trial_dir = dir.join("trials").join(number.to_string());
+    let trial_dir = layout::trial(dir, number);
     let predictions = crate::train::saved::predict_csv(&trial_dir, data)?;
     let table = report::Table {
         columns: predictions.columns,

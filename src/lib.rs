@@ -23,6 +23,7 @@ pub mod experiment;
 pub(crate) mod files;
 pub(crate) mod importance;
 pub mod journal;
+pub mod layout;
 pub(crate) mod lock;
 pub(crate) mod logging;
 pub mod names;

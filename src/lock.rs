@@ -16,7 +16,7 @@ pub struct FolderLock {
 impl FolderLock {
     /// Takes the lock of `dir`, or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<FolderLock> {
-        let path = dir.join("kiln.lock");
+        let path = crate::layout::lock(dir);
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -77,13 +77,13 @@ pub fn hostname() -> String {
 
 /// Who sweeps `dir` right now, if anyone (reads the lock without taking it for long).
 pub fn holder(dir: &Path) -> Option<String> {
-    let file = File::open(dir.join("kiln.lock")).ok()?;
+    let file = File::open(crate::layout::lock(dir)).ok()?;
     // A shared lock is refused while a writer holds the exclusive one.
     if !matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)) {
         return None;
     }
     Some(
-        std::fs::read_to_string(dir.join("kiln.lock"))
+        std::fs::read_to_string(crate::layout::lock(dir))
             .unwrap_or_default()
             .trim()
             .to_string(),

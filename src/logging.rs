@@ -57,7 +57,7 @@ pub fn attach(dir: &Path) {
     if let Ok(file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("kiln.log"))
+        .open(crate::layout::log(dir))
         && let Ok(mut slot) = LOG_FILE.lock()
     {
         *slot = Some(file);

@@ -18,6 +18,7 @@ use crate::error::{Context, Error, Result};
 use crate::experiment::{self, Experiment};
 use crate::files::write_atomic;
 use crate::journal::{Event, FileJournal, GROUP_COMMIT, Journal, PgJournal, now};
+use crate::layout;
 use crate::lock::FolderLock;
 use crate::report::{self, ReportSpec};
 use crate::state::SweepState;
@@ -63,7 +64,7 @@ pub trait Store {
 
     /// The folder trial `trial`'s files are written in.
     fn trial_dir(&self, trial: u64) -> PathBuf {
-        self.folder().join("trials").join(trial.to_string())
+        crate::layout::trial(self.folder(), trial)
     }
 
     /// Whether each report must be answered before the trial trains on: a report is only
@@ -155,7 +156,7 @@ fn begin(
 /// the same experiment if it records a start; a sweep to continue with `resume`; otherwise
 /// nothing but what a start that recorded nothing leaves. Reads only.
 fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()> {
-    let journal_path = dir.join("journal.jsonl");
+    let journal_path = layout::journal(dir);
     if let Ok(origin) = std::fs::read_to_string(dir.join("exported-from")) {
         return Err(Error::input(format!(
             "{} is an export of {}; continue that sweep with `kiln worker --storage URL --sweep NAME`, or run this experiment into another --results folder",
@@ -170,7 +171,7 @@ fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()>
         )));
     }
     if journal_started(&journal_path) {
-        let frozen = std::fs::read_to_string(dir.join("experiment.toml")).unwrap_or_default();
+        let frozen = std::fs::read_to_string(layout::experiment(dir)).unwrap_or_default();
         if experiment::fingerprint(&frozen) != experiment::fingerprint(&experiment.source.text) {
             return Err(refuse_different(
                 &frozen,
@@ -229,14 +230,11 @@ fn remove_stale_scratch() {
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
         let ours = std::fs::metadata(entry.path())
             .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == unsafe { libc::getuid() });
-        if !alive && ours && entry.path().join("experiment.toml").exists() {
+        if !alive && ours && layout::experiment(&entry.path()).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
-
-/// The files a sweep's start writes before it records anything.
-const STARTING_FILES: &[&str] = &["experiment.toml", "journal.jsonl", "kiln.lock", "kiln.log"];
 
 /// Refuses to start a sweep in a folder that holds other things than a start that recorded
 /// nothing: kiln would write its reports, plots and trial folders over them.
@@ -247,7 +245,7 @@ fn refuse_foreign(dir: &Path) -> Result<()> {
     let mut foreign: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|name| !STARTING_FILES.contains(&name.as_str()) && !name.ends_with(".tmp"))
+        .filter(|name| !layout::STARTING_FILES.contains(&name.as_str()) && !name.ends_with(".tmp"))
         .collect();
     if foreign.is_empty() {
         return Ok(());
@@ -338,7 +336,7 @@ impl FolderStore {
         trials: Option<u64>,
         resume: bool,
     ) -> Result<(FolderStore, SweepState)> {
-        let journal_path = dir.join("journal.jsonl");
+        let journal_path = layout::journal(dir);
         // Read-only first: a folder that is not the sweep's is never written into.
         check_folder(dir, experiment, resume)?;
         std::fs::create_dir_all(dir)
@@ -356,7 +354,7 @@ impl FolderStore {
         let mut state = FileJournal::fold(&journal_path)?;
         if state.fingerprint.is_none() {
             write_atomic(
-                &dir.join("experiment.toml"),
+                &layout::experiment(dir),
                 experiment.source.text.as_bytes(),
                 true,
             )
@@ -426,7 +424,7 @@ impl Store for FolderStore {
 
     fn before_run(&mut self, trial: u64) -> Result<()> {
         // Never write through a link into a folder that is not the sweep's.
-        let trials = self.dir.join("trials");
+        let trials = layout::trials(&self.dir);
         for path in [trials.clone(), trials.join(trial.to_string())] {
             if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
                 return Err(Error::input(format!(
@@ -528,11 +526,8 @@ impl DbStore {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .context(|| "cannot create a scratch folder for trial files".to_string())?;
-        std::fs::write(
-            scratch.path().join("experiment.toml"),
-            &experiment.source.text,
-        )
-        .context(|| "cannot write the scratch folder".to_string())?;
+        std::fs::write(layout::experiment(scratch.path()), &experiment.source.text)
+            .context(|| "cannot write the scratch folder".to_string())?;
         let mut state = SweepState::default();
         begin(experiment, data, trials, &mut state, |state, events| {
             journal.transact("start the sweep", state, |state, _| Ok((events(state), ())))

@@ -252,7 +252,7 @@ impl<'a> Orchestrator<'a> {
         let launcher = match &execution {
             Execution::Processes { exe, .. } => Launcher::Processes {
                 exe: exe.clone(),
-                experiment: store.folder().join("experiment.toml"),
+                experiment: crate::layout::experiment(store.folder()),
                 base_dir: experiment.source.base_dir.clone(),
             },
             Execution::Threads(objective) => Launcher::Threads {

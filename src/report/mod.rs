@@ -248,9 +248,9 @@ pub fn importance(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
 /// Rewrites `leaderboard.csv`, `curves.csv` and `importance.csv` in `dir`, atomically.
 pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
     for (name, table) in [
-        ("leaderboard.csv", leaderboard(state, spec)),
-        ("curves.csv", curves(state)),
-        ("importance.csv", importance(state, spec)),
+        (crate::layout::LEADERBOARD, leaderboard(state, spec)),
+        (crate::layout::CURVES, curves(state)),
+        (crate::layout::IMPORTANCE, importance(state, spec)),
     ] {
         let path = dir.join(name);
         write_atomic(&path, &table.to_csv()?, false)

@@ -401,7 +401,7 @@ fn importance_bars(path: &Path, table: &Table) -> Result<()> {
 
 /// Draws every plot into `dir/plots/` and writes `dir/report.html`; returns the SVG files.
 pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Vec<PathBuf>> {
-    let plots = dir.join("plots");
+    let plots = crate::layout::plots(dir);
     std::fs::create_dir_all(&plots).context(|| format!("cannot create {}", plots.display()))?;
     let mut files = vec![plots.join("history.svg")];
     history(&files[0], state, spec)?;
@@ -431,7 +431,7 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
         files.push(path);
     }
     let html = report_html(state, spec, &files);
-    let report = dir.join("report.html");
+    let report = crate::layout::report(dir);
     write_atomic(&report, html.as_bytes(), false)
         .context(|| format!("cannot write {}", report.display()))?;
     Ok(files)
