@@ -57,6 +57,7 @@ fn main() {
     if run("asha") {
         asha(dir.path());
     }
+    #[cfg(feature = "postgres")]
     if run("shared") {
         shared(dir.path());
     }
@@ -835,6 +836,7 @@ fn asha(dir: &Path) {
 /// Trials per second of a no-op objective (the 5-input sphere, one report per trial, random
 /// sampler) for 1, 2, 4 and 8 `kiln worker` processes sharing one sweep in PostgreSQL; Optuna's
 /// RDB storage on the same server in the same run (one process: the peer script's setting).
+#[cfg(feature = "postgres")]
 fn shared(dir: &Path) {
     let Ok(url) = std::env::var("KILN_BENCH_POSTGRES") else {
         println!("shared: skipped (set KILN_BENCH_POSTGRES=postgres://USER@HOST:PORT/DB)");

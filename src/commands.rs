@@ -1,11 +1,14 @@
 //! What each `kiln` command does. `main.rs` parses arguments and calls one of these; each
 //! returns the process exit code (or an error, whose exit code [`Error::exit_code`] gives).
 
+#[cfg(feature = "postgres")]
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::experiment::SamplerKind;
 use crate::experiment::{self, Experiment};
-use crate::journal::{FileJournal, Journal, PgJournal};
+use crate::journal::FileJournal;
+#[cfg(feature = "postgres")]
+use crate::journal::{Journal, PgJournal};
 use crate::layout;
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
@@ -59,7 +62,7 @@ pub fn run(
         };
         let prepared = objectives.build(&experiment)?;
         let trials = trials.unwrap_or(experiment.budget.trials);
-        let (_, state) = crate::store::DbStore::open(
+        let (_, state) = crate::store::open_shared(
             &storage,
             &experiment,
             prepared.data.as_deref(),
@@ -67,9 +70,9 @@ pub fn run(
         )?;
         crate::say!(
             "Sweep {name} in {}: {} of {trials} trials created. Workers join with:\n  kiln worker --storage {} --sweep {name}",
-            crate::db::redact(&storage.url),
+            crate::redact::redact(&storage.url),
             state.trials.len(),
-            crate::db::redact(&storage.url),
+            crate::redact::redact(&storage.url),
         );
         return Ok(0);
     }
@@ -89,6 +92,7 @@ pub fn run(
 }
 
 /// `kiln worker`: join a sweep kept in a database and train its trials until none is left.
+#[cfg(feature = "postgres")]
 pub fn worker(
     objectives: &Objectives,
     storage: Storage,
@@ -120,9 +124,22 @@ pub fn worker(
     Ok(if outcome.interrupted { INTERRUPTED } else { 0 })
 }
 
+/// `kiln worker` in a kiln built without PostgreSQL.
+#[cfg(not(feature = "postgres"))]
+pub fn worker(_: &Objectives, _: Storage, _: Option<usize>, _: bool) -> Result<u8> {
+    Err(crate::store::without_postgres())
+}
+
+/// `kiln export` in a kiln built without PostgreSQL.
+#[cfg(not(feature = "postgres"))]
+pub fn export(_: &Storage, _: &Path) -> Result<u8> {
+    Err(crate::store::without_postgres())
+}
+
 /// The experiment and state of a shared sweep. Relative paths in the experiment resolve
 /// against the folder recorded when the sweep was created if this machine has it, else
 /// against the current folder (a worker on another machine, started where the data is).
+#[cfg(feature = "postgres")]
 fn open_shared(storage: &Storage) -> Result<(Experiment, PgJournal)> {
     let name = storage.sweep.as_deref().ok_or_else(|| {
         Error::input(
@@ -184,11 +201,14 @@ impl Source {
     fn load(&self) -> Result<(Experiment, SweepState)> {
         match self {
             Source::Folder(dir) => folder_sweep(dir),
+            #[cfg(feature = "postgres")]
             Source::Database(storage) => {
                 let (experiment, mut journal) = open_shared(storage)?;
                 let events = journal.read_from(0)?;
                 Ok((experiment, SweepState::replay(&events)))
             }
+            #[cfg(not(feature = "postgres"))]
+            Source::Database(_) => Err(crate::store::without_postgres()),
         }
     }
 
@@ -199,7 +219,7 @@ impl Source {
             Source::Database(storage) => format!(
                 "sweep `{}` in {}",
                 storage.sweep.as_deref().unwrap_or(""),
-                crate::db::redact(&storage.url)
+                crate::redact::redact(&storage.url)
             ),
         }
     }
@@ -207,6 +227,7 @@ impl Source {
 
 /// `kiln export`: write a shared sweep as a results folder (journal, experiment, reports,
 /// plots and every trial's files), the same as a local sweep's.
+#[cfg(feature = "postgres")]
 pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     let (experiment, mut journal) = open_shared(storage)?;
     let events = journal.read_from(0)?;
@@ -667,8 +688,11 @@ pub fn status(source: &Source) -> Result<u8> {
             shown.join(", ")
         );
     }
-    let leases = match source {
+    let leases: Vec<crate::store::Lease> = match source {
+        #[cfg(feature = "postgres")]
         Source::Database(storage) => crate::store::leases(storage)?,
+        #[cfg(not(feature = "postgres"))]
+        Source::Database(_) => Vec::new(),
         Source::Folder(_) => Vec::new(),
     };
     for t in state.unfinished() {

@@ -418,7 +418,7 @@ impl Builder {
                 format!("`{url}` is not a PostgreSQL URL: use postgres://USER@HOST:PORT/DATABASE"),
             ));
         }
-        if crate::db::has_password(url) {
+        if crate::redact::has_password(url) {
             return Err(self.err(
                 &["storage", "url"],
                 "the URL holds a password, and experiment files get shared and committed: remove it and set the PGPASSWORD environment variable instead",

@@ -42,6 +42,7 @@ pub fn is_storage_error(error: &std::io::Error) -> bool {
 
 /// A folder's regular files (recursively, symlinks left out) as one byte string: for each,
 /// the length of its relative path, the path, the length of its data, the data.
+#[cfg(feature = "postgres")]
 pub fn pack_folder(dir: &Path) -> std::io::Result<Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<u8>) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
@@ -69,6 +70,7 @@ pub fn pack_folder(dir: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Writes the files of [`pack_folder`]'s bytes into `dir`. A path that would leave `dir`
 /// (absolute, or with `..`) or bytes that do not parse are refused.
+#[cfg(feature = "postgres")]
 pub fn unpack_folder(bytes: &[u8], dir: &Path) -> std::io::Result<()> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let mut rest = bytes;
@@ -106,6 +108,7 @@ pub fn unpack_folder(bytes: &[u8], dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     #[test]
+    #[cfg(feature = "postgres")]
     fn a_packed_folder_unpacks_to_the_same_files() {
         let from = tempfile::tempdir().unwrap();
         std::fs::create_dir(from.path().join("sub")).unwrap();

@@ -17,6 +17,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub(crate) mod commands;
+#[cfg(feature = "postgres")]
 pub(crate) mod db;
 pub mod error;
 pub mod experiment;
@@ -31,6 +32,7 @@ pub mod objective;
 pub(crate) mod output;
 pub(crate) mod progress;
 pub mod pruner;
+pub(crate) mod redact;
 pub mod report;
 pub mod rng;
 pub mod sampler;
@@ -40,6 +42,7 @@ pub mod space;
 pub mod state;
 pub(crate) mod store;
 pub mod sweep;
+#[cfg(feature = "postgres")]
 pub(crate) mod tls;
 pub mod train;
 pub mod trial;

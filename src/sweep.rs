@@ -20,7 +20,7 @@ use crate::sampler;
 use crate::sampler::Sampler;
 use crate::signals;
 use crate::state::{SweepState, TrialRecord};
-use crate::store::{Claim, DbStore, FolderStore, Storage, Store};
+use crate::store::{Claim, FolderStore, Storage, Store};
 use crate::trial::{EndState, Epoch};
 use crate::worker::{FromWorker, Launcher, Pool, PoolEvent, ToWorker};
 use std::path::PathBuf;
@@ -178,10 +178,7 @@ pub fn run(
             )?;
             (Box::new(store), state)
         }
-        Some(storage) => {
-            let (store, state) = DbStore::open(storage, experiment, data, trials)?;
-            (Box::new(store), state)
-        }
+        Some(storage) => crate::store::open_shared(storage, experiment, data, trials)?,
     };
     Orchestrator::new(
         experiment,
@@ -608,7 +605,7 @@ pub fn continue_command(options: &SweepOptions, name: &str) -> String {
         None => format!("kiln resume {}", options.results_dir.display()),
         Some(storage) => format!(
             "kiln worker --storage {} --sweep {}",
-            crate::db::redact(&storage.url),
+            crate::redact::redact(&storage.url),
             storage.sweep.as_deref().unwrap_or(name)
         ),
     }

@@ -7,9 +7,11 @@
 //! which a file does for one machine and a database table can do for many.
 
 mod file;
+#[cfg(feature = "postgres")]
 mod postgres;
 
 pub use file::{FileJournal, lines};
+#[cfg(feature = "postgres")]
 pub use postgres::{PgJournal, StoredSweep};
 
 use crate::error::Result;

@@ -272,10 +272,13 @@ fn passwords_are_refused_in_files_and_masked_everywhere_in_every_form() {
         assert_ne!(output.status.code(), Some(0));
         assert!(!text(&output).contains(secret), "{}", text(&output));
     }
-    let started = std::time::Instant::now();
-    refused(
-        &["status", "--storage", "postgres://", "--sweep", "s"],
-        "names no host",
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A URL's own mistakes are told at once (the URL is read by the PostgreSQL client).
+    if cfg!(feature = "postgres") {
+        let started = std::time::Instant::now();
+        refused(
+            &["status", "--storage", "postgres://", "--sweep", "s"],
+            "names no host",
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 }

@@ -8,6 +8,7 @@ mod crash;
 mod custom;
 mod edges;
 mod golden;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sweeps;
 mod training;

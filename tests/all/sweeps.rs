@@ -32,7 +32,7 @@ fn quickstart_reaches_095_validation_accuracy() {
         "curves.csv",
         "kiln.log",
         "trials/0/best.bpk",
-        "trials/0/checkpoint.1.bin",
+        "trials/0/checkpoint.0.bin",
     ] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
