@@ -6,7 +6,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::experiment::SamplerKind;
 use crate::experiment::{self, Experiment};
-use crate::journal::FileJournal;
+use crate::journal::{Event, FileJournal};
 #[cfg(feature = "postgres")]
 use crate::journal::{Journal, PgJournal};
 use crate::layout;
@@ -325,6 +325,8 @@ fn sweep_and_report(
     let dir = &options.results_dir;
     let spec = ReportSpec::of(experiment);
     match &options.storage {
+        // A sweep that recorded nothing new (resumed when finished) keeps its plots.
+        None if layout::newer_than_journal(dir, &[layout::report(dir)]) => {}
         None => {
             report::plots::write(dir, &outcome.state, &spec)?;
         }
@@ -390,28 +392,42 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 
 /// Reads the experiment a results folder was started with.
 pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
-    folder_sweep(dir).map(|(experiment, _)| experiment)
+    // The journal's first event says where the sweep started: the rest need not be read.
+    let journal = journal_of(dir)?;
+    match FileJournal::first(&journal)? {
+        Some(Event::SweepStarted { base_dir, .. }) => parse_frozen(dir, &base_dir),
+        _ => Err(no_sweep_yet(dir)),
+    }
 }
 
 /// The experiment a results folder was started with, and the state its journal folds into
 /// (read once: on a large sweep the fold is most of a command's cost).
 fn folder_sweep(dir: &Path) -> Result<(Experiment, SweepState)> {
-    let state = read_state(dir)?;
+    let state = FileJournal::fold(&journal_of(dir)?)?;
     if state.fingerprint.is_none() {
-        return Err(Error::input(format!(
-            "{} holds no sweep yet (nothing was recorded: it stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
-            dir.display(),
-            dir.display()
-        )));
+        return Err(no_sweep_yet(dir));
     }
+    Ok((parse_frozen(dir, &state.base_dir)?, state))
+}
+
+/// The frozen `experiment.toml` of `dir`, its relative paths resolved against `base_dir`.
+fn parse_frozen(dir: &Path, base_dir: &Path) -> Result<Experiment> {
     let path = layout::experiment(dir);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
-    let experiment = Experiment::parse(&text, &path, &state.base_dir)?;
-    Ok((experiment, state))
+    Experiment::parse(&text, &path, base_dir)
 }
 
-fn read_state(dir: &Path) -> Result<SweepState> {
+fn no_sweep_yet(dir: &Path) -> Error {
+    Error::input(format!(
+        "{} holds no sweep yet (nothing was recorded: it stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
+        dir.display(),
+        dir.display()
+    ))
+}
+
+/// The journal of results folder `dir`, which must have one.
+fn journal_of(dir: &Path) -> Result<PathBuf> {
     let journal = layout::journal(dir);
     if !journal.exists() {
         return Err(Error::input(format!(
@@ -419,7 +435,7 @@ fn read_state(dir: &Path) -> Result<SweepState> {
             dir.display()
         )));
     }
-    FileJournal::fold(&journal)
+    Ok(journal)
 }
 
 /// `kiln check`: validate an experiment, load its data, print the space and the plan.

@@ -30,6 +30,20 @@ pub const IMPORTANCE: &str = "importance.csv";
 /// The files a sweep's start writes before it records anything.
 pub const STARTING_FILES: [&str; 4] = [EXPERIMENT, JOURNAL, LOCK, LOG];
 
+/// Whether every one of `files` was written after the journal of `dir` last changed. The
+/// reports are a pure function of the journal, so such files need not be written again; a
+/// journal appended to since, or a file missing, says they must. (Strictly after: a file
+/// written in the same clock tick as the journal counts as stale.)
+pub fn newer_than_journal(dir: &Path, files: &[PathBuf]) -> bool {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let Some(journal) = modified(&journal(dir)) else {
+        return false;
+    };
+    files
+        .iter()
+        .all(|file| modified(file).is_some_and(|t| t > journal))
+}
+
 /// The frozen experiment of results folder `dir`.
 pub fn experiment(dir: &Path) -> PathBuf {
     dir.join(EXPERIMENT)

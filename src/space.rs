@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// One hyperparameter value: what a distribution yields and what a setting holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One hyperparameter value: what a distribution yields and what a setting holds. Written
+/// as the plain JSON or TOML value; read back by its type (an integer that fits `i64` is an
+/// `Int`, any other number a `Float`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ParamValue {
     /// A boolean (`choice = [true, false]`).
@@ -21,6 +23,39 @@ pub enum ParamValue {
     Float(f64),
     /// A string (`choice = ["adam", "sgd"]`).
     Str(String),
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // By the value's own type, without buffering it as `untagged` would: the journal
+        // holds a parameter per trial and dimension.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean, a number or a string")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<ParamValue, E> {
+                Ok(ParamValue::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<ParamValue, E> {
+                Ok(i64::try_from(v).map_or(ParamValue::Float(v as f64), ParamValue::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<ParamValue, E> {
+                Ok(ParamValue::Str(v))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl ParamValue {
@@ -307,6 +342,28 @@ impl Space {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn parameter_values_read_back_by_their_type() {
+        for value in [
+            ParamValue::Bool(true),
+            ParamValue::Int(-3),
+            ParamValue::Float(0.1),
+            ParamValue::Float(2.0),
+            ParamValue::Str("adam".into()),
+        ] {
+            let json = serde_json::to_string(&value).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ParamValue>(&json).unwrap(),
+                value,
+                "{json}"
+            );
+        }
+        let big: ParamValue = serde_json::from_str("18446744073709551615").unwrap();
+        assert_eq!(big, ParamValue::Float(u64::MAX as f64));
+        assert!(serde_json::from_str::<ParamValue>("null").is_err());
+        assert!(serde_json::from_str::<ParamValue>("[1]").is_err());
+    }
     use super::*;
 
     #[test]

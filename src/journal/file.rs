@@ -58,6 +58,17 @@ impl FileJournal {
         Ok(state)
     }
 
+    /// The journal's first event, if it has a whole one, read without the rest.
+    pub fn first(path: &Path) -> Result<Option<Event>> {
+        let file =
+            File::open(path).context(|| format!("cannot read the journal {}", path.display()))?;
+        let mut line = String::new();
+        BufReader::new(file)
+            .read_line(&mut line)
+            .context(|| format!("cannot read the journal {}", path.display()))?;
+        Ok(serde_json::from_str(&line).ok())
+    }
+
     fn cut_torn_tail(&mut self) -> Result<()> {
         let length = self.file.metadata().context(|| self.what())?.len();
         if length == 0 {

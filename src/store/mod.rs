@@ -452,6 +452,11 @@ impl Store for FolderStore {
     }
 
     fn write_reports(&mut self, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+        let files =
+            [layout::LEADERBOARD, layout::CURVES, layout::IMPORTANCE].map(|f| self.dir.join(f));
+        if layout::newer_than_journal(&self.dir, &files) {
+            return Ok(());
+        }
         report::write(&self.dir, state, spec)
     }
 

@@ -629,3 +629,47 @@ fn importance_ranks_the_input_that_drives_a_synthetic_objective_first() {
     );
     assert!(first > 3.0 * second, "{ranked:?}");
 }
+
+#[test]
+fn a_resume_that_records_nothing_keeps_reports_that_are_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "f.toml",
+        "name = \"f\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = 6\n[space]\nx1 = { uniform = [-1.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let folder = results.to_str().unwrap();
+    let modified = |name: &str| {
+        std::fs::metadata(results.join(name))
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    let resume = || {
+        let output = run(&["resume", folder, "-q"]);
+        assert!(output.status.success(), "{}", text(&output));
+    };
+    // File times tick coarsely (milliseconds): reports written in the tick of the journal's
+    // last event count as stale, and the first resume may write them again; later ones not.
+    resume();
+    let before = (modified("leaderboard.csv"), modified("report.html"));
+    resume();
+    assert_eq!(
+        (modified("leaderboard.csv"), modified("report.html")),
+        before,
+        "written again though the journal did not change"
+    );
+    // A missing report is written again; so is every report once the journal changes.
+    std::fs::remove_file(results.join("curves.csv")).unwrap();
+    resume();
+    assert!(results.join("curves.csv").exists());
+    let journal = std::fs::File::options()
+        .append(true)
+        .open(results.join("journal.jsonl"))
+        .unwrap();
+    journal.set_modified(std::time::SystemTime::now()).unwrap();
+    resume();
+    assert!(modified("leaderboard.csv") > before.0);
+    assert!(modified("report.html") > before.1);
+}
