@@ -144,7 +144,7 @@ pub trait Store {
 /// budget (when `trials` differs), with `append` doing the appending as each store must (under
 /// its lock). A budget below the trials the sweep holds, or data other than the sweep's, is
 /// refused, and then nothing is recorded.
-fn begin(
+pub(crate) fn begin(
     experiment: &Experiment,
     data: Option<&str>,
     trials: Option<u64>,
@@ -294,7 +294,7 @@ fn unfinished(state: &SweepState, running: &[u64], claimable: impl Fn(u64) -> bo
 /// What a free slot of `worker` gets, with the events that record it: the first unfinished
 /// trial that `claimable` allows and this process does not run, else a new one from `create`.
 /// `Wait` when the only unfinished trials left are ones `claimable` refuses (held by others).
-fn choose(
+pub(crate) fn choose(
     state: &SweepState,
     running: &[u64],
     claimable: impl Fn(u64) -> bool,
