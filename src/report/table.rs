@@ -8,52 +8,63 @@ pub fn render(table: &Table, top: Option<usize>, skip: &[&str]) -> String {
     let keep: Vec<usize> = (0..table.columns.len())
         .filter(|&i| !skip.contains(&table.columns[i].as_str()))
         .collect();
-    let rows: Vec<Vec<String>> = table
+    // Each cell shortened once, with whether it is a number (numbers align right).
+    let rows: Vec<Vec<(String, bool)>> = table
         .rows
         .iter()
         .take(top.unwrap_or(usize::MAX))
         .map(|row| keep.iter().map(|&i| short(&row[i])).collect())
         .collect();
-    let header: Vec<String> = keep.iter().map(|&i| table.columns[i].clone()).collect();
+    let header: Vec<(String, bool)> = keep
+        .iter()
+        .map(|&i| (table.columns[i].clone(), false))
+        .collect();
     let widths: Vec<usize> = (0..keep.len())
         .map(|c| {
             rows.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
+                .map(|r| r[c].0.chars().count())
+                .chain([header[c].0.len()])
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &w)| {
-                if cell.parse::<f64>().is_ok() {
-                    format!("{cell:>w$}")
-                } else {
-                    format!("{cell:<w$}")
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
+        let start = out.len();
+        for (c, ((cell, number), &w)) in row.iter().zip(&widths).enumerate() {
+            if c > 0 {
+                out.push_str("  ");
+            }
+            let pad = w.saturating_sub(cell.chars().count());
+            if *number {
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.truncate(start + out[start..].trim_end().len());
         out.push('\n');
     }
     out
 }
 
-fn short(cell: &str) -> String {
+/// A cell as the terminal shows it (numbers to 4 significant digits), and whether it is a
+/// number.
+fn short(cell: &str) -> (String, bool) {
     match cell.parse::<f64>() {
         Ok(x) if cell.contains('.') || cell.contains('e') => {
-            if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+            let text = if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
                 format!("{x:.3e}")
             } else {
                 let digits = (4 - (x.abs().log10().floor() as i32 + 1)).clamp(0, 6) as usize;
                 format!("{x:.digits$}")
-            }
+            };
+            (text, true)
         }
-        _ => cell.to_string(),
+        Ok(_) => (cell.to_string(), true),
+        Err(_) => (cell.to_string(), false),
     }
 }
 
