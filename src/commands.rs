@@ -231,8 +231,13 @@ impl Source {
 pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     let (experiment, mut journal) = open_shared(storage)?;
     let events = journal.read_from(0)?;
-    let marker = dir.join("exported-from");
-    let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+    let marker = layout::exported_from(dir);
+    // Another export of this sweep may be writing here now (two runs of one shared sweep
+    // export when they end): it writes its marker first, and its temporary files do not count.
+    let empty = std::fs::read_dir(dir).map_or(true, |d| {
+        d.flatten()
+            .all(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+    });
     if !empty && !marker.exists() {
         let what = if layout::journal(dir).exists() {
             "holds a local sweep"
@@ -245,21 +250,23 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
         )));
     }
     let name = storage.sweep.as_deref().unwrap_or_default();
-    std::fs::create_dir_all(layout::trials(dir))
-        .map_err(|e| Error::runtime(format!("cannot create {}: {e}", dir.display())))?;
     let write = |path: &Path, bytes: &[u8]| {
         crate::files::write_atomic(path, bytes, false)
             .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))
     };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::runtime(format!("cannot create {}: {e}", dir.display())))?;
+    write(
+        &marker,
+        format!("sweep {name} in {}\n", journal.db().shown()).as_bytes(),
+    )?;
+    std::fs::create_dir_all(layout::trials(dir))
+        .map_err(|e| Error::runtime(format!("cannot create {}: {e}", dir.display())))?;
     let state = SweepState::replay(&events);
     let lines = crate::journal::lines(&events)
         .map_err(|e| Error::runtime(format!("cannot encode the journal: {e}")))?;
     write(&layout::journal(dir), &lines)?;
     write(&layout::experiment(dir), experiment.source.text.as_bytes())?;
-    write(
-        &marker,
-        format!("sweep {name} in {}\n", journal.db().shown()).as_bytes(),
-    )?;
     for trial in &state.trials {
         let trial_dir = layout::trial(dir, trial.number);
         for (file, data) in crate::store::blobs(journal.db(), name, trial.number, None)? {

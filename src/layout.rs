@@ -79,6 +79,11 @@ pub fn plots(dir: &Path) -> PathBuf {
     dir.join("plots")
 }
 
+/// The marker of a folder exported from a shared sweep: which sweep, from where.
+pub fn exported_from(dir: &Path) -> PathBuf {
+    dir.join("exported-from")
+}
+
 /// The report page of `dir`.
 pub fn report(dir: &Path) -> PathBuf {
     dir.join("report.html")

@@ -438,17 +438,31 @@ impl<'a> Orchestrator<'a> {
         Ok(())
     }
 
-    /// Records the trial's end and marks the reports out of date.
+    /// Records a trial's end, tells the log and the user, and marks the reports out of date.
     fn end(&mut self, event: Event) -> Result<()> {
-        end_trial(
-            self.store,
-            &mut self.state,
-            &self.progress,
-            &self.spec,
-            &self.slots,
-            event,
-        )?;
+        let Event::TrialFinished { trial, .. } = event else {
+            return Ok(());
+        };
+        if !self.store.record(&mut self.state, trial, vec![event])? {
+            lost(trial);
+            return Ok(());
+        }
         self.reports.dirty = true;
+        let t = &self.state.trials[trial as usize];
+        tracing::info!(
+            "trial {} {} {}",
+            t.number,
+            t.state.name(),
+            t.note.as_deref().unwrap_or("")
+        );
+        // The trial's worker may still hold it (its slot is freed after): it runs no more.
+        let others = self
+            .slots
+            .iter()
+            .filter(|s| s.trial.is_some_and(|n| n != trial))
+            .count();
+        self.progress
+            .trial_ended(t, &self.state, &self.spec, others);
         Ok(())
     }
 
@@ -653,33 +667,6 @@ fn ended(trial: u64, end: EndState, note: Option<String>, n_params: Option<u64>)
         n_params,
         time: now(),
     }
-}
-
-/// Records a trial's end and tells the log and the user.
-fn end_trial(
-    store: &mut dyn Store,
-    state: &mut SweepState,
-    progress: &Progress,
-    spec: &ReportSpec<'_>,
-    slots: &[Slot],
-    event: Event,
-) -> Result<()> {
-    let Event::TrialFinished { trial, .. } = event else {
-        return Ok(());
-    };
-    if !store.record(state, trial, vec![event])? {
-        lost(trial);
-        return Ok(());
-    }
-    let t = &state.trials[trial as usize];
-    tracing::info!(
-        "trial {} {} {}",
-        t.number,
-        t.state.name(),
-        t.note.as_deref().unwrap_or("")
-    );
-    progress.trial_ended(t, state, spec, running(slots));
-    Ok(())
 }
 
 #[cfg(test)]

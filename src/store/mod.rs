@@ -199,7 +199,7 @@ pub(crate) fn begin(
 /// nothing but what a start that recorded nothing leaves. Reads only.
 fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()> {
     let journal_path = layout::journal(dir);
-    if let Ok(origin) = std::fs::read_to_string(dir.join("exported-from")) {
+    if let Ok(origin) = std::fs::read_to_string(layout::exported_from(dir)) {
         return Err(Error::input(format!(
             "{} is an export of {}; continue that sweep with `kiln worker --storage URL --sweep NAME`, or run this experiment into another --results folder",
             dir.display(),

@@ -673,3 +673,28 @@ fn a_resume_that_records_nothing_keeps_reports_that_are_current() {
     assert!(modified("leaderboard.csv") > before.0);
     assert!(modified("report.html") > before.1);
 }
+
+#[test]
+fn the_last_progress_line_counts_no_trial_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "f.toml",
+        "name = \"f\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\nepochs = 3\n[budget]\ntrials = 6\nworkers = 2\n[space]\nx1 = { uniform = [-1.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    let output = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout
+        .lines()
+        .rfind(|l| l.starts_with('['))
+        .unwrap_or_else(|| panic!("no progress line: {}", text(&output)));
+    assert!(last.starts_with("[6/6]"), "{last}");
+    assert!(last.contains("running 0,"), "{last}");
+}
