@@ -37,8 +37,10 @@ impl<'a> MakeWriter<'a> for LogFile {
 
 /// Installs the subscriber (once per process).
 pub fn init() {
+    // Colour only for a person at a terminal: a log redirected to a file or pipe stays text.
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
     let file = tracing_subscriber::fmt::layer()

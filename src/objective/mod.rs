@@ -203,6 +203,15 @@ impl<'a> Trial<'a> {
         }
     }
 
+    /// A boolean parameter or setting (`choice = [true, false]`); an error naming it when the
+    /// trial has none.
+    pub fn bool(&self, name: &str) -> Result<bool, TrialError> {
+        match self.value(name) {
+            Some(ParamValue::Bool(b)) => Ok(*b),
+            _ => Err(self.missing(name, "boolean")),
+        }
+    }
+
     fn missing(&self, name: &str, kind: &str) -> TrialError {
         format!(
             "trial {} has no {kind} parameter or setting `{name}`: add it to [space], or give it a value in [objective]",
@@ -338,7 +347,10 @@ pub(crate) mod tests {
         let task = TrialTask {
             number: 4,
             seed: 1,
-            params: Params::from([("lr".to_string(), ParamValue::Float(0.1))]),
+            params: Params::from([
+                ("lr".to_string(), ParamValue::Float(0.1)),
+                ("nesterov".to_string(), ParamValue::Bool(true)),
+            ]),
             journaled_epochs: 0,
             journaled_elapsed_s: 0.0,
             dir: std::env::temp_dir(),
@@ -356,5 +368,7 @@ pub(crate) mod tests {
             "{e}"
         );
         assert!(trial.string("width").is_err());
+        assert!(trial.bool("nesterov").unwrap());
+        assert!(trial.bool("lr").is_err());
     }
 }

@@ -180,15 +180,25 @@ pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<us
             },
             t.number.to_string(),
             t.state.name().to_string(),
-            at_best(spec.metric),
-            best.map(|e| e.epoch.to_string()).unwrap_or_default(),
+            // A failed trial has no result to rank by, whatever it reported before failing.
+            if failed {
+                String::new()
+            } else {
+                at_best(spec.metric)
+            },
+            match best {
+                Some(e) if !failed => e.epoch.to_string(),
+                _ => String::new(),
+            },
             t.epochs.len().to_string(),
             number(t.elapsed_s()),
             t.n_params.map(|n| n.to_string()).unwrap_or_default(),
         ];
         row.extend(metrics.iter().map(|m| at_best(m)));
+        // The generalisation gap: how much worse validation is than training (positive when
+        // the model overfits).
         let gap =
-            best.and_then(|e| Some(e.metrics.get("train_loss")? - e.metrics.get("val_loss")?));
+            best.and_then(|e| Some(e.metrics.get("val_loss")? - e.metrics.get("train_loss")?));
         row.push(
             gap.map(|g| number((g * 1e9).round() / 1e9))
                 .unwrap_or_default(),
@@ -257,4 +267,67 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()
             .context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Event;
+    use crate::space::Space;
+    use crate::trial::{Direction, Metrics};
+
+    #[test]
+    fn the_gap_is_val_minus_train_and_a_failed_trial_has_no_objective() {
+        let mut state = SweepState::default();
+        let epoch = |trial, train: f64, val: f64| Event::EpochReported {
+            trial,
+            epoch: 1,
+            elapsed_s: 0.1,
+            lr: None,
+            metrics: Metrics::from([("train_loss".into(), train), ("val_loss".into(), val)]),
+            checkpointed: false,
+            time: 0.0,
+        };
+        for (trial, end) in [(0, EndState::Complete), (1, EndState::Failed)] {
+            for event in [
+                Event::TrialCreated {
+                    trial,
+                    seed: 0,
+                    params: Default::default(),
+                    time: 0.0,
+                },
+                epoch(trial, 0.25, 0.75),
+                Event::TrialFinished {
+                    trial,
+                    state: end,
+                    note: None,
+                    n_params: None,
+                    time: 0.0,
+                },
+            ] {
+                state.apply(&event);
+            }
+        }
+        let space = Space { dimensions: vec![] };
+        let spec = ReportSpec {
+            metric: "val_loss",
+            direction: Direction::Minimize,
+            params: vec![],
+            space: &space,
+        };
+        let table = leaderboard(&state, &spec);
+        let column = |name: &str| table.columns.iter().position(|c| c == name).unwrap();
+        let (complete, failed) = (&table.rows[0], &table.rows[1]);
+        assert_eq!(complete[column("gap")], "0.5");
+        assert_eq!(complete[column("objective")], "0.75");
+        assert_eq!(
+            (
+                failed[column("rank")].as_str(),
+                failed[column("state")].as_str()
+            ),
+            ("", "failed")
+        );
+        assert_eq!(failed[column("objective")], "");
+        assert_eq!(failed[column("best_epoch")], "");
+    }
 }

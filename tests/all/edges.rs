@@ -282,3 +282,23 @@ fn passwords_are_refused_in_files_and_masked_everywhere_in_every_form() {
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
+
+#[test]
+fn a_log_written_to_a_pipe_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "f.toml",
+        "name = \"f\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = 3\n[space]\nx1 = { uniform = [-1.0, 1.0] }\n",
+    );
+    let output = kiln()
+        .args(["run", file.to_str().unwrap(), "-q", "--results"])
+        .arg(dir.path().join("r"))
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
