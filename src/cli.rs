@@ -39,7 +39,7 @@ enum Command {
         /// Results folder [default: results/<name>]; with --storage, where the sweep is exported when it ends.
         #[arg(long)]
         results: Option<PathBuf>,
-        /// Keep the sweep in PostgreSQL (postgres://USER@HOST:PORT/DATABASE; password from PGPASSWORD), where `kiln worker` on other machines can join it [default: the file's [storage] url].
+        /// Keep the sweep in PostgreSQL (postgres://USER@HOST:PORT/DATABASE; password from PGPASSWORD), where `kiln worker` on other machines can join it [default: the file's [storage] url]. With --workers 0, only create the sweep, for `kiln worker`s to train.
         #[arg(long)]
         storage: Option<String>,
         /// The shared sweep's name [default: the experiment's name].
@@ -234,7 +234,7 @@ impl SharedSource {
 /// Options of `run` and `resume`.
 #[derive(clap::Args)]
 struct SweepArgs {
-    /// Trials trained at once [default: the file's [budget] workers, else all cores]; 0 with --storage only creates the sweep, for `kiln worker`s to train.
+    /// Trials trained at once [default: the file's [budget] workers, else all cores].
     #[arg(long)]
     workers: Option<usize>,
     /// Total trials; on resume, raises the budget [default: the file's [budget] trials].

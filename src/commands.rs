@@ -652,6 +652,22 @@ pub fn compare(sources: &[Source], filter: report::compare::Filter, curves: bool
             spec: ReportSpec::of(experiment),
         });
     }
+    let most = sweeps
+        .iter()
+        .map(|s| s.state.trials.len())
+        .max()
+        .unwrap_or(0);
+    if let Some(missing) = filter
+        .trials
+        .iter()
+        .flatten()
+        .find(|&&n| n as usize >= most)
+    {
+        return Err(Error::input(format!(
+            "--trials: no compared sweep has trial {missing} (the largest has trials 0 to {})",
+            most.saturating_sub(1)
+        )));
+    }
     let table = report::compare::compare(&sweeps, &report::compare::Filter::default());
     if let Some(sort) = filter.sort.as_ref().filter(|s| !table.columns.contains(s)) {
         return Err(Error::input(format!(

@@ -112,25 +112,38 @@ fn state_rank(t: &TrialRecord) -> u8 {
     }
 }
 
-/// The ended trials, best first: complete, then pruned, by objective; failed last.
+/// The ended trials, best first: complete, then pruned, by objective (ties by val_loss at the
+/// best epoch, then by trial number); failed last.
 pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s TrialRecord> {
-    // Each trial's key is computed once: finding a best value walks the trial's epochs.
-    let mut keyed: Vec<(u8, Option<f64>, &TrialRecord)> = state
+    // Each trial's key is computed once: finding a best epoch walks the trial's epochs.
+    let mut keyed: Vec<(u8, Option<f64>, Option<f64>, &TrialRecord)> = state
         .trials
         .iter()
         .filter(|t| t.state != TrialState::Running)
-        .map(|t| (state_rank(t), t.best_value(spec.metric, spec.direction), t))
-        .collect();
-    keyed.sort_by(|(rank_a, value_a, a), (rank_b, value_b, b)| {
-        rank_a.cmp(rank_b).then_with(|| match (value_a, value_b) {
-            (Some(x), Some(y)) if spec.direction.better(*x, *y) => std::cmp::Ordering::Less,
-            (Some(x), Some(y)) if spec.direction.better(*y, *x) => std::cmp::Ordering::Greater,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            _ => a.number.cmp(&b.number),
+        .map(|t| {
+            let best = t.best_epoch(spec.metric, spec.direction);
+            let value = best.and_then(|e| e.metrics.get(spec.metric).copied());
+            let val_loss = best.and_then(|e| e.metrics.get("val_loss").copied());
+            (state_rank(t), value, val_loss, t)
         })
-    });
-    keyed.into_iter().map(|(_, _, t)| t).collect()
+        .collect();
+    let better_first = |a: Option<f64>, b: Option<f64>, direction: Direction| match (a, b) {
+        (Some(x), Some(y)) if direction.better(x, y) => std::cmp::Ordering::Less,
+        (Some(x), Some(y)) if direction.better(y, x) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        _ => std::cmp::Ordering::Equal,
+    };
+    keyed.sort_by(
+        |(rank_a, value_a, loss_a, a), (rank_b, value_b, loss_b, b)| {
+            rank_a
+                .cmp(rank_b)
+                .then_with(|| better_first(*value_a, *value_b, spec.direction))
+                .then_with(|| better_first(*loss_a, *loss_b, Direction::Minimize))
+                .then_with(|| a.number.cmp(&b.number))
+        },
+    );
+    keyed.into_iter().map(|(_, _, _, t)| t).collect()
 }
 
 /// The leaderboard's first columns: what a trial is and how it did.
@@ -329,5 +342,50 @@ mod tests {
         );
         assert_eq!(failed[column("objective")], "");
         assert_eq!(failed[column("best_epoch")], "");
+    }
+
+    #[test]
+    fn ties_on_the_objective_are_broken_by_val_loss_then_by_trial_number() {
+        let mut state = SweepState::default();
+        for (trial, val_loss) in [(0, 0.5), (1, 0.3), (2, 0.3)] {
+            for event in [
+                Event::TrialCreated {
+                    trial,
+                    seed: 0,
+                    params: Default::default(),
+                    time: 0.0,
+                },
+                Event::EpochReported {
+                    trial,
+                    epoch: 1,
+                    elapsed_s: 0.1,
+                    lr: None,
+                    metrics: Metrics::from([
+                        ("val_accuracy".into(), 0.9),
+                        ("val_loss".into(), val_loss),
+                    ]),
+                    checkpointed: false,
+                    time: 0.0,
+                },
+                Event::TrialFinished {
+                    trial,
+                    state: EndState::Complete,
+                    note: None,
+                    n_params: None,
+                    time: 0.0,
+                },
+            ] {
+                state.apply(&event);
+            }
+        }
+        let space = Space { dimensions: vec![] };
+        let spec = ReportSpec {
+            metric: "val_accuracy",
+            direction: Direction::Maximize,
+            params: vec![],
+            space: &space,
+        };
+        let order: Vec<u64> = ranked(&state, &spec).iter().map(|t| t.number).collect();
+        assert_eq!(order, [1, 2, 0]);
     }
 }

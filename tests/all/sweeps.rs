@@ -273,6 +273,10 @@ fn help_teaches_with_examples() {
             "{command}: {out}"
         );
     }
+    // Help speaks only of the command's own options: `resume` has no --storage.
+    let resume = run(&["resume", "--help"]);
+    let out = String::from_utf8_lossy(&resume.stdout);
+    assert!(!out.contains("--storage"), "{out}");
 }
 
 #[test]
@@ -492,9 +496,22 @@ fn compare_puts_sweeps_with_different_spaces_side_by_side() {
         curves[0].contains_key("sweep-a/1/val_accuracy")
             && curves[0].contains_key("sweep-b/1/train_loss")
     );
-    // A column that does not exist is bad input.
+    // A column that does not exist is bad input; so is a trial no sweep has.
     let output = run(&["compare", a.to_str().unwrap(), "--sort", "val_acc"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let output = run(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--trials",
+        "2,99",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("no compared sweep has trial 99 (the largest has trials 0 to 2)"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
