@@ -100,7 +100,6 @@ pub fn worker(
     quiet: bool,
 ) -> Result<u8> {
     let (experiment, _) = open_shared(&storage)?;
-    crate::signals::install();
     let options = SweepOptions {
         workers: workers.or(Some(experiment.budget.workers)),
         resume: true,
@@ -108,6 +107,7 @@ pub fn worker(
         storage: Some(storage),
         ..SweepOptions::default()
     };
+    crate::signals::install(&sweep::continue_command(&options, &experiment.name));
     let outcome = sweep::run(&experiment, &options, execution(objectives, &experiment)?)?;
     let state = &outcome.state;
     eprintln!(
@@ -327,7 +327,7 @@ fn sweep_and_report(
     experiment: &Experiment,
     options: SweepOptions,
 ) -> Result<u8> {
-    crate::signals::install();
+    crate::signals::install(&sweep::continue_command(&options, &experiment.name));
     let outcome = sweep::run(experiment, &options, execution(objectives, experiment)?)?;
     let dir = &options.results_dir;
     let spec = ReportSpec::of(experiment);

@@ -269,9 +269,11 @@ fn ctrl_c_exits_130_after_checkpointing_and_resume_finishes_the_same_sweep() {
 #[test]
 fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_valid() {
     let output = interrupt_then_resume(2);
-    // No orderly stop: the process ended inside the signal handler.
+    // No orderly stop: the process ended inside the signal handler, saying how to continue.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("Stopped. "), "{}", text(&output));
     assert!(
-        !String::from_utf8_lossy(&output.stderr).contains("Continue with"),
+        stderr.contains("Stopped at once. The running trials continue from their last checkpoints with: kiln resume "),
         "{}",
         text(&output)
     );
