@@ -334,6 +334,24 @@ pub(crate) fn complete_trial(
     metric: &str,
     value: f64,
 ) {
+    ended_trial(
+        state,
+        trial,
+        params,
+        [(metric.to_string(), value)].into(),
+        EndState::Complete,
+    );
+}
+
+/// Test helper: a trial created with `params`, reporting `metrics` at epoch 1, ended `end`.
+#[cfg(test)]
+pub(crate) fn ended_trial(
+    state: &mut SweepState,
+    trial: u64,
+    params: Params,
+    metrics: crate::trial::Metrics,
+    end: EndState,
+) {
     for event in [
         Event::TrialCreated {
             trial,
@@ -346,13 +364,13 @@ pub(crate) fn complete_trial(
             epoch: 1,
             elapsed_s: 0.0,
             lr: None,
-            metrics: [(metric.to_string(), value)].into(),
+            metrics,
             checkpointed: false,
             time: 0.0,
         },
         Event::TrialFinished {
             trial,
-            state: EndState::Complete,
+            state: end,
             note: None,
             n_params: None,
             time: 0.0,

@@ -285,42 +285,28 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Event;
     use crate::space::Space;
+    use crate::state::ended_trial;
     use crate::trial::{Direction, Metrics};
 
     #[test]
     fn the_gap_is_val_minus_train_and_a_failed_trial_has_no_objective() {
         let mut state = SweepState::default();
-        let epoch = |trial, train: f64, val: f64| Event::EpochReported {
-            trial,
-            epoch: 1,
-            elapsed_s: 0.1,
-            lr: None,
-            metrics: Metrics::from([("train_loss".into(), train), ("val_loss".into(), val)]),
-            checkpointed: false,
-            time: 0.0,
-        };
-        for (trial, end) in [(0, EndState::Complete), (1, EndState::Failed)] {
-            for event in [
-                Event::TrialCreated {
-                    trial,
-                    seed: 0,
-                    params: Default::default(),
-                    time: 0.0,
-                },
-                epoch(trial, 0.25, 0.75),
-                Event::TrialFinished {
-                    trial,
-                    state: end,
-                    note: None,
-                    n_params: None,
-                    time: 0.0,
-                },
-            ] {
-                state.apply(&event);
-            }
-        }
+        let losses = || Metrics::from([("train_loss".into(), 0.25), ("val_loss".into(), 0.75)]);
+        ended_trial(
+            &mut state,
+            0,
+            Default::default(),
+            losses(),
+            EndState::Complete,
+        );
+        ended_trial(
+            &mut state,
+            1,
+            Default::default(),
+            losses(),
+            EndState::Failed,
+        );
         let space = Space { dimensions: vec![] };
         let spec = ReportSpec {
             metric: "val_loss",
@@ -348,35 +334,15 @@ mod tests {
     fn ties_on_the_objective_are_broken_by_val_loss_then_by_trial_number() {
         let mut state = SweepState::default();
         for (trial, val_loss) in [(0, 0.5), (1, 0.3), (2, 0.3)] {
-            for event in [
-                Event::TrialCreated {
-                    trial,
-                    seed: 0,
-                    params: Default::default(),
-                    time: 0.0,
-                },
-                Event::EpochReported {
-                    trial,
-                    epoch: 1,
-                    elapsed_s: 0.1,
-                    lr: None,
-                    metrics: Metrics::from([
-                        ("val_accuracy".into(), 0.9),
-                        ("val_loss".into(), val_loss),
-                    ]),
-                    checkpointed: false,
-                    time: 0.0,
-                },
-                Event::TrialFinished {
-                    trial,
-                    state: EndState::Complete,
-                    note: None,
-                    n_params: None,
-                    time: 0.0,
-                },
-            ] {
-                state.apply(&event);
-            }
+            let metrics =
+                Metrics::from([("val_accuracy".into(), 0.9), ("val_loss".into(), val_loss)]);
+            ended_trial(
+                &mut state,
+                trial,
+                Default::default(),
+                metrics,
+                EndState::Complete,
+            );
         }
         let space = Space { dimensions: vec![] };
         let spec = ReportSpec {
