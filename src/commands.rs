@@ -706,9 +706,10 @@ pub fn status(source: &Source) -> Result<u8> {
                 .map_or(0, |e| e.epoch);
             let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
             crate::say!(
-                "best       trial {}: {} {v} at epoch {epoch} ({})",
+                "best       trial {}: {} {} at epoch {epoch} ({})",
                 t.number,
                 spec.metric,
+                report::for_people(v),
                 params.join(", ")
             );
         }

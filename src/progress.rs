@@ -76,7 +76,7 @@ impl Progress {
         }
         let value = trial
             .best_value(spec.metric, spec.direction)
-            .map(|v| format!("{} {v:.4}", spec.metric))
+            .map(|v| format!("{} {}", spec.metric, crate::report::for_people(v)))
             .unwrap_or_default();
         let note = trial
             .note
@@ -138,7 +138,7 @@ impl Progress {
         let best = self
             .best
             .get()
-            .map(|(trial, v)| format!("best {v:.4} (trial {trial})"))
+            .map(|(trial, v)| format!("best {} (trial {trial})", crate::report::for_people(v)))
             .unwrap_or_else(|| "no result yet".into());
         format!(
             "{best}, running {running}, pruned {}, failed {}",

@@ -7,7 +7,7 @@ pub mod compare;
 pub mod plots;
 mod table;
 
-pub use table::render;
+pub use table::{for_people, render};
 
 use crate::error::{Context, Result};
 use crate::experiment::Experiment;

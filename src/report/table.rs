@@ -54,17 +54,20 @@ pub fn render(table: &Table, top: Option<usize>, skip: &[&str]) -> String {
 /// number.
 fn short(cell: &str) -> (String, bool) {
     match cell.parse::<f64>() {
-        Ok(x) if cell.contains('.') || cell.contains('e') => {
-            let text = if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
-                format!("{x:.3e}")
-            } else {
-                let digits = (4 - (x.abs().log10().floor() as i32 + 1)).clamp(0, 6) as usize;
-                format!("{x:.digits$}")
-            };
-            (text, true)
-        }
+        Ok(x) if cell.contains('.') || cell.contains('e') => (for_people(x), true),
         Ok(_) => (cell.to_string(), true),
         Err(_) => (cell.to_string(), false),
+    }
+}
+
+/// A number as a person reads it: 4 significant digits, in exponent form when very large or
+/// small (the CSV files keep every digit).
+pub fn for_people(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+        format!("{x:.3e}")
+    } else {
+        let digits = (4 - (x.abs().log10().floor() as i32 + 1)).clamp(0, 6) as usize;
+        format!("{x:.digits$}")
     }
 }
 
@@ -80,5 +83,8 @@ mod tests {
         };
         let text = render(&table, None, &["note"]);
         assert_eq!(text, "trial  objective\n   10     0.9877\n");
+        assert_eq!(for_people(140556238999999998748497281024.0), "1.406e29");
+        assert_eq!(for_people(0.98518518518), "0.9852");
+        assert_eq!(for_people(12.3456), "12.35");
     }
 }

@@ -237,6 +237,10 @@ fn leaderboard_and_status_commands_describe_the_sweep() {
         "{out}"
     );
     assert!(out.contains("best       trial"), "{out}");
+    // Numbers for people: 4 significant digits (the CSV keeps every digit).
+    let best = out.lines().find(|l| l.starts_with("best")).unwrap();
+    let value = best.split_whitespace().nth(4).unwrap();
+    assert!(value.parse::<f64>().is_ok() && value.len() <= 6, "{best}");
 }
 
 #[test]
