@@ -30,19 +30,7 @@ pub fn importance(
         .filter(|t| t.state == TrialState::Ended(EndState::Complete))
         .filter_map(|t| {
             let value = t.best_value(metric, direction)?;
-            let point: Option<Vec<f64>> = space
-                .dimensions
-                .iter()
-                .map(|d| d.distribution.to_unit(t.params.get(&d.name)?))
-                .collect();
-            Some((
-                point?,
-                if direction == Direction::Maximize {
-                    -value
-                } else {
-                    value
-                },
-            ))
+            Some((space.unit_from_params(&t.params)?, direction.loss(value)))
         })
         .collect();
     if trials.len() < 10 || space.dimensions.is_empty() {

@@ -334,6 +334,15 @@ impl Space {
             .collect()
     }
 
+    /// The inverse of [`Space::params_from_unit`]: the point of the unit cube of `params`, if
+    /// each dimension has its value there.
+    pub fn unit_from_params(&self, params: &Params) -> Option<Vec<f64>> {
+        self.dimensions
+            .iter()
+            .map(|d| d.distribution.to_unit(params.get(&d.name)?))
+            .collect()
+    }
+
     /// The dimension's names, in file order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.dimensions.iter().map(|d| d.name.as_str())

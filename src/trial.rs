@@ -53,6 +53,14 @@ impl Direction {
         }
     }
 
+    /// `value` as a loss: lower is better, whichever way the metric points.
+    pub fn loss(self, value: f64) -> f64 {
+        match self {
+            Direction::Maximize => -value,
+            Direction::Minimize => value,
+        }
+    }
+
     /// The natural direction of a metric, from its name.
     pub fn natural_for(metric: &str) -> Direction {
         if ["accuracy", "r2", "f1"].iter().any(|m| metric.ends_with(m)) {

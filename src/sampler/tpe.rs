@@ -101,11 +101,10 @@ impl TpeSampler {
             return None;
         }
         let value = t.best_value(&self.metric, self.direction)?;
-        let loss = match self.direction {
-            Direction::Maximize => -value,
-            Direction::Minimize => value,
-        };
-        Some((unit_point(space, t)?, Loss(loss)))
+        Some((
+            space.unit_from_params(&t.params)?,
+            Loss(self.direction.loss(value)),
+        ))
     }
 
     /// Brings [`Finished`] up to date with `history`: reads the trials past its ended prefix
@@ -147,15 +146,6 @@ fn merge_by_loss<'a>(
     }
     merged.extend(late.map(|(k, p)| (k.0, p.as_slice())));
     merged
-}
-
-/// A trial's point in the unit cube, if all its parameters are in the space.
-fn unit_point(space: &Space, t: &TrialRecord) -> Option<Vec<f64>> {
-    space
-        .dimensions
-        .iter()
-        .map(|d| d.distribution.to_unit(t.params.get(&d.name)?))
-        .collect()
 }
 
 /// A Gaussian truncated to `[0, 1)`, with its normalisation computed once.
@@ -450,7 +440,7 @@ impl Sampler for TpeSampler {
         let liars = tail
             .iter()
             .filter(|t| t.state == TrialState::Running && t.number < number)
-            .filter_map(|t| Some((unit_point(space, t)?, worst)));
+            .filter_map(|t| Some((space.unit_from_params(&t.params)?, worst)));
         let bad: Vec<(Vec<f64>, f64)> = bad
             .iter()
             .step_by(stride)
