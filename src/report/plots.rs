@@ -84,7 +84,8 @@ const MAX_DRAWN: usize = 2_000;
 /// The best trials a thinned plot always draws.
 const BEST_DRAWN: usize = 500;
 
-/// The trials a plot draws, in trial order, and a caption suffix when they are not all.
+/// The trials the plots draw, in trial order, and a caption suffix when they are not all:
+/// chosen once for every plot of a sweep.
 fn drawn<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> (Vec<&'s TrialRecord>, String) {
     let all = state.trials.len();
     if all <= MAX_DRAWN {
@@ -111,7 +112,12 @@ fn drawn<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> (Vec<&'s TrialReco
 }
 
 /// Every trial's objective, and the best so far: `history.svg`.
-fn history(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+fn history(
+    path: &Path,
+    state: &SweepState,
+    spec: &ReportSpec<'_>,
+    (trials, note): &(Vec<&TrialRecord>, String),
+) -> Result<()> {
     // The best so far steps down (or up) at each improvement, over every trial.
     let mut best: Vec<(f64, f64)> = Vec::new();
     for t in state
@@ -132,9 +138,8 @@ fn history(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()>
     if let (Some(&(_, b)), Some(last)) = (best.last(), state.trials.last()) {
         best.push((last.number as f64, b));
     }
-    let (trials, note) = drawn(state, spec);
     let points: Vec<(f64, f64, bool)> = trials
-        .into_iter()
+        .iter()
         .filter_map(|t| {
             let value = t.best_value(spec.metric, spec.direction)?;
             Some((
@@ -246,6 +251,7 @@ fn parameter(
     log: bool,
     state: &SweepState,
     spec: &ReportSpec<'_>,
+    (trials, note): &(Vec<&TrialRecord>, String),
 ) -> Result<()> {
     let categories: Vec<String> = {
         let mut seen: Vec<String> = Vec::new();
@@ -259,9 +265,8 @@ fn parameter(
         }
         seen
     };
-    let (trials, note) = drawn(state, spec);
     let points: Vec<(f64, f64)> = trials
-        .into_iter()
+        .iter()
         .filter_map(|t| {
             let value = t.best_value(spec.metric, spec.direction)?;
             let p = t.params.get(name)?;
@@ -307,19 +312,18 @@ fn parameter(
 
 /// Parallel coordinates: one line per complete trial across its parameters (each scaled to
 /// [0, 1] in the space's own coordinates) and the objective, darker for better trials.
-fn parallel(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+fn parallel(
+    path: &Path,
+    spec: &ReportSpec<'_>,
+    (trials, note): &(Vec<&TrialRecord>, String),
+) -> Result<()> {
     let dims = &spec.space.dimensions;
-    let (trials, note) = drawn(state, spec);
     let lines: Vec<(Vec<f64>, f64)> = trials
-        .into_iter()
+        .iter()
         .filter(|t| t.state == TrialState::Ended(EndState::Complete))
         .filter_map(|t| {
             let value = t.best_value(spec.metric, spec.direction)?;
-            let coords: Option<Vec<f64>> = dims
-                .iter()
-                .map(|d| d.distribution.to_unit(t.params.get(&d.name)?))
-                .collect();
-            Some((coords?, value))
+            Some((spec.space.unit_from_params(&t.params)?, value))
         })
         .collect();
     let values = range(lines.iter().map(|l| l.1));
@@ -404,7 +408,8 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
     let plots = crate::layout::plots(dir);
     std::fs::create_dir_all(&plots).context(|| format!("cannot create {}", plots.display()))?;
     let mut files = vec![plots.join("history.svg")];
-    history(&files[0], state, spec)?;
+    let drawn = drawn(state, spec);
+    history(&files[0], state, spec, &drawn)?;
     if state
         .trials
         .iter()
@@ -416,12 +421,12 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
     }
     for d in &spec.space.dimensions {
         let path = plots.join(format!("param_{}.svg", d.name));
-        parameter(&path, &d.name, d.distribution.is_log(), state, spec)?;
+        parameter(&path, &d.name, d.distribution.is_log(), state, spec, &drawn)?;
         files.push(path);
     }
     if !spec.space.dimensions.is_empty() {
         let path = plots.join("parallel.svg");
-        parallel(&path, state, spec)?;
+        parallel(&path, spec, &drawn)?;
         files.push(path);
     }
     let ranking = importance(state, spec);
