@@ -144,6 +144,26 @@ enum Command {
         #[command(flatten)]
         shared: SharedSource,
     },
+    /// A live web page of sweeps: leaderboard, plots, curves that grow as trials train.
+    #[command(
+        after_help = "Examples:\n  kiln dashboard results/digits-mlp\n  kiln dashboard results                     (every sweep in results/)\n  kiln dashboard --storage postgres://kiln@db.example/kiln --sweep digits-mlp\n\nOpen the address it prints. It only reads: the sweeps may be running (here or on other machines), and a new epoch or trial shows within 2 s. The same data is served as JSON under /api/ (see the README). It listens on 127.0.0.1 unless --host says otherwise; it has no login. Ctrl-C stops it."
+    )]
+    Dashboard {
+        /// Results folders, or folders of them.
+        dirs: Vec<PathBuf>,
+        /// A PostgreSQL database holding the sweeps named by --sweep.
+        #[arg(long)]
+        storage: Option<String>,
+        /// Sweeps in --storage to show (repeat for several).
+        #[arg(long, requires = "storage", value_parser = sweep_name)]
+        sweep: Vec<String>,
+        /// The address to listen on; anything but loopback lets other machines read the sweeps.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Trials by state, the best so far, and what is running or resumable.
     #[command(after_help = "Example:\n  kiln status results/digits-mlp")]
     Status {
@@ -333,6 +353,24 @@ pub fn main(objectives: Objectives) -> ExitCode {
             } else {
                 crate::commands::compare(&sources, filter, curves)
             }
+        }
+        Command::Dashboard {
+            dirs,
+            storage: url,
+            sweep,
+            host,
+            port,
+        } => {
+            let mut sources: Vec<crate::commands::Source> = dirs
+                .into_iter()
+                .map(crate::commands::Source::Folder)
+                .collect();
+            if let Some(url) = url {
+                sources.extend(sweep.into_iter().map(|name| {
+                    crate::commands::Source::Database(storage(url.clone(), Some(name), 60.0))
+                }));
+            }
+            crate::commands::dashboard(&sources, host, port)
         }
         Command::Predict {
             dir,

@@ -684,6 +684,79 @@ pub fn compare(sources: &[Source], filter: report::compare::Filter, curves: bool
     Ok(0)
 }
 
+/// `kiln dashboard`: serve a live page of the sweeps of `sources` until stopped.
+pub fn dashboard(sources: &[Source], host: std::net::IpAddr, port: u16) -> Result<u8> {
+    if sources.is_empty() {
+        return Err(Error::input(
+            "which sweeps? Give results folders (or a folder of them, e.g. results), or --storage URL --sweep NAME",
+        ));
+    }
+    let mut sweeps = Vec::new();
+    for source in sources {
+        match source {
+            Source::Folder(dir) => {
+                for dir in sweeps_in(dir)? {
+                    let experiment = frozen_experiment(&dir)?;
+                    let feed = crate::dashboard::Feed::Folder(crate::journal::Tail::new(
+                        &layout::journal(&dir),
+                    ));
+                    let label = dir.display().to_string();
+                    sweeps.push(crate::dashboard::Followed::new(
+                        label,
+                        Some(dir),
+                        experiment,
+                        feed,
+                    )?);
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Source::Database(storage) => {
+                let (experiment, journal) = open_shared(storage)?;
+                let feed = crate::dashboard::Feed::Shared(Box::new(journal));
+                sweeps.push(crate::dashboard::Followed::new(
+                    source.describe(),
+                    None,
+                    experiment,
+                    feed,
+                )?);
+            }
+            #[cfg(not(feature = "postgres"))]
+            Source::Database(_) => return Err(crate::store::without_postgres()),
+        }
+    }
+    if !host.is_loopback() {
+        eprintln!(
+            "warning: listening on {host}: anyone who can reach this machine can read these sweeps (parameters, metrics, logs); the dashboard has no login"
+        );
+    }
+    let count = sweeps.len();
+    crate::dashboard::serve(sweeps, host, port, |address| {
+        let plural = if count == 1 { "" } else { "s" };
+        eprintln!("Dashboard of {count} sweep{plural} at http://{address}/  (Ctrl-C stops it)");
+    })
+}
+
+/// The results folders in `dir`: itself when it holds a sweep, else its subfolders that do.
+fn sweeps_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    if layout::journal(dir).exists() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::input(format!("{}: cannot read: {e}", dir.display())))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| layout::journal(p).exists())
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(Error::input(format!(
+            "{} holds no sweep (no journal.jsonl in it or in its subfolders); start one with `kiln run EXPERIMENT.toml`",
+            dir.display()
+        )));
+    }
+    Ok(found)
+}
+
 /// `kiln status`: trials by state, the best so far, what is running or resumable.
 pub fn status(source: &Source) -> Result<u8> {
     let (experiment, state) = source.load()?;

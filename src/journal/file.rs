@@ -136,8 +136,18 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Event>> {
 
 /// Hands each event of a journal to `each`, in order, checking their sequence, one line in
 /// memory at a time; a torn last line (no newline, not JSON) is left out.
-fn parse_each(path: &Path, mut input: impl BufRead, mut each: impl FnMut(Event)) -> Result<()> {
-    let mut sequence = crate::state::Sequence::default();
+fn parse_each(path: &Path, input: impl BufRead, each: impl FnMut(Event)) -> Result<()> {
+    parse_lines(path, input, &mut crate::state::Sequence::default(), 0, each).map(|_| ())
+}
+
+/// [`parse_each`] from line `skipped + 1` on, continuing `sequence`; returns the lines read.
+fn parse_lines(
+    path: &Path,
+    mut input: impl BufRead,
+    sequence: &mut crate::state::Sequence,
+    skipped: usize,
+    mut each: impl FnMut(Event),
+) -> Result<usize> {
     let corrupt = |line: usize, why: String| {
         Error::runtime(format!(
             "{}:{line}: the journal is corrupt{why}; it was changed by something other than kiln",
@@ -145,7 +155,8 @@ fn parse_each(path: &Path, mut input: impl BufRead, mut each: impl FnMut(Event))
         ))
     };
     let mut line = String::new();
-    for number in 1.. {
+    let mut number = skipped;
+    loop {
         line.clear();
         let read = input
             .read_line(&mut line)
@@ -153,6 +164,7 @@ fn parse_each(path: &Path, mut input: impl BufRead, mut each: impl FnMut(Event))
         if read == 0 {
             break;
         }
+        number += 1;
         if line.trim().is_empty() {
             continue;
         }
@@ -167,7 +179,79 @@ fn parse_each(path: &Path, mut input: impl BufRead, mut each: impl FnMut(Event))
             Err(e) => return Err(corrupt(number, format!(" ({e})"))),
         }
     }
-    Ok(())
+    Ok(number - skipped)
+}
+
+/// A reader that follows a journal file as it grows (for `kiln dashboard`): each call reads
+/// only the whole lines appended since the last, so following costs what is new, not the
+/// whole sweep again.
+#[derive(Debug)]
+pub struct Tail {
+    path: PathBuf,
+    /// Bytes of whole lines already read.
+    offset: u64,
+    /// Lines already read.
+    lines: usize,
+    /// The file read (its inode): another file in its place is another journal.
+    inode: Option<u64>,
+    sequence: crate::state::Sequence,
+}
+
+/// What [`Tail::read_new`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grown {
+    /// Only appended lines (maybe none): they were handed on.
+    Appended,
+    /// The file was replaced or is shorter than what was read (a new sweep in the same
+    /// folder): it was read
+    /// again from its start, and the caller must forget what it folded before.
+    Restarted,
+}
+
+impl Tail {
+    /// A tail at the start of the journal at `path`.
+    pub fn new(path: &Path) -> Tail {
+        Tail {
+            path: path.to_path_buf(),
+            offset: 0,
+            lines: 0,
+            inode: None,
+            sequence: Default::default(),
+        }
+    }
+
+    /// Hands each event appended since the last call to `each`. A torn last line waits for
+    /// the rest of it.
+    pub fn read_new(&mut self, mut each: impl FnMut(Event)) -> Result<Grown> {
+        let path = self.path.clone();
+        let what = || format!("cannot read the journal {}", path.display());
+        let mut file = File::open(&self.path).context(what)?;
+        let metadata = file.metadata().context(what)?;
+        let (length, inode) = (
+            metadata.len(),
+            std::os::unix::fs::MetadataExt::ino(&metadata),
+        );
+        let grown = if length < self.offset || self.inode.is_some_and(|i| i != inode) {
+            *self = Tail::new(&path);
+            Grown::Restarted
+        } else {
+            Grown::Appended
+        };
+        self.inode = Some(inode);
+        let mut text = Vec::with_capacity((length - self.offset) as usize);
+        file.seek(SeekFrom::Start(self.offset)).context(what)?;
+        file.read_to_end(&mut text).context(what)?;
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.lines += parse_lines(
+            &self.path,
+            &text[..whole],
+            &mut self.sequence,
+            self.lines,
+            &mut each,
+        )?;
+        self.offset += whole as u64;
+        Ok(grown)
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +285,33 @@ mod tests {
         journal.append(&[created(1)], true).unwrap();
         assert_eq!(journal.read_from(0).unwrap(), vec![created(0), created(1)]);
         assert_eq!(journal.read_from(1).unwrap(), vec![created(1)]);
+    }
+
+    #[test]
+    fn a_tail_reads_each_whole_line_once_and_waits_for_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = FileJournal::open(&path).unwrap();
+        journal.append(&[created(0)], true).unwrap();
+        let mut tail = Tail::new(&path);
+        let mut seen = Vec::new();
+        assert_eq!(tail.read_new(|e| seen.push(e)).unwrap(), Grown::Appended);
+        assert_eq!(seen, [created(0)]);
+        // Half of the next line, then the rest.
+        let line = lines(&[created(1)]).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&line[..10]).unwrap();
+        tail.read_new(|e| seen.push(e)).unwrap();
+        assert_eq!(seen.len(), 1, "a torn line is not read");
+        file.write_all(&line[10..]).unwrap();
+        tail.read_new(|e| seen.push(e)).unwrap();
+        assert_eq!(seen, [created(0), created(1)]);
+        // A new journal in its place is read from its start.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, lines(&[created(0)]).unwrap()).unwrap();
+        seen.clear();
+        assert_eq!(tail.read_new(|e| seen.push(e)).unwrap(), Grown::Restarted);
+        assert_eq!(seen, [created(0)]);
     }
 
     #[test]

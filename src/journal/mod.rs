@@ -10,7 +10,7 @@ mod file;
 #[cfg(feature = "postgres")]
 mod postgres;
 
-pub use file::{FileJournal, lines};
+pub use file::{FileJournal, Grown, Tail, lines};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgJournal, StoredSweep};
 
@@ -106,6 +106,17 @@ pub enum Event {
 }
 
 impl Event {
+    /// The trial this event is about, if any.
+    pub fn trial(&self) -> Option<u64> {
+        match self {
+            Event::SweepStarted { .. } | Event::BudgetSet { .. } => None,
+            Event::TrialCreated { trial, .. }
+            | Event::TrialStarted { trial, .. }
+            | Event::EpochReported { trial, .. }
+            | Event::TrialFinished { trial, .. } => Some(*trial),
+        }
+    }
+
     /// Whether this event is synced to disk as it is appended: only those that start a sweep
     /// or change its budget. Trial events come many times a second, so the orchestrator syncs
     /// them in groups, at most [`GROUP_COMMIT`] after they are written, and always before it

@@ -66,7 +66,7 @@ impl<'a> ReportSpec<'a> {
 }
 
 /// Metric columns in a stable, readable order: train, then val, then test; losses first.
-fn metric_columns<'t>(trials: impl Iterator<Item = &'t TrialRecord>) -> Vec<String> {
+pub fn metric_columns<'t>(trials: impl Iterator<Item = &'t TrialRecord>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for t in trials {
         for e in &t.epochs {

@@ -6,6 +6,7 @@ mod command;
 mod common;
 mod crash;
 mod custom;
+mod dashboard;
 mod edges;
 mod golden;
 #[cfg(feature = "postgres")]
