@@ -13,6 +13,7 @@
 //! cargo bench --bench sweep -- scale      # whole `kiln run` of 1,000 to 100,000 no-op trials
 //! cargo bench --bench sweep -- parse      # parsing an experiment of 500 and 5,000 dimensions
 //! cargo bench --bench sweep -- command    # a script as command trials against running it directly
+//! cargo bench --bench sweep -- dashboard  # `kiln dashboard` on 10,000 trials: memory, CPU, latency
 //! cargo build --release --example custom_objective && cargo bench --bench sweep -- custom
 //!                                           # the custom example, workers = 1, 2 (and more, by
 //!                                           # KILN_BENCH_WORKERS=1,2,4,8) in trials per hour
@@ -73,6 +74,234 @@ fn main() {
     if run("custom") {
         custom(dir.path());
     }
+    if run("dashboard") {
+        dashboard(dir.path());
+    }
+}
+
+/// `kiln dashboard` serving a sweep of 10,000 trials (`KILN_BENCH_DASHBOARD` trials) while
+/// the sweep grows by a trial of 5 epochs every 0.5 s, written with kiln's own journal
+/// appends: the time from an append to its appearance in `/api/sweeps`, the answer times of
+/// the page's calls, and the server's memory and CPU over 30 s with headless Chromium (when
+/// installed) showing the page and polling it.
+fn dashboard(dir: &Path) {
+    let n: u64 = std::env::var("KILN_BENCH_DASHBOARD")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(10_000);
+    println!("dashboard: {n} trials");
+    let file = dir.join("dashboard.toml");
+    std::fs::write(
+        &file,
+        format!("name = \"dash\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\nepochs = 5\n[budget]\ntrials = {n}\n[space]\nx1 = {{ log_uniform = [1e-4, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\nx3 = {{ uniform = [-1.0, 1.0] }}\n"),
+    )
+    .unwrap();
+    let results = dir.join("dashboard");
+    kiln_run(&file, &results, 1);
+    let started = Instant::now();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["dashboard", results.to_str().unwrap(), "--port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    println!(
+        "  ready to serve after {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    for path in [
+        "/api/sweeps",
+        "/api/trials",
+        "/api/sweep",
+        "/api/trials?since=0",
+    ] {
+        let times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                http_body(&address, path);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        let size = http_body(&address, path).len();
+        println!(
+            "  GET {path:<22} {:>8.1} ms median of 5, {:>9} bytes",
+            median(times),
+            size
+        );
+    }
+    let mut journal = FileJournal::open(&results.join("journal.jsonl")).unwrap();
+    let mut next = n;
+    let mut grow = |journal: &mut FileJournal| {
+        let events = trial_events(next);
+        next += 1;
+        journal.append(&events, false).unwrap();
+        events.len() as u64
+    };
+    let version = |address: &str| -> u64 {
+        let body = http_body(address, "/api/sweeps");
+        let sweeps: serde_json::Value = serde_json::from_str(&body).unwrap();
+        sweeps["sweeps"][0]["version"].as_u64().unwrap()
+    };
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let target = version(&address) + grow(&mut journal);
+        let appended = Instant::now();
+        while version(&address) < target {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        latencies.push(appended.elapsed().as_secs_f64() * 1e3);
+        std::thread::sleep(std::time::Duration::from_millis(137));
+    }
+    let worst = latencies.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "  append to /api/sweeps: {:.0} ms median, {worst:.0} ms worst of 20",
+        median(latencies)
+    );
+    let browser = chromium_showing(&format!("http://{address}/"), dir);
+    let before = cpu_seconds(server.id());
+    let window = Instant::now();
+    while window.elapsed().as_secs() < 30 {
+        grow(&mut journal);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let cpu = cpu_seconds(server.id()) - before;
+    println!(
+        "  30 s{} while the sweep grew by a trial each 0.5 s: server CPU {:.1}% of one core, peak memory {} MB",
+        if browser.is_some() {
+            " with Chromium showing the page"
+        } else {
+            " (no Chromium here: the API alone)"
+        },
+        cpu / window.elapsed().as_secs_f64() * 100.0,
+        peak_rss_mb(server.id())
+    );
+    if let Some(mut browser) = browser {
+        let _ = browser.kill();
+        let _ = browser.wait();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// The events of one more trial of the dashboard bench: created, 5 epochs, complete.
+fn trial_events(trial: u64) -> Vec<Event> {
+    let x = (trial % 97) as f64 / 97.0;
+    let params = Params::from([
+        ("x1".to_string(), ParamValue::Float(1e-4 + x)),
+        ("x2".to_string(), ParamValue::Float(x - 0.5)),
+        ("x3".to_string(), ParamValue::Float(0.5 - x)),
+    ]);
+    let time = kiln::journal::now();
+    let mut events = vec![Event::TrialCreated {
+        trial,
+        seed: trial,
+        params,
+        time,
+    }];
+    for epoch in 1..=5 {
+        events.push(Event::EpochReported {
+            trial,
+            epoch,
+            elapsed_s: epoch as f64 * 0.01,
+            lr: None,
+            metrics: Metrics::from([("value".to_string(), x / epoch as f64)]),
+            checkpointed: false,
+            time,
+        });
+    }
+    events.push(Event::TrialFinished {
+        trial,
+        state: EndState::Complete,
+        note: None,
+        n_params: None,
+        time,
+    });
+    events
+}
+
+/// The body of `GET path` from `address` (HTTP/1.1, read to its `Content-Length`).
+fn http_body(address: &str, path: &str) -> String {
+    use std::io::{BufRead, Read, Write};
+    let stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        &stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    String::from_utf8(body).unwrap()
+}
+
+/// Headless Chromium showing `url`, if installed.
+fn chromium_showing(url: &str, dir: &Path) -> Option<std::process::Child> {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium").display()
+        ))
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+}
+
+/// CPU seconds (user and system) process `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The most memory process `pid` has held, in MB.
+fn peak_rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
 }
 
 /// How the cost of a whole `kiln run` per trial grows with the trials: a no-op objective
