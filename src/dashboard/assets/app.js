@@ -4,7 +4,7 @@
 
 const POLL_MS = 1000;
 const MAX_DOTS = 3000; // past this a chart draws the best 500 and an even sample of the rest
-const TABLE_ROWS = 200; // rows shown before "show all"
+const TABLE_ROWS = 15; // rows shown before "show all" (the plots follow the table)
 const SVG = "http://www.w3.org/2000/svg";
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
@@ -196,11 +196,13 @@ function shade(u, maximize) {
   return `rgb(${mix(230, 8)},${mix(200, 48)},${mix(120, 107)})`;
 }
 
-function colourBar(parent, axis, maximize, metric) {
+/** The legend of lines coloured by rank: `sorted` runs from the worst trial to the best. */
+function colourBar(parent, sorted, metric) {
   const wrap = document.createElement("div");
   wrap.className = "caption";
-  const [worst, best] = maximize ? [axis.span.low, axis.span.high] : [axis.span.high, axis.span.low];
-  wrap.innerHTML = `${escapeHtml(metric)}: <span style="display:inline-block;width:120px;height:10px;vertical-align:middle;background:linear-gradient(90deg,${shade(maximize ? 0 : 1, maximize)},${shade(maximize ? 1 : 0, maximize)})"></span> ${fmt(worst)} (worst) to ${fmt(best)} (best)${axis.log ? ", log scale" : ""}`;
+  if (!sorted.length) return;
+  const [worst, best] = [sorted[0].objective, sorted[sorted.length - 1].objective];
+  wrap.innerHTML = `colour: rank by ${escapeHtml(metric)}, from the worst (${fmt(worst)}) <span style="display:inline-block;width:120px;height:10px;vertical-align:middle;background:linear-gradient(90deg,${shade(0, true)},${shade(0.5, true)},${shade(1, true)})"></span> to the best (${fmt(best)})`;
   parent.appendChild(wrap);
 }
 
@@ -418,7 +420,7 @@ function slice(s, p, maximize) {
 function parallel(s, d, maximize) {
   const withValue = objectiveRows().filter((r) => r.state === "complete");
   const { list, note } = thinned(withValue);
-  const box = card("Parallel coordinates", `one line per complete trial; colour: ${s.metric}${note}`);
+  const box = card("Parallel coordinates", `one line per complete trial, the best drawn last${note}`);
   const objective = objectiveScale(withValue.map((r) => r.objective));
   const width = Math.max(560, 120 * (d.params.length + 1));
   const height = 320;
@@ -434,10 +436,11 @@ function parallel(s, d, maximize) {
   const cy = (u) => m.top + (1 - Math.min(1, Math.max(0, u))) * (height - m.top - m.bottom);
   const sorted = [...list].sort((a, b) => (maximize ? a.objective - b.objective : b.objective - a.objective));
   const lines = el("g", {}, svg);
-  for (const r of sorted) {
+  // Coloured by rank, not by value: a few far-off values would leave every other line alike.
+  for (const [i, r] of sorted.entries()) {
     const pts = columns.map((c, i) => { const v = c.value(r); return v === undefined ? null : `${cx(i)},${cy(c.scale.at(v))}`; });
     if (pts.includes(null)) continue;
-    el("polyline", { points: pts.join(" "), fill: "none", stroke: shade(objective.at(r.objective), maximize), "stroke-width": 1.4, "stroke-opacity": 0.8, class: "dot", "data-trial": r.trial }, lines);
+    el("polyline", { points: pts.join(" "), fill: "none", stroke: shade(i / Math.max(1, sorted.length - 1), true), "stroke-width": 1.4, "stroke-opacity": 0.8, class: "dot", "data-trial": r.trial }, lines);
   }
   columns.forEach((c, i) => {
     const g = el("g", { class: "axis" }, svg);
@@ -456,7 +459,7 @@ function parallel(s, d, maximize) {
     });
   });
   box.appendChild(svg);
-  colourBar(box, objective, maximize, s.metric);
+  colourBar(box, sorted, s.metric);
   return box;
 }
 
