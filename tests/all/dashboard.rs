@@ -10,14 +10,14 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `kiln dashboard`, stopped when dropped.
-struct Dashboard {
+pub struct Dashboard {
     child: Child,
     address: String,
 }
 
 impl Dashboard {
     /// Starts `kiln dashboard ARGS --port 0` and waits for the address it prints.
-    fn start(args: &[&str]) -> Dashboard {
+    pub fn start(args: &[&str]) -> Dashboard {
         let mut child = kiln()
             .arg("dashboard")
             .args(args)
@@ -45,7 +45,7 @@ impl Dashboard {
     }
 
     /// `GET path`, which must answer 200 with JSON.
-    fn json(&self, path: &str) -> Value {
+    pub fn json(&self, path: &str) -> Value {
         let (status, body) = self.get(path);
         assert_eq!(status, 200, "{path}: {body}");
         serde_json::from_str(&body).unwrap()
@@ -178,6 +178,19 @@ fn the_api_follows_a_running_sweep_and_ends_equal_to_the_leaderboard() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    assert_same_as_leaderboard(&trials, &results);
+    let sweeps = dashboard.json("/api/sweeps");
+    assert_eq!(sweeps["sweeps"][0]["trials"], 10);
+    assert_eq!(sweeps["sweeps"][0]["running"], 0);
+    // Asked for what changed since the end, it answers nothing.
+    let since = dashboard.json(&format!("/api/trials?since={journal_events}"));
+    assert_eq!(since["trials"].as_array().unwrap().len(), 0);
+    assert_eq!(since["order"].as_array().unwrap().len(), 10);
+}
+
+/// Checks that `/api/trials` lists the rows of `results/leaderboard.csv` of a digits sweep, in
+/// its order, with the same numbers.
+pub fn assert_same_as_leaderboard(trials: &Value, results: &Path) {
     let csv = csv_rows(&results.join("leaderboard.csv"));
     let api = trials["trials"].as_array().unwrap();
     assert_eq!(api.len(), csv.len());
@@ -199,13 +212,6 @@ fn the_api_follows_a_running_sweep_and_ends_equal_to_the_leaderboard() {
         let val_loss: Option<f64> = row["val_loss"].parse().ok();
         assert_eq!(val_loss, t["metrics"]["val_loss"].as_f64());
     }
-    let sweeps = dashboard.json("/api/sweeps");
-    assert_eq!(sweeps["sweeps"][0]["trials"], 10);
-    assert_eq!(sweeps["sweeps"][0]["running"], 0);
-    // Asked for what changed since the end, it answers nothing.
-    let since = dashboard.json(&format!("/api/trials?since={journal_events}"));
-    assert_eq!(since["trials"].as_array().unwrap().len(), 0);
-    assert_eq!(since["order"].as_array().unwrap().len(), 10);
 }
 
 /// A finished, fast sweep of a synthetic function: `trials` trials in `dir/r`.

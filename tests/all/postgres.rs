@@ -189,6 +189,47 @@ fn workers_share_a_sweep_and_train_each_trial_once() {
 }
 
 #[test]
+fn the_dashboard_follows_a_shared_sweep_to_its_exported_leaderboard() {
+    let name = "pg-dash";
+    let Some(Shared { url, dir, _server }) = shared("dashboard_follows_shared", name) else {
+        return;
+    };
+    let file = write(dir.path(), "x.toml", &long_trials(name, 3, 4));
+    let creator = start(
+        &["run", file.to_str().unwrap(), "--storage", &url, "-q"],
+        dir.path(),
+    );
+    wait_for(&url, name, "the sweep to start", |e| !e.is_empty());
+    let dashboard = crate::dashboard::Dashboard::start(&["--storage", &url, "--sweep", name]);
+    let (mut last, mut polls) = (0, 0);
+    while events(&url, name)
+        .iter()
+        .all(|e| e["event"] != "trial_finished")
+        || polls < 3
+    {
+        let version = dashboard.json("/api/sweeps")["sweeps"][0]["version"]
+            .as_u64()
+            .unwrap();
+        assert!(version >= last, "{version} after {last}");
+        (last, polls) = (version, polls + 1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done(creator);
+    let all = events(&url, name).len() as u64;
+    let started = Instant::now();
+    let trials = loop {
+        let trials = dashboard.json("/api/trials");
+        if trials["version"].as_u64() == Some(all) {
+            break trials;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{trials}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let exported = dir.path().join("results").join(name);
+    crate::dashboard::assert_same_as_leaderboard(&trials, &exported);
+}
+
+#[test]
 fn leaderboard_matches_the_same_sweep_run_locally() {
     let name = "pg-same";
     let Some(Shared { url, dir, _server }) = shared("leaderboard_matches_local", name) else {
