@@ -366,11 +366,19 @@ fn sweep_and_report(
             .filter(|c| !summary.contains(c) && !spec.params.iter().any(|p| p == c))
             .collect();
         crate::output::text(&report::render(&table, Some(5), &skip));
-        crate::say!(
+        crate::tell!(
             "\nLeaderboard: {}  Curves: {}",
             dir.join(layout::LEADERBOARD).display(),
             dir.join(layout::CURVES).display()
         );
+        let report = layout::report(dir);
+        if report.exists() {
+            crate::tell!(
+                "Report: {}  (live: kiln dashboard {})",
+                report.display(),
+                dir.display()
+            );
+        }
     }
     Ok(0)
 }

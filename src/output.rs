@@ -1,7 +1,9 @@
-//! What commands show on stdout. Showing is a view of state kept elsewhere, so a reader that
-//! went away (`kiln run X | head`) or a full stdout (`> /dev/full`) never fails a command or
-//! stops a sweep: such lines are dropped. (CSV and predictions written to stdout are data, and
-//! say so when they cannot be written: [`crate::commands`].)
+//! What commands show. Data (tables, lists of files) goes to stdout with [`say!`]; what is
+//! for the person watching (progress, where the results are) goes to stderr with [`tell!`], so
+//! `kiln run X > out.txt` still shows progress on the screen. Showing is a view of state kept
+//! elsewhere, so a reader that went away (`kiln run X | head`) or a full stdout (`> /dev/full`)
+//! never fails a command or stops a sweep: such lines are dropped. (CSV and predictions
+//! written to stdout are data, and say so when they cannot be written: [`crate::commands`].)
 
 use std::io::Write;
 
@@ -18,6 +20,20 @@ pub fn line(args: std::fmt::Arguments<'_>) {
         .write_fmt(args)
         .and_then(|_| out.write_all(b"\n"))
         .and_then(|_| out.flush());
+}
+
+/// Prints a formatted line to stderr; a write error is ignored.
+pub fn note(args: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|_| err.write_all(b"\n"));
+}
+
+/// `eprintln!` that never panics, for people: see [`note`].
+#[macro_export]
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        $crate::output::note(format_args!($($arg)*))
+    };
 }
 
 /// `println!` that never panics: see [`line`].

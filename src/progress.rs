@@ -1,4 +1,6 @@
-//! Progress of a sweep: a bar on a terminal, plain log lines otherwise (CI logs, pipes).
+//! Progress of a sweep, on stderr: a bar on a terminal, with the running trials' epochs and
+//! latest objective; plain lines otherwise (CI logs, pipes), one per finished trial and a line
+//! of the running trials at most every [`RUNNING_EVERY`].
 
 use crate::report::ReportSpec;
 use crate::state::{SweepState, TrialRecord, TrialState};
@@ -16,13 +18,23 @@ pub struct Progress {
     /// The best complete trial and its value, kept as trials end: a summary per event then
     /// costs the same at trial 100,000 as at trial 10.
     best: std::cell::Cell<Option<(u64, f64)>>,
+    /// The running trials, as last shown.
+    running: std::cell::RefCell<String>,
+    /// When the plain running line was last printed.
+    running_shown: std::cell::Cell<Option<Instant>>,
 }
 
+/// How often, at most, plain output shows the running trials.
+pub const RUNNING_EVERY: Duration = Duration::from_secs(10);
+
+/// The running trials shown at once; more are counted.
+const RUNNING_SHOWN: usize = 4;
+
 impl Progress {
-    /// A bar when stdout is a terminal, plain lines otherwise; nothing when `quiet`.
+    /// A bar when stderr is a terminal, plain lines otherwise; nothing when `quiet`.
     pub fn new(state: &SweepState, spec: &ReportSpec<'_>, budget: u64, quiet: bool) -> Progress {
         let ended = state.ended();
-        let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(budget);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -45,6 +57,47 @@ impl Progress {
                     .best(spec.metric, spec.direction)
                     .map(|(t, v)| (t.number, v)),
             ),
+            running: Default::default(),
+            running_shown: Default::default(),
+        }
+    }
+
+    /// Shows the running trials `numbers` after one of them reported an epoch: each one's
+    /// epoch and latest objective.
+    pub fn epoch(&self, state: &SweepState, spec: &ReportSpec<'_>, numbers: &[u64]) {
+        let shown: Vec<String> = numbers
+            .iter()
+            .take(RUNNING_SHOWN)
+            .filter_map(|&n| state.trials.get(n as usize))
+            .map(|t| {
+                let latest = t
+                    .epochs
+                    .last()
+                    .and_then(|e| e.metrics.get(spec.metric))
+                    .map(|v| format!(" {}", crate::report::for_people(*v)))
+                    .unwrap_or_default();
+                format!("#{} epoch {}{latest}", t.number, t.epochs.len())
+            })
+            .collect();
+        let more = numbers.len().saturating_sub(RUNNING_SHOWN);
+        let more = if more > 0 {
+            format!(", {more} more")
+        } else {
+            String::new()
+        };
+        *self.running.borrow_mut() = format!("{}{more}", shown.join(", "));
+        match &self.bar {
+            Some(bar) => bar.set_message(self.summary(state, numbers.len())),
+            None if !self.quiet
+                && self
+                    .running_shown
+                    .get()
+                    .is_none_or(|t| t.elapsed() >= RUNNING_EVERY) =>
+            {
+                self.running_shown.set(Some(Instant::now()));
+                crate::tell!("running: {} ({})", self.running.borrow(), spec.metric);
+            }
+            None => {}
         }
     }
 
@@ -96,7 +149,7 @@ impl Progress {
             None if !self.quiet => {
                 let ended = state.ended();
                 let budget = state.budget.unwrap_or(0).max(state.trials.len() as u64);
-                crate::say!(
+                crate::tell!(
                     "[{ended}/{budget}] {line} | {}{}",
                     self.summary(state, running),
                     self.eta(ended, budget)
@@ -120,7 +173,7 @@ impl Progress {
     pub fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None if !self.quiet => crate::say!("{line}"),
+            None if !self.quiet => crate::tell!("{line}"),
             None => {}
         }
     }
@@ -140,11 +193,16 @@ impl Progress {
             .get()
             .map(|(trial, v)| format!("best {} (trial {trial})", crate::report::for_people(v)))
             .unwrap_or_else(|| "no result yet".into());
-        format!(
-            "{best}, running {running}, pruned {}, failed {}",
+        let counts = format!(
+            "pruned {}, failed {}",
             state.count(TrialState::Ended(EndState::Pruned)),
             state.count(TrialState::Ended(EndState::Failed))
-        )
+        );
+        match (&self.bar, running) {
+            // On a terminal the bar's line says what each running trial is at.
+            (Some(_), 1..) => format!("{best}, {counts} | running {}", self.running.borrow()),
+            _ => format!("{best}, running {running}, {counts}"),
+        }
     }
 }
 

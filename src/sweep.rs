@@ -506,6 +506,10 @@ impl<'a> Orchestrator<'a> {
             };
             self.store.record(&mut self.state, trial, vec![event])?
         };
+        if recorded {
+            let running: Vec<u64> = self.slots.iter().filter_map(|s| s.trial).collect();
+            self.progress.epoch(&self.state, &self.spec, &running);
+        }
         let decision = if !recorded {
             lost(trial);
             self.slots[id].stopped = Some(StopReason::Lost);

@@ -5,6 +5,7 @@
 use super::{ReportSpec, Table, importance, leaderboard_top, ranked};
 use crate::error::{Context, Result};
 use crate::files::write_atomic;
+use crate::space::{Dimension, Distribution, ParamValue};
 use crate::state::{SweepState, TrialRecord, TrialState};
 use crate::trial::EndState;
 use plotters::coord::types::RangedCoordf64;
@@ -76,13 +77,136 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (low - pad)..(high + pad)
 }
 
-/// The most trials a plot draws one mark for. Past it a plot draws the best [`BEST_DRAWN`] and an
-/// even sample of the rest, in trial order, and says so in its caption: more marks than the
-/// picture has room for show nothing more, and cost time and megabytes in proportion to the
-/// sweep.
-const MAX_DRAWN: usize = 2_000;
-/// The best trials a thinned plot always draws.
-const BEST_DRAWN: usize = 500;
+/// The range a value axis shows: all of `values` but far outliers (a diverged trial's 1e29
+/// would flatten every other point to one line), widened a little. Outliers are drawn on its
+/// edge, hollow.
+fn shown_range(values: &[f64]) -> std::ops::Range<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.len() < 8 {
+        return range(sorted.into_iter());
+    }
+    let q = |p: f64| sorted[(p * (sorted.len() - 1) as f64) as usize];
+    let spread = match q(0.75) - q(0.25) {
+        s if s > 0.0 => s,
+        _ => (q(0.5).abs() * 0.1).max(1e-9),
+    };
+    let low = sorted[0].max(q(0.25) - 4.0 * spread);
+    let high = sorted[sorted.len() - 1].min(q(0.75) + 4.0 * spread);
+    range([low, high].into_iter())
+}
+
+/// `value` on the edge of `range` when outside it, and whether it was.
+fn clamp_to(range: &std::ops::Range<f64>, value: f64) -> (f64, bool) {
+    let inside = value.clamp(range.start, range.end);
+    (inside, inside != value)
+}
+
+/// A number for a tick: 4 significant digits, without trailing zeros (`0.1`, `1e-4`).
+fn short(x: f64) -> String {
+    let text = super::for_people(x);
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((m, e)) => (m.to_string(), format!("e{e}")),
+        None => (text, String::new()),
+    };
+    let mantissa = if mantissa.contains('.') {
+        mantissa
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        mantissa
+    };
+    format!("{mantissa}{exponent}")
+}
+
+/// How an axis labels its ticks.
+#[derive(Debug, Clone, PartialEq)]
+enum Ticks {
+    /// Numbers, to 4 significant digits.
+    Numbers,
+    /// Whole numbers (trials, epochs, integer parameters): no label between them.
+    Integers,
+    /// The axis holds log10 of the value: powers of ten labelled `1e-4`, `1e-3`, ... (when the
+    /// range holds two or more; else every tick, as the value).
+    Log {
+        /// Whether the range holds two powers of ten or more.
+        decades: bool,
+        /// Whether the values are integers (labelled whole between powers of ten).
+        integers: bool,
+    },
+    /// Names at 0, 1, 2, ...: each once.
+    Names(Vec<String>),
+}
+
+impl Ticks {
+    /// How a parameter's axis is ticked; its values sit at [`Ticks::position`].
+    fn of(distribution: &Distribution) -> Ticks {
+        match distribution {
+            Distribution::Choice(values) => {
+                Ticks::Names(values.iter().map(ToString::to_string).collect())
+            }
+            Distribution::LogUniform { low, high } => Ticks::log(*low, *high, false),
+            Distribution::Int {
+                low,
+                high,
+                log: true,
+                ..
+            } => Ticks::log(*low as f64, *high as f64, true),
+            Distribution::Int { .. } => Ticks::Integers,
+            Distribution::Uniform { .. } => Ticks::Numbers,
+        }
+    }
+
+    fn log(low: f64, high: f64, integers: bool) -> Ticks {
+        Ticks::Log {
+            decades: high.log10().floor() > low.log10().ceil(),
+            integers,
+        }
+    }
+
+    /// Where `value` sits on this axis.
+    fn position(&self, value: &ParamValue) -> Option<f64> {
+        match self {
+            Ticks::Names(names) => names
+                .iter()
+                .position(|n| *n == value.to_string())
+                .map(|i| i as f64),
+            Ticks::Log { .. } => value.as_f64().filter(|x| *x > 0.0).map(f64::log10),
+            Ticks::Numbers | Ticks::Integers => value.as_f64(),
+        }
+    }
+
+    /// The label of the tick at `x`; empty between whole numbers, names and powers of ten.
+    fn label(&self, x: f64) -> String {
+        let whole = (x - x.round()).abs() < 1e-6;
+        match self {
+            Ticks::Numbers => short(x),
+            Ticks::Integers if whole => format!("{}", x.round() as i64),
+            Ticks::Log { decades: true, .. } if whole => format!("1e{}", x.round() as i64),
+            Ticks::Log {
+                decades: false,
+                integers: true,
+            } => format!("{}", 10f64.powf(x).round() as i64),
+            Ticks::Log { decades: false, .. } => short(10f64.powf(x)),
+            Ticks::Names(names) if whole => {
+                names.get(x.round() as usize).cloned().unwrap_or_default()
+            }
+            Ticks::Integers | Ticks::Log { .. } | Ticks::Names(_) => String::new(),
+        }
+    }
+
+    /// How many ticks to ask for over `range`: enough that whole numbers get one.
+    fn count(&self, range: &std::ops::Range<f64>) -> usize {
+        match self {
+            Ticks::Names(names) => names.len() * 2 + 1,
+            Ticks::Numbers => 8,
+            Ticks::Integers | Ticks::Log { .. } => {
+                ((range.end - range.start).ceil() as usize * 2 + 1).clamp(3, 12)
+            }
+        }
+    }
+}
 
 /// The trials the plots draw, in trial order, and a caption suffix when they are not all:
 /// chosen once for every plot of a sweep.
@@ -111,6 +235,48 @@ fn drawn<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> (Vec<&'s TrialReco
     (trials, note)
 }
 
+/// The most trials a plot draws one mark for. Past it a plot draws the best [`BEST_DRAWN`] and an
+/// even sample of the rest, in trial order, and says so in its caption: more marks than the
+/// picture has room for show nothing more, and cost time and megabytes in proportion to the
+/// sweep.
+const MAX_DRAWN: usize = 2_000;
+/// The best trials a thinned plot always draws.
+const BEST_DRAWN: usize = 500;
+
+/// A trial's objective, when it has one to show: failed trials are left out of every scale.
+fn shown_value(t: &TrialRecord, spec: &ReportSpec<'_>) -> Option<f64> {
+    if t.state == TrialState::Ended(EndState::Failed) {
+        return None;
+    }
+    t.best_value(spec.metric, spec.direction)
+}
+
+/// A dot: filled inside the axis, hollow on its edge for a value beyond it.
+fn dot(at: (f64, f64), clipped: bool, colour: RGBColor) -> Circle<(f64, f64), u32> {
+    if clipped {
+        Circle::new(at, 3, colour.stroke_width(1))
+    } else {
+        Circle::new(at, 3, colour.filled())
+    }
+}
+
+/// What a caption adds about the trials a plot leaves out or puts on its edge.
+fn left_out(state: &SweepState, clipped: usize) -> String {
+    let failed = state.count(TrialState::Ended(EndState::Failed));
+    let mut parts = Vec::new();
+    if clipped > 0 {
+        parts.push(format!("{clipped} far off, on the edge"));
+    }
+    if failed > 0 {
+        parts.push(format!("{failed} failed, not drawn"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
+    }
+}
+
 /// Every trial's objective, and the best so far: `history.svg`.
 fn history(
     path: &Path,
@@ -118,6 +284,15 @@ fn history(
     spec: &ReportSpec<'_>,
     (trials, note): &(Vec<&TrialRecord>, String),
 ) -> Result<()> {
+    let points: Vec<(f64, f64, bool)> = trials
+        .iter()
+        .filter_map(|t| {
+            let value = shown_value(t, spec)?;
+            let complete = t.state == TrialState::Ended(EndState::Complete);
+            Some((t.number as f64, value, complete))
+        })
+        .collect();
+    let y = shown_range(&points.iter().map(|p| p.1).collect::<Vec<_>>());
     // The best so far steps down (or up) at each improvement, over every trial.
     let mut best: Vec<(f64, f64)> = Vec::new();
     for t in state
@@ -128,7 +303,7 @@ fn history(
         let Some(v) = t.best_value(spec.metric, spec.direction) else {
             continue;
         };
-        let n = t.number as f64;
+        let (n, v) = (t.number as f64, clamp_to(&y, v).0);
         match best.last() {
             None => best.push((n, v)),
             Some(&(_, b)) if spec.direction.better(v, b) => best.extend([(n, b), (n, v)]),
@@ -138,44 +313,31 @@ fn history(
     if let (Some(&(_, b)), Some(last)) = (best.last(), state.trials.last()) {
         best.push((last.number as f64, b));
     }
-    let points: Vec<(f64, f64, bool)> = trials
-        .iter()
-        .filter_map(|t| {
-            let value = t.best_value(spec.metric, spec.direction)?;
-            Some((
-                t.number as f64,
-                value,
-                t.state == TrialState::Ended(EndState::Complete),
-            ))
-        })
-        .collect();
+    let clipped = points.iter().filter(|p| clamp_to(&y, p.1).1).count();
     let root = canvas(path)?;
+    let x = range(points.iter().map(|p| p.0));
     let mut chart = axes(
         &root,
         &format!("Optimisation history: {}{note}", spec.metric),
-        range(points.iter().map(|p| p.0)),
-        range(points.iter().map(|p| p.1)),
+        x.clone(),
+        y.clone(),
     )?;
     chart
         .configure_mesh()
-        .x_desc("trial")
+        .x_labels(Ticks::Integers.count(&x))
+        .x_label_formatter(&|v| Ticks::Integers.label(*v))
+        .y_label_formatter(&|v| short(*v))
+        .x_desc(format!("trial{}", left_out(state, clipped)))
         .y_desc(spec.metric)
         .draw()
         .map_err(plot_error)?;
     chart
         .draw_series(points.iter().map(|&(n, v, complete)| {
-            Circle::new(
-                (n, v),
-                3,
-                if complete {
-                    BLUE.filled()
-                } else {
-                    GREY.filled()
-                },
-            )
+            let (v, off) = clamp_to(&y, v);
+            dot((n, v), off, if complete { BLUE } else { GREY })
         }))
         .map_err(plot_error)?
-        .label("trial (grey: pruned or failed)")
+        .label("trial (grey: pruned)")
         .legend(|(x, y)| Circle::new((x, y), 3, BLUE.filled()));
     chart
         .draw_series(LineSeries::new(best, ORANGE.stroke_width(2)))
@@ -188,14 +350,30 @@ fn history(
 /// One line: trial number, metric, (epoch, value) points.
 type Curve<'a> = (u64, &'a str, Vec<(f64, f64)>);
 
-/// Training and validation loss of the top five trials: `curves.svg` (overfitting shows as
-/// train going down while val goes up).
+/// The objective per epoch of the top five trials: `curves.svg`, with the training
+/// counterpart dashed when there is one (`train_loss` for `val_loss`): overfitting shows as
+/// the two parting.
 fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
-    let top: Vec<_> = ranked(state, spec).into_iter().take(5).collect();
+    let top: Vec<_> = ranked(state, spec)
+        .into_iter()
+        .filter(|t| t.state != TrialState::Ended(EndState::Failed))
+        .take(5)
+        .collect();
+    let train = spec
+        .metric
+        .strip_prefix("val_")
+        .map(|rest| format!("train_{rest}"))
+        .filter(|m| {
+            top.iter()
+                .any(|t| t.epochs.iter().any(|e| e.metrics.contains_key(m)))
+        });
+    let metrics: Vec<&str> = std::iter::once(spec.metric)
+        .chain(train.as_deref())
+        .collect();
     let series: Vec<Curve> = top
         .iter()
         .flat_map(|t| {
-            ["train_loss", "val_loss"].into_iter().map(move |metric| {
+            metrics.iter().map(move |&metric| {
                 let points = t
                     .epochs
                     .iter()
@@ -206,24 +384,37 @@ fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Re
         })
         .collect();
     let all = || series.iter().flat_map(|s| s.2.iter());
+    let y = shown_range(&all().map(|p| p.1).collect::<Vec<_>>());
+    let x = range(all().map(|p| p.0));
+    let dashed = train
+        .as_deref()
+        .map(|m| format!(" (dashed: {m})"))
+        .unwrap_or_default();
     let root = canvas(path)?;
     let mut chart = axes(
         &root,
-        "Learning curves of the top trials (solid: val_loss, dashed: train_loss)",
-        range(all().map(|p| p.0)),
-        range(all().map(|p| p.1)),
+        &format!("Learning curves of the top trials: {}{dashed}", spec.metric),
+        x.clone(),
+        y.clone(),
     )?;
     chart
         .configure_mesh()
+        .x_labels(Ticks::Integers.count(&x))
+        .x_label_formatter(&|v| Ticks::Integers.label(*v))
+        .y_label_formatter(&|v| short(*v))
         .x_desc("epoch")
-        .y_desc("loss")
+        .y_desc(spec.metric)
         .draw()
         .map_err(plot_error)?;
     for (i, (trial, metric, points)) in series.iter().enumerate() {
-        let color = PALETTE[(i / 2) % PALETTE.len()];
-        if *metric == "val_loss" {
+        let color = PALETTE[(i / metrics.len()) % PALETTE.len()];
+        let points: Vec<(f64, f64)> = points
+            .iter()
+            .map(|&(e, v)| (e, clamp_to(&y, v).0))
+            .collect();
+        if *metric == spec.metric {
             chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(plot_error)?
                 .label(format!("trial {trial}"))
                 .legend(move |(x, y)| {
@@ -231,94 +422,142 @@ fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Re
                 });
         } else {
             chart
-                .draw_series(DashedLineSeries::new(
-                    points.clone(),
-                    4,
-                    4,
-                    color.stroke_width(1),
-                ))
+                .draw_series(DashedLineSeries::new(points, 4, 4, color.stroke_width(1)))
                 .map_err(plot_error)?;
         }
     }
     finish_with_legend(&mut chart, &root)
 }
 
-/// The objective against one parameter: `param_<name>.svg`, with a log axis for log ranges
-/// (drawn as log10 of the value).
+/// The objective against one parameter: `param_<name>.svg`, on the parameter's own axis (log
+/// ticks at powers of ten, integers, or each choice by name).
 fn parameter(
     path: &Path,
-    name: &str,
-    log: bool,
+    dimension: &Dimension,
     state: &SweepState,
     spec: &ReportSpec<'_>,
     (trials, note): &(Vec<&TrialRecord>, String),
 ) -> Result<()> {
-    let categories: Vec<String> = {
-        let mut seen: Vec<String> = Vec::new();
-        for t in &state.trials {
-            if let Some(v) = t.params.get(name).filter(|v| v.as_f64().is_none()) {
-                let text = v.to_string();
-                if !seen.contains(&text) {
-                    seen.push(text);
-                }
-            }
-        }
-        seen
-    };
+    let ticks = Ticks::of(&dimension.distribution);
+    let name = &dimension.name;
     let points: Vec<(f64, f64)> = trials
         .iter()
         .filter_map(|t| {
-            let value = t.best_value(spec.metric, spec.direction)?;
-            let p = t.params.get(name)?;
-            let x = match p.as_f64() {
-                Some(x) if log => x.log10(),
-                Some(x) => x,
-                None => categories.iter().position(|c| *c == p.to_string())? as f64,
+            let value = shown_value(t, spec)?;
+            let x = ticks.position(t.params.get(name)?)?;
+            // Trials at one choice spread a little sideways, so that they do not hide each other.
+            let jitter = match ticks {
+                Ticks::Names(_) => ((t.number as f64 * 0.618).fract() - 0.5) * 0.3,
+                _ => 0.0,
             };
-            Some((x, value))
+            Some((x + jitter, value))
         })
         .collect();
-    let root = canvas(path)?;
-    let x_desc = if log {
-        format!("log10({name})")
-    } else {
-        name.to_string()
+    let x = match (&ticks, &dimension.distribution) {
+        (Ticks::Names(names), _) => -0.5..(names.len() as f64 - 0.5),
+        (_, Distribution::LogUniform { low, high }) => {
+            range([low.log10(), high.log10()].into_iter())
+        }
+        (
+            _,
+            Distribution::Int {
+                low,
+                high,
+                log: true,
+                ..
+            },
+        ) => range([(*low as f64).log10(), (*high as f64).log10()].into_iter()),
+        _ => range(points.iter().map(|p| p.0)),
     };
+    let y = shown_range(&points.iter().map(|p| p.1).collect::<Vec<_>>());
+    let clipped = points.iter().filter(|p| clamp_to(&y, p.1).1).count();
+    let root = canvas(path)?;
     let mut chart = axes(
         &root,
         &format!("{} against {name}{note}", spec.metric),
-        range(points.iter().map(|p| p.0)),
-        range(points.iter().map(|p| p.1)),
+        x.clone(),
+        y.clone(),
     )?;
-    let labels = categories.clone();
     chart
         .configure_mesh()
-        .x_desc(x_desc)
+        .x_labels(ticks.count(&x))
+        .x_label_formatter(&|v| ticks.label(*v))
+        .y_label_formatter(&|v| short(*v))
+        .x_desc(format!("{name}{}", left_out(state, clipped)))
         .y_desc(spec.metric)
-        .x_label_formatter(&|x: &f64| {
-            if labels.is_empty() {
-                format!("{x:.3}")
-            } else {
-                labels.get(x.round() as usize).cloned().unwrap_or_default()
-            }
-        })
         .draw()
         .map_err(plot_error)?;
     chart
-        .draw_series(points.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))
+        .draw_series(points.iter().map(|&(px, v)| {
+            let (v, off) = clamp_to(&y, v);
+            dot((px, v), off, BLUE)
+        }))
         .map_err(plot_error)?;
     root.present().map_err(plot_error)
 }
 
-/// Parallel coordinates: one line per complete trial across its parameters (each scaled to
-/// [0, 1] in the space's own coordinates) and the objective, darker for better trials.
+/// Labels along one parallel-coordinates axis: (unit position, text).
+fn axis_labels(distribution: &Distribution) -> Vec<(f64, String)> {
+    let at = |value: ParamValue| distribution.to_unit(&value).map(|u| (u, value));
+    let values: Vec<(f64, ParamValue)> = match distribution {
+        Distribution::Choice(values) => values.iter().cloned().filter_map(at).collect(),
+        Distribution::LogUniform { low, high } => {
+            let powers: Vec<f64> = (low.log10().ceil() as i32..=high.log10().floor() as i32)
+                .map(|e| 10f64.powi(e))
+                .collect();
+            let ends = if powers.len() >= 2 {
+                powers
+            } else {
+                vec![*low, *high]
+            };
+            ends.into_iter()
+                .map(ParamValue::Float)
+                .filter_map(at)
+                .collect()
+        }
+        Distribution::Uniform { low, high } => [*low, (low + high) / 2.0, *high]
+            .into_iter()
+            .map(ParamValue::Float)
+            .filter_map(at)
+            .collect(),
+        Distribution::Int { low, high, .. } => [*low, *high]
+            .into_iter()
+            .map(ParamValue::Int)
+            .filter_map(at)
+            .collect(),
+    };
+    values
+        .into_iter()
+        .map(|(u, v)| {
+            let text = match v {
+                ParamValue::Float(x)
+                    if distribution.is_log() && x > 0.0 && x.log10().fract() == 0.0 =>
+                {
+                    format!("1e{}", x.log10() as i32)
+                }
+                ParamValue::Float(x) => short(x),
+                other => other.to_string(),
+            };
+            (u, text)
+        })
+        .collect()
+}
+
+/// Colour of the line ranked at `goodness` (0: the worst drawn, 1: the best): pale to dark.
+fn shade(goodness: f64) -> RGBColor {
+    let mix = |a: f64, b: f64| (a + (b - a) * goodness.clamp(0.0, 1.0)) as u8;
+    RGBColor(mix(230.0, 8.0), mix(200.0, 48.0), mix(120.0, 107.0))
+}
+
+/// Parallel coordinates: one line per complete trial across its parameters (each on its own
+/// axis, labelled with real values) and the objective, coloured by rank, with a colour bar.
 fn parallel(
     path: &Path,
     spec: &ReportSpec<'_>,
     (trials, note): &(Vec<&TrialRecord>, String),
 ) -> Result<()> {
     let dims = &spec.space.dimensions;
-    let lines: Vec<(Vec<f64>, f64)> = trials
+    let mut lines: Vec<(Vec<f64>, f64)> = trials
         .iter()
         .filter(|t| t.state == TrialState::Ended(EndState::Complete))
         .filter_map(|t| {
@@ -326,15 +565,24 @@ fn parallel(
             Some((spec.space.unit_from_params(&t.params)?, value))
         })
         .collect();
-    let values = range(lines.iter().map(|l| l.1));
-    let root = canvas(path)?;
+    // Worst first: the best are drawn last, on top.
+    lines.sort_by(|a, b| {
+        spec.direction
+            .loss(b.1)
+            .total_cmp(&spec.direction.loss(a.1))
+    });
+    let values = shown_range(&lines.iter().map(|l| l.1).collect::<Vec<_>>());
+    let root = SVGBackend::new(path, (SIZE.0, SIZE.1 + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let (top, bottom) = root.split_vertically(SIZE.1);
     let columns = dims.len() + 1;
-    let mut chart = axes(
-        &root,
-        &format!("Parallel coordinates (darker: better){note}"),
-        -0.2..(columns as f64 - 0.8),
-        0.0..1.0,
-    )?;
+    let mut chart = ChartBuilder::on(&top)
+        .caption(format!("Parallel coordinates{note}"), ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(10)
+        .build_cartesian_2d(-0.2..(columns as f64 - 0.5), 0.0..1.0)
+        .map_err(plot_error)?;
     let names: Vec<String> = dims
         .iter()
         .map(|d| d.name.clone())
@@ -342,32 +590,80 @@ fn parallel(
         .collect();
     chart
         .configure_mesh()
-        .disable_y_mesh()
-        .x_labels(columns)
-        .x_label_formatter(&|x: &f64| names.get(x.round() as usize).cloned().unwrap_or_default())
-        .y_desc("scaled value")
+        .disable_mesh()
+        .disable_y_axis()
+        .x_labels(columns * 2 + 1)
+        .x_label_formatter(&|x: &f64| Ticks::Names(names.clone()).label(*x))
         .draw()
         .map_err(plot_error)?;
-    for (coords, value) in &lines {
-        let scaled = (value - values.start) / (values.end - values.start);
-        let goodness = if spec.direction == crate::trial::Direction::Maximize {
-            scaled
-        } else {
-            1.0 - scaled
-        };
-        let shade = (200.0 * (1.0 - goodness)) as u8;
-        let color = RGBColor(shade, shade, 255);
+    let count = lines.len();
+    for (rank, (coords, value)) in lines.iter().enumerate() {
+        let scaled = (clamp_to(&values, *value).0 - values.start) / (values.end - values.start);
         let points: Vec<(f64, f64)> = coords
             .iter()
             .chain(std::iter::once(&scaled))
             .enumerate()
             .map(|(i, &y)| (i as f64, y))
             .collect();
+        let colour = shade(rank as f64 / (count.max(2) - 1) as f64);
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(1)))
+            .draw_series(LineSeries::new(points, colour.stroke_width(1)))
             .map_err(plot_error)?;
     }
+    let objective_labels =
+        [0.0, 0.5, 1.0].map(|u| (u, short(values.start + u * (values.end - values.start))));
+    for (i, labels) in dims
+        .iter()
+        .map(|d| axis_labels(&d.distribution))
+        .chain([objective_labels.to_vec()])
+        .enumerate()
+    {
+        let x = i as f64;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x, 0.0), (x, 1.0)],
+                BLACK,
+            )))
+            .map_err(plot_error)?;
+        chart
+            .draw_series(labels.into_iter().map(|(u, text)| {
+                Text::new(
+                    text,
+                    (x + 0.03, u),
+                    ("sans-serif", 11).into_font().color(&BLACK),
+                )
+            }))
+            .map_err(plot_error)?;
+    }
+    colour_bar(&bottom, &lines, spec)?;
     root.present().map_err(plot_error)
+}
+
+/// The legend of lines coloured by rank, under the parallel coordinates; `lines` are sorted
+/// worst first.
+fn colour_bar(area: &Area<'_>, lines: &[(Vec<f64>, f64)], spec: &ReportSpec<'_>) -> Result<()> {
+    let (Some(worst), Some(best)) = (lines.first(), lines.last()) else {
+        return Ok(());
+    };
+    let style = ("sans-serif", 12).into_font().color(&BLACK);
+    let left = format!("colour: rank by {}, worst {}", spec.metric, short(worst.1));
+    area.draw(&Text::new(left, (20, 12), style.clone()))
+        .map_err(plot_error)?;
+    let (x0, width) = (360, 200);
+    for step in 0..width {
+        let colour = shade(step as f64 / (width - 1) as f64);
+        area.draw(&Rectangle::new(
+            [(x0 + step, 10), (x0 + step + 1, 26)],
+            colour.filled(),
+        ))
+        .map_err(plot_error)?;
+    }
+    area.draw(&Text::new(
+        format!("best {}", short(best.1)),
+        (x0 + width + 8, 12),
+        style,
+    ))
+    .map_err(plot_error)
 }
 
 /// Parameter importance as bars: `importance.svg`.
@@ -378,17 +674,19 @@ fn importance_bars(path: &Path, table: &Table) -> Result<()> {
         .filter_map(|r| Some((r[0].clone(), r[1].parse().ok()?)))
         .collect();
     let root = canvas(path)?;
+    let x = -0.5..(bars.len().max(1) as f64 - 0.5);
     let mut chart = axes(
         &root,
         "Parameter importance (PED-ANOVA)",
-        -0.5..(bars.len().max(1) as f64 - 0.5),
+        x.clone(),
         0.0..1.0,
     )?;
-    let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    let ticks = Ticks::Names(bars.iter().map(|b| b.0.clone()).collect());
     chart
         .configure_mesh()
-        .x_labels(bars.len().max(1))
-        .x_label_formatter(&|x: &f64| names.get(x.round() as usize).cloned().unwrap_or_default())
+        .x_labels(ticks.count(&x))
+        .x_label_formatter(&|v| ticks.label(*v))
+        .y_label_formatter(&|v| short(*v))
         .y_desc("importance")
         .draw()
         .map_err(plot_error)?;
@@ -410,10 +708,11 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
     let mut files = vec![plots.join("history.svg")];
     let drawn = drawn(state, spec);
     history(&files[0], state, spec, &drawn)?;
+    // Curves of one point each say nothing: only for trials of several epochs.
     if state
         .trials
         .iter()
-        .any(|t| t.epochs.iter().any(|e| e.metrics.contains_key("val_loss")))
+        .any(|t| t.epochs.len() > 1 && t.epochs.iter().any(|e| e.metrics.contains_key(spec.metric)))
     {
         let path = plots.join("curves.svg");
         learning_curves(&path, state, spec)?;
@@ -421,7 +720,7 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
     }
     for d in &spec.space.dimensions {
         let path = plots.join(format!("param_{}.svg", d.name));
-        parameter(&path, &d.name, d.distribution.is_log(), state, spec, &drawn)?;
+        parameter(&path, d, state, spec, &drawn)?;
         files.push(path);
     }
     if !spec.space.dimensions.is_empty() {
@@ -435,7 +734,7 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
         importance_bars(&path, &ranking)?;
         files.push(path);
     }
-    let html = report_html(state, spec, &files);
+    let html = report_html(state, spec, &files)?;
     let report = crate::layout::report(dir);
     write_atomic(&report, html.as_bytes(), false)
         .context(|| format!("cannot write {}", report.display()))?;
@@ -448,10 +747,33 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> String {
+/// A leaderboard cell for people: integers whole, other numbers to 4 significant digits.
+fn cell(text: &str) -> String {
+    match (text.parse::<i64>(), text.parse::<f64>()) {
+        (Ok(_), _) | (_, Err(_)) => text.to_string(),
+        (_, Ok(x)) => short(x),
+    }
+}
+
+/// The page of a sweep's report: the top 10 (what was searched, then how it did) and every
+/// plot inline, so that the one file can be sent to someone and opened anywhere.
+fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> Result<String> {
     let table = leaderboard_top(state, spec, Some(10));
-    let keep: Vec<usize> = (0..table.columns.len())
-        .filter(|&i| table.columns[i] != "note")
+    let column = |name: &str| table.columns.iter().position(|c| c == name);
+    let first = ["rank", "trial", "state", "objective"];
+    let last = ["best_epoch", "epochs", "duration_s", "n_params"];
+    let keep: Vec<usize> = first
+        .iter()
+        .filter_map(|c| column(c))
+        .chain(spec.params.iter().filter_map(|p| column(p)))
+        .chain((0..table.columns.len()).filter(|&i| {
+            let name = table.columns[i].as_str();
+            !first.contains(&name)
+                && !last.contains(&name)
+                && name != "note"
+                && !spec.params.iter().any(|p| p == name)
+        }))
+        .chain(last.iter().filter_map(|c| column(c)))
         .collect();
     let header: String = keep
         .iter()
@@ -463,29 +785,28 @@ fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> 
         .map(|row| {
             let cells: String = keep
                 .iter()
-                .map(|&i| format!("<td>{}</td>", escape(&row[i])))
+                .map(|&i| format!("<td>{}</td>", escape(&cell(&row[i]))))
                 .collect();
             format!("<tr>{cells}</tr>\n")
         })
         .collect();
-    let images: String = files
-        .iter()
-        .filter_map(|f| f.file_name())
-        .map(|name| {
-            format!(
-                "<img src=\"plots/{}\" alt=\"{}\">\n",
-                name.to_string_lossy(),
-                name.to_string_lossy()
-            )
-        })
-        .collect();
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kiln: {name}</title>\n<style>body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eef}}img{{display:block;margin:1.5em 0;max-width:100%}}</style></head>\n<body>\n<h1>{name}</h1>\n<p>{trials} trials; objective: {direction} {metric}. The top 10:</p>\n<div style=\"overflow-x:auto\"><table>\n<tr>{header}</tr>\n{rows}</table></div>\n{images}</body></html>\n",
+    let mut figures = String::new();
+    for file in files {
+        let svg =
+            std::fs::read_to_string(file).context(|| format!("cannot read {}", file.display()))?;
+        let svg = match svg.find("<svg") {
+            Some(at) => &svg[at..],
+            None => svg.as_str(),
+        };
+        figures.push_str(&format!("<figure>{svg}</figure>\n"));
+    }
+    Ok(format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>kiln: {name}</title>\n<style>body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}th{{background:#eef}}figure{{margin:1.5em 0}}figure svg{{max-width:100%;height:auto}}</style></head>\n<body>\n<h1>{name}</h1>\n<p>{trials} trials; objective: {direction} {metric}. The top 10, with what was searched first:</p>\n<div style=\"overflow-x:auto\"><table>\n<tr>{header}</tr>\n{rows}</table></div>\n{figures}</body></html>\n",
         name = escape(&state.name),
         trials = state.trials.len(),
         direction = spec.direction.name(),
         metric = escape(spec.metric),
-    )
+    ))
 }
 
 #[cfg(test)]

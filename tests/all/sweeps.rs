@@ -523,7 +523,12 @@ fn plots_are_svg_with_the_expected_series_and_the_report_shows_them() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("r");
     sweep(
-        &write(dir.path(), "p.toml", &digits_experiment("plots", 12, 2, 4)),
+        &write(
+            dir.path(),
+            "p.toml",
+            &(digits_experiment("plots", 12, 2, 4)
+                + "activation = { choice = [\"relu\", \"tanh\"] }\n"),
+        ),
         &results,
         &[],
     );
@@ -557,23 +562,74 @@ fn plots_are_svg_with_the_expected_series_and_the_report_shows_them() {
     let importance = svg("importance.svg");
     assert_eq!(
         importance.matches("<rect").count() - 1,
-        2,
+        3,
         "a bar per parameter (and the background)"
     );
-    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
-    for name in [
-        "history.svg",
-        "curves.svg",
-        "parallel.svg",
-        "importance.svg",
-        "param_dropout.svg",
-    ] {
-        assert!(
-            html.contains(&format!("src=\"plots/{name}\"")),
-            "{name} in the report"
+    // Axes read as people write the values: a log parameter at powers of ten, a choice by its
+    // names, each once; trials and epochs as whole numbers.
+    let labels = |name: &str| -> Vec<String> {
+        let text = svg(name);
+        let document = roxmltree::Document::parse(&text).unwrap();
+        document
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    let learning_rate = labels("param_learning_rate.svg");
+    for tick in ["1e-3", "1e-2"] {
+        assert!(learning_rate.iter().any(|l| l == tick), "{learning_rate:?}");
+    }
+    assert!(
+        !learning_rate.iter().any(|l| l.contains("log10")),
+        "{learning_rate:?}"
+    );
+    let activation = labels("param_activation.svg");
+    for name in ["relu", "tanh"] {
+        assert_eq!(
+            activation.iter().filter(|l| *l == name).count(),
+            1,
+            "{activation:?}"
         );
     }
+    let history = labels("history.svg");
+    assert!(history.iter().any(|l| l == "10"), "{history:?}");
+    assert!(!history.iter().any(|l| l.ends_with(".0")), "{history:?}");
+    // The report holds every plot inline, and numbers for people.
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(
+        !html.contains("src="),
+        "nothing linked: the page stands alone"
+    );
+    let plots = std::fs::read_dir(results.join("plots")).unwrap().count();
+    assert_eq!(html.matches("<svg").count(), plots);
     assert!(html.contains("<table>") && html.contains("val_accuracy"));
+    let page = html.replace("<!DOCTYPE html>", "");
+    let document = roxmltree::Document::parse(&page).unwrap();
+    for cell in document.descendants().filter(|n| n.has_tag_name("td")) {
+        let text = cell.text().unwrap_or_default();
+        let digits = text
+            .split('e')
+            .next()
+            .unwrap()
+            .trim_start_matches(['-', '0', '.'])
+            .replace('.', "");
+        assert!(
+            text.parse::<f64>().is_err() || digits.len() <= 4 || !text.contains('.'),
+            "{text}"
+        );
+    }
+    let header: Vec<&str> = document
+        .descendants()
+        .filter(|n| n.has_tag_name("th"))
+        .filter_map(|n| n.text())
+        .collect();
+    let position = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    assert!(
+        position("learning_rate") < position("val_loss"),
+        "{header:?}"
+    );
     // `kiln plot` redraws them.
     std::fs::remove_dir_all(results.join("plots")).unwrap();
     let output = run(&["plot", results.to_str().unwrap()]);
@@ -696,7 +752,7 @@ fn a_resume_that_records_nothing_keeps_reports_that_are_current() {
 }
 
 #[test]
-fn the_last_progress_line_counts_no_trial_running() {
+fn progress_goes_to_stderr_data_to_stdout_and_the_last_line_counts_no_trial_running() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),
@@ -711,11 +767,33 @@ fn the_last_progress_line_counts_no_trial_running() {
         results.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", text(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    let last = stderr
         .lines()
         .rfind(|l| l.starts_with('['))
         .unwrap_or_else(|| panic!("no progress line: {}", text(&output)));
     assert!(last.starts_with("[6/6]"), "{last}");
     assert!(last.contains("running 0,"), "{last}");
+    // The running trials are shown with their epoch and latest value.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("running: #") && l.contains(" epoch ")),
+        "{stderr}"
+    );
+    // Where the results are, for people; the table of the best trials, as data.
+    assert!(stderr.contains(&format!(
+        "Report: {}",
+        results.join("report.html").display()
+    )));
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.starts_with('[') || l.starts_with("running:")),
+        "{stdout}"
+    );
+    assert!(stdout.starts_with("rank  trial  state"), "{stdout}");
 }
