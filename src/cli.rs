@@ -136,7 +136,7 @@ enum Command {
     },
     /// Draw the sweep's plots (SVG, in DIR/plots/) and DIR/report.html.
     #[command(
-        after_help = "Example:\n  kiln plot results/digits-mlp && xdg-open results/digits-mlp/report.html\n\nhistory.svg, curves.svg (top trials' train and val loss), param_<name>.svg, parallel.svg, importance.svg. kiln run and kiln resume redraw them when they end."
+        after_help = "Example:\n  kiln plot results/digits-mlp && xdg-open results/digits-mlp/report.html\n\nhistory.svg, curves.svg (the objective per epoch of the top trials), param_<name>.svg, parallel.svg, importance.svg; report.html holds them all inline. kiln run and kiln resume redraw them when they end. For a live view while a sweep runs: kiln dashboard DIR."
     )]
     Plot {
         /// The results folder (or --storage URL --sweep NAME: exported to results/NAME first).

@@ -265,10 +265,10 @@ async fn trial(State(shared): State<Shared>, query: Asked) -> Response {
             Some(page) => Json(page).into_response(),
             None => refuse(
                 StatusCode::NOT_FOUND,
-                format!(
-                    "no trial {number}; the sweep has trials 0 to {}",
-                    view.state.trials.len().saturating_sub(1)
-                ),
+                match view.state.trials.len() {
+                    0 => format!("no trial {number}; the sweep has no trials yet"),
+                    n => format!("no trial {number}; the sweep has trials 0 to {}", n - 1),
+                },
             ),
         })
     })

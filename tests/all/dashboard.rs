@@ -290,6 +290,35 @@ fn the_dashboard_says_what_is_wrong_with_what_it_was_given() {
 }
 
 #[test]
+fn listening_beyond_loopback_warns_that_anyone_can_read_the_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = function_sweep(dir.path(), 1);
+    let mut child = kiln()
+        .args([
+            "dashboard",
+            results.to_str().unwrap(),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let (mut warning, mut address) = (String::new(), String::new());
+    stderr.read_line(&mut warning).unwrap();
+    stderr.read_line(&mut address).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        warning.starts_with("warning:") && warning.contains("no login"),
+        "{warning}"
+    );
+    assert!(address.contains("http://0.0.0.0:"), "{address}");
+}
+
+#[test]
 fn a_folder_of_sweeps_shows_each_of_them() {
     let dir = tempfile::tempdir().unwrap();
     let results = function_sweep(dir.path(), 2);

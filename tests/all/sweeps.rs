@@ -269,11 +269,18 @@ fn an_unwritable_results_folder_is_a_clear_error() {
 
 #[test]
 fn help_teaches_with_examples() {
-    for command in ["run", "resume", "check", "leaderboard", "status"] {
+    for command in [
+        "run",
+        "resume",
+        "check",
+        "leaderboard",
+        "status",
+        "dashboard",
+    ] {
         let output = run(&[command, "--help"]);
         let out = String::from_utf8_lossy(&output.stdout);
         assert!(
-            output.status.success() && out.contains("Example:"),
+            output.status.success() && (out.contains("Example:") || out.contains("Examples:")),
             "{command}: {out}"
         );
     }
