@@ -244,6 +244,26 @@ fn storage(url: String, sweep: Option<String>, lease: f64) -> crate::store::Stor
     }
 }
 
+/// The sweeps of commands that read several: results folders, then `--sweep`s in `--storage`.
+fn sources(
+    dirs: Vec<PathBuf>,
+    url: Option<String>,
+    sweeps: Vec<String>,
+) -> Vec<crate::commands::Source> {
+    let mut sources: Vec<crate::commands::Source> = dirs
+        .into_iter()
+        .map(crate::commands::Source::Folder)
+        .collect();
+    if let Some(url) = url {
+        sources.extend(
+            sweeps.into_iter().map(|name| {
+                crate::commands::Source::Database(storage(url.clone(), Some(name), 60.0))
+            }),
+        );
+    }
+    sources
+}
+
 impl SharedSource {
     fn source(self, dir: Option<PathBuf>) -> crate::Result<crate::commands::Source> {
         let shared = self.storage.map(|url| storage(url, self.sweep, 60.0));
@@ -337,15 +357,7 @@ pub fn main(objectives: Objectives) -> ExitCode {
                 sort,
                 top,
             };
-            let mut sources: Vec<crate::commands::Source> = dirs
-                .into_iter()
-                .map(crate::commands::Source::Folder)
-                .collect();
-            if let Some(url) = url {
-                sources.extend(sweep.into_iter().map(|name| {
-                    crate::commands::Source::Database(storage(url.clone(), Some(name), 60.0))
-                }));
-            }
+            let sources = sources(dirs, url, sweep);
             if sources.is_empty() {
                 Err(crate::Error::input(
                     "give results folders to compare, or --storage URL --sweep NAME",
@@ -361,15 +373,7 @@ pub fn main(objectives: Objectives) -> ExitCode {
             host,
             port,
         } => {
-            let mut sources: Vec<crate::commands::Source> = dirs
-                .into_iter()
-                .map(crate::commands::Source::Folder)
-                .collect();
-            if let Some(url) = url {
-                sources.extend(sweep.into_iter().map(|name| {
-                    crate::commands::Source::Database(storage(url.clone(), Some(name), 60.0))
-                }));
-            }
+            let sources = sources(dirs, url, sweep);
             crate::commands::dashboard(&sources, host, port)
         }
         Command::Predict {

@@ -28,7 +28,7 @@ pub fn note(args: std::fmt::Arguments<'_>) {
     let _ = err.write_fmt(args).and_then(|_| err.write_all(b"\n"));
 }
 
-/// `eprintln!` that never panics, for people: see [`note`].
+/// `eprintln!` that never panics, for people: a write error is ignored.
 #[macro_export]
 macro_rules! tell {
     ($($arg:tt)*) => {

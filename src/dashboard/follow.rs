@@ -26,7 +26,9 @@ pub enum Feed {
 type Fresh = (Vec<Event>, Grown);
 
 impl Feed {
-    /// The events appended since the last call; `known` is how many were read before.
+    /// The events appended since the last call; `known` is how many were read before (what a
+    /// database is asked from; a file's tail keeps its own place).
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     fn read_new(&mut self, known: u64) -> Result<Fresh> {
         match self {
             Feed::Folder(tail) => {

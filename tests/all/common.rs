@@ -269,3 +269,16 @@ pub fn assert_no_process_works_in(results: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// How many pixels of a PNG image are not (nearly) white, and how many it has.
+pub fn inked_pixels(png: impl std::io::Read) -> (usize, usize) {
+    let mut reader = png::Decoder::new(png).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    let inked = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| p.iter().take(3).any(|&c| c < 200))
+        .count();
+    (inked, (info.width * info.height) as usize)
+}

@@ -496,16 +496,7 @@ fn the_page_shows_the_leaderboard_and_a_trial_that_ends_while_it_is_open() {
         serde_json::json!({ "format": "png" }),
     );
     let png = base64_decode(shot["data"].as_str().unwrap());
-    let decoder = png::Decoder::new(std::io::Cursor::new(png));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    let channels = info.color_type.samples();
-    let inked = pixels[..info.buffer_size()]
-        .chunks(channels)
-        .filter(|p| p.iter().take(3).any(|&c| c < 200))
-        .count();
-    let total = (info.width * info.height) as usize;
+    let (inked, total) = inked_pixels(std::io::Cursor::new(png));
     assert!(
         inked * 100 > total,
         "only {inked} of {total} pixels are not blank"

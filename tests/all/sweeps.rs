@@ -1,7 +1,7 @@
 //! End-to-end sweeps with the real binary: results, determinism, samplers, tasks, backends.
 
 use crate::common::{
-    csv_rows, data, digits_experiment, leaderboard_by_trial, run, sweep, text, write,
+    csv_rows, data, digits_experiment, inked_pixels, leaderboard_by_trial, run, sweep, text, write,
 };
 use std::path::Path;
 
@@ -681,16 +681,7 @@ fn the_html_report_renders_in_headless_chromium() {
         .output()
         .unwrap();
     assert!(shot.exists(), "no screenshot: {}", text(&output));
-    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    let channels = info.color_type.samples();
-    let coloured = pixels[..info.buffer_size()]
-        .chunks(channels)
-        .filter(|p| p.iter().take(3).any(|&c| c < 200))
-        .count();
-    let total = (info.width * info.height) as usize;
+    let (coloured, total) = inked_pixels(std::fs::File::open(&shot).unwrap());
     // The table's text and the plots' dots and lines: far from a blank page.
     assert!(
         coloured * 100 > total,
