@@ -492,7 +492,13 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
             .points
             .map(|p| format!(", {p} grid points"))
             .unwrap_or_default();
-        crate::say!("  {:<16} {}{points}", d.name, d.distribution);
+        let when: Vec<String> = d.when.iter().map(ToString::to_string).collect();
+        let when = if when.is_empty() {
+            String::new()
+        } else {
+            format!("  when {}", when.join(" and "))
+        };
+        crate::say!("  {:<16} {}{points}{when}", d.name, d.distribution);
     }
     if let Some(burn) = &burn {
         print_settings(e, burn);

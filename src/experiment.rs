@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::names::Named;
 use crate::settings::{Settings, did_you_mean, hint, quote_list};
-use crate::space::{Dimension, Distribution, ParamValue, Space};
+use crate::space::{Condition, Dimension, Distribution, ParamValue, Space};
 use crate::trial::Direction;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -273,6 +273,7 @@ const DIMENSION_KEYS: &[&str] = &[
     "log",
     "step",
     "points",
+    "when",
 ];
 
 impl Experiment {
@@ -430,7 +431,10 @@ impl Builder {
     fn build(self, raw: Raw) -> Result<Experiment> {
         check_name(&raw.name).map_err(|e| self.err(&["name"], e))?;
         let objective = self.objective(&raw.objective)?;
-        let space = self.space(&raw.space)?;
+        let mut space = self.space(&raw.space)?;
+        if objective.kind == "train" {
+            self.conditions_of_settings(&mut space, &raw.train)?;
+        }
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
         let experiment = Experiment {
@@ -610,10 +614,172 @@ impl Builder {
         let offsets = key_offsets(&self.source.text, "space");
         keys.sort_by_key(|k| offsets.get(k.as_str()).copied().unwrap_or(usize::MAX));
         let mut dimensions = Vec::new();
-        for key in keys {
+        for key in &keys {
             dimensions.push(self.dimension(key, &table[key.as_str()])?);
         }
-        Ok(Space { dimensions })
+        let mut space = Space { dimensions };
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(when) = table[key.as_str()].get("when") {
+                space.dimensions[i].when = self.conditions(key, when, &space)?;
+            }
+        }
+        self.no_circle(&space)?;
+        Ok(space)
+    }
+
+    /// `when = { parent = [values] }` of `[space] name`: each parent a `choice` of the space,
+    /// each value one of its choices.
+    fn conditions(&self, name: &str, when: &toml::Value, space: &Space) -> Result<Vec<Condition>> {
+        let example = "e.g. when = { optimizer = [\"sgd\", \"rmsprop\"] }";
+        let table = when.as_table().filter(|t| !t.is_empty()).ok_or_else(|| {
+            self.space_err(
+                name,
+                "when",
+                format!("`when` must be a table of conditions, {example}"),
+            )
+        })?;
+        let mut conditions = Vec::new();
+        for (parent, values) in table {
+            let path = ["space", name, "when", parent.as_str()];
+            let choices = match space.dimensions.iter().find(|d| d.name == *parent) {
+                _ if parent == name => {
+                    return Err(self.err(&path, format!("`{name}` cannot depend on itself")));
+                }
+                Some(Dimension {
+                    distribution: Distribution::Choice(choices),
+                    ..
+                }) => choices,
+                Some(d) => {
+                    return Err(self.err(
+                        &path,
+                        format!("`{parent}` is {}, not a `choice`: a condition names values of a choice", d.distribution),
+                    ));
+                }
+                None => {
+                    let hint = hint(parent, space.names());
+                    return Err(self.err(
+                        &path,
+                        format!("`{parent}` is not a key of [space].{hint} A condition names a `choice` of [space], {example}"),
+                    ));
+                }
+            };
+            let listed = match values {
+                toml::Value::Array(values) => values.clone(),
+                single => vec![single.clone()],
+            };
+            if listed.is_empty() {
+                return Err(self.err(
+                    &path,
+                    format!(
+                        "no values: name the values of `{parent}` under which `{name}` is searched"
+                    ),
+                ));
+            }
+            let mut wanted = Vec::new();
+            for (i, value) in listed.iter().enumerate() {
+                let value = scalar(value)
+                    .filter(|v| choices.contains(v))
+                    .ok_or_else(|| {
+                        let allowed: Vec<String> =
+                            choices.iter().map(ToString::to_string).collect();
+                        self.err(
+                            &path,
+                            format!(
+                                "value {} `{value}` is not one of the choices of `{parent}`: {}",
+                                i + 1,
+                                quote_list(&allowed.iter().map(String::as_str).collect::<Vec<_>>())
+                            ),
+                        )
+                    })?;
+                wanted.push(value);
+            }
+            conditions.push(Condition {
+                parent: parent.clone(),
+                values: wanted,
+            });
+        }
+        Ok(conditions)
+    }
+
+    /// The built-in trainer's settings that only some choices use ([`crate::settings::APPLIES`]),
+    /// searched without `when`: conditional on the choices that use them when those are
+    /// searched too; refused when the fixed choice ignores them.
+    fn conditions_of_settings(&self, space: &mut Space, train: &toml::Table) -> Result<()> {
+        for &(setting, parent, users) in crate::settings::APPLIES {
+            let Some(i) = space.dimensions.iter().position(|d| d.name == setting) else {
+                continue;
+            };
+            if !space.dimensions[i].when.is_empty() {
+                continue;
+            }
+            let uses = |v: &ParamValue| users.iter().any(|u| *u == v.to_string());
+            match space.dimensions.iter().find(|d| d.name == parent) {
+                Some(Dimension {
+                    distribution: Distribution::Choice(choices),
+                    ..
+                }) => {
+                    let values: Vec<ParamValue> =
+                        choices.iter().filter(|v| uses(v)).cloned().collect();
+                    if values.is_empty() {
+                        return Err(self.err(
+                            &["space", setting],
+                            format!("`{setting}` is searched, but no searched `{parent}` uses it (only {} do)", users.join(", ")),
+                        ));
+                    }
+                    if values.len() < choices.len() {
+                        space.dimensions[i].when = vec![Condition {
+                            parent: parent.to_string(),
+                            values,
+                        }];
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let fixed = train
+                        .get(parent)
+                        .and_then(scalar)
+                        .or_else(|| crate::settings::default_of(parent));
+                    if let Some(fixed) = fixed.filter(|f| !uses(f)) {
+                        return Err(self.err(
+                            &["space", setting],
+                            format!("`{setting}` is searched, but {parent} = \"{fixed}\" ignores it (only {} use it): search {parent} too, or drop {setting}", users.join(", ")),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses conditions that go round (`a` when `b`, `b` when `a`): no trial could have them.
+    fn no_circle(&self, space: &Space) -> Result<()> {
+        let parents = |name: &str| -> Vec<String> {
+            space
+                .dimensions
+                .iter()
+                .find(|d| d.name == name)
+                .map(|d| d.when.iter().map(|c| c.parent.clone()).collect())
+                .unwrap_or_default()
+        };
+        for d in &space.dimensions {
+            // Walk up from d; reaching d again is a circle.
+            let mut seen = vec![d.name.clone()];
+            let mut frontier = parents(&d.name);
+            while let Some(parent) = frontier.pop() {
+                if parent == d.name {
+                    return Err(self.space_err(
+                        &d.name,
+                        "when",
+                        format!("the conditions go round ({} and back): each parameter's condition must end at a parameter searched without one", seen.join(" -> ")),
+                    ));
+                }
+                if !seen.contains(&parent) {
+                    seen.push(parent.clone());
+                    frontier.extend(parents(&parent));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A `[space]` key's distribution, checked for its shape only: what the parameter means
@@ -681,6 +847,7 @@ impl Builder {
             name: name.to_string(),
             distribution,
             points,
+            when: Vec::new(),
         })
     }
 
@@ -852,26 +1019,13 @@ impl Builder {
     }
 }
 
-/// Number of grid points, or the dimension that cannot be gridded and why.
+/// Number of grid points (the distinct active ones, in a space with conditions), or the
+/// dimension that cannot be gridded and why.
 pub fn grid_size(
     space: &Space,
     default_points: Option<usize>,
 ) -> std::result::Result<u64, (String, String)> {
-    let mut size: u64 = 1;
-    for d in &space.dimensions {
-        let n = d
-            .distribution
-            .grid_values(d.points.or(default_points))
-            .map_err(|e| (d.name.clone(), e))?
-            .len() as u64;
-        size = size.checked_mul(n).ok_or_else(|| {
-            (
-                d.name.clone(),
-                "the grid has more than 2^64 points: give fewer `points`, or use the random, sobol or tpe sampler".to_string(),
-            )
-        })?;
-    }
-    Ok(size)
+    crate::space::Grid::new(space, default_points).map(|grid| grid.size())
 }
 
 /// The longest sweep name: it names a folder, a database row and a scratch folder.

@@ -43,8 +43,19 @@ pub fn importance(
         .iter()
         .enumerate()
         .map(|(d, dim)| {
-            let all: Vec<f64> = trials.iter().map(|(p, _)| p[d]).collect();
-            pearson_divergence(&dim.distribution, &all[..top], &all)
+            // A conditional parameter is judged on the trials where it was active.
+            let present = |trials: &[(Vec<f64>, f64)]| -> Vec<f64> {
+                trials
+                    .iter()
+                    .map(|(p, _)| p[d])
+                    .filter(|u| !u.is_nan())
+                    .collect()
+            };
+            let (best, all) = (present(&trials[..top]), present(&trials));
+            if best.len() < 2 || all.len() < 10 {
+                return 0.0;
+            }
+            pearson_divergence(&dim.distribution, &best, &all)
         })
         .collect();
     let total: f64 = divergences.iter().sum();
@@ -145,6 +156,7 @@ mod tests {
                         }
                     },
                     points: None,
+                    when: Vec::new(),
                 })
                 .collect(),
         };
@@ -161,5 +173,55 @@ mod tests {
         assert!(ranked[0].1 > 0.8, "{ranked:?}");
         let total: f64 = ranked.iter().map(|r| r.1).sum();
         assert!((total - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_conditional_parameter_is_judged_on_the_trials_where_it_was_active() {
+        use crate::space::Condition;
+        let optimizer = Dimension::new(
+            "optimizer",
+            Distribution::Choice(vec![
+                ParamValue::Str("sgd".into()),
+                ParamValue::Str("adamw".into()),
+            ]),
+        );
+        let mut momentum = Dimension::new(
+            "momentum",
+            Distribution::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+        );
+        momentum.when = vec![Condition {
+            parent: "optimizer".into(),
+            values: vec![ParamValue::Str("sgd".into())],
+        }];
+        let space = Space {
+            dimensions: vec![optimizer, momentum],
+        };
+        // adamw is what matters; momentum, where it exists, is noise.
+        let mut state = SweepState::default();
+        for n in 0..60u64 {
+            let sgd = n % 2 == 0;
+            let mut params = Params::from([(
+                "optimizer".to_string(),
+                ParamValue::Str(if sgd { "sgd" } else { "adamw" }.into()),
+            )]);
+            if sgd {
+                params.insert(
+                    "momentum".into(),
+                    ParamValue::Float((n as f64 * 0.618) % 1.0),
+                );
+            }
+            let value = if sgd {
+                1.0 + (n % 7) as f64 * 0.01
+            } else {
+                0.1
+            };
+            crate::state::complete_trial(&mut state, n, params, "value", value);
+        }
+        let ranked = importance(&state, &space, "value", Direction::Minimize);
+        assert_eq!(ranked[0].0, "optimizer", "{ranked:?}");
+        assert!(ranked.iter().all(|(_, v)| v.is_finite()), "{ranked:?}");
     }
 }

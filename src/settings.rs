@@ -206,6 +206,28 @@ crate::named! {
     }
 }
 
+/// Settings that only some choices of another use: (setting, the other, its choices that use
+/// it). Searched without a `when`, they get this condition, so a trial of another choice
+/// leaves them out instead of feeding samplers and importance a value nothing read.
+pub static APPLIES: &[(&str, &str, &[&str])] = &[
+    ("momentum", "optimizer", &["sgd", "rmsprop"]),
+    ("nesterov", "optimizer", &["sgd"]),
+    ("beta1", "optimizer", &["adam", "adamw"]),
+    ("beta2", "optimizer", &["adam", "adamw"]),
+    ("epsilon", "optimizer", &["adam", "adamw", "rmsprop"]),
+    ("step_size", "lr_schedule", &["step"]),
+    ("gamma", "lr_schedule", &["step", "exponential"]),
+];
+
+/// The default of setting `name`, if it has one.
+pub fn default_of(name: &str) -> Option<ParamValue> {
+    SETTINGS
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.default)
+        .map(Default::value)
+}
+
 /// Every setting kiln knows.
 pub static SETTINGS: &[Spec] = &[
     spec!(

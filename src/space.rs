@@ -315,6 +315,37 @@ pub struct Dimension {
     pub distribution: Distribution,
     /// Grid points for a continuous range (grid sampler only).
     pub points: Option<usize>,
+    /// When it is active: every condition must hold (none: always). An inactive parameter is
+    /// absent from the trial.
+    pub when: Vec<Condition>,
+}
+
+impl Dimension {
+    /// An always-active dimension.
+    pub fn new(name: &str, distribution: Distribution) -> Dimension {
+        Dimension {
+            name: name.to_string(),
+            distribution,
+            points: None,
+            when: Vec::new(),
+        }
+    }
+}
+
+/// `when = { parent = [values] }`: the parent (a `choice` of the space) holds one of `values`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// The parent's `[space]` key.
+    pub parent: String,
+    /// The values of the parent under which the dimension is active.
+    pub values: Vec<ParamValue>,
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let values: Vec<String> = self.values.iter().map(ToString::to_string).collect();
+        write!(f, "{} in {{{}}}", self.parent, values.join(", "))
+    }
 }
 
 /// The whole `[space]`, in file order.
@@ -325,27 +356,150 @@ pub struct Space {
 }
 
 impl Space {
-    /// Maps a point of the unit cube (one coordinate per dimension) to parameters.
+    /// Maps a point of the unit cube (one coordinate per dimension) to parameters: the
+    /// coordinates of inactive dimensions are ignored, their parameters left out.
     pub fn params_from_unit(&self, point: &[f64]) -> Params {
-        self.dimensions
+        let mut params = self
+            .dimensions
             .iter()
             .zip(point)
             .map(|(d, &u)| (d.name.clone(), d.distribution.from_unit(u)))
-            .collect()
+            .collect();
+        self.drop_inactive(&mut params);
+        params
     }
 
-    /// The inverse of [`Space::params_from_unit`]: the point of the unit cube of `params`, if
-    /// each dimension has its value there.
+    /// Removes the parameters whose conditions do not hold, in as many passes as conditions
+    /// chain: a parameter whose parent was removed is removed too.
+    pub fn drop_inactive(&self, params: &mut Params) {
+        while let Some(inactive) = self
+            .dimensions
+            .iter()
+            .find(|d| params.contains_key(&d.name) && !Space::holds(d, params))
+        {
+            params.remove(&inactive.name);
+        }
+    }
+
+    /// Whether every condition of `d` holds in `params`.
+    fn holds(d: &Dimension, params: &Params) -> bool {
+        d.when.iter().all(|c| {
+            params
+                .get(&c.parent)
+                .is_some_and(|value| c.values.contains(value))
+        })
+    }
+
+    /// Whether some dimension has conditions.
+    pub fn is_conditional(&self) -> bool {
+        self.dimensions.iter().any(|d| !d.when.is_empty())
+    }
+
+    /// The inverse of [`Space::params_from_unit`]: the point of the unit cube of `params`
+    /// (NaN where a conditional dimension is inactive), if every other dimension has its value
+    /// there.
     pub fn unit_from_params(&self, params: &Params) -> Option<Vec<f64>> {
         self.dimensions
             .iter()
-            .map(|d| d.distribution.to_unit(params.get(&d.name)?))
+            .map(|d| match params.get(&d.name) {
+                Some(value) => d.distribution.to_unit(value),
+                None if !d.when.is_empty() => Some(f64::NAN),
+                None => None,
+            })
             .collect()
     }
 
     /// The dimension's names, in file order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.dimensions.iter().map(|d| d.name.as_str())
+    }
+}
+
+/// The grid of a space: the product of every dimension's grid values, the last dimension
+/// fastest; in a space with conditions, its distinct points once inactive parameters are left
+/// out (an inactive parameter's values would only repeat its branch's points), in that order.
+#[derive(Debug, Default)]
+pub struct Grid {
+    axes: Vec<(String, Vec<ParamValue>)>,
+    distinct: Option<Vec<Params>>,
+}
+
+/// The most points of a conditional grid's product: it is enumerated to find the distinct ones.
+const MAX_CONDITIONAL_GRID: u64 = 1_000_000;
+
+impl Grid {
+    /// The grid of `space`, with `default_points` for ranges that name no `points`; or the
+    /// dimension that cannot be gridded and why.
+    pub fn new(space: &Space, default_points: Option<usize>) -> Result<Grid, (String, String)> {
+        let mut axes = Vec::new();
+        let mut product: u64 = 1;
+        for d in &space.dimensions {
+            let values = d
+                .distribution
+                .grid_values(d.points.or(default_points))
+                .map_err(|e| (d.name.clone(), e))?;
+            product = product.checked_mul(values.len() as u64).ok_or_else(|| {
+                (
+                    d.name.clone(),
+                    "the grid has more than 2^64 points: give fewer `points`, or use the random, sobol or tpe sampler".to_string(),
+                )
+            })?;
+            axes.push((d.name.clone(), values));
+        }
+        let mut grid = Grid {
+            axes,
+            distinct: None,
+        };
+        if space.is_conditional() {
+            if product > MAX_CONDITIONAL_GRID {
+                let last = space.dimensions.last().map(|d| d.name.clone());
+                return Err((
+                    last.unwrap_or_default(),
+                    format!(
+                        "a grid with conditions may have at most {MAX_CONDITIONAL_GRID} points before the inactive ones are left out; this one has {product}: give fewer `points`"
+                    ),
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let points = (0..product)
+                .map(|n| {
+                    let mut params = grid.product_point(n);
+                    space.drop_inactive(&mut params);
+                    params
+                })
+                .filter(|p| seen.insert(format!("{p:?}")))
+                .collect();
+            grid.distinct = Some(points);
+        }
+        Ok(grid)
+    }
+
+    /// Number of points.
+    pub fn size(&self) -> u64 {
+        match &self.distinct {
+            Some(points) => points.len() as u64,
+            None => self.axes.iter().map(|(_, v)| v.len() as u64).product(),
+        }
+    }
+
+    /// Point `number`, if the grid has it.
+    pub fn point(&self, number: u64) -> Option<Params> {
+        match &self.distinct {
+            Some(points) => points.get(number as usize).cloned(),
+            None => (number < self.size()).then(|| self.product_point(number)),
+        }
+    }
+
+    /// Point `number` of the whole product.
+    fn product_point(&self, number: u64) -> Params {
+        let mut rest = number;
+        let mut params = Params::new();
+        for (name, values) in self.axes.iter().rev() {
+            let n = values.len() as u64;
+            params.insert(name.clone(), values[(rest % n) as usize].clone());
+            rest /= n;
+        }
+        params
     }
 }
 
@@ -474,5 +628,53 @@ mod tests {
             .collect();
         assert!((v[1] - 1e-2).abs() < 1e-12, "{v:?}");
         assert!(d.grid_values(None).is_err());
+    }
+
+    #[test]
+    fn conditions_chain_and_an_inactive_parameter_is_left_out() {
+        let choice = |values: &[&str]| {
+            Distribution::Choice(
+                values
+                    .iter()
+                    .map(|v| ParamValue::Str(v.to_string()))
+                    .collect(),
+            )
+        };
+        let when = |parent: &str, value: &str| {
+            vec![Condition {
+                parent: parent.into(),
+                values: vec![ParamValue::Str(value.into())],
+            }]
+        };
+        let mut schedule = Dimension::new("schedule", choice(&["step", "constant"]));
+        schedule.when = when("optimizer", "sgd");
+        let mut step = Dimension::new(
+            "step",
+            Distribution::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+        );
+        step.when = when("schedule", "step");
+        let space = Space {
+            dimensions: vec![
+                step,
+                schedule,
+                Dimension::new("optimizer", choice(&["sgd", "adamw"])),
+            ],
+        };
+        // The child is listed before its parents: activity does not depend on file order.
+        let sgd_step = space.params_from_unit(&[0.3, 0.1, 0.1]);
+        assert_eq!(sgd_step.len(), 3, "{sgd_step:?}");
+        let sgd_constant = space.params_from_unit(&[0.3, 0.9, 0.1]);
+        assert!(!sgd_constant.contains_key("step"), "{sgd_constant:?}");
+        let adamw = space.params_from_unit(&[0.3, 0.1, 0.9]);
+        assert_eq!(
+            adamw.keys().collect::<Vec<_>>(),
+            ["optimizer"],
+            "a chain ends with its root"
+        );
+        let unit = space.unit_from_params(&adamw).unwrap();
+        assert!(unit[0].is_nan() && unit[1].is_nan() && !unit[2].is_nan());
     }
 }

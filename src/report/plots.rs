@@ -606,9 +606,15 @@ fn parallel(
             .map(|(i, &y)| (i as f64, y))
             .collect();
         let colour = shade(rank as f64 / (count.max(2) - 1) as f64);
-        chart
-            .draw_series(LineSeries::new(points, colour.stroke_width(1)))
-            .map_err(plot_error)?;
+        // A parameter a trial's branch left out (NaN) breaks its line there.
+        for piece in points
+            .split(|p| p.1.is_nan())
+            .filter(|piece| !piece.is_empty())
+        {
+            chart
+                .draw_series(LineSeries::new(piece.to_vec(), colour.stroke_width(1)))
+                .map_err(plot_error)?;
+        }
     }
     let objective_labels =
         [0.0, 0.5, 1.0].map(|u| (u, short(values.start + u * (values.end - values.start))));

@@ -2,58 +2,39 @@
 //! dimension varies fastest). Trial N gets grid point N; the sweep ends when the grid does.
 
 use super::Sampler;
-use crate::space::{ParamValue, Params, Space};
+use crate::space::{Grid, Params, Space};
 use crate::state::TrialRecord;
 
 /// Enumerates the grid; trial N is point N.
 pub struct GridSampler {
-    axes: Vec<(String, Vec<ParamValue>)>,
+    grid: Grid,
 }
 
 impl GridSampler {
     /// A grid over `space`, with `default_points` for ranges that name no `points`.
     /// The experiment was validated, so every dimension has grid values.
     pub fn new(space: &Space, default_points: Option<usize>) -> GridSampler {
-        let axes = space
-            .dimensions
-            .iter()
-            .map(|d| {
-                let values = d
-                    .distribution
-                    .grid_values(d.points.or(default_points))
-                    .unwrap_or_default();
-                (d.name.clone(), values)
-            })
-            .collect();
-        GridSampler { axes }
+        GridSampler {
+            grid: Grid::new(space, default_points).unwrap_or_default(),
+        }
     }
 
     /// Number of grid points.
     pub fn size(&self) -> u64 {
-        self.axes.iter().map(|(_, v)| v.len() as u64).product()
+        self.grid.size()
     }
 }
 
 impl Sampler for GridSampler {
     fn sample(&mut self, _space: &Space, number: u64, _history: &[TrialRecord]) -> Option<Params> {
-        if number >= self.size() {
-            return None;
-        }
-        let mut rest = number;
-        let mut params = Params::new();
-        for (name, values) in self.axes.iter().rev() {
-            let n = values.len() as u64;
-            params.insert(name.clone(), values[(rest % n) as usize].clone());
-            rest /= n;
-        }
-        Some(params)
+        self.grid.point(number)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::{Dimension, Distribution};
+    use crate::space::{Dimension, Distribution, ParamValue};
 
     #[test]
     fn covers_every_combination_once_then_stops() {
@@ -66,6 +47,7 @@ mod tests {
                         ParamValue::Int(2),
                     ]),
                     points: None,
+                    when: Vec::new(),
                 },
                 Dimension {
                     name: "b".into(),
@@ -74,6 +56,7 @@ mod tests {
                         high: 1.0,
                     },
                     points: Some(3),
+                    when: Vec::new(),
                 },
             ],
         };
@@ -86,5 +69,44 @@ mod tests {
             assert!(!points[i + 1..].contains(p));
         }
         assert!(grid.sample(&space, 6, &[]).is_none());
+    }
+
+    #[test]
+    fn a_conditional_grid_holds_only_active_combinations() {
+        let choice = |values: &[&str]| {
+            Distribution::Choice(
+                values
+                    .iter()
+                    .map(|v| ParamValue::Str(v.to_string()))
+                    .collect(),
+            )
+        };
+        let mut momentum = Dimension::new(
+            "momentum",
+            Distribution::Choice(vec![ParamValue::Float(0.5), ParamValue::Float(0.9)]),
+        );
+        momentum.when = vec![crate::space::Condition {
+            parent: "optimizer".into(),
+            values: vec![ParamValue::Str("sgd".into())],
+        }];
+        let space = Space {
+            dimensions: vec![
+                Dimension::new("optimizer", choice(&["sgd", "adamw"])),
+                momentum,
+            ],
+        };
+        let mut grid = GridSampler::new(&space, None);
+        // sgd with each momentum, and adamw once (not once per momentum it ignores).
+        assert_eq!(grid.size(), 3);
+        let points: Vec<Params> = (0..3)
+            .map(|n| grid.sample(&space, n, &[]).unwrap())
+            .collect();
+        let adamw: Vec<&Params> = points
+            .iter()
+            .filter(|p| p["optimizer"] == ParamValue::Str("adamw".into()))
+            .collect();
+        assert_eq!(adamw.len(), 1);
+        assert!(!adamw[0].contains_key("momentum"));
+        assert!(grid.sample(&space, 3, &[]).is_none());
     }
 }

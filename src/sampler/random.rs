@@ -45,6 +45,7 @@ mod tests {
                         high: 1e-1,
                     },
                     points: None,
+                    when: Vec::new(),
                 },
                 Dimension {
                     name: "batch_size".into(),
@@ -53,6 +54,7 @@ mod tests {
                         ParamValue::Int(32),
                     ]),
                     points: None,
+                    when: Vec::new(),
                 },
             ],
         }

@@ -53,6 +53,7 @@ mod tests {
                         high: 1.0,
                     },
                     points: None,
+                    when: Vec::new(),
                 })
                 .collect(),
         };

@@ -296,6 +296,36 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(7),
         ),
         (
+            "a condition on a key the space does not have",
+            space("momentum = { uniform = [0.5, 0.9], when = { optimiser = [\"sgd\"] } }"),
+            "`optimiser` is not a key of [space]",
+            Some(27),
+        ),
+        (
+            "a condition on a value outside the parent's choices",
+            space("optimizer = { choice = [\"sgd\", \"adamw\"] }\nmomentum = { uniform = [0.5, 0.9], when = { optimizer = [\"adam\"] } }"),
+            "is not one of the choices of `optimizer`",
+            Some(28),
+        ),
+        (
+            "a condition on a range, not a choice",
+            space("dropout = { uniform = [0.0, 0.5], when = { learning_rate = [0.1] } }"),
+            "not a `choice`",
+            Some(27),
+        ),
+        (
+            "conditions that go round",
+            space("hidden = { choice = [8, 16], when = { layers = [1] } }\nlayers = { choice = [1, 2], when = { hidden = [8] } }"),
+            "go round",
+            Some(27),
+        ),
+        (
+            "a searched setting that the fixed optimizer ignores",
+            space("momentum = { uniform = [0.5, 0.9] }"),
+            "optimizer = \"adamw\" ignores it",
+            Some(27),
+        ),
+        (
             "a tpe gamma outside (0, 1)",
             format!("{b}[sampler]\nkind = \"tpe\"\ngamma = 1.5\n"),
             "`gamma` must be a fraction",

@@ -795,3 +795,53 @@ fn progress_goes_to_stderr_data_to_stdout_and_the_last_line_counts_no_trial_runn
     );
     assert!(stdout.starts_with("rank  trial  state"), "{stdout}");
 }
+
+#[test]
+fn a_setting_only_some_optimizers_use_is_left_out_of_the_others_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = digits_experiment("cond", 12, 2, 2)
+        + "optimizer = { choice = [\"sgd\", \"adamw\"] }\nmomentum = { uniform = [0.5, 0.95] }\n";
+    let file = write(dir.path(), "c.toml", &experiment);
+    // `kiln check` shows the condition it took from the settings table.
+    let check = run(&["check", file.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        shown.contains("when optimizer in {sgd}"),
+        "{}",
+        text(&check)
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
+    let created: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "trial_created")
+        .collect();
+    let branches: Vec<bool> = created
+        .iter()
+        .map(|e| {
+            let sgd = e["params"]["optimizer"] == "sgd";
+            assert_eq!(sgd, e["params"].get("momentum").is_some(), "{e}");
+            sgd
+        })
+        .collect();
+    assert!(
+        branches.contains(&true) && branches.contains(&false),
+        "{branches:?}"
+    );
+    for row in csv_rows(&results.join("leaderboard.csv")) {
+        assert_eq!(
+            row["optimizer"] == "sgd",
+            !row["momentum"].is_empty(),
+            "{row:?}"
+        );
+    }
+    let importance = csv_rows(&results.join("importance.csv"));
+    assert!(
+        importance
+            .iter()
+            .all(|r| r["importance"].parse::<f64>().is_ok_and(f64::is_finite)),
+        "{importance:?}"
+    );
+}

@@ -438,9 +438,14 @@ function parallel(s, d, maximize) {
   const lines = el("g", {}, svg);
   // Coloured by rank, not by value: a few far-off values would leave every other line alike.
   for (const [i, r] of sorted.entries()) {
-    const pts = columns.map((c, i) => { const v = c.value(r); return v === undefined ? null : `${cx(i)},${cy(c.scale.at(v))}`; });
-    if (pts.includes(null)) continue;
-    el("polyline", { points: pts.join(" "), fill: "none", stroke: shade(i / Math.max(1, sorted.length - 1), true), "stroke-width": 1.4, "stroke-opacity": 0.8, class: "dot", "data-trial": r.trial }, lines);
+    const pts = columns.map((c, k) => { const v = c.value(r); return v === undefined ? null : `${cx(k)},${cy(c.scale.at(v))}`; });
+    // A parameter the trial's branch left out breaks its line there.
+    let piece = [];
+    for (const p of [...pts, null]) {
+      if (p !== null) { piece.push(p); continue; }
+      if (piece.length > 1) el("polyline", { points: piece.join(" "), fill: "none", stroke: shade(i / Math.max(1, sorted.length - 1), true), "stroke-width": 1.4, "stroke-opacity": 0.8, class: "dot", "data-trial": r.trial }, lines);
+      piece = [];
+    }
   }
   columns.forEach((c, i) => {
     const g = el("g", { class: "axis" }, svg);
