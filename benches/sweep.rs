@@ -208,6 +208,7 @@ fn trial_events(trial: u64) -> Vec<Event> {
         trial,
         seed: trial,
         params,
+        queued: false,
         time,
     }];
     for epoch in 1..=5 {
@@ -700,6 +701,7 @@ fn replay(dir: &Path) {
             trial,
             seed: trial * 7,
             params,
+            queued: false,
             time: 1.0,
         });
         for epoch in 1..=48 {

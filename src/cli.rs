@@ -144,6 +144,17 @@ enum Command {
         #[command(flatten)]
         shared: SharedSource,
     },
+    /// Queue a configuration: the sweep's next new trial takes these values (the rest sampled).
+    #[command(
+        after_help = "Examples:\n  kiln enqueue results/digits-mlp learning_rate=0.003 batch_size=64\n  kiln resume results/digits-mlp --trials 41      (a finished sweep: one more trial, the queued one)\n\nEach value must be one the [space] key allows. A sweep running in DIR takes it as its next new trial; otherwise it is journaled for the next `kiln resume` (raise --trials if the budget is spent). The experiment's own [[enqueue]] tables come first."
+    )]
+    Enqueue {
+        /// The results folder.
+        dir: PathBuf,
+        /// KEY=VALUE pairs of [space] keys.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        values: Vec<String>,
+    },
     /// A live web page of sweeps: leaderboard, plots, curves that grow as trials train.
     #[command(
         after_help = "Examples:\n  kiln dashboard results/digits-mlp\n  kiln dashboard results                     (every sweep in results/)\n  kiln dashboard --storage postgres://kiln@db.example/kiln --sweep digits-mlp\n\nOpen the address it prints. It only reads: the sweeps may be running (here or on other machines), and a new epoch or trial shows within 2 s. The same data is served as JSON under /api/ (see the README). It listens on 127.0.0.1 unless --host says otherwise; it has no login. Ctrl-C stops it."
@@ -366,6 +377,7 @@ pub fn main(objectives: Objectives) -> ExitCode {
                 crate::commands::compare(&sources, filter, curves)
             }
         }
+        Command::Enqueue { dir, values } => crate::commands::enqueue(&dir, &values),
         Command::Dashboard {
             dirs,
             storage: url,

@@ -3,7 +3,7 @@
 
 #[cfg(feature = "postgres")]
 use crate::db::Db;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::experiment::SamplerKind;
 use crate::experiment::{self, Experiment};
 use crate::journal::{Event, FileJournal};
@@ -695,6 +695,73 @@ pub fn compare(sources: &[Source], filter: report::compare::Filter, curves: bool
         report::compare::compare(&sweeps, &filter)
     };
     write_stdout(&table.to_csv()?)?;
+    Ok(0)
+}
+
+/// `kiln enqueue`: a configuration for the next new trial of the sweep in `dir`: journaled
+/// now when no process sweeps `dir`, else left in its queue folder for that process.
+pub fn enqueue(dir: &Path, assignments: &[String]) -> Result<u8> {
+    let experiment = frozen_experiment(dir)?;
+    let space = &experiment.space;
+    let mut given = crate::space::Params::new();
+    for assignment in assignments {
+        let Some((key, text)) = assignment.split_once('=') else {
+            return Err(Error::input(format!(
+                "`{assignment}` is not KEY=VALUE, e.g. learning_rate=0.01"
+            )));
+        };
+        let value = match space.dimensions.iter().find(|d| d.name == key.trim()) {
+            Some(d) => d
+                .distribution
+                .parse(text.trim())
+                .map_err(|why| Error::input(format!("{key}: {why}")))?,
+            None => crate::space::ParamValue::Str(text.to_string()),
+        };
+        given.insert(key.trim().to_string(), value);
+    }
+    let params = space
+        .admit(&given)
+        .map_err(|(key, why)| Error::input(format!("{key}: {why}")))?;
+    let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    match crate::lock::FolderLock::acquire(dir) {
+        Ok(_lock) => {
+            let mut journal = FileJournal::open(&layout::journal(dir))?;
+            let event = Event::TrialEnqueued {
+                params,
+                time: crate::journal::now(),
+            };
+            crate::journal::Journal::append(&mut journal, &[event], true)?;
+            let state = FileJournal::fold(&layout::journal(dir))?;
+            let budget = state.budget.unwrap_or(0);
+            let more = if state.trials.len() as u64 >= budget {
+                format!(
+                    " The budget of {budget} trials is spent: run it with `kiln resume {} --trials {}`.",
+                    dir.display(),
+                    budget + 1
+                )
+            } else {
+                format!(" `kiln resume {}` runs it.", dir.display())
+            };
+            crate::tell!("Queued {} for the next new trial.{more}", shown.join(" "));
+        }
+        Err(_) => {
+            let queue = layout::queue(dir);
+            std::fs::create_dir_all(&queue)
+                .context(|| format!("cannot create {}", queue.display()))?;
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let file = queue.join(format!("{nanos:024}-{}.json", std::process::id()));
+            let json = serde_json::to_vec(&params).context(|| "cannot write JSON".into())?;
+            crate::files::write_atomic(&file, &json, true)
+                .context(|| format!("cannot write {}", file.display()))?;
+            crate::tell!(
+                "Queued {} for the sweep running in {}: it takes it as its next new trial.",
+                shown.join(" "),
+                dir.display()
+            );
+        }
+    }
     Ok(0)
 }
 

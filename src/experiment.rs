@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::names::Named;
 use crate::settings::{Settings, did_you_mean, hint, quote_list};
-use crate::space::{Condition, Dimension, Distribution, ParamValue, Space};
+use crate::space::{Condition, Dimension, Distribution, ParamValue, Params, Space};
 use crate::trial::Direction;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -177,6 +177,8 @@ pub struct Experiment {
     pub pruner: PrunerSpec,
     /// What is searched.
     pub space: Space,
+    /// `[[enqueue]]`: configurations (some or all parameters) the first trials take, in order.
+    pub enqueue: Vec<Params>,
     /// `[storage] url`: the PostgreSQL database that keeps the sweep, shared by workers.
     pub storage_url: Option<String>,
     /// The file it came from.
@@ -203,6 +205,8 @@ struct Raw {
     pruner: RawPruner,
     #[serde(default)]
     space: toml::Table,
+    #[serde(default)]
+    enqueue: Vec<toml::Table>,
     storage: Option<RawStorage>,
 }
 
@@ -450,6 +454,7 @@ impl Builder {
             },
             pruner: self.pruner(&raw.pruner)?,
             sampler,
+            enqueue: self.enqueue(&raw.enqueue, &space)?,
             space,
             storage_url: raw.storage.as_ref().map(|s| self.storage(s)).transpose()?,
             source: self.source.clone(),
@@ -749,6 +754,32 @@ impl Builder {
             }
         }
         Ok(())
+    }
+
+    /// `[[enqueue]]` tables: each a configuration the space admits.
+    fn enqueue(&self, tables: &[toml::Table], space: &Space) -> Result<Vec<Params>> {
+        let mut queue = Vec::new();
+        for (i, table) in tables.iter().enumerate() {
+            let index = i.to_string();
+            if table.is_empty() {
+                return Err(self.err(&["enqueue", &index], "an empty [[enqueue]]: give some parameters of [space], e.g. learning_rate = 0.01"));
+            }
+            let mut given = Params::new();
+            for (key, value) in table {
+                let value = scalar(value).ok_or_else(|| {
+                    self.err(
+                        &["enqueue", &index, key],
+                        "a value must be a number, a string or a boolean",
+                    )
+                })?;
+                given.insert(key.clone(), value);
+            }
+            let admitted = space
+                .admit(&given)
+                .map_err(|(key, why)| self.err(&["enqueue", &index, &key], why))?;
+            queue.push(admitted);
+        }
+        Ok(queue)
     }
 
     /// Refuses conditions that go round (`a` when `b`, `b` when `a`): no trial could have them.
@@ -1153,13 +1184,31 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;
     let mut item: &toml_edit::Item = doc.as_item();
     let mut offset = None;
-    for segment in path {
+    let mut segments = path.iter();
+    while let Some(segment) = segments.next() {
         if let Some(array) = item.as_array() {
             let value = array.get(segment.parse().ok()?)?;
-            offset = value.span().map(|s| s.start).or(offset);
-            return offset;
+            return value.span().map(|s| s.start).or(offset);
         }
-        let table = item.as_table_like()?;
+        let table: &dyn toml_edit::TableLike = match item.as_array_of_tables() {
+            // `[[enqueue]]`: the segment is the table's index, the next one a key in it.
+            Some(tables) => {
+                let table = tables.get(segment.parse().ok()?)?;
+                offset = table.span().map(|s| s.start).or(offset);
+                let Some(key) = segments.next() else {
+                    return offset;
+                };
+                let (key, next) = table.get_key_value(key)?;
+                offset = key
+                    .span()
+                    .or_else(|| next.span())
+                    .map(|s| s.start)
+                    .or(offset);
+                item = next;
+                continue;
+            }
+            None => item.as_table_like()?,
+        };
         let (key, next) = table.get_key_value(segment)?;
         offset = key
             .span()

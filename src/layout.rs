@@ -8,6 +8,7 @@
 //! DIR/kiln.log          what that process logged
 //! DIR/leaderboard.csv, curves.csv, importance.csv, report.html, plots/
 //! DIR/trials/N/         trial N's files: checkpoints, best.bpk, model.json, its own
+//! DIR/queue/            configurations `kiln enqueue` left for the sweep running there
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -82,6 +83,12 @@ pub fn plots(dir: &Path) -> PathBuf {
 /// The marker of a folder exported from a shared sweep: which sweep, from where.
 pub fn exported_from(dir: &Path) -> PathBuf {
     dir.join("exported-from")
+}
+
+/// Where `kiln enqueue` leaves configurations for the process sweeping `dir`, which journals
+/// them and removes the files.
+pub fn queue(dir: &Path) -> PathBuf {
+    dir.join("queue")
 }
 
 /// The report page of `dir`.

@@ -26,6 +26,8 @@ pub enum Stream {
     Split = 6,
     /// A user objective's streams ([`crate::objective::Trial::rng`]).
     User = 7,
+    /// The values a queued configuration leaves to chance.
+    Fill = 8,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

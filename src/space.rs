@@ -207,6 +207,64 @@ impl Distribution {
         Some(u.clamp(0.0, 1.0))
     }
 
+    /// `value` as this distribution holds it (an integer given for a float range becomes a
+    /// float; a number matches a numeric choice equal to it), or why it is not one of its values.
+    pub fn admit(&self, value: &ParamValue) -> Result<ParamValue, String> {
+        let outside = || format!("`{value}` is outside {self}");
+        match (self, value.as_f64()) {
+            (
+                Distribution::Uniform { low, high } | Distribution::LogUniform { low, high },
+                Some(x),
+            ) => {
+                if (*low..=*high).contains(&x) {
+                    Ok(ParamValue::Float(x))
+                } else {
+                    Err(outside())
+                }
+            }
+            (
+                Distribution::Int {
+                    low, high, step, ..
+                },
+                Some(x),
+            ) => match value {
+                ParamValue::Int(i) if (low..=high).contains(&i) && (i - low) % step == 0 => {
+                    Ok(ParamValue::Int(*i))
+                }
+                ParamValue::Int(_) => Err(outside()),
+                _ => Err(format!(
+                    "`{x}` is not an integer: {self} takes whole numbers"
+                )),
+            },
+            (Distribution::Choice(values), _) => values
+                .iter()
+                .find(|c| *c == value || (c.as_f64().is_some() && c.as_f64() == value.as_f64()))
+                .cloned()
+                .ok_or_else(|| format!("`{value}` is not one of {self}")),
+            (_, None) => Err(format!(
+                "`{value}` is {}, but {self} takes numbers",
+                value.type_name()
+            )),
+        }
+    }
+
+    /// A value of this distribution written as text (`kiln enqueue DIR key=value`).
+    pub fn parse(&self, text: &str) -> Result<ParamValue, String> {
+        let value = match self {
+            Distribution::Choice(values) => values
+                .iter()
+                .find(|c| c.to_string() == text)
+                .cloned()
+                .unwrap_or_else(|| ParamValue::Str(text.to_string())),
+            _ => match (text.parse::<i64>(), text.parse::<f64>()) {
+                (Ok(i), _) => ParamValue::Int(i),
+                (_, Ok(x)) => ParamValue::Float(x),
+                _ => return Err(format!("`{text}` is not a number; {self} takes numbers")),
+            },
+        };
+        self.admit(&value)
+    }
+
     /// The values a grid takes along this dimension: every choice and every integer step, or
     /// `points` evenly spaced values (in `ln x` for log distributions) of a range.
     pub fn grid_values(&self, points: Option<usize>) -> Result<Vec<ParamValue>, String> {
@@ -369,6 +427,25 @@ impl Space {
         params
     }
 
+    /// `given` completed from `point` of the unit cube (the values not given), then with the
+    /// inactive parameters left out: a queued configuration as a trial takes it.
+    pub fn fill(&self, given: &Params, point: &[f64]) -> Params {
+        let mut params: Params = self
+            .dimensions
+            .iter()
+            .zip(point)
+            .map(|(d, &u)| {
+                let value = given.get(&d.name).cloned();
+                (
+                    d.name.clone(),
+                    value.unwrap_or_else(|| d.distribution.from_unit(u)),
+                )
+            })
+            .collect();
+        self.drop_inactive(&mut params);
+        params
+    }
+
     /// Removes the parameters whose conditions do not hold, in as many passes as conditions
     /// chain: a parameter whose parent was removed is removed too.
     pub fn drop_inactive(&self, params: &mut Params) {
@@ -388,6 +465,45 @@ impl Space {
                 .get(&c.parent)
                 .is_some_and(|value| c.values.contains(value))
         })
+    }
+
+    /// Checks a configuration given by a person (`[[enqueue]]`, `kiln enqueue`): each key a
+    /// dimension, each value one of its values, none inactive under the values given with
+    /// it. Returns it as the space holds it, or the key at fault and why.
+    pub fn admit(&self, given: &Params) -> Result<Params, (String, String)> {
+        let mut admitted = Params::new();
+        for (key, value) in given {
+            let Some(d) = self.dimensions.iter().find(|d| d.name == *key) else {
+                let names: Vec<&str> = self.names().collect();
+                return Err((
+                    key.clone(),
+                    format!(
+                        "`{key}` is not a key of [space]; it has {}",
+                        names.join(", ")
+                    ),
+                ));
+            };
+            let value = d
+                .distribution
+                .admit(value)
+                .map_err(|why| (key.clone(), why))?;
+            admitted.insert(key.clone(), value);
+        }
+        for d in &self.dimensions {
+            let decided = d.when.iter().all(|c| admitted.contains_key(&c.parent));
+            if admitted.contains_key(&d.name) && decided && !Space::holds(d, &admitted) {
+                let when: Vec<String> = d.when.iter().map(ToString::to_string).collect();
+                return Err((
+                    d.name.clone(),
+                    format!(
+                        "`{}` is inactive with the values given (it is searched when {})",
+                        d.name,
+                        when.join(" and ")
+                    ),
+                ));
+            }
+        }
+        Ok(admitted)
     }
 
     /// Whether some dimension has conditions.

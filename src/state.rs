@@ -48,6 +48,8 @@ pub struct TrialRecord {
     pub n_params: Option<u64>,
     /// Last time anything happened to it.
     pub last_activity: f64,
+    /// Whether it took a queued configuration instead of the sampler's.
+    pub queued: bool,
 }
 
 impl TrialRecord {
@@ -107,6 +109,10 @@ pub struct SweepState {
     pub last_activity: f64,
     /// Events applied.
     pub events: u64,
+    /// Configurations queued by `kiln enqueue`, in order.
+    pub enqueued: Vec<Params>,
+    /// Trials created from the queue (the experiment's `[[enqueue]]`, then `enqueued`).
+    pub queued: usize,
     /// The numbers of the trials not ended, in order: what `unfinished` walks, so that a
     /// claim costs the same at trial 100,000 as at trial 10.
     open: std::collections::BTreeSet<u64>,
@@ -148,12 +154,18 @@ impl SweepState {
                 self.budget = Some(*trials);
                 self.last_activity = *time;
             }
+            Event::TrialEnqueued { params, time } => {
+                self.enqueued.push(params.clone());
+                self.last_activity = *time;
+            }
             Event::TrialCreated {
                 trial,
                 seed,
                 params,
+                queued,
                 time,
             } => {
+                self.queued += usize::from(*queued);
                 debug_assert_eq!(
                     *trial as usize,
                     self.trials.len(),
@@ -161,6 +173,7 @@ impl SweepState {
                 );
                 self.open.insert(*trial);
                 self.trials.push(TrialRecord {
+                    queued: *queued,
                     number: *trial,
                     seed: *seed,
                     params: params.clone(),
@@ -319,7 +332,7 @@ impl Sequence {
                 }
                 *last = *epoch;
             }
-            Event::SweepStarted { .. } | Event::BudgetSet { .. } => {}
+            Event::SweepStarted { .. } | Event::BudgetSet { .. } | Event::TrialEnqueued { .. } => {}
         }
         Ok(())
     }
@@ -357,6 +370,7 @@ pub(crate) fn ended_trial(
             trial,
             seed: 0,
             params,
+            queued: false,
             time: 0.0,
         },
         Event::EpochReported {
@@ -403,6 +417,7 @@ mod tests {
                 trial: 0,
                 seed: 1,
                 params: Params::new(),
+                queued: false,
                 time: 0.0,
             },
             report(0, 1, 0.5),

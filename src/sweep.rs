@@ -19,6 +19,7 @@ use crate::rng;
 use crate::sampler;
 use crate::sampler::Sampler;
 use crate::signals;
+use crate::space::Params;
 use crate::state::{SweepState, TrialRecord};
 use crate::store::{Claim, FolderStore, Storage, Store};
 use crate::trial::{EndState, Epoch};
@@ -218,6 +219,8 @@ struct Orchestrator<'a> {
     done: bool,
     /// When nothing was claimable (trials held by other workers), when to ask again.
     next_claim: Instant,
+    /// When to look for configurations `kiln enqueue` left next.
+    next_queue_check: Instant,
     reports: ReportTimer,
 }
 
@@ -288,6 +291,7 @@ impl<'a> Orchestrator<'a> {
             stopping: false,
             done: false,
             next_claim: Instant::now(),
+            next_queue_check: Instant::now(),
             reports: ReportTimer {
                 written: Instant::now(),
                 cost: Duration::ZERO,
@@ -349,6 +353,10 @@ impl<'a> Orchestrator<'a> {
             .budget
             .max_time
             .is_none_or(|limit| self.started.elapsed() < limit);
+        if Instant::now() >= self.next_queue_check {
+            self.store.take_queued(&mut self.state, &experiment.space)?;
+            self.next_queue_check = Instant::now() + QUEUE_EVERY;
+        }
         while !self.stopping && !self.done && Instant::now() >= self.next_claim {
             let Some(id) = self.slots.iter().position(|s| s.trial.is_none()) else {
                 break;
@@ -360,14 +368,22 @@ impl<'a> Orchestrator<'a> {
                     return None;
                 }
                 let number = state.trials.len() as u64;
-                let Some(params) = sampler.sample(&experiment.space, number, &state.trials) else {
-                    *exhausted = true;
-                    return None;
+                let mut queue = experiment.enqueue.iter().chain(&state.enqueued);
+                let (params, queued) = match queue.nth(state.queued) {
+                    Some(given) => (queued_params(experiment, number, given), true),
+                    None => match sampler.sample(&experiment.space, number, &state.trials) {
+                        Some(params) => (params, false),
+                        None => {
+                            *exhausted = true;
+                            return None;
+                        }
+                    },
                 };
                 Some(Event::TrialCreated {
                     trial: number,
                     seed: rng::trial_seed(experiment.seed, number),
                     params,
+                    queued,
                     time: now(),
                 })
             };
@@ -671,6 +687,21 @@ fn ended(trial: u64, end: EndState, note: Option<String>, n_params: Option<u64>)
         n_params,
         time: now(),
     }
+}
+
+/// How often a running sweep looks for configurations `kiln enqueue` left.
+const QUEUE_EVERY: Duration = Duration::from_millis(250);
+
+/// Trial `number`'s parameters from a queued configuration: the given values, the others
+/// drawn from the trial's own stream (never the sampler's, whose draws stay those of the
+/// trials it proposes), the inactive ones left out.
+fn queued_params(experiment: &Experiment, number: u64, given: &Params) -> Params {
+    use rand::Rng as _;
+    let mut draws = rng::stream(experiment.seed, rng::Stream::Fill, &[number]);
+    let point: Vec<f64> = (experiment.space.dimensions.iter())
+        .map(|_| draws.random())
+        .collect();
+    experiment.space.fill(given, &point)
 }
 
 #[cfg(test)]

@@ -264,6 +264,7 @@ mod tests {
             trial,
             seed: trial,
             params: Default::default(),
+            queued: false,
             time: 1.0,
         }
     }

@@ -58,6 +58,17 @@ pub enum Event {
         seed: u64,
         /// Its sampled parameters.
         params: Params,
+        /// Whether it is the next configuration of the queue ([[enqueue]], `kiln enqueue`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        queued: bool,
+        /// When.
+        time: f64,
+    },
+    /// A configuration was queued by `kiln enqueue`: the next trial created takes its values
+    /// (after the experiment's own `[[enqueue]]` ones).
+    TrialEnqueued {
+        /// The given parameters; the others are sampled.
+        params: Params,
         /// When.
         time: f64,
     },
@@ -109,7 +120,9 @@ impl Event {
     /// The trial this event is about, if any.
     pub fn trial(&self) -> Option<u64> {
         match self {
-            Event::SweepStarted { .. } | Event::BudgetSet { .. } => None,
+            Event::SweepStarted { .. } | Event::BudgetSet { .. } | Event::TrialEnqueued { .. } => {
+                None
+            }
             Event::TrialCreated { trial, .. }
             | Event::TrialStarted { trial, .. }
             | Event::EpochReported { trial, .. }

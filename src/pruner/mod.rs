@@ -138,6 +138,7 @@ pub(crate) mod tests {
                 trial: number as u64,
                 seed: 0,
                 params: Params::new(),
+                queued: false,
                 time: 0.0,
             });
             for (i, &loss) in curve.iter().enumerate() {

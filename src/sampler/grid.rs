@@ -26,8 +26,10 @@ impl GridSampler {
 }
 
 impl Sampler for GridSampler {
-    fn sample(&mut self, _space: &Space, number: u64, _history: &[TrialRecord]) -> Option<Params> {
-        self.grid.point(number)
+    fn sample(&mut self, _space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params> {
+        // Trials that took queued configurations take no grid point.
+        let queued = history.iter().filter(|t| t.queued).count() as u64;
+        self.grid.point(number - queued)
     }
 }
 

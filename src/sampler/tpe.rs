@@ -647,6 +647,7 @@ mod tests {
             trial: 20,
             seed: 0,
             params: first.clone(),
+            queued: false,
             time: 0.0,
         });
         let second = sampler.sample(&space, 21, &state.trials).unwrap();

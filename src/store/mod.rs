@@ -131,6 +131,11 @@ pub trait Store {
         Ok(())
     }
 
+    /// Journals the configurations `kiln enqueue` left for this sweep since the last call.
+    fn take_queued(&mut self, _state: &mut SweepState, _space: &crate::space::Space) -> Result<()> {
+        Ok(())
+    }
+
     /// Rewrites the report files, where the store has them.
     fn write_reports(&mut self, _state: &SweepState, _spec: &ReportSpec<'_>) -> Result<()> {
         Ok(())
@@ -447,6 +452,39 @@ impl Store for FolderStore {
                     path.display()
                 )));
             }
+        }
+        Ok(())
+    }
+
+    fn take_queued(&mut self, state: &mut SweepState, space: &crate::space::Space) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(layout::queue(&self.dir)) else {
+            return Ok(());
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let given = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| serde_json::from_str::<crate::space::Params>(&text).ok());
+            // `kiln enqueue` checked it against this same space; anything else is not ours.
+            match given.map(|g| space.admit(&g)) {
+                Some(Ok(params)) => {
+                    let event = Event::TrialEnqueued {
+                        params,
+                        time: now(),
+                    };
+                    self.append(state, &[event])?;
+                    self.journal.append(&[], true)?;
+                }
+                _ => tracing::warn!(
+                    "{}: not a configuration of this sweep; ignored",
+                    file.display()
+                ),
+            }
+            std::fs::remove_file(&file).context(|| format!("cannot remove {}", file.display()))?;
         }
         Ok(())
     }

@@ -326,6 +326,18 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(27),
         ),
         (
+            "an enqueued value outside its range",
+            format!("{b}\n[[enqueue]]\nlearning_rate = 0.5\n"),
+            "`0.5` is outside log_uniform [0.0001, 0.1]",
+            Some(29),
+        ),
+        (
+            "an enqueued key the space does not have",
+            format!("{b}\n[[enqueue]]\nlearning_rte = 0.01\n"),
+            "`learning_rte` is not a key of [space]",
+            Some(29),
+        ),
+        (
             "a tpe gamma outside (0, 1)",
             format!("{b}[sampler]\nkind = \"tpe\"\ngamma = 1.5\n"),
             "`gamma` must be a fraction",

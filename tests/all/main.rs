@@ -11,5 +11,6 @@ mod edges;
 mod golden;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod queue;
 mod sweeps;
 mod training;
