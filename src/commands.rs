@@ -853,7 +853,7 @@ pub fn status(source: &Source) -> Result<u8> {
         count(EndState::Failed),
         state.unfinished().count()
     );
-    match state.best(spec.metric, spec.direction) {
+    match report::best(&state, &spec) {
         Some((t, v)) => {
             let epoch = t
                 .best_epoch(spec.metric, spec.direction)
@@ -935,15 +935,9 @@ pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Resu
         )));
     }
     let number = match trial {
-        "best" => {
-            let spec = ReportSpec::of(&experiment);
-            state
-                .best(spec.metric, spec.direction)
-                .map(|(t, _)| t.number)
-                .ok_or_else(|| {
-                    Error::input(format!("{} has no complete trial yet", dir.display()))
-                })?
-        }
+        "best" => report::best(&state, &ReportSpec::of(&experiment))
+            .map(|(t, _)| t.number)
+            .ok_or_else(|| Error::input(format!("{} has no complete trial yet", dir.display())))?,
         n => n
             .parse::<u64>()
             .ok()

@@ -6,6 +6,7 @@
 //! (ranges, names, the settings table), and errors are placed with a span index built by
 //! `toml_edit` over the same text.
 
+use crate::constraint::Constraint;
 use crate::error::{Error, Result};
 use crate::names::Named;
 use crate::settings::{Settings, did_you_mean, hint, quote_list};
@@ -179,6 +180,8 @@ pub struct Experiment {
     pub space: Space,
     /// `[[enqueue]]`: configurations (some or all parameters) the first trials take, in order.
     pub enqueue: Vec<Params>,
+    /// `[[constraint]]`: bounds a feasible trial keeps.
+    pub constraints: Vec<Constraint>,
     /// `[storage] url`: the PostgreSQL database that keeps the sweep, shared by workers.
     pub storage_url: Option<String>,
     /// The file it came from.
@@ -207,6 +210,8 @@ struct Raw {
     space: toml::Table,
     #[serde(default)]
     enqueue: Vec<toml::Table>,
+    #[serde(default)]
+    constraint: Vec<toml::Table>,
     storage: Option<RawStorage>,
 }
 
@@ -455,6 +460,7 @@ impl Builder {
             pruner: self.pruner(&raw.pruner)?,
             sampler,
             enqueue: self.enqueue(&raw.enqueue, &space)?,
+            constraints: self.constraints(&raw.constraint)?,
             space,
             storage_url: raw.storage.as_ref().map(|s| self.storage(s)).transpose()?,
             source: self.source.clone(),
@@ -754,6 +760,60 @@ impl Builder {
             }
         }
         Ok(())
+    }
+
+    /// `[[constraint]]` tables: `metric` and `min` and/or `max` (which metrics exist is the
+    /// objective's to say: [`crate::objective::registry::prepare`]).
+    fn constraints(&self, tables: &[toml::Table]) -> Result<Vec<Constraint>> {
+        let mut constraints = Vec::new();
+        for (i, table) in tables.iter().enumerate() {
+            let index = i.to_string();
+            let at = |key: &'static str| ["constraint", index.as_str(), key];
+            for key in table.keys() {
+                if !["metric", "min", "max"].contains(&key.as_str()) {
+                    return Err(self.err(
+                        &["constraint", &index, key],
+                        format!(
+                            "unknown key `{key}` in [[constraint]]; allowed: `metric`, `min`, `max`"
+                        ),
+                    ));
+                }
+            }
+            let metric = match table.get("metric") {
+                Some(toml::Value::String(m)) => m.clone(),
+                _ => {
+                    return Err(self.err(&["constraint", &index], "[[constraint]] needs `metric`: a metric the objective reports, or n_params"));
+                }
+            };
+            let bound = |key: &'static str| -> Result<Option<f64>> {
+                match table.get(key) {
+                    None => Ok(None),
+                    Some(toml::Value::Float(x)) => Ok(Some(*x)),
+                    Some(toml::Value::Integer(i)) => Ok(Some(*i as f64)),
+                    Some(_) => Err(self.err(&at(key), format!("`{key}` must be a number"))),
+                }
+            };
+            let (min, max) = (bound("min")?, bound("max")?);
+            match (min, max) {
+                (None, None) => {
+                    return Err(self.err(
+                        &at("metric"),
+                        format!(
+                            "the constraint on `{metric}` has no bound: give `min`, `max` or both"
+                        ),
+                    ));
+                }
+                (Some(low), Some(high)) if low > high => {
+                    return Err(self.err(
+                        &at("min"),
+                        format!("min {low} is above max {high}: no trial could keep both"),
+                    ));
+                }
+                _ => {}
+            }
+            constraints.push(Constraint { metric, min, max });
+        }
+        Ok(constraints)
     }
 
     /// `[[enqueue]]` tables: each a configuration the space admits.

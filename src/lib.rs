@@ -17,6 +17,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub(crate) mod commands;
+pub mod constraint;
 pub(crate) mod dashboard;
 #[cfg(feature = "postgres")]
 pub(crate) mod db;

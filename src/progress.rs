@@ -53,9 +53,7 @@ impl Progress {
             ended_at_start: ended,
             quiet,
             best: std::cell::Cell::new(
-                state
-                    .best(spec.metric, spec.direction)
-                    .map(|(t, v)| (t.number, v)),
+                crate::report::best(state, spec).map(|(t, v)| (t.number, v)),
             ),
             running: Default::default(),
             running_shown: Default::default(),
@@ -119,6 +117,7 @@ impl Progress {
         running: usize,
     ) {
         if trial.state == TrialState::Ended(EndState::Complete)
+            && spec.judge().violation(trial) == 0.0
             && let Some(v) = trial.best_value(spec.metric, spec.direction)
             && self
                 .best

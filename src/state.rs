@@ -263,9 +263,19 @@ impl SweepState {
 
     /// The best complete trial and its best value.
     pub fn best(&self, metric: &str, direction: Direction) -> Option<(&TrialRecord, f64)> {
+        self.best_where(metric, direction, |_| true)
+    }
+
+    /// [`SweepState::best`] among the complete trials that `keep` keeps.
+    pub fn best_where(
+        &self,
+        metric: &str,
+        direction: Direction,
+        keep: impl Fn(&TrialRecord) -> bool,
+    ) -> Option<(&TrialRecord, f64)> {
         let mut best: Option<(&TrialRecord, f64)> = None;
         for t in &self.trials {
-            if t.state != TrialState::Ended(EndState::Complete) {
+            if t.state != TrialState::Ended(EndState::Complete) || !keep(t) {
                 continue;
             }
             if let Some(v) = t.best_value(metric, direction)

@@ -277,12 +277,7 @@ impl<'a> Orchestrator<'a> {
             state,
             spec,
             fingerprint: crate::experiment::fingerprint(&experiment.source.text),
-            sampler: sampler::build(
-                &experiment.sampler,
-                &experiment.space,
-                experiment.seed,
-                &experiment.objective,
-            ),
+            sampler: sampler::build(experiment),
             pool: Pool::new(launcher),
             pruner,
             slots: (0..workers).map(|_| Slot::default()).collect(),

@@ -71,12 +71,12 @@ pub fn summary(id: usize, view: &View) -> Summary<'_> {
         pruned: count(EndState::Pruned),
         failed: count(EndState::Failed),
         running: state.count(TrialState::Running),
-        best: state
-            .best(&objective.metric, objective.direction)
-            .map(|(t, value)| Best {
+        best: crate::report::best(state, &ReportSpec::of(&view.experiment)).map(|(t, value)| {
+            Best {
                 trial: t.number,
                 value,
-            }),
+            }
+        }),
         error: view.error.as_deref(),
     }
 }
@@ -183,8 +183,8 @@ pub struct Row<'a> {
     pub params: &'a Params,
     /// Every metric at its best epoch.
     pub metrics: Option<&'a Metrics>,
-    /// Why it failed or was pruned.
-    pub note: Option<&'a str>,
+    /// Why it failed or was pruned, and the constraints it breaks.
+    pub note: Option<String>,
 }
 
 fn row<'a>(t: &'a TrialRecord, rank: Option<usize>, spec: &ReportSpec<'_>) -> Row<'a> {
@@ -204,7 +204,7 @@ fn row<'a>(t: &'a TrialRecord, rank: Option<usize>, spec: &ReportSpec<'_>) -> Ro
         n_params: t.n_params,
         params: &t.params,
         metrics: best.map(|e| &e.metrics),
-        note: t.note.as_deref(),
+        note: Some(crate::report::note(t, spec)).filter(|n| !n.is_empty()),
     }
 }
 

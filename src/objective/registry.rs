@@ -105,6 +105,15 @@ pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result
         &["objective", "metric"],
         &metrics,
     )?;
+    let constrainable: Vec<String> = metrics
+        .iter()
+        .cloned()
+        .chain([crate::constraint::N_PARAMS.to_string()])
+        .collect();
+    for (i, c) in experiment.constraints.iter().enumerate() {
+        let index = i.to_string();
+        experiment.check_metric(&c.metric, &["constraint", &index, "metric"], &constrainable)?;
+    }
     let max_epochs = objective.max_epochs(experiment)?;
     crate::pruner::check(experiment, max_epochs)?;
     Ok(Prepared {

@@ -51,6 +51,8 @@ pub struct ReportSpec<'a> {
     pub params: Vec<String>,
     /// The space itself (for parameter importance).
     pub space: &'a crate::space::Space,
+    /// `[[constraint]]`: an infeasible trial ranks after the feasible ones.
+    pub constraints: &'a [crate::constraint::Constraint],
 }
 
 impl<'a> ReportSpec<'a> {
@@ -61,6 +63,16 @@ impl<'a> ReportSpec<'a> {
             direction: experiment.objective.direction,
             params: experiment.param_names(),
             space: &experiment.space,
+            constraints: &experiment.constraints,
+        }
+    }
+
+    /// The constraints, judged at each trial's best epoch by the objective.
+    pub fn judge(&self) -> crate::constraint::Judge<'a> {
+        crate::constraint::Judge {
+            constraints: self.constraints,
+            objective: self.metric,
+            direction: self.direction,
         }
     }
 }
@@ -112,9 +124,11 @@ fn state_rank(t: &TrialRecord) -> u8 {
     }
 }
 
-/// The ended trials, best first: complete, then pruned, by objective (ties by val_loss at the
-/// best epoch, then by trial number); failed last.
+/// The ended trials, best first: feasible before infeasible (by how far outside the
+/// constraints), complete before pruned, by objective (ties by val_loss at the best epoch,
+/// then by trial number); failed last.
 pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s TrialRecord> {
+    let judge = spec.judge();
     // Each trial's key is computed once: finding a best epoch walks the trial's epochs.
     let mut keyed: Vec<(u8, Option<f64>, Option<f64>, &TrialRecord)> = state
         .trials
@@ -124,7 +138,21 @@ pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s Trial
             let best = t.best_epoch(spec.metric, spec.direction);
             let value = best.and_then(|e| e.metrics.get(spec.metric).copied());
             let val_loss = best.and_then(|e| e.metrics.get("val_loss").copied());
-            (state_rank(t), value, val_loss, t)
+            let failed = t.state == TrialState::Ended(EndState::Failed);
+            let violation = if failed || spec.constraints.is_empty() {
+                0.0
+            } else {
+                judge.violation(t)
+            };
+            // Infeasible trials come after every feasible one, the nearest to feasible first;
+            // failed ones last of all.
+            match state_rank(t) {
+                _ if failed => (4, value, val_loss, t),
+                rank if violation > 0.0 => {
+                    (rank + 2, Some(spec.direction.loss(violation)), val_loss, t)
+                }
+                rank => (rank, value, val_loss, t),
+            }
         })
         .collect();
     let better_first = |a: Option<f64>, b: Option<f64>, direction: Direction| match (a, b) {
@@ -144,6 +172,26 @@ pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s Trial
         },
     );
     keyed.into_iter().map(|(_, _, _, t)| t).collect()
+}
+
+/// A trial's note: why it failed or was pruned, and which constraints it breaks.
+pub fn note(t: &TrialRecord, spec: &ReportSpec<'_>) -> String {
+    let infeasible = (t.state != TrialState::Ended(EndState::Failed))
+        .then(|| spec.judge().why_infeasible(t))
+        .flatten();
+    [t.note.clone(), infeasible]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The best feasible complete trial and its objective.
+pub fn best<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Option<(&'s TrialRecord, f64)> {
+    let judge = spec.judge();
+    state.best_where(spec.metric, spec.direction, |t| {
+        spec.constraints.is_empty() || judge.violation(t) == 0.0
+    })
 }
 
 /// The leaderboard's first columns: what a trial is and how it did.
@@ -221,7 +269,7 @@ pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<us
                 .iter()
                 .map(|p| t.params.get(p).map(|v| v.to_string()).unwrap_or_default()),
         );
-        row.push(t.note.clone().unwrap_or_default());
+        row.push(note(t, spec));
         rows.push(row);
     }
     Table { columns, rows }
@@ -313,6 +361,7 @@ mod tests {
             direction: Direction::Minimize,
             params: vec![],
             space: &space,
+            constraints: &[],
         };
         let table = leaderboard(&state, &spec);
         let column = |name: &str| table.columns.iter().position(|c| c == name).unwrap();
@@ -350,6 +399,7 @@ mod tests {
             direction: Direction::Maximize,
             params: vec![],
             space: &space,
+            constraints: &[],
         };
         let order: Vec<u64> = ranked(&state, &spec).iter().map(|t| t.number).collect();
         assert_eq!(order, [1, 2, 0]);

@@ -830,6 +830,7 @@ mod tests {
             direction: Direction::Minimize,
             params: vec![],
             space: &space,
+            constraints: &[],
         };
         let mut state = SweepState::default();
         for n in 0..5_000u64 {

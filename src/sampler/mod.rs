@@ -18,7 +18,7 @@ pub use sobol::{
 };
 pub use tpe::{TpeSampler, TpeSettings};
 
-use crate::experiment::{ObjectiveSpec, SamplerKind, SamplerSpec};
+use crate::experiment::{Experiment, SamplerKind};
 use crate::space::{Params, Space};
 use crate::state::TrialRecord;
 
@@ -29,26 +29,26 @@ pub trait Sampler: Send {
 }
 
 /// The sampler an experiment asks for.
-pub fn build(
-    spec: &SamplerSpec,
-    space: &Space,
-    seed: u64,
-    objective: &ObjectiveSpec,
-) -> Box<dyn Sampler> {
+pub fn build(experiment: &Experiment) -> Box<dyn Sampler> {
+    let (spec, space, seed) = (&experiment.sampler, &experiment.space, experiment.seed);
+    let objective = &experiment.objective;
     match spec.kind {
         SamplerKind::Random => Box::new(RandomSampler::new(seed)),
         SamplerKind::Grid => Box::new(GridSampler::new(space, spec.points)),
         SamplerKind::Sobol => Box::new(SobolSampler::new(seed)),
-        SamplerKind::Tpe => Box::new(TpeSampler::new(
-            seed,
-            &objective.metric,
-            objective.direction,
-            TpeSettings {
-                startup_trials: spec.startup_trials,
-                gamma: spec.gamma,
-                candidates: spec.candidates,
-                multivariate: spec.multivariate,
-            },
-        )),
+        SamplerKind::Tpe => Box::new(
+            TpeSampler::new(
+                seed,
+                &objective.metric,
+                objective.direction,
+                TpeSettings {
+                    startup_trials: spec.startup_trials,
+                    gamma: spec.gamma,
+                    candidates: spec.candidates,
+                    multivariate: spec.multivariate,
+                },
+            )
+            .constrained(&experiment.constraints),
+        ),
     }
 }

@@ -338,6 +338,24 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(29),
         ),
         (
+            "a constraint on a metric the objective does not report",
+            format!("{b}\n[[constraint]]\nmetric = \"val_los\"\nmax = 0.5\n"),
+            "unknown metric `val_los`",
+            Some(29),
+        ),
+        (
+            "a constraint without a bound",
+            format!("{b}\n[[constraint]]\nmetric = \"n_params\"\n"),
+            "has no bound",
+            Some(29),
+        ),
+        (
+            "a constraint whose min is above its max",
+            format!("{b}\n[[constraint]]\nmetric = \"n_params\"\nmin = 10\nmax = 5\n"),
+            "no trial could keep both",
+            Some(30),
+        ),
+        (
             "a tpe gamma outside (0, 1)",
             format!("{b}[sampler]\nkind = \"tpe\"\ngamma = 1.5\n"),
             "`gamma` must be a fraction",

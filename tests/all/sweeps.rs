@@ -845,3 +845,41 @@ fn a_setting_only_some_optimizers_use_is_left_out_of_the_others_trials() {
         "{importance:?}"
     );
 }
+
+#[test]
+fn infeasible_trials_rank_after_feasible_ones_with_the_reason_in_their_note() {
+    let dir = tempfile::tempdir().unwrap();
+    // The lowest values break the constraint: the best feasible trial is not the lowest one.
+    let file = write(
+        dir.path(),
+        "c.toml",
+        "name = \"c\"\nseed = 3\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = 30\nworkers = 1\n[space]\nx1 = { uniform = [-1.0, 1.0] }\nx2 = { uniform = [-1.0, 1.0] }\n\n[[constraint]]\nmetric = \"value\"\nmin = 0.2\n",
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let rows = csv_rows(&results.join("leaderboard.csv"));
+    let value = |r: &std::collections::BTreeMap<String, String>| r["value"].parse::<f64>().unwrap();
+    let first_infeasible = rows
+        .iter()
+        .position(|r| value(r) < 0.2)
+        .expect("some trial breaks it");
+    assert!(first_infeasible > 0, "a feasible trial ranks first");
+    for (i, row) in rows.iter().enumerate() {
+        let infeasible = value(row) < 0.2;
+        assert_eq!(infeasible, i >= first_infeasible, "row {i}: {row:?}");
+        assert_eq!(
+            infeasible,
+            row["note"].starts_with("infeasible: value"),
+            "{row:?}"
+        );
+    }
+    // Among the infeasible, the nearest to feasible first.
+    let tail: Vec<f64> = rows[first_infeasible..].iter().map(value).collect();
+    assert!(tail.windows(2).all(|w| w[0] >= w[1]), "{tail:?}");
+    let status = run(&["status", results.to_str().unwrap()]);
+    let best = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        best.contains(&format!("best       trial {}:", rows[0]["trial"])),
+        "{best}"
+    );
+}

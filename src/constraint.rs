@@ -1,0 +1,147 @@
+//! Constraints (`[[constraint]]`): bounds a trial must keep on a reported metric or on its
+//! model's size (`n_params`). A trial that breaks one is infeasible: it ranks after every
+//! feasible trial with the reason in the leaderboard's note, it is never the best, and TPE
+//! counts it among the bad trials (the farther outside, the worse), so that sampling moves to
+//! where the constraints hold.
+
+use crate::state::TrialRecord;
+use crate::trial::Direction;
+
+/// `[[constraint]] metric = "...", min = ..., max = ...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    /// A metric the objective reports, or `n_params`.
+    pub metric: String,
+    /// The least value allowed.
+    pub min: Option<f64>,
+    /// The largest value allowed.
+    pub max: Option<f64>,
+}
+
+/// The name that constrains a trial's parameter count instead of a metric.
+pub const N_PARAMS: &str = "n_params";
+
+impl Constraint {
+    /// The trial's value of this constraint's metric at its best epoch (by the objective), or
+    /// its parameter count; `None` when it has none (yet).
+    fn value(&self, trial: &TrialRecord, objective: &str, direction: Direction) -> Option<f64> {
+        if self.metric == N_PARAMS {
+            return trial.n_params.map(|n| n as f64);
+        }
+        let best = trial.best_epoch(objective, direction)?;
+        best.metrics.get(&self.metric).copied()
+    }
+
+    /// How far the trial is outside the bounds (0 inside), and why, when outside.
+    fn judge(
+        &self,
+        trial: &TrialRecord,
+        objective: &str,
+        direction: Direction,
+    ) -> Option<(f64, String)> {
+        let value = self.value(trial, objective, direction)?;
+        let shown = crate::report::for_people(value);
+        if let Some(max) = self.max.filter(|&max| value > max) {
+            return Some((
+                value - max,
+                format!("infeasible: {} {shown} > max {max}", self.metric),
+            ));
+        }
+        if let Some(min) = self.min.filter(|&min| value < min) {
+            return Some((
+                min - value,
+                format!("infeasible: {} {shown} < min {min}", self.metric),
+            ));
+        }
+        None
+    }
+}
+
+/// The constraints of a sweep, judged against trials.
+#[derive(Debug, Clone, Copy)]
+pub struct Judge<'a> {
+    /// The constraints.
+    pub constraints: &'a [Constraint],
+    /// The objective metric, whose best epoch is where metrics are judged.
+    pub objective: &'a str,
+    /// Its direction.
+    pub direction: Direction,
+}
+
+impl Judge<'_> {
+    /// The total amount by which `trial` breaks the constraints (0: feasible).
+    pub fn violation(&self, trial: &TrialRecord) -> f64 {
+        self.constraints
+            .iter()
+            .filter_map(|c| c.judge(trial, self.objective, self.direction))
+            .map(|(by, _)| by)
+            .sum()
+    }
+
+    /// Why `trial` is infeasible, if it is: every constraint it breaks.
+    pub fn why_infeasible(&self, trial: &TrialRecord) -> Option<String> {
+        let reasons: Vec<String> = self
+            .constraints
+            .iter()
+            .filter_map(|c| c.judge(trial, self.objective, self.direction))
+            .map(|(_, why)| why)
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{SweepState, ended_trial};
+    use crate::trial::{EndState, Metrics};
+
+    #[test]
+    fn a_trial_outside_a_bound_is_infeasible_by_how_far_and_says_why() {
+        let mut state = SweepState::default();
+        let metrics = Metrics::from([("val_loss".into(), 0.3), ("val_accuracy".into(), 0.9)]);
+        ended_trial(
+            &mut state,
+            0,
+            Default::default(),
+            metrics,
+            EndState::Complete,
+        );
+        let trial = &state.trials[0];
+        let constraints = [
+            Constraint {
+                metric: "val_loss".into(),
+                min: None,
+                max: Some(0.25),
+            },
+            Constraint {
+                metric: "val_accuracy".into(),
+                min: Some(0.5),
+                max: None,
+            },
+        ];
+        let judge = Judge {
+            constraints: &constraints,
+            objective: "val_accuracy",
+            direction: Direction::Maximize,
+        };
+        assert!((judge.violation(trial) - 0.05).abs() < 1e-12);
+        assert_eq!(
+            judge.why_infeasible(trial).unwrap(),
+            "infeasible: val_loss 0.3000 > max 0.25"
+        );
+        let loose = [Constraint {
+            metric: "val_loss".into(),
+            min: None,
+            max: Some(0.5),
+        }];
+        let judge = Judge {
+            constraints: &loose,
+            ..judge
+        };
+        assert_eq!(
+            (judge.violation(trial), judge.why_infeasible(trial)),
+            (0.0, None)
+        );
+    }
+}
