@@ -113,6 +113,8 @@ pub struct SamplerSpec {
     pub candidates: usize,
     /// TPE: model the dimensions jointly.
     pub multivariate: bool,
+    /// TPE: results folders of earlier sweeps whose complete trials it starts from.
+    pub warm_start: Vec<PathBuf>,
 }
 
 /// `[pruner]`.
@@ -247,6 +249,8 @@ struct RawSampler {
     gamma: Option<f64>,
     candidates: Option<i64>,
     multivariate: Option<bool>,
+    #[serde(default)]
+    warm_start: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -552,7 +556,7 @@ impl Builder {
     }
 
     fn sampler(&self, raw: &RawSampler) -> Result<SamplerSpec> {
-        let kind = self.named(&["sampler", "kind"], "sampler", raw.kind.as_deref())?;
+        let kind: SamplerKind = self.named(&["sampler", "kind"], "sampler", raw.kind.as_deref())?;
         let at_least_one = |key: &str, value: Option<i64>| -> Result<Option<usize>> {
             match value {
                 Some(v) if v < 1 => Err(self.err(
@@ -572,6 +576,19 @@ impl Builder {
                 "`gamma` must be a fraction in (0, 1), e.g. 0.25",
             ));
         }
+        let mut warm_start = Vec::new();
+        for (i, folder) in raw.warm_start.iter().enumerate() {
+            let at = ["sampler", "warm_start", &i.to_string()].map(str::to_string);
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
+            if kind != SamplerKind::Tpe {
+                return Err(self.err(&at, format!("`warm_start` gives TPE the trials of earlier sweeps; the `{}` sampler does not use them (set kind = \"tpe\")", kind.name())));
+            }
+            let dir = self.source.base_dir.join(folder);
+            if !crate::layout::journal(&dir).is_file() {
+                return Err(self.err(&at, format!("`{folder}` holds no sweep (no {} in {}); name the results folder of an earlier sweep", crate::layout::JOURNAL, dir.display())));
+            }
+            warm_start.push(dir);
+        }
         Ok(SamplerSpec {
             kind,
             points,
@@ -579,6 +596,7 @@ impl Builder {
             gamma,
             candidates,
             multivariate: raw.multivariate.unwrap_or(false),
+            warm_start,
         })
     }
 

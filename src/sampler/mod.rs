@@ -28,6 +28,23 @@ pub trait Sampler: Send {
     fn sample(&mut self, space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params>;
 }
 
+/// The sweeps of `folders`, for a warm start; one that cannot be read is left out, with a
+/// warning (the experiment checked that each holds a journal).
+fn earlier_sweeps(folders: &[std::path::PathBuf]) -> Vec<crate::state::SweepState> {
+    folders
+        .iter()
+        .filter_map(
+            |dir| match crate::journal::FileJournal::fold(&crate::layout::journal(dir)) {
+                Ok(state) => Some(state),
+                Err(e) => {
+                    tracing::warn!("warm start: {e}; its trials are left out");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
 /// The sampler an experiment asks for.
 pub fn build(experiment: &Experiment) -> Box<dyn Sampler> {
     let (spec, space, seed) = (&experiment.sampler, &experiment.space, experiment.seed);
@@ -48,7 +65,8 @@ pub fn build(experiment: &Experiment) -> Box<dyn Sampler> {
                     multivariate: spec.multivariate,
                 },
             )
-            .constrained(&experiment.constraints),
+            .constrained(&experiment.constraints)
+            .warm_started(space, &earlier_sweeps(&spec.warm_start)),
         ),
     }
 }

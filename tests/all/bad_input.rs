@@ -356,6 +356,18 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(30),
         ),
         (
+            "a warm start from a folder that holds no sweep",
+            format!("{b}[sampler]\nkind = \"tpe\"\nwarm_start = [\"results/nothing-here\"]\n"),
+            "holds no sweep",
+            Some(29),
+        ),
+        (
+            "a warm start for a sampler that has no model",
+            format!("{b}[sampler]\nkind = \"random\"\nwarm_start = [\"results/nothing-here\"]\n"),
+            "does not use them",
+            Some(29),
+        ),
+        (
             "a tpe gamma outside (0, 1)",
             format!("{b}[sampler]\nkind = \"tpe\"\ngamma = 1.5\n"),
             "`gamma` must be a fraction",

@@ -883,3 +883,36 @@ fn infeasible_trials_rank_after_feasible_ones_with_the_reason_in_their_note() {
         "{best}"
     );
 }
+
+#[test]
+fn a_warm_started_sweep_reads_an_earlier_sweep_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = |name: &str, warm: &str| {
+        format!(
+            "name = \"{name}\"\n[objective]\nkind = \"function\"\nfunction = \"branin\"\nmetric = \"value\"\n[budget]\ntrials = 20\nworkers = 1\n[sampler]\nkind = \"tpe\"\n{warm}[space]\nx1 = {{ uniform = [-5.0, 10.0] }}\nx2 = {{ uniform = [0.0, 15.0] }}\n"
+        )
+    };
+    let earlier = dir.path().join("earlier");
+    sweep(
+        &write(dir.path(), "a.toml", &experiment("a", "")),
+        &earlier,
+        &[],
+    );
+    let file = write(
+        dir.path(),
+        "b.toml",
+        &experiment("b", "warm_start = [\"earlier\"]\n"),
+    );
+    let results = dir.path().join("later");
+    sweep(&file, &results, &[]);
+    // Its first trials come from the model of the earlier ones, not from a random start: the
+    // same experiment without the warm start begins differently.
+    let cold = dir.path().join("cold");
+    sweep(
+        &write(dir.path(), "c.toml", &experiment("b", "")),
+        &cold,
+        &[],
+    );
+    let first = |d: &Path| leaderboard_by_trial(d)["0"]["x1"].clone();
+    assert_ne!(first(&results), first(&cold));
+}
