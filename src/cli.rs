@@ -146,14 +146,15 @@ enum Command {
     },
     /// Queue a configuration: the sweep's next new trial takes these values (the rest sampled).
     #[command(
-        after_help = "Examples:\n  kiln enqueue results/digits-mlp learning_rate=0.003 batch_size=64\n  kiln resume results/digits-mlp --trials 41      (a finished sweep: one more trial, the queued one)\n\nEach value must be one the [space] key allows. A sweep running in DIR takes it as its next new trial; otherwise it is journaled for the next `kiln resume` (raise --trials if the budget is spent). The experiment's own [[enqueue]] tables come first."
+        after_help = "Examples:\n  kiln enqueue results/digits-mlp learning_rate=0.003 batch_size=64\n  kiln resume results/digits-mlp --trials 41      (a finished sweep: one more trial, the queued one)\n  kiln enqueue --storage postgres://kiln@db/kiln --sweep digits-mlp learning_rate=0.003\n\nEach value must be one the [space] key allows. A sweep running in DIR takes it as its next new trial; otherwise it is journaled for the next `kiln resume` (raise --trials if the budget is spent). The experiment's own [[enqueue]] tables come first."
     )]
     Enqueue {
-        /// The results folder.
-        dir: PathBuf,
-        /// KEY=VALUE pairs of [space] keys.
-        #[arg(required = true, value_name = "KEY=VALUE")]
-        values: Vec<String>,
+        /// The results folder, then KEY=VALUE pairs of [space] keys (with --storage, the pairs
+        /// alone).
+        #[arg(required = true, value_name = "DIR KEY=VALUE")]
+        args: Vec<String>,
+        #[command(flatten)]
+        shared: SharedSource,
     },
     /// A live web page of sweeps: leaderboard, plots, curves that grow as trials train.
     #[command(
@@ -377,7 +378,13 @@ pub fn main(objectives: Objectives) -> ExitCode {
                 crate::commands::compare(&sources, filter, curves)
             }
         }
-        Command::Enqueue { dir, values } => crate::commands::enqueue(&dir, &values),
+        Command::Enqueue { mut args, shared } => {
+            // Without --storage the first argument is the results folder.
+            let dir = (shared.storage.is_none()).then(|| PathBuf::from(args.remove(0)));
+            shared
+                .source(dir)
+                .and_then(|source| crate::commands::enqueue(&source, &args))
+        }
         Command::Dashboard {
             dirs,
             storage: url,

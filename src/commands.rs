@@ -698,11 +698,42 @@ pub fn compare(sources: &[Source], filter: report::compare::Filter, curves: bool
     Ok(0)
 }
 
-/// `kiln enqueue`: a configuration for the next new trial of the sweep in `dir`: journaled
-/// now when no process sweeps `dir`, else left in its queue folder for that process.
-pub fn enqueue(dir: &Path, assignments: &[String]) -> Result<u8> {
-    let experiment = frozen_experiment(dir)?;
-    let space = &experiment.space;
+/// `kiln enqueue`: a configuration for the next new trial of a sweep. A folder's is journaled
+/// now when no process sweeps it, else left in its queue folder for that process; a shared
+/// sweep's is appended to its journal in the database, which every worker reads.
+pub fn enqueue(source: &Source, assignments: &[String]) -> Result<u8> {
+    match source {
+        Source::Folder(dir) => {
+            let experiment = frozen_experiment(dir)?;
+            let params = given_params(&experiment.space, assignments)?;
+            enqueue_in_folder(dir, params)
+        }
+        #[cfg(feature = "postgres")]
+        Source::Database(storage) => {
+            let (experiment, mut journal) = open_shared(storage)?;
+            let params = given_params(&experiment.space, assignments)?;
+            let shown = shown_params(&params);
+            let event = Event::TrialEnqueued {
+                params,
+                time: crate::journal::now(),
+            };
+            crate::journal::Journal::append(&mut journal, &[event], true)?;
+            crate::tell!(
+                "Queued {shown} for the next new trial of {}. Raise the budget with `kiln run EXPERIMENT.toml --storage URL --trials N` if it is spent.",
+                source.describe()
+            );
+            Ok(0)
+        }
+        #[cfg(not(feature = "postgres"))]
+        Source::Database(_) => Err(crate::store::without_postgres()),
+    }
+}
+
+/// `KEY=VALUE` arguments as a configuration `space` admits.
+fn given_params(
+    space: &crate::space::Space,
+    assignments: &[String],
+) -> Result<crate::space::Params> {
     let mut given = crate::space::Params::new();
     for assignment in assignments {
         let Some((key, text)) = assignment.split_once('=') else {
@@ -719,10 +750,19 @@ pub fn enqueue(dir: &Path, assignments: &[String]) -> Result<u8> {
         };
         given.insert(key.trim().to_string(), value);
     }
-    let params = space
+    space
         .admit(&given)
-        .map_err(|(key, why)| Error::input(format!("{key}: {why}")))?;
+        .map_err(|(key, why)| Error::input(format!("{key}: {why}")))
+}
+
+fn shown_params(params: &crate::space::Params) -> String {
     let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    shown.join(" ")
+}
+
+/// Queues `params` in results folder `dir`.
+fn enqueue_in_folder(dir: &Path, params: crate::space::Params) -> Result<u8> {
+    let shown = shown_params(&params);
     match crate::lock::FolderLock::acquire(dir) {
         Ok(_lock) => {
             let mut journal = FileJournal::open(&layout::journal(dir))?;
@@ -742,7 +782,7 @@ pub fn enqueue(dir: &Path, assignments: &[String]) -> Result<u8> {
             } else {
                 format!(" `kiln resume {}` runs it.", dir.display())
             };
-            crate::tell!("Queued {} for the next new trial.{more}", shown.join(" "));
+            crate::tell!("Queued {shown} for the next new trial.{more}");
         }
         Err(_) => {
             let queue = layout::queue(dir);
@@ -756,8 +796,7 @@ pub fn enqueue(dir: &Path, assignments: &[String]) -> Result<u8> {
             crate::files::write_atomic(&file, &json, true)
                 .context(|| format!("cannot write {}", file.display()))?;
             crate::tell!(
-                "Queued {} for the sweep running in {}: it takes it as its next new trial.",
-                shown.join(" "),
+                "Queued {shown} for the sweep running in {}: it takes it as its next new trial.",
                 dir.display()
             );
         }

@@ -230,6 +230,35 @@ fn the_dashboard_follows_a_shared_sweep_to_its_exported_leaderboard() {
 }
 
 #[test]
+fn a_configuration_enqueued_in_a_shared_sweep_runs_with_exactly_its_values() {
+    let name = "pg-enqueue";
+    let Some(Shared { url, dir, _server }) = shared("enqueue_shared", name) else {
+        return;
+    };
+    let experiment = format!(
+        "name = \"{name}\"\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = 2\nworkers = 1\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\n"
+    );
+    let file = write(dir.path(), "e.toml", &experiment);
+    let file = file.to_str().unwrap();
+    done(start(&["run", file, "--storage", &url, "-q"], dir.path()));
+    let output = crate::common::run(&["enqueue", "--storage", &url, "--sweep", name, "x1=0.375"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = crate::common::run(&["enqueue", "--storage", &url, "--sweep", name, "x1=3"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    done(start(
+        &["run", file, "--storage", &url, "--trials", "3", "-q"],
+        dir.path(),
+    ));
+    let created = of_kind(&events(&url, name), "trial_created")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(created.len(), 3);
+    assert_eq!(created[2]["params"], serde_json::json!({"x1": 0.375}));
+    assert_eq!(created[2]["queued"], true);
+}
+
+#[test]
 fn leaderboard_matches_the_same_sweep_run_locally() {
     let name = "pg-same";
     let Some(Shared { url, dir, _server }) = shared("leaderboard_matches_local", name) else {
