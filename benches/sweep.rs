@@ -138,7 +138,7 @@ fn conditional() {
             let params = sampler.sample(space, n, &state.trials).unwrap();
             let value = f(&params);
             best = best.min(value);
-            for event in trial_events_of(n, params, value) {
+            for event in complete_trial_events(n, params, &[value]) {
                 state.apply(&event);
             }
             if n + 1 == 30 {
@@ -184,33 +184,35 @@ fn conditional() {
     }
 }
 
-/// The journal events of one complete trial of one epoch.
-fn trial_events_of(trial: u64, params: Params, value: f64) -> Vec<Event> {
-    vec![
-        Event::TrialCreated {
+/// The journal events of one complete trial that reported `values` of `value`, one per epoch.
+fn complete_trial_events(trial: u64, params: Params, values: &[f64]) -> Vec<Event> {
+    let time = kiln::journal::now();
+    let mut events = vec![Event::TrialCreated {
+        trial,
+        seed: trial,
+        params,
+        queued: false,
+        time,
+    }];
+    for (i, &value) in values.iter().enumerate() {
+        events.push(Event::EpochReported {
             trial,
-            seed: trial,
-            params,
-            queued: false,
-            time: 0.0,
-        },
-        Event::EpochReported {
-            trial,
-            epoch: 1,
-            elapsed_s: 0.0,
+            epoch: i as u32 + 1,
+            elapsed_s: (i + 1) as f64 * 0.01,
             lr: None,
             metrics: Metrics::from([("value".to_string(), value)]),
             checkpointed: false,
-            time: 0.0,
-        },
-        Event::TrialFinished {
-            trial,
-            state: EndState::Complete,
-            note: None,
-            n_params: None,
-            time: 0.0,
-        },
-    ]
+            time,
+        });
+    }
+    events.push(Event::TrialFinished {
+        trial,
+        state: EndState::Complete,
+        note: None,
+        n_params: None,
+        time,
+    });
+    events
 }
 
 /// `kiln dashboard` serving a sweep of 10,000 trials (`KILN_BENCH_DASHBOARD` trials) while
@@ -337,33 +339,8 @@ fn trial_events(trial: u64) -> Vec<Event> {
         ("x2".to_string(), ParamValue::Float(x - 0.5)),
         ("x3".to_string(), ParamValue::Float(0.5 - x)),
     ]);
-    let time = kiln::journal::now();
-    let mut events = vec![Event::TrialCreated {
-        trial,
-        seed: trial,
-        params,
-        queued: false,
-        time,
-    }];
-    for epoch in 1..=5 {
-        events.push(Event::EpochReported {
-            trial,
-            epoch,
-            elapsed_s: epoch as f64 * 0.01,
-            lr: None,
-            metrics: Metrics::from([("value".to_string(), x / epoch as f64)]),
-            checkpointed: false,
-            time,
-        });
-    }
-    events.push(Event::TrialFinished {
-        trial,
-        state: EndState::Complete,
-        note: None,
-        n_params: None,
-        time,
-    });
-    events
+    let values: Vec<f64> = (1..=5).map(|epoch| x / epoch as f64).collect();
+    complete_trial_events(trial, params, &values)
 }
 
 /// The body of `GET path` from `address` (HTTP/1.1, read to its `Content-Length`).

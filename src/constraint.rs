@@ -32,28 +32,56 @@ impl Constraint {
         best.metrics.get(&self.metric).copied()
     }
 
-    /// How far the trial is outside the bounds (0 inside), and why, when outside.
+    /// How the trial breaks this constraint, if it does.
     fn judge(
         &self,
         trial: &TrialRecord,
         objective: &str,
         direction: Direction,
-    ) -> Option<(f64, String)> {
+    ) -> Option<Broken<'_>> {
         let value = self.value(trial, objective, direction)?;
-        let shown = crate::report::for_people(value);
+        let broken = |bound| Broken {
+            metric: &self.metric,
+            value,
+            bound,
+        };
         if let Some(max) = self.max.filter(|&max| value > max) {
-            return Some((
-                value - max,
-                format!("infeasible: {} {shown} > max {max}", self.metric),
-            ));
+            return Some(broken(Bound::Max(max)));
         }
         if let Some(min) = self.min.filter(|&min| value < min) {
-            return Some((
-                min - value,
-                format!("infeasible: {} {shown} < min {min}", self.metric),
-            ));
+            return Some(broken(Bound::Min(min)));
         }
         None
+    }
+}
+
+/// A bound of a constraint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// The least value allowed.
+    Min(f64),
+    /// The largest value allowed.
+    Max(f64),
+}
+
+/// A constraint a trial breaks: its value of the metric, and the bound it is beyond.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Broken<'a> {
+    /// The constrained metric.
+    pub metric: &'a str,
+    /// The trial's value of it.
+    pub value: f64,
+    /// The bound it is beyond.
+    pub bound: Bound,
+}
+
+impl Broken<'_> {
+    /// How far beyond the bound.
+    pub fn by(&self) -> f64 {
+        match self.bound {
+            Bound::Max(max) => self.value - max,
+            Bound::Min(min) => min - self.value,
+        }
     }
 }
 
@@ -71,22 +99,15 @@ pub struct Judge<'a> {
 impl Judge<'_> {
     /// The total amount by which `trial` breaks the constraints (0: feasible).
     pub fn violation(&self, trial: &TrialRecord) -> f64 {
+        self.broken(trial).iter().map(Broken::by).sum()
+    }
+
+    /// Every constraint `trial` breaks (none: it is feasible).
+    pub fn broken(&self, trial: &TrialRecord) -> Vec<Broken<'_>> {
         self.constraints
             .iter()
             .filter_map(|c| c.judge(trial, self.objective, self.direction))
-            .map(|(by, _)| by)
-            .sum()
-    }
-
-    /// Why `trial` is infeasible, if it is: every constraint it breaks.
-    pub fn why_infeasible(&self, trial: &TrialRecord) -> Option<String> {
-        let reasons: Vec<String> = self
-            .constraints
-            .iter()
-            .filter_map(|c| c.judge(trial, self.objective, self.direction))
-            .map(|(_, why)| why)
-            .collect();
-        (!reasons.is_empty()).then(|| reasons.join("; "))
+            .collect()
     }
 }
 
@@ -126,9 +147,11 @@ mod tests {
             direction: Direction::Maximize,
         };
         assert!((judge.violation(trial) - 0.05).abs() < 1e-12);
+        let broken = judge.broken(trial);
+        assert_eq!(broken.len(), 1);
         assert_eq!(
-            judge.why_infeasible(trial).unwrap(),
-            "infeasible: val_loss 0.3000 > max 0.25"
+            (broken[0].metric, broken[0].bound),
+            ("val_loss", Bound::Max(0.25))
         );
         let loose = [Constraint {
             metric: "val_loss".into(),
@@ -139,9 +162,6 @@ mod tests {
             constraints: &loose,
             ..judge
         };
-        assert_eq!(
-            (judge.violation(trial), judge.why_infeasible(trial)),
-            (0.0, None)
-        );
+        assert_eq!((judge.violation(trial), judge.broken(trial)), (0.0, vec![]));
     }
 }

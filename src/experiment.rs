@@ -1268,26 +1268,19 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
             let value = array.get(segment.parse().ok()?)?;
             return value.span().map(|s| s.start).or(offset);
         }
-        let table: &dyn toml_edit::TableLike = match item.as_array_of_tables() {
+        let (table, key): (&dyn toml_edit::TableLike, &str) = match item.as_array_of_tables() {
             // `[[enqueue]]`: the segment is the table's index, the next one a key in it.
             Some(tables) => {
                 let table = tables.get(segment.parse().ok()?)?;
                 offset = table.span().map(|s| s.start).or(offset);
-                let Some(key) = segments.next() else {
-                    return offset;
-                };
-                let (key, next) = table.get_key_value(key)?;
-                offset = key
-                    .span()
-                    .or_else(|| next.span())
-                    .map(|s| s.start)
-                    .or(offset);
-                item = next;
-                continue;
+                match segments.next() {
+                    Some(key) => (table, key),
+                    None => return offset,
+                }
             }
-            None => item.as_table_like()?,
+            None => (item.as_table_like()?, segment),
         };
-        let (key, next) = table.get_key_value(segment)?;
+        let (key, next) = table.get_key_value(key)?;
         offset = key
             .span()
             .or_else(|| next.span())

@@ -531,6 +531,17 @@ impl Space {
     }
 }
 
+/// Test helper: a `choice` of strings.
+#[cfg(test)]
+pub(crate) fn string_choice(values: &[&str]) -> Distribution {
+    Distribution::Choice(
+        values
+            .iter()
+            .map(|v| ParamValue::Str(v.to_string()))
+            .collect(),
+    )
+}
+
 /// The grid of a space: the product of every dimension's grid values, the last dimension
 /// fastest; in a space with conditions, its distinct points once inactive parameters are left
 /// out (an inactive parameter's values would only repeat its branch's points), in that order.
@@ -748,14 +759,7 @@ mod tests {
 
     #[test]
     fn conditions_chain_and_an_inactive_parameter_is_left_out() {
-        let choice = |values: &[&str]| {
-            Distribution::Choice(
-                values
-                    .iter()
-                    .map(|v| ParamValue::Str(v.to_string()))
-                    .collect(),
-            )
-        };
+        let choice = crate::space::string_choice;
         let when = |parent: &str, value: &str| {
             vec![Condition {
                 parent: parent.into(),

@@ -176,9 +176,27 @@ pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s Trial
 
 /// A trial's note: why it failed or was pruned, and which constraints it breaks.
 pub fn note(t: &TrialRecord, spec: &ReportSpec<'_>) -> String {
-    let infeasible = (t.state != TrialState::Ended(EndState::Failed))
-        .then(|| spec.judge().why_infeasible(t))
-        .flatten();
+    let judge = spec.judge();
+    let broken = match t.state {
+        TrialState::Ended(EndState::Failed) => Vec::new(),
+        _ => judge.broken(t),
+    };
+    let reasons: Vec<String> = broken
+        .iter()
+        .map(|b| {
+            let (side, bound) = match b.bound {
+                crate::constraint::Bound::Max(max) => (">", max),
+                crate::constraint::Bound::Min(min) => ("<", min),
+            };
+            let which = if side == ">" { "max" } else { "min" };
+            format!(
+                "{} {} {side} {which} {bound}",
+                b.metric,
+                for_people(b.value)
+            )
+        })
+        .collect();
+    let infeasible = (!reasons.is_empty()).then(|| format!("infeasible: {}", reasons.join(", ")));
     [t.note.clone(), infeasible]
         .into_iter()
         .flatten()

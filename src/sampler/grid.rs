@@ -75,14 +75,7 @@ mod tests {
 
     #[test]
     fn a_conditional_grid_holds_only_active_combinations() {
-        let choice = |values: &[&str]| {
-            Distribution::Choice(
-                values
-                    .iter()
-                    .map(|v| ParamValue::Str(v.to_string()))
-                    .collect(),
-            )
-        };
+        let choice = crate::space::string_choice;
         let mut momentum = Dimension::new(
             "momentum",
             Distribution::Choice(vec![ParamValue::Float(0.5), ParamValue::Float(0.9)]),
