@@ -682,6 +682,20 @@ pub fn compare(sources: &[Source], filter: report::compare::Filter, curves: bool
             most.saturating_sub(1)
         )));
     }
+    if filter.sort.as_deref() == Some("objective")
+        && sweeps
+            .iter()
+            .any(|s| s.spec.direction != sweeps[0].spec.direction)
+    {
+        let each: Vec<String> = sweeps
+            .iter()
+            .map(|s| format!("{} {} {}", s.name, s.spec.direction.name(), s.spec.metric))
+            .collect();
+        return Err(Error::input(format!(
+            "--sort objective: the sweeps optimise in different directions ({}), so their objectives do not sort together; sort by a metric column instead",
+            each.join(", ")
+        )));
+    }
     let table = report::compare::compare(&sweeps, &report::compare::Filter::default());
     if let Some(sort) = filter.sort.as_ref().filter(|s| !table.columns.contains(s)) {
         return Err(Error::input(format!(

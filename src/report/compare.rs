@@ -84,7 +84,12 @@ pub fn compare(sweeps: &[Sweep<'_>], filter: &Filter) -> Table {
     if let Some(metric) = &filter.sort
         && let Some(index) = columns.iter().position(|c| c == metric)
     {
-        let direction = Direction::natural_for(metric);
+        // `objective` is each sweep's own metric: best first by the sweeps' direction (the
+        // command refuses sweeps whose directions differ).
+        let direction = match (metric.as_str(), sweeps.first()) {
+            ("objective", Some(first)) => first.spec.direction,
+            _ => Direction::natural_for(metric),
+        };
         let value = |row: &Vec<String>| row[index].parse::<f64>().ok();
         rows.sort_by(|a, b| match (value(a), value(b)) {
             (Some(x), Some(y)) if direction.better(x, y) => std::cmp::Ordering::Less,

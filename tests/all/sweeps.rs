@@ -490,6 +490,34 @@ fn compare_puts_sweeps_with_different_spaces_side_by_side() {
         sorted[0]["val_loss"].parse::<f64>().unwrap()
             <= sorted[1]["val_loss"].parse::<f64>().unwrap()
     );
+    // `objective` sorts by the sweeps' direction: on these maximize sweeps, highest first.
+    let by_objective = compare(&["--sort", "objective"]);
+    let objectives: Vec<f64> = by_objective
+        .iter()
+        .map(|r| r["objective"].parse().unwrap())
+        .collect();
+    assert!(
+        objectives.windows(2).all(|w| w[0] >= w[1]),
+        "{objectives:?}"
+    );
+    // Sweeps of opposite directions have objectives that do not sort together.
+    let c = dir.path().join("c");
+    let minimize = digits_experiment("sweep-c", 2, 2, 3)
+        .replace("metric = \"val_accuracy\"", "metric = \"val_loss\"");
+    sweep(&write(dir.path(), "c.toml", &minimize), &c, &[]);
+    let output = run(&[
+        "compare",
+        a.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "--sort",
+        "objective",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("different directions"),
+        "{}",
+        text(&output)
+    );
     // Filters.
     assert_eq!(compare(&["--top", "1"]).len(), 2, "the best of each sweep");
     let picked = compare(&["--trials", "0,2"]);
