@@ -15,7 +15,7 @@
 //! Its trials then run in worker processes of that same program (`PROGRAM __worker`).
 
 use crate::objective::registry::Objectives;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -201,6 +201,17 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Shell completions, on stdout: bash, zsh, fish, powershell or elvish.
+    #[command(
+        after_help = "Examples:\n  kiln completions bash > ~/.local/share/bash-completion/completions/kiln\n  kiln completions zsh > \"${fpath[1]}/_kiln\"\n  kiln completions fish > ~/.config/fish/completions/kiln.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff), on stdout.
+    #[command(after_help = "Example:\n  kiln man > ~/.local/share/man/man1/kiln.1 && man kiln")]
+    Man,
     /// Internal: a worker process started by `kiln run`.
     #[command(name = "__worker", hide = true)]
     TrialWorker {
@@ -209,6 +220,18 @@ enum Command {
         #[arg(long)]
         base_dir: PathBuf,
     },
+}
+
+/// The name this program was started by (`kiln`, or a program of your own).
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg| {
+            std::path::Path::new(&arg)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+        })
+        .unwrap_or_else(|| "kiln".to_string())
 }
 
 /// A sweep in PostgreSQL, required.
@@ -405,6 +428,26 @@ pub fn main(objectives: Objectives) -> ExitCode {
             experiment,
             base_dir,
         } => crate::commands::worker_process(objectives, &experiment, &base_dir),
+        Command::Completions { shell } => {
+            // Named after the program that runs: a program built on kiln completes its own name.
+            let mut command = Cli::command();
+            let name = program_name();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, name, &mut out);
+            crate::output::text(&String::from_utf8_lossy(&out));
+            Ok(0)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            let name = program_name();
+            clap_mangen::Man::new(Cli::command().display_name(name.clone()).bin_name(name))
+                .render(&mut out)
+                .map_err(|e| crate::Error::runtime(format!("cannot write the manual: {e}")))
+                .map(|()| {
+                    crate::output::text(&String::from_utf8_lossy(&out));
+                    0
+                })
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -268,6 +268,37 @@ fn an_unwritable_results_folder_is_a_clear_error() {
 }
 
 #[test]
+fn completions_and_the_manual_come_from_the_command_definitions() {
+    let output = run(&["completions", "bash"]);
+    let script = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        script.contains("_kiln()") && script.contains("dashboard"),
+        "{script}"
+    );
+    for shell in ["zsh", "fish", "powershell"] {
+        let output = run(&["completions", shell]);
+        assert!(
+            output.status.success() && output.stdout.len() > 500,
+            "{}",
+            text(&output)
+        );
+    }
+    let output = run(&["completions", "tcsh"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let output = run(&["man"]);
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH kiln"),
+        "{page}"
+    );
+    assert!(
+        page.contains("enqueue") && page.contains("dashboard"),
+        "{page}"
+    );
+}
+
+#[test]
 fn help_teaches_with_examples() {
     for command in [
         "run",
