@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::rng::{Stream, stream};
 use crate::settings::{hint, quote_list};
-use crate::train::spec::{DataSpec, SplitSpec, Task};
+use crate::train::spec::{DataSpec, FeatureColumns, SplitSpec, Task};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,6 +57,8 @@ pub struct Dataset {
     pub target_stats: (f64, f64),
     /// `[channels, height, width]` when rows are images.
     pub image: Option<[usize; 3]>,
+    /// The byte between cells of the file.
+    pub delimiter: u8,
 }
 
 impl Dataset {
@@ -85,6 +87,7 @@ impl Dataset {
         let fingerprint = format!("{:016x}", crate::files::fnv64(&bytes));
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
+            .delimiter(spec.delimiter)
             .from_reader(bytes.as_slice());
         let headers: Vec<String> = reader
             .headers()
@@ -136,6 +139,7 @@ impl Dataset {
             feature_stats: standardise.feature_stats,
             target_stats: standardise.target_stats,
             image: spec.image,
+            delimiter: spec.delimiter,
         })
     }
 }
@@ -206,8 +210,9 @@ impl Loader<'_> {
                 self.at(
                     key,
                     format!(
-                        "column `{name}` is not in {shown}.{hint} Its columns: {}",
-                        quote_list(&names)
+                        "column `{name}` is not in {shown}.{hint} Its columns: {}{}",
+                        quote_list(&names),
+                        other_delimiter(headers, spec.delimiter)
                     ),
                 )
             })
@@ -243,9 +248,34 @@ impl Loader<'_> {
             }
             categorical.push(c);
         }
-        let features: Vec<usize> = (0..headers.len())
-            .filter(|&i| i != target && Some(i) != split && !categorical.contains(&i))
-            .collect();
+        let (names, key) = match &spec.columns {
+            FeatureColumns::AllBut(names) => (names, "ignore"),
+            FeatureColumns::Only(names) => (names, "features"),
+        };
+        let named: Vec<usize> = names
+            .iter()
+            .map(|name| column(name, key))
+            .collect::<Result<_>>()?;
+        if let Some(&c) = named
+            .iter()
+            .find(|&&c| c == target || Some(c) == split || categorical.contains(&c))
+            .filter(|_| key == "features")
+        {
+            return Err(self.at(
+                key,
+                format!(
+                    "`{}` is the target, the split column or a categorical column; list only numeric feature columns in `features`",
+                    headers[c]
+                ),
+            ));
+        }
+        let features: Vec<usize> = match &spec.columns {
+            FeatureColumns::Only(_) => named,
+            FeatureColumns::AllBut(_) => (0..headers.len())
+                .filter(|&i| i != target && Some(i) != split && !categorical.contains(&i))
+                .filter(|i| !named.contains(i))
+                .collect(),
+        };
         if features.is_empty() && categorical.is_empty() {
             return Err(self.at(
                 "path",
@@ -527,6 +557,26 @@ pub fn require_regular_file(path: &Path) -> std::io::Result<()> {
             "not a regular file (a folder, a device or a pipe); give a CSV file",
         ))
     }
+}
+
+/// A hint for a header that is one cell holding another delimiter (`a;b;label` read with `,`).
+fn other_delimiter(headers: &[String], delimiter: u8) -> String {
+    let [only] = headers else {
+        return String::new();
+    };
+    [b';', b'\t', b'|', b',']
+        .into_iter()
+        .filter(|&d| d != delimiter)
+        .find(|&d| only.as_bytes().contains(&d))
+        .map(|d| {
+            let shown = if d == b'\t' {
+                "\\t".to_string()
+            } else {
+                (d as char).to_string()
+            };
+            format!(". The header looks delimited by `{shown}`: set [data] delimiter = \"{shown}\"")
+        })
+        .unwrap_or_default()
 }
 
 /// The index of `name` in a categorical column: its place in the sorted vocabulary plus one, or

@@ -41,6 +41,13 @@ pub struct ModelDescription {
     pub target_std: f64,
     /// The weights file, beside this one.
     pub weights: String,
+    /// The byte between cells of the training CSV: `kiln predict` reads its rows the same way.
+    #[serde(default = "comma")]
+    pub delimiter: u8,
+}
+
+fn comma() -> u8 {
+    b','
 }
 
 impl ModelDescription {
@@ -58,6 +65,7 @@ impl ModelDescription {
             target_mean: data.target_stats.0,
             target_std: data.target_stats.1,
             weights: "best.bpk".into(),
+            delimiter: data.delimiter,
         }
     }
 
@@ -159,6 +167,7 @@ fn read_rows(description: &ModelDescription, data: &Path) -> Result<Split> {
     super::data::require_regular_file(data).map_err(|e| Error::input(format!("{shown}: {e}")))?;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
+        .delimiter(description.delimiter)
         .from_path(data)
         .map_err(|e| Error::input(format!("cannot read {shown}: {e}")))?;
     let headers = reader

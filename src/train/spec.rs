@@ -54,6 +54,20 @@ pub struct DataSpec {
     pub image: Option<[usize; 3]>,
     /// String columns embedded as categories (each gets a learned vector of `embedding_dim`).
     pub categorical: Vec<String>,
+    /// Which other columns are numeric features.
+    pub columns: FeatureColumns,
+    /// The byte between cells (`,` unless `[data] delimiter` says otherwise).
+    pub delimiter: u8,
+}
+
+/// `[data] features` or `ignore`: which columns besides the target, the split column and the
+/// categorical ones are numeric features.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureColumns {
+    /// Every other column but these (`ignore`, empty by default).
+    AllBut(Vec<String>),
+    /// Exactly these (`features`).
+    Only(Vec<String>),
 }
 
 /// `[early_stopping]`: patience within one trial.
@@ -80,6 +94,10 @@ struct RawData {
     image: Option<Vec<i64>>,
     #[serde(default)]
     categorical: Vec<String>,
+    features: Option<Vec<String>>,
+    #[serde(default)]
+    ignore: Vec<String>,
+    delimiter: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +292,34 @@ impl SpecBuilder<'_> {
                 ));
             }
         };
+        let columns = match (&raw.features, raw.ignore.is_empty()) {
+            (Some(_), false) => {
+                return Err(self.err(
+                    &["data", "ignore"],
+                    "give either `features` (the columns to use) or `ignore` (the columns to leave out), not both",
+                ));
+            }
+            (Some(features), true) if features.is_empty() => {
+                return Err(self.err(
+                    &["data", "features"],
+                    "`features` is empty: list the numeric columns to train on",
+                ));
+            }
+            (Some(features), true) => FeatureColumns::Only(features.clone()),
+            (None, _) => FeatureColumns::AllBut(raw.ignore.clone()),
+        };
+        let delimiter = match raw.delimiter.as_deref().map(str::as_bytes) {
+            None => b',',
+            Some([byte]) if byte.is_ascii() && !byte.is_ascii_alphanumeric() && *byte != b'"' => {
+                *byte
+            }
+            Some(_) => {
+                return Err(self.err(
+                    &["data", "delimiter"],
+                    "`delimiter` must be one character such as \";\", \"\\t\" or \"|\"",
+                ));
+            }
+        };
         Ok(DataSpec {
             path: self.experiment.source.base_dir.join(&raw.path),
             target: raw.target.clone(),
@@ -281,6 +327,8 @@ impl SpecBuilder<'_> {
             split,
             image,
             categorical: raw.categorical.clone(),
+            columns,
+            delimiter,
         })
     }
 

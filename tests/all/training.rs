@@ -371,3 +371,104 @@ fn a_model_too_large_to_build_fails_its_trial_with_a_clear_note() {
         row["note"]
     );
 }
+
+#[test]
+fn a_semicolon_file_with_an_id_column_trains_with_delimiter_and_ignore_and_predicts_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    // iris as a European spreadsheet saves it: `;` between cells, and a row id first.
+    let iris = std::fs::read_to_string(crate::common::data("iris.csv")).unwrap();
+    let semicolons: String = iris
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let id = if i == 0 {
+                "id".to_string()
+            } else {
+                format!("r{i}")
+            };
+            format!("{id};{}\n", line.replace(',', ";"))
+        })
+        .collect();
+    let data = write(dir.path(), "iris_semicolons.csv", &semicolons);
+    let experiment = |data_options: &str| {
+        format!(
+            "name = \"semi\"\nseed = 1\n[objective]\nmetric = \"val_accuracy\"\n[budget]\ntrials = 1\nworkers = 1\n[data]\npath = \"{}\"\ntarget = \"label\"\ntask = \"classification\"\n{data_options}\n[model]\nhidden = 16\n[train]\nepochs = 3\n[space]\nlearning_rate = {{ choice = [0.01] }}\n",
+            data.display()
+        )
+    };
+    // Read with commas, the header is one column: the error says which delimiter it looks like.
+    let file = write(dir.path(), "plain.toml", &experiment(""));
+    let output = run(&["check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("set [data] delimiter = \";\""),
+        "{}",
+        text(&output)
+    );
+    // `features` and `ignore` together are refused; so is a column the file does not have.
+    for (options, says) in [
+        (
+            "delimiter = \";\"\nfeatures = [\"sepal_length_cm\"]\nignore = [\"id\"]",
+            "not both",
+        ),
+        (
+            "delimiter = \";\"\nignore = [\"identifier\"]",
+            "column `identifier` is not in",
+        ),
+        ("delimiter = \";;\"", "one character"),
+    ] {
+        let file = write(dir.path(), "bad.toml", &experiment(options));
+        let output = run(&["check", file.to_str().unwrap()]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{options}: {}",
+            text(&output)
+        );
+        assert!(text(&output).contains(says), "{options}: {}", text(&output));
+    }
+    let file = write(
+        dir.path(),
+        "semi.toml",
+        &experiment("delimiter = \";\"\nignore = [\"id\"]"),
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let model: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("trials/0/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        model["features"],
+        serde_json::json!([
+            "sepal_length_cm",
+            "sepal_width_cm",
+            "petal_length_cm",
+            "petal_width_cm"
+        ])
+    );
+    // `kiln predict` reads new rows with the same delimiter.
+    let output = run(&[
+        "predict",
+        results.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 151);
+    // `features` keeps only the columns it names.
+    let file = write(
+        dir.path(),
+        "only.toml",
+        &experiment("delimiter = \";\"\nfeatures = [\"petal_length_cm\", \"petal_width_cm\"]"),
+    );
+    let only = dir.path().join("only");
+    sweep(&file, &only, &[]);
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(only.join("trials/0/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        model["features"],
+        serde_json::json!(["petal_length_cm", "petal_width_cm"])
+    );
+}
