@@ -527,6 +527,17 @@ fn print_data(burn: &BurnObjective) {
         data.val.rows,
         data.test.as_ref().map_or(0, |t| t.rows)
     );
+    match (data.dropped_rows, data.filled_cells) {
+        (0, 0) => {}
+        (dropped, filled) => {
+            let rows = if dropped == 1 { "row" } else { "rows" };
+            let cells = if filled == 1 { "cell" } else { "cells" };
+            crate::say!(
+                "missing    {dropped} {rows} left out, {filled} {cells} filled with the train split's mean ([data] missing = \"{}\")",
+                spec.missing.name()
+            )
+        }
+    }
     if let Some(es) = &burn.spec().early_stopping {
         crate::say!(
             "patience   stop a trial after {} epochs without {} improving by more than {}",

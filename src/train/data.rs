@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::rng::{Stream, stream};
 use crate::settings::{hint, quote_list};
-use crate::train::spec::{DataSpec, FeatureColumns, SplitSpec, Task};
+use crate::train::spec::{DataSpec, FeatureColumns, Missing, SplitSpec, Task};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,6 +59,12 @@ pub struct Dataset {
     pub image: Option<[usize; 3]>,
     /// The byte between cells of the file.
     pub delimiter: u8,
+    /// What a missing cell does.
+    pub missing: Missing,
+    /// Rows left out for a missing value.
+    pub dropped_rows: usize,
+    /// Feature cells filled with the train split's mean.
+    pub filled_cells: usize,
 }
 
 impl Dataset {
@@ -140,6 +146,9 @@ impl Dataset {
             target_stats: standardise.target_stats,
             image: spec.image,
             delimiter: spec.delimiter,
+            missing: spec.missing,
+            dropped_rows: cells.dropped,
+            filled_cells: cells.filled,
         })
     }
 }
@@ -171,6 +180,10 @@ struct Cells {
     labels: Vec<String>,
     /// The split of each row (0 train, 1 val, 2 test) when a column says it.
     split_of_row: Vec<usize>,
+    /// Rows left out for a missing value (`[data] missing = "drop"`, or a missing target).
+    dropped: usize,
+    /// Feature cells missing and to be filled with the train split's mean (NaN until then).
+    filled: usize,
 }
 
 /// The target as the task reads it.
@@ -303,30 +316,57 @@ impl Loader<'_> {
             categories: Vec::new(),
             labels: Vec::new(),
             split_of_row: Vec::new(),
+            dropped: 0,
+            filled: 0,
         };
+        let missing = self.spec.missing;
         for (row, record) in reader.records().enumerate() {
             let line = row + 2;
             let record = record.map_err(|e| Error::input(format!("{shown}:{line}: {e}")))?;
+            let label = record[columns.target].to_string();
+            if is_missing(&label) {
+                if missing == Missing::Error {
+                    return Err(Error::input(format!(
+                        "{shown}:{line}: the target `{}` is missing (`{label}`); set [data] missing = \"drop\" to leave such rows out",
+                        self.spec.target
+                    )));
+                }
+                cells.dropped += 1;
+                continue;
+            }
+            let mut values = Vec::with_capacity(columns.features.len());
             for &c in &columns.features {
                 let cell = &record[c];
+                if is_missing(cell) {
+                    values.push(match missing {
+                        Missing::Error => {
+                            return Err(Error::input(format!(
+                                "{shown}:{line}: column `{}` is missing (`{cell}`); set [data] missing = \"drop\" (leave such rows out) or \"mean\" (fill with the train split's mean)",
+                                headers[c]
+                            )));
+                        }
+                        Missing::Drop => break,
+                        Missing::Mean => f64::NAN,
+                    });
+                    continue;
+                }
                 let value: f64 = cell.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
                     Error::input(format!(
                         "{shown}:{line}: column `{}` holds `{cell}`, which is not a number; feature columns must be numeric (list string columns in [data] categorical to embed them)",
                         headers[c]
                     ))
                 })?;
-                cells.features.push(value);
+                values.push(value);
             }
+            if values.len() < columns.features.len() {
+                cells.dropped += 1;
+                continue;
+            }
+            cells.filled += values.iter().filter(|v| v.is_nan()).count();
+            cells.features.extend(values);
             cells
                 .categories
                 .extend(columns.categorical.iter().map(|&c| record[c].to_string()));
-            let label = record[columns.target].to_string();
-            if label.is_empty() {
-                return Err(Error::input(format!(
-                    "{shown}:{line}: the target `{}` is empty",
-                    self.spec.target
-                )));
-            }
             cells.labels.push(label);
             if let Some(c) = columns.split {
                 let s = match &record[c] {
@@ -499,7 +539,14 @@ impl Standardise {
             width,
             vocabularies,
             feature_stats: (0..width)
-                .map(|j| mean_std(train.iter().map(|&r| cells.features[r * width + j])))
+                .map(|j| {
+                    mean_std(
+                        train
+                            .iter()
+                            .map(|&r| cells.features[r * width + j])
+                            .filter(|v| !v.is_nan()),
+                    )
+                })
                 .collect(),
             target_stats: if targets.values.is_empty() {
                 (0.0, 1.0)
@@ -515,7 +562,13 @@ impl Standardise {
         let mut x = Vec::with_capacity(rows_of.len() * width);
         for &r in rows_of {
             for (j, (mean, std)) in self.feature_stats.iter().enumerate() {
-                x.push(((cells.features[r * width + j] - mean) / std) as f32);
+                // A missing cell (NaN) takes the mean: 0 once standardised.
+                let value = cells.features[r * width + j];
+                x.push(if value.is_nan() {
+                    0.0
+                } else {
+                    ((value - mean) / std) as f32
+                });
             }
         }
         let (mean, std) = self.target_stats;
@@ -557,6 +610,14 @@ pub fn require_regular_file(path: &Path) -> std::io::Result<()> {
             "not a regular file (a folder, a device or a pipe); give a CSV file",
         ))
     }
+}
+
+/// Whether a cell stands for a missing value, as pandas and R write one.
+pub fn is_missing(cell: &str) -> bool {
+    matches!(
+        cell,
+        "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL" | "None"
+    )
 }
 
 /// A hint for a header that is one cell holding another delimiter (`a;b;label` read with `,`).

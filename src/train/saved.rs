@@ -7,7 +7,7 @@ use super::data::{Dataset, Split, category_index};
 use super::model::Architecture;
 use super::trainer::predict;
 use crate::error::{Error, Result};
-use crate::train::spec::Task;
+use crate::train::spec::{Missing, Task};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -44,6 +44,13 @@ pub struct ModelDescription {
     /// The byte between cells of the training CSV: `kiln predict` reads its rows the same way.
     #[serde(default = "comma")]
     pub delimiter: u8,
+    /// What a missing cell of a new row does: with `mean`, it takes the train split's mean.
+    #[serde(default = "missing_is_an_error")]
+    pub missing: Missing,
+}
+
+fn missing_is_an_error() -> Missing {
+    Missing::Error
 }
 
 fn comma() -> u8 {
@@ -66,6 +73,7 @@ impl ModelDescription {
             target_std: data.target_stats.1,
             weights: "best.bpk".into(),
             delimiter: data.delimiter,
+            missing: data.missing,
         }
     }
 
@@ -202,16 +210,25 @@ fn read_rows(description: &ModelDescription, data: &Path) -> Result<Split> {
     for (row, record) in reader.records().enumerate() {
         let record = record.map_err(|e| Error::input(format!("{shown}:{}: {e}", row + 2)))?;
         for (j, &c) in numeric.iter().enumerate() {
+            if description.missing == Missing::Mean && super::data::is_missing(&record[c]) {
+                rows.x.push(0.0); // the train split's mean, standardised
+                continue;
+            }
             let value: f64 = record[c]
                 .parse()
                 .ok()
                 .filter(|v: &f64| v.is_finite())
                 .ok_or_else(|| {
                     Error::input(format!(
-                        "{shown}:{}: column `{}` holds `{}`, which is not a finite number",
+                        "{shown}:{}: column `{}` holds `{}`, which is not a finite number{}",
                         row + 2,
                         description.features[j],
-                        &record[c]
+                        &record[c],
+                        if super::data::is_missing(&record[c]) {
+                            " (the model was trained with [data] missing = \"error\" or \"drop\", so it has no value to fill in)"
+                        } else {
+                            ""
+                        }
                     ))
                 })?;
             rows.x

@@ -58,6 +58,22 @@ pub struct DataSpec {
     pub columns: FeatureColumns,
     /// The byte between cells (`,` unless `[data] delimiter` says otherwise).
     pub delimiter: u8,
+    /// What a missing cell does.
+    pub missing: Missing,
+}
+
+crate::named! {
+    /// `[data] missing`: what an empty (or `NA`, `NaN`, `null`) cell of a numeric feature or
+    /// of the target does. A missing categorical cell is a category of its own.
+    pub enum Missing {
+        /// Stop with the file, line and column.
+        Error = "error",
+        /// Leave the row out.
+        Drop = "drop",
+        /// Fill a feature with the train split's mean (a row whose target is missing is left
+        /// out); `kiln predict` fills new rows the same way.
+        Mean = "mean",
+    }
 }
 
 /// `[data] features` or `ignore`: which columns besides the target, the split column and the
@@ -98,6 +114,7 @@ struct RawData {
     #[serde(default)]
     ignore: Vec<String>,
     delimiter: Option<String>,
+    missing: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +337,18 @@ impl SpecBuilder<'_> {
                 ));
             }
         };
+        let missing = match raw.missing.as_deref() {
+            None => Missing::Error,
+            Some(name) => Missing::from_name(name).ok_or_else(|| {
+                self.err(
+                    &["data", "missing"],
+                    format!(
+                        "unknown `missing` = \"{name}\": use {}",
+                        quote_list(Missing::NAMES)
+                    ),
+                )
+            })?,
+        };
         Ok(DataSpec {
             path: self.experiment.source.base_dir.join(&raw.path),
             target: raw.target.clone(),
@@ -329,6 +358,7 @@ impl SpecBuilder<'_> {
             categorical: raw.categorical.clone(),
             columns,
             delimiter,
+            missing,
         })
     }
 

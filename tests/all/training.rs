@@ -472,3 +472,84 @@ fn a_semicolon_file_with_an_id_column_trains_with_delimiter_and_ignore_and_predi
         serde_json::json!(["petal_length_cm", "petal_width_cm"])
     );
 }
+
+#[test]
+fn missing_cells_stop_or_drop_or_take_the_train_mean_and_predict_fills_them_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    // iris with a hole in every tenth row's second column, and one missing target.
+    let iris = std::fs::read_to_string(crate::common::data("iris.csv")).unwrap();
+    let holes: String = iris
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            if i > 0 && i % 10 == 0 {
+                cells[1] = if i % 20 == 0 { "NA" } else { "" };
+            }
+            if i == 7 {
+                cells[4] = "";
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    let data = write(dir.path(), "holes.csv", &holes);
+    let experiment = |missing: &str| {
+        format!(
+            "name = \"holes\"\nseed = 1\n[objective]\nmetric = \"val_accuracy\"\n[budget]\ntrials = 1\nworkers = 1\n[data]\npath = \"{}\"\ntarget = \"label\"\ntask = \"classification\"\n{missing}\n[model]\nhidden = 16\n[train]\nepochs = 3\n[space]\nlearning_rate = {{ choice = [0.01] }}\n",
+            data.display()
+        )
+    };
+    let check = |options: &str| {
+        let file = write(dir.path(), "h.toml", &experiment(options));
+        run(&["check", file.to_str().unwrap()])
+    };
+    let refused = check("");
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("holes.csv:8: the target `label` is missing"),
+        "{}",
+        text(&refused)
+    );
+    let dropped = check("missing = \"drop\"");
+    assert!(
+        text(&dropped).contains("16 rows left out, 0 cells filled"),
+        "{}",
+        text(&dropped)
+    );
+    let filled = check("missing = \"mean\"");
+    assert!(
+        text(&filled).contains("1 row left out, 15 cells filled"),
+        "{}",
+        text(&filled)
+    );
+    let bad = check("missing = \"zero\"");
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    // A model trained with `mean` fills new rows' holes the same way; one trained with `drop`
+    // cannot, and says so.
+    for (option, predicts) in [("missing = \"mean\"", true), ("missing = \"drop\"", false)] {
+        let file = write(dir.path(), "t.toml", &experiment(option));
+        let results = dir.path().join(option.replace(['"', ' ', '='], ""));
+        sweep(&file, &results, &[]);
+        let output = run(&[
+            "predict",
+            results.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            output.status.success(),
+            predicts,
+            "{option}: {}",
+            text(&output)
+        );
+        if predicts {
+            assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 151);
+        } else {
+            assert!(
+                text(&output).contains("no value to fill in"),
+                "{}",
+                text(&output)
+            );
+        }
+    }
+}
