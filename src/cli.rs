@@ -104,6 +104,10 @@ enum Command {
         /// Show only the best K trials.
         #[arg(long)]
         top: Option<usize>,
+        /// Every column, however wide (by default a terminal shows what fits its width:
+        /// the result and the parameters first).
+        #[arg(long)]
+        wide: bool,
     },
     /// Trials of one or several sweeps side by side, as CSV on stdout.
     #[command(
@@ -367,9 +371,14 @@ pub fn main(objectives: Objectives) -> ExitCode {
             crate::commands::resume(objectives, &dir, sweep.workers, sweep.trials, sweep.quiet)
         }
         Command::Check { experiment } => crate::commands::check(objectives, &experiment),
-        Command::Leaderboard { dir, shared, top } => shared
+        Command::Leaderboard {
+            dir,
+            shared,
+            top,
+            wide,
+        } => shared
             .source(dir)
-            .and_then(|source| crate::commands::leaderboard(&source, top)),
+            .and_then(|source| crate::commands::leaderboard(&source, top, wide)),
         Command::Status { dir, shared } => shared
             .source(dir)
             .and_then(|source| crate::commands::status(&source)),

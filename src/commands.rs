@@ -616,13 +616,29 @@ fn print_settings(e: &Experiment, burn: &BurnObjective) {
 }
 
 /// `kiln leaderboard`: the leaderboard as a terminal table.
-pub fn leaderboard(source: &Source, top: Option<usize>) -> Result<u8> {
+pub fn leaderboard(source: &Source, top: Option<usize>, wide: bool) -> Result<u8> {
     let (experiment, state) = source.load()?;
-    let table = report::leaderboard_top(&state, &ReportSpec::of(&experiment), top);
+    let spec = ReportSpec::of(&experiment);
+    let table = report::leaderboard_top(&state, &spec, top);
     if table.rows.is_empty() {
         crate::say!("No trial has ended yet in {}.", source.describe());
-    } else {
-        crate::output::text(&report::render(&table, top, &[]));
+        return Ok(0);
+    }
+    match report::terminal_width().filter(|_| !wide) {
+        // What a person reads first: how each trial did and what it searched.
+        Some(width) => {
+            let first: Vec<String> = ["rank", "trial", "state", "objective"]
+                .map(String::from)
+                .into_iter()
+                .chain(spec.params.iter().cloned())
+                .collect();
+            let (keep, left_out) = report::fitting(&table, top, width, &first);
+            crate::output::text(&report::render_columns(&table, top, &keep));
+            if left_out > 0 {
+                crate::tell!("({left_out} more columns: --wide shows them all)");
+            }
+        }
+        None => crate::output::text(&report::render(&table, top, &[])),
     }
     Ok(0)
 }

@@ -7,7 +7,7 @@ pub mod compare;
 pub mod plots;
 mod table;
 
-pub use table::{for_people, render};
+pub use table::{fitting, for_people, render, render_columns, terminal_width};
 
 use crate::error::{Context, Result};
 use crate::experiment::Experiment;

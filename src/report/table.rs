@@ -8,6 +8,55 @@ pub fn render(table: &Table, top: Option<usize>, skip: &[&str]) -> String {
     let keep: Vec<usize> = (0..table.columns.len())
         .filter(|&i| !skip.contains(&table.columns[i].as_str()))
         .collect();
+    render_columns(table, top, &keep)
+}
+
+/// The columns of `table` to show in `width` characters: those named in `first`, then the
+/// others, as many as fit (at least one); and how many did not fit.
+pub fn fitting(
+    table: &Table,
+    top: Option<usize>,
+    width: usize,
+    first: &[String],
+) -> (Vec<usize>, usize) {
+    let position = |name: &String| table.columns.iter().position(|c| c == name);
+    let named: Vec<usize> = first.iter().filter_map(position).collect();
+    let rest = (0..table.columns.len()).filter(|i| !named.contains(i));
+    let order: Vec<usize> = named.iter().copied().chain(rest).collect();
+    let widths = column_widths(table, top, &order);
+    let mut used = 0;
+    let mut keep = Vec::new();
+    for (&column, &w) in order.iter().zip(&widths) {
+        let needed = if keep.is_empty() { w } else { w + 2 };
+        if !keep.is_empty() && used + needed > width {
+            break;
+        }
+        used += needed;
+        keep.push(column);
+    }
+    let left_out = order.len() - keep.len();
+    (keep, left_out)
+}
+
+/// How wide each of the `columns` is drawn (its header and its first `top` cells).
+fn column_widths(table: &Table, top: Option<usize>, columns: &[usize]) -> Vec<usize> {
+    columns
+        .iter()
+        .map(|&i| {
+            table
+                .rows
+                .iter()
+                .take(top.unwrap_or(usize::MAX))
+                .map(|r| short(&r[i]).0.chars().count())
+                .chain([table.columns[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Renders the `keep` columns of `table`, in that order, with its first `top` rows.
+pub fn render_columns(table: &Table, top: Option<usize>, keep: &[usize]) -> String {
     // Each cell shortened once, with whether it is a number (numbers align right).
     let rows: Vec<Vec<(String, bool)>> = table
         .rows
@@ -19,15 +68,7 @@ pub fn render(table: &Table, top: Option<usize>, skip: &[&str]) -> String {
         .iter()
         .map(|&i| (table.columns[i].clone(), false))
         .collect();
-    let widths: Vec<usize> = (0..keep.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].0.chars().count())
-                .chain([header[c].0.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = column_widths(table, top, keep);
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
         let start = out.len();
@@ -48,6 +89,23 @@ pub fn render(table: &Table, top: Option<usize>, skip: &[&str]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The terminal's width: `COLUMNS` when set, else the terminal stdout is, if it is one.
+pub fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(columns);
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize into the struct it is given, which lives on this
+    // stack frame; on a descriptor that is not a terminal it fails and writes nothing.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(size.ws_col as usize)
 }
 
 /// A cell as the terminal shows it (numbers to 4 significant digits), and whether it is a

@@ -975,3 +975,48 @@ fn a_warm_started_sweep_reads_an_earlier_sweep_and_runs() {
     let first = |d: &Path| leaderboard_by_trial(d)["0"]["x1"].clone();
     assert_ne!(first(&results), first(&cold));
 }
+
+#[test]
+fn the_leaderboard_fits_the_terminal_with_results_and_parameters_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    sweep(
+        &write(dir.path(), "w.toml", &digits_experiment("wide", 3, 2, 2)),
+        &results,
+        &[],
+    );
+    let r = results.to_str().unwrap();
+    let narrow = crate::common::kiln()
+        .args(["leaderboard", r])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&narrow.stdout);
+    assert!(narrow.status.success(), "{}", text(&narrow));
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header[..6],
+        [
+            "rank",
+            "trial",
+            "state",
+            "objective",
+            "learning_rate",
+            "dropout"
+        ]
+    );
+    assert!(
+        String::from_utf8_lossy(&narrow.stderr).contains("--wide shows them all"),
+        "{}",
+        text(&narrow)
+    );
+    let wide = crate::common::kiln()
+        .args(["leaderboard", r, "--wide"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&wide.stdout);
+    assert!(out.lines().any(|l| l.chars().count() > 80), "{out}");
+    assert!(out.lines().next().unwrap().contains("test_f1"), "{out}");
+}
