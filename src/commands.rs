@@ -485,6 +485,9 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
         e.objective.metric,
         metrics.join(", ")
     );
+    if e.objective.by_default {
+        crate::say!("           (the default: the file has no [objective])");
+    }
     print_plan(e, prepared.max_epochs);
     crate::say!("\nspace ({} dimensions)", e.space.dimensions.len());
     for d in &e.space.dimensions {

@@ -29,6 +29,8 @@ pub struct ObjectiveSpec {
     pub kind: String,
     /// The rest of `[objective]`: the objective's own options, which it validates.
     pub options: toml::Table,
+    /// Whether the file left `[objective]` out, and this is the default.
+    pub by_default: bool,
 }
 
 /// The sections only the built-in trainer reads, kept as written for it to validate.
@@ -195,7 +197,9 @@ pub struct Experiment {
 struct Raw {
     name: String,
     seed: Option<u64>,
-    objective: RawObjective,
+    /// Absent: the built-in trainer, minimising `val_loss` (every task reports it).
+    #[serde(default)]
+    objective: Option<RawObjective>,
     #[serde(default)]
     budget: RawBudget,
     data: Option<toml::Table>,
@@ -443,7 +447,16 @@ impl Builder {
 
     fn build(self, raw: Raw) -> Result<Experiment> {
         check_name(&raw.name).map_err(|e| self.err(&["name"], e))?;
-        let objective = self.objective(&raw.objective)?;
+        let objective = match &raw.objective {
+            Some(objective) => self.objective(objective)?,
+            None => ObjectiveSpec {
+                metric: DEFAULT_METRIC.to_string(),
+                direction: Direction::Minimize,
+                kind: "train".to_string(),
+                options: toml::Table::new(),
+                by_default: true,
+            },
+        };
         let mut space = self.space(&raw.space)?;
         if objective.kind == "train" {
             self.conditions_of_settings(&mut space, &raw.train)?;
@@ -509,6 +522,7 @@ impl Builder {
             direction,
             kind,
             options: raw.options.clone(),
+            by_default: false,
         })
     }
 
@@ -1136,6 +1150,10 @@ pub fn grid_size(
 ) -> std::result::Result<u64, (String, String)> {
     crate::space::Grid::new(space, default_points).map(|grid| grid.size())
 }
+
+/// The metric a file without `[objective]` optimises: every task of the built-in trainer
+/// reports it.
+pub const DEFAULT_METRIC: &str = "val_loss";
 
 /// The longest sweep name: it names a folder, a database row and a scratch folder.
 pub const MAX_NAME: usize = 100;

@@ -440,15 +440,6 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(27),
         ),
         (
-            "no [objective] section",
-            with(
-                "[objective]\nmetric = \"val_accuracy\"\ndirection = \"maximize\"\n",
-                "",
-            ),
-            "missing field `objective`",
-            None,
-        ),
-        (
             "zero trials",
             with("trials = 2", "trials = 0"),
             "`trials` must be at least 1",

@@ -1020,3 +1020,24 @@ fn the_leaderboard_fits_the_terminal_with_results_and_parameters_first() {
     assert!(out.lines().any(|l| l.chars().count() > 80), "{out}");
     assert!(out.lines().next().unwrap().contains("test_f1"), "{out}");
 }
+
+#[test]
+fn a_file_without_objective_minimises_val_loss_and_check_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment =
+        digits_experiment("noobj", 2, 2, 2).replace("[objective]\nmetric = \"val_accuracy\"\n", "");
+    assert!(!experiment.contains("[objective]"), "{experiment}");
+    let file = write(dir.path(), "n.toml", &experiment);
+    let check = run(&["check", file.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(shown.contains("minimize val_loss"), "{shown}");
+    assert!(
+        shown.contains("the default: the file has no [objective]"),
+        "{shown}"
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let rows = csv_rows(&results.join("leaderboard.csv"));
+    assert_eq!(rows[0]["objective"], rows[0]["val_loss"]);
+}
