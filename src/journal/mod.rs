@@ -58,7 +58,7 @@ pub enum Event {
         seed: u64,
         /// Its sampled parameters.
         params: Params,
-        /// Whether it is the next configuration of the queue ([[enqueue]], `kiln enqueue`).
+        /// Whether it is the next configuration of the queue (`[[enqueue]]`, `kiln enqueue`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         queued: bool,
         /// When.
