@@ -525,7 +525,10 @@ fn print_data(burn: &BurnObjective) {
         "data       {}: {} features{classes}, {}\n           split {split}: train {}, val {}, test {}",
         spec.path.display(),
         data.n_features(),
-        spec.task,
+        match &data.task_inferred {
+            Some(why) => format!("{} (inferred: {why}; set [data] task to choose)", data.task),
+            None => data.task.to_string(),
+        },
         data.train.rows,
         data.val.rows,
         data.test.as_ref().map_or(0, |t| t.rows)

@@ -24,6 +24,7 @@ impl BurnObjective {
         experiment.refuse_other_options(&[])?;
         let spec = TrainSpec::parse(experiment)?;
         let data = Dataset::load(experiment, &spec.data)?;
+        spec.check_loss(experiment, data.task)?;
         if let Some(es) = &spec.early_stopping {
             experiment.check_metric(
                 &es.monitor,

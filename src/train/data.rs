@@ -43,6 +43,8 @@ pub struct Dataset {
     pub vocabularies: Vec<Vec<String>>,
     /// Classification or regression.
     pub task: Task,
+    /// Why, when `[data] task` was left out and the target column decided.
+    pub task_inferred: Option<String>,
     /// Class names in index order (classification).
     pub class_names: Vec<String>,
     /// Training rows.
@@ -108,7 +110,14 @@ impl Dataset {
             .collect();
         let columns = loader.columns(&headers)?;
         let cells = loader.read_rows(&mut reader, &headers, &columns)?;
-        let targets = loader.targets(&cells.labels)?;
+        let (task, inferred) = match spec.task {
+            Some(task) => (task, None),
+            None => {
+                let (task, why) = infer_task(&cells.labels);
+                (task, Some(why))
+            }
+        };
+        let targets = loader.targets(&cells.labels, task)?;
         let [train_rows, val_rows, test_rows] = loader.split(&columns, &cells, &targets)?;
         let width = columns.features.len();
         if let Some(image) = spec.image.filter(|i| i.iter().product::<usize>() != width) {
@@ -140,7 +149,8 @@ impl Dataset {
             val: standardise.split(&cells, &targets, &val_rows),
             test: (!test_rows.is_empty()).then(|| standardise.split(&cells, &targets, &test_rows)),
             vocabularies: standardise.vocabularies,
-            task: spec.task,
+            task,
+            task_inferred: inferred,
             class_names: targets.class_names,
             feature_stats: standardise.feature_stats,
             target_stats: standardise.target_stats,
@@ -390,9 +400,9 @@ impl Loader<'_> {
     }
 
     /// Class indices (integers sort numerically, names alphabetically) or values.
-    fn targets(&self, labels: &[String]) -> Result<Targets> {
+    fn targets(&self, labels: &[String], task: Task) -> Result<Targets> {
         let (spec, rows) = (self.spec, labels.len());
-        match spec.task {
+        match task {
             Task::Classification => {
                 let mut names: Vec<String> = labels.to_vec();
                 // One total order: numerically when every class is an integer, else as text.
@@ -609,6 +619,34 @@ pub fn require_regular_file(path: &Path) -> std::io::Result<()> {
             std::io::ErrorKind::InvalidInput,
             "not a regular file (a folder, a device or a pipe); give a CSV file",
         ))
+    }
+}
+
+/// The most distinct integers a target may hold and still be read as classes.
+const MAX_INFERRED_CLASSES: usize = 10;
+
+/// The task a target column asks for, and why: classification for text, or for integers with
+/// at most [`MAX_INFERRED_CLASSES`] distinct values; regression for other numbers.
+pub fn infer_task(labels: &[String]) -> (Task, String) {
+    if let Some(text) = labels.iter().find(|l| l.parse::<f64>().is_err()) {
+        return (
+            Task::Classification,
+            format!("the target holds text (`{text}`)"),
+        );
+    }
+    let mut distinct: Vec<&String> = labels.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    let integers = labels.iter().all(|l| l.parse::<i64>().is_ok());
+    match (integers, distinct.len()) {
+        (true, n) if n <= MAX_INFERRED_CLASSES => (
+            Task::Classification,
+            format!("the target holds {n} distinct integers"),
+        ),
+        (_, n) => (
+            Task::Regression,
+            format!("the target holds {n} distinct numbers"),
+        ),
     }
 }
 

@@ -46,8 +46,9 @@ pub struct DataSpec {
     pub path: PathBuf,
     /// The target column.
     pub target: String,
-    /// Classification or regression.
-    pub task: Task,
+    /// Classification or regression; `None`: inferred from the target column when the data is
+    /// read ([`crate::train::data::infer_task`]).
+    pub task: Option<Task>,
     /// How rows are split.
     pub split: SplitSpec,
     /// `[channels, height, width]` for image-shaped rows.
@@ -104,7 +105,7 @@ pub struct EarlyStopping {
 struct RawData {
     path: String,
     target: String,
-    task: String,
+    task: Option<String>,
     split: Option<RawSplit>,
     split_column: Option<String>,
     image: Option<Vec<i64>>,
@@ -169,7 +170,7 @@ impl TrainSpec {
             b.check_dimension(&d.name, &d.distribution)?;
         }
         let data = raw.data.as_ref().ok_or_else(|| {
-            experiment.error_at(&[], "the experiment has no [data] section: the built-in trainer needs `[data] path`, `target` and `task` (or choose another objective with `[objective] kind`)")
+            experiment.error_at(&[], "the experiment has no [data] section: the built-in trainer needs `[data] path` and `target` (or choose another objective with `[objective] kind`)")
         })?;
         let spec = TrainSpec {
             data: b.data(data)?,
@@ -243,16 +244,15 @@ impl SpecBuilder<'_> {
     }
 
     fn data(&self, raw: &RawData) -> Result<DataSpec> {
-        let task = Task::from_name(&raw.task).ok_or_else(|| {
-            self.err(
-                &["data", "task"],
-                format!(
-                    "unknown task `{}`: use {}",
-                    raw.task,
-                    quote_list(Task::NAMES)
-                ),
-            )
-        })?;
+        let task = match raw.task.as_deref() {
+            None => None,
+            Some(name) => Some(Task::from_name(name).ok_or_else(|| {
+                self.err(
+                    &["data", "task"],
+                    format!("unknown task `{name}`: use {}", quote_list(Task::NAMES)),
+                )
+            })?),
+        };
         let split = match (&raw.split, &raw.split_column) {
             (Some(_), Some(_)) => {
                 return Err(self.err(
@@ -511,16 +511,23 @@ impl SpecBuilder<'_> {
             };
             return Err(self.err(&path, format!("`kernel_size` {even} is even; the CNN pads to keep the image size, which needs an odd kernel (3, 5, ...)")));
         }
-        for loss in &possible("loss") {
+        Ok(())
+    }
+}
+
+impl TrainSpec {
+    /// Checks the losses this sweep can use against the task (known once the data is read).
+    pub fn check_loss(&self, experiment: &Experiment, task: Task) -> Result<()> {
+        for loss in &self.possible_values(experiment, "loss") {
             let ParamValue::Str(loss) = loss else {
                 continue;
             };
-            let fits = match data.task {
+            let fits = match task {
                 Task::Classification => loss == Loss::CrossEntropy.name(),
                 Task::Regression => loss != Loss::CrossEntropy.name(),
             };
             if !fits {
-                let allowed = match data.task {
+                let allowed = match task {
                     Task::Classification => "`cross_entropy`",
                     Task::Regression => "`mse`, `mae`, `huber`",
                 };
@@ -529,12 +536,9 @@ impl SpecBuilder<'_> {
                 } else {
                     vec!["train", "loss"]
                 };
-                return Err(self.err(
+                return Err(experiment.error_at(
                     &path,
-                    format!(
-                        "loss `{loss}` does not fit a {} task: use {allowed}",
-                        data.task
-                    ),
+                    format!("loss `{loss}` does not fit a {task} task: use {allowed}"),
                 ));
             }
         }

@@ -553,3 +553,44 @@ fn missing_cells_stop_or_drop_or_take_the_train_mean_and_predict_fills_them_the_
         }
     }
 }
+
+#[test]
+fn a_file_without_task_infers_it_from_the_target_and_check_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = |data: &str, target: &str| {
+        format!(
+            "name = \"infer\"\n[budget]\ntrials = 1\n[data]\npath = \"{data}\"\ntarget = \"{target}\"\n[train]\nepochs = 1\n[space]\nlearning_rate = {{ choice = [0.01] }}\n"
+        )
+    };
+    for (data, target, says) in [
+        (
+            crate::common::data("iris.csv"),
+            "label",
+            "classification (inferred: the target holds 3 distinct integers",
+        ),
+        (
+            crate::common::data("diabetes.csv"),
+            "target",
+            "regression (inferred: the target holds",
+        ),
+    ] {
+        let file = write(dir.path(), "i.toml", &experiment(&data, target));
+        let output = run(&["check", file.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(text(&output).contains(says), "{}", text(&output));
+    }
+    // A loss that does not fit the inferred task is still refused.
+    let file = write(
+        dir.path(),
+        "l.toml",
+        &experiment(&crate::common::data("iris.csv"), "label")
+            .replace("epochs = 1", "epochs = 1\nloss = \"mse\""),
+    );
+    let output = run(&["check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("does not fit a classification task"),
+        "{}",
+        text(&output)
+    );
+}
