@@ -100,11 +100,14 @@ impl Slots {
         optimizer: &[u8],
         extra: &[u8],
     ) -> std::io::Result<()> {
-        save(
-            &path(&self.dir, self.next),
-            state,
-            &[model, optimizer, extra],
-        )?;
+        let file = path(&self.dir, self.next);
+        save(&file, state, &[model, optimizer, extra])?;
+        tracing::debug!(
+            "checkpoint of epoch {} written to {} ({} bytes)",
+            state.epoch,
+            file.display(),
+            model.len() + optimizer.len() + extra.len()
+        );
         self.next = 1 - self.next;
         Ok(())
     }

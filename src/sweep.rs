@@ -374,6 +374,13 @@ impl<'a> Orchestrator<'a> {
                         }
                     },
                 };
+                let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let by = if queued {
+                    "the queue"
+                } else {
+                    experiment.sampler.kind.name()
+                };
+                tracing::debug!("trial {number}: {by} proposed {}", shown.join(" "));
                 Some(Event::TrialCreated {
                     trial: number,
                     seed: rng::trial_seed(experiment.seed, number),
@@ -493,6 +500,7 @@ impl<'a> Orchestrator<'a> {
             &self.prepared.metrics,
         );
         self.slots[id].reported = Some(report.epoch);
+        let report_epoch = report.epoch;
         let fresh = match checked {
             Ok(fresh) => fresh,
             Err(note) => {
@@ -531,6 +539,7 @@ impl<'a> Orchestrator<'a> {
             .filter(|_| fresh && !self.stopping)
             .and_then(|p| p.decide(&self.state.trials[trial as usize], &self.state))
         {
+            tracing::debug!("trial {trial} epoch {}: pruned ({reason})", report_epoch);
             // Recorded now, before the trial hears of it: a resumed sweep keeps it.
             self.end(ended(trial, EndState::Pruned, Some(reason), None))?;
             self.slots[id].stopped = Some(StopReason::Pruned);
@@ -539,6 +548,9 @@ impl<'a> Orchestrator<'a> {
             self.slots[id].stopped = Some(StopReason::Interrupt);
             Decision::Stop
         } else {
+            if self.pruner.is_some() && fresh {
+                tracing::debug!("trial {trial} epoch {report_epoch}: the pruner lets it go on");
+            }
             Decision::Continue
         };
         self.send_decision(id, decision);

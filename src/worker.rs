@@ -321,6 +321,7 @@ impl Pool {
                     .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())
                     .spawn()?;
+                tracing::debug!("worker {id} started: process {}", child.id());
                 let stdin = child.stdin.take().expect("stdin is piped");
                 let stdout = child.stdout.take().expect("stdout is piped");
                 std::thread::spawn(move || {
@@ -335,6 +336,7 @@ impl Pool {
                             }
                         }
                     }
+                    tracing::debug!("worker {id}: its process ended");
                     let _ = events.send(PoolEvent::Exited(id, "its process ended".into()));
                 });
                 Handle::Process { child, stdin }

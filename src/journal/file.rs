@@ -117,6 +117,7 @@ impl Journal for FileJournal {
         }
         if sync && self.unsynced {
             self.file.sync_data().context(|| self.what())?;
+            tracing::debug!("journal synced: {}", self.path.display());
             self.unsynced = false;
         }
         Ok(())

@@ -1041,3 +1041,35 @@ fn a_file_without_objective_minimises_val_loss_and_check_says_so() {
     let rows = csv_rows(&results.join("leaderboard.csv"));
     assert_eq!(rows[0]["objective"], rows[0]["val_loss"]);
 }
+
+#[test]
+fn rust_log_debug_shows_what_a_person_debugging_a_sweep_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = digits_experiment("debug", 6, 2, 4)
+        + "\n[pruner]\nkind = \"median\"\nwarmup_epochs = 1\nmin_trials = 2\n";
+    let experiment = experiment.replace("[space]", "[sampler]\nkind = \"random\"\n\n[space]");
+    let file = write(dir.path(), "d.toml", &experiment);
+    let results = dir.path().join("r");
+    let output = crate::common::kiln()
+        .args(["run", file.to_str().unwrap(), "--results"])
+        .arg(&results)
+        .arg("-q")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let log = String::from_utf8_lossy(&output.stderr);
+    for needed in [
+        "trial 0: random proposed ",
+        "worker 0 started: process ",
+        "checkpoint of epoch 1 written to ",
+        "journal synced: ",
+        "the pruner lets it go on",
+    ] {
+        assert!(log.contains(needed), "no `{needed}` in:\n{log}");
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log that is not a terminal"
+    );
+}
