@@ -623,7 +623,7 @@ pub fn require_regular_file(path: &Path) -> std::io::Result<()> {
 }
 
 /// The most distinct integers a target may hold and still be read as classes.
-const MAX_INFERRED_CLASSES: usize = 10;
+pub const MAX_INFERRED_CLASSES: usize = 10;
 
 /// The task a target column asks for, and why: classification for text, or for integers with
 /// at most [`MAX_INFERRED_CLASSES`] distinct values; regression for other numbers.
