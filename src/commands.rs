@@ -588,6 +588,30 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
             e.name
         );
     }
+    for dir in &e.sampler.warm_start {
+        crate::say!("warm start from the complete trials of {}", dir.display());
+    }
+    for (i, given) in e.enqueue.iter().enumerate() {
+        let values: Vec<String> = given.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        crate::say!(
+            "queued     trial {i} takes {} (the rest drawn)",
+            values.join(" ")
+        );
+    }
+    for c in &e.constraints {
+        let bounds: Vec<String> = [
+            c.min.map(|m| format!(">= {m}")),
+            c.max.map(|m| format!("<= {m}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        crate::say!(
+            "constraint {} {} (a trial outside ranks after the feasible ones)",
+            c.metric,
+            bounds.join(" and ")
+        );
+    }
 }
 
 /// The built-in trainer's settings, resolved, as `kiln check` shows them.

@@ -33,6 +33,16 @@ fn enqueued_configurations_come_first_with_exactly_their_values() {
             "[[enqueue]]\nx1 = 0.25\nx2 = -0.5\n\n[[enqueue]]\nx1 = 1\n",
         ),
     );
+    let check = run(&["check", file.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        shown.contains("queued     trial 0 takes x1=0.25 x2=-0.5"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("queued     trial 1 takes x1=1 (the rest drawn)"),
+        "{shown}"
+    );
     let results = dir.path().join("r");
     sweep(&file, &results, &[]);
     let trials = created(&results);

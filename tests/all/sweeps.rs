@@ -914,6 +914,9 @@ fn infeasible_trials_rank_after_feasible_ones_with_the_reason_in_their_note() {
         "c.toml",
         "name = \"c\"\nseed = 3\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\n[budget]\ntrials = 30\nworkers = 1\n[space]\nx1 = { uniform = [-1.0, 1.0] }\nx2 = { uniform = [-1.0, 1.0] }\n\n[[constraint]]\nmetric = \"value\"\nmin = 0.2\n",
     );
+    let check = run(&["check", file.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(shown.contains("constraint value >= 0.2"), "{shown}");
     let results = dir.path().join("r");
     sweep(&file, &results, &[]);
     let rows = csv_rows(&results.join("leaderboard.csv"));
