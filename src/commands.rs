@@ -592,10 +592,9 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
         crate::say!("warm start from the complete trials of {}", dir.display());
     }
     for (i, given) in e.enqueue.iter().enumerate() {
-        let values: Vec<String> = given.iter().map(|(k, v)| format!("{k}={v}")).collect();
         crate::say!(
             "queued     trial {i} takes {} (the rest drawn)",
-            values.join(" ")
+            crate::space::shown(given)
         );
     }
     for c in &e.constraints {
@@ -783,7 +782,7 @@ pub fn enqueue(source: &Source, assignments: &[String]) -> Result<u8> {
         Source::Database(storage) => {
             let (experiment, mut journal) = open_shared(storage)?;
             let params = given_params(&experiment.space, assignments)?;
-            let shown = shown_params(&params);
+            let shown = crate::space::shown(&params);
             let event = Event::TrialEnqueued {
                 params,
                 time: crate::journal::now(),
@@ -826,14 +825,9 @@ fn given_params(
         .map_err(|(key, why)| Error::input(format!("{key}: {why}")))
 }
 
-fn shown_params(params: &crate::space::Params) -> String {
-    let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    shown.join(" ")
-}
-
 /// Queues `params` in results folder `dir`.
 fn enqueue_in_folder(dir: &Path, params: crate::space::Params) -> Result<u8> {
-    let shown = shown_params(&params);
+    let shown = crate::space::shown(&params);
     match crate::lock::FolderLock::acquire(dir) {
         Ok(_lock) => {
             let mut journal = FileJournal::open(&layout::journal(dir))?;

@@ -62,7 +62,23 @@ impl Progress {
 
     /// Shows the running trials `numbers` after one of them reported an epoch: each one's
     /// epoch and latest objective.
-    pub fn epoch(&self, state: &SweepState, spec: &ReportSpec<'_>, numbers: &[u64]) {
+    pub fn epoch(
+        &self,
+        state: &SweepState,
+        spec: &ReportSpec<'_>,
+        numbers: impl Iterator<Item = u64>,
+    ) {
+        // Built only when shown: a bar each epoch, plain lines at most every RUNNING_EVERY.
+        let plain_due = self.bar.is_none()
+            && !self.quiet
+            && self
+                .running_shown
+                .get()
+                .is_none_or(|t| t.elapsed() >= RUNNING_EVERY);
+        if self.bar.is_none() && !plain_due {
+            return;
+        }
+        let numbers: Vec<u64> = numbers.collect();
         let shown: Vec<String> = numbers
             .iter()
             .take(RUNNING_SHOWN)
@@ -86,16 +102,10 @@ impl Progress {
         *self.running.borrow_mut() = format!("{}{more}", shown.join(", "));
         match &self.bar {
             Some(bar) => bar.set_message(self.summary(state, numbers.len())),
-            None if !self.quiet
-                && self
-                    .running_shown
-                    .get()
-                    .is_none_or(|t| t.elapsed() >= RUNNING_EVERY) =>
-            {
+            None => {
                 self.running_shown.set(Some(Instant::now()));
                 crate::tell!("running: {} ({})", self.running.borrow(), spec.metric);
             }
-            None => {}
         }
     }
 

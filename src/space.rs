@@ -103,6 +103,12 @@ pub fn cell_centre(i: usize, k: usize) -> f64 {
 /// A trial's sampled hyperparameters, by `[space]` key.
 pub type Params = BTreeMap<String, ParamValue>;
 
+/// Parameters as a person reads them on one line: `key=value key=value`.
+pub fn shown(params: &Params) -> String {
+    let pairs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(" ")
+}
+
 /// Where one hyperparameter's values come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Distribution {
@@ -417,14 +423,7 @@ impl Space {
     /// Maps a point of the unit cube (one coordinate per dimension) to parameters: the
     /// coordinates of inactive dimensions are ignored, their parameters left out.
     pub fn params_from_unit(&self, point: &[f64]) -> Params {
-        let mut params = self
-            .dimensions
-            .iter()
-            .zip(point)
-            .map(|(d, &u)| (d.name.clone(), d.distribution.from_unit(u)))
-            .collect();
-        self.drop_inactive(&mut params);
-        params
+        self.fill(&Params::new(), point)
     }
 
     /// `given` completed from `point` of the unit cube (the values not given), then with the

@@ -374,13 +374,16 @@ impl<'a> Orchestrator<'a> {
                         }
                     },
                 };
-                let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let by = if queued {
-                    "the queue"
-                } else {
-                    experiment.sampler.kind.name()
-                };
-                tracing::debug!("trial {number}: {by} proposed {}", shown.join(" "));
+                // tracing formats its arguments only when debug logging is on.
+                tracing::debug!(
+                    "trial {number}: {} proposed {}",
+                    if queued {
+                        "the queue"
+                    } else {
+                        experiment.sampler.kind.name()
+                    },
+                    crate::space::shown(&params)
+                );
                 Some(Event::TrialCreated {
                     trial: number,
                     seed: rng::trial_seed(experiment.seed, number),
@@ -526,8 +529,8 @@ impl<'a> Orchestrator<'a> {
             self.store.record(&mut self.state, trial, vec![event])?
         };
         if recorded {
-            let running: Vec<u64> = self.slots.iter().filter_map(|s| s.trial).collect();
-            self.progress.epoch(&self.state, &self.spec, &running);
+            let running = self.slots.iter().filter_map(|s| s.trial);
+            self.progress.epoch(&self.state, &self.spec, running);
         }
         let decision = if !recorded {
             lost(trial);
