@@ -90,7 +90,7 @@ fn main() {
 fn conditional() {
     use kiln::sampler::{RandomSampler, Sampler, TpeSampler, TpeSettings};
     use kiln::space::{Condition, Dimension, Distribution, Space};
-    use kiln::trial::Direction;
+    use kiln::trial::{Direction, Goal};
     let branch = Dimension::new(
         "branch",
         Distribution::Choice(vec![
@@ -169,7 +169,7 @@ fn conditional() {
                 best_after(&mut RandomSampler::new(seed), &space)
             } else {
                 let mut tpe =
-                    TpeSampler::new(seed, "value", Direction::Minimize, settings(multivariate));
+                    TpeSampler::new(seed, &[Goal::new("value", Direction::Minimize)], settings(multivariate));
                 best_after(&mut tpe, &space)
             };
             at[0].push(result[0]);

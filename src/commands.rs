@@ -363,7 +363,12 @@ fn sweep_and_report(
             .columns
             .iter()
             .map(String::as_str)
-            .filter(|c| !summary.contains(c) && !spec.params.iter().any(|p| p == c))
+            .filter(|c| {
+                !summary.contains(c)
+                    && *c != report::PARETO_RANK
+                    && !spec.others.iter().any(|g| g.metric == *c)
+                    && !spec.params.iter().any(|p| p == c)
+            })
             .collect();
         crate::output::text(&report::render(&table, Some(5), &skip));
         crate::tell!(
@@ -479,12 +484,23 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
             crate::say!("objective  {} ({})", e.objective.kind, options.join(", "));
         }
     }
+    let goals: Vec<String> = e
+        .objective
+        .goals()
+        .iter()
+        .map(|g| format!("{} {}", g.direction.name(), g.metric))
+        .collect();
     crate::say!(
-        "metric     {} {}  (reported: {})",
-        e.objective.direction.name(),
-        e.objective.metric,
+        "metric     {}  (reported: {})",
+        goals.join(", "),
         metrics.join(", ")
     );
+    if e.objective.is_multi() {
+        crate::say!(
+            "           several objectives: trials rank by Pareto front; their values are read at the best epoch by {}",
+            e.objective.metric
+        );
+    }
     if e.objective.by_default {
         crate::say!("           (the default: the file has no [objective])");
     }
@@ -562,8 +578,16 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
             experiment::grid_size(&e.space, e.sampler.points).unwrap_or(0)
         ),
         SamplerKind::Tpe => format!(
-            "tpe sampler (seed {}; {} random trials first, gamma {}, {} candidates)",
-            e.seed, e.sampler.startup_trials, e.sampler.gamma, e.sampler.candidates
+            "{} sampler (seed {}; {} random trials first, gamma {}, {} candidates)",
+            if e.objective.is_multi() { "tpe (MOTPE)" } else { "tpe" },
+            e.seed,
+            e.sampler.startup_trials,
+            e.sampler.gamma,
+            e.sampler.candidates
+        ),
+        SamplerKind::Nsga2 => format!(
+            "nsga2 sampler (seed {}; generations of {} trials, the first drawn at random)",
+            e.seed, e.sampler.population
         ),
         kind @ (SamplerKind::Random | SamplerKind::Sobol) => {
             format!("{kind} sampler (seed {})", e.seed)
@@ -972,6 +996,19 @@ pub fn status(source: &Source) -> Result<u8> {
             );
         }
         None => crate::say!("best       none yet"),
+    }
+    if !spec.others.is_empty() {
+        let fronts = report::pareto_ranks(&state, &spec);
+        let front: Vec<String> = report::ranked(&state, &spec)
+            .into_iter()
+            .filter(|t| fronts[t.number as usize] == Some(1))
+            .map(|t| t.number.to_string())
+            .collect();
+        crate::say!(
+            "front      {} trials on the Pareto front: {}",
+            front.len(),
+            front.join(", ")
+        );
     }
     let ranked = report::importance(&state, &spec);
     if !ranked.rows.is_empty() {

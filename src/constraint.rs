@@ -25,11 +25,8 @@ impl Constraint {
     /// The trial's value of this constraint's metric at its best epoch (by the objective), or
     /// its parameter count; `None` when it has none (yet).
     fn value(&self, trial: &TrialRecord, objective: &str, direction: Direction) -> Option<f64> {
-        if self.metric == N_PARAMS {
-            return trial.n_params.map(|n| n as f64);
-        }
         let best = trial.best_epoch(objective, direction)?;
-        best.metrics.get(&self.metric).copied()
+        trial.value_at(&self.metric, best)
     }
 
     /// How the trial breaks this constraint, if it does.

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::names::Named;
 use crate::settings::{Settings, did_you_mean, hint, quote_list};
 use crate::space::{Condition, Dimension, Distribution, ParamValue, Params, Space};
-use crate::trial::Direction;
+use crate::trial::{Direction, Goal};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,10 +19,14 @@ use std::time::Duration;
 /// `[objective]`: what the sweep optimises.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectiveSpec {
-    /// A metric the objective reports each epoch.
+    /// A metric the objective reports each epoch: the first objective, whose best epoch is
+    /// where a trial's other metrics are read.
     pub metric: String,
     /// Whether to maximise or minimise it.
     pub direction: Direction,
+    /// The objectives after the first (`metric = ["val_accuracy", "n_params"]`): none for a
+    /// sweep of one objective.
+    pub others: Vec<Goal>,
     /// Which objective computes it: `train` (the built-in burn trainer, the default),
     /// `function`, `command` (the default when `command` is given), or the name of an
     /// objective a program registered ([`crate::objective::registry::Objectives`]).
@@ -31,6 +35,22 @@ pub struct ObjectiveSpec {
     pub options: toml::Table,
     /// Whether the file left `[objective]` out, and this is the default.
     pub by_default: bool,
+}
+
+impl ObjectiveSpec {
+    /// Every objective, the first first.
+    pub fn goals(&self) -> Vec<Goal> {
+        let first = Goal {
+            metric: self.metric.clone(),
+            direction: self.direction,
+        };
+        std::iter::once(first).chain(self.others.iter().cloned()).collect()
+    }
+
+    /// Whether the sweep has several objectives (and so a Pareto front, not one best trial).
+    pub fn is_multi(&self) -> bool {
+        !self.others.is_empty()
+    }
 }
 
 /// The sections only the built-in trainer reads, kept as written for it to validate.
@@ -81,8 +101,10 @@ crate::named! {
         Grid = "grid",
         /// A scrambled Sobol sequence: low-discrepancy, evenly spread.
         Sobol = "sobol",
-        /// The tree-structured Parzen estimator.
+        /// The tree-structured Parzen estimator (MOTPE with several objectives).
         Tpe = "tpe",
+        /// NSGA-II, the genetic algorithm for several objectives.
+        Nsga2 = "nsga2",
     }
 }
 
@@ -117,6 +139,8 @@ pub struct SamplerSpec {
     pub multivariate: bool,
     /// TPE: results folders of earlier sweeps whose complete trials it starts from.
     pub warm_start: Vec<PathBuf>,
+    /// NSGA-II: trials per generation.
+    pub population: usize,
 }
 
 /// `[pruner]`.
@@ -229,8 +253,8 @@ struct RawStorage {
 
 #[derive(Deserialize)]
 struct RawObjective {
-    metric: Option<String>,
-    direction: Option<String>,
+    metric: Option<toml::Value>,
+    direction: Option<toml::Value>,
     kind: Option<String>,
     #[serde(flatten)]
     options: toml::Table,
@@ -255,6 +279,7 @@ struct RawSampler {
     multivariate: Option<bool>,
     #[serde(default)]
     warm_start: Vec<String>,
+    population: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -452,6 +477,7 @@ impl Builder {
             None => ObjectiveSpec {
                 metric: DEFAULT_METRIC.to_string(),
                 direction: Direction::Minimize,
+                others: Vec::new(),
                 kind: "train".to_string(),
                 options: toml::Table::new(),
                 by_default: true,
@@ -463,6 +489,7 @@ impl Builder {
         }
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
+        let pruner = self.pruner(&raw.pruner, &objective)?;
         let experiment = Experiment {
             name: raw.name.clone(),
             seed: raw.seed.unwrap_or(0),
@@ -474,7 +501,7 @@ impl Builder {
                 train: raw.train,
                 early_stopping: raw.early_stopping,
             },
-            pruner: self.pruner(&raw.pruner)?,
+            pruner,
             sampler,
             enqueue: self.enqueue(&raw.enqueue, &space)?,
             constraints: self.constraints(&raw.constraint)?,
@@ -486,7 +513,7 @@ impl Builder {
     }
 
     fn objective(&self, raw: &RawObjective) -> Result<ObjectiveSpec> {
-        let Some(metric) = raw.metric.clone() else {
+        let Some(metric) = &raw.metric else {
             let typo = raw
                 .options
                 .keys()
@@ -502,10 +529,13 @@ impl Builder {
                 ),
             });
         };
-        let direction = match raw.direction.as_deref() {
-            None => Direction::natural_for(&metric),
-            Some(name) => self.named(&["objective", "direction"], "direction", Some(name))?,
-        };
+        let metrics = self.metrics(metric)?;
+        let directions = self.directions(raw.direction.as_ref(), &metrics)?;
+        let mut goals = metrics
+            .into_iter()
+            .zip(directions)
+            .map(|(metric, direction)| Goal { metric, direction });
+        let Goal { metric, direction } = goals.next().expect("at least one metric");
         let kind = match (&raw.kind, raw.options.contains_key("command")) {
             (Some(kind), _) => kind.clone(),
             (None, true) => "command".to_string(),
@@ -520,10 +550,78 @@ impl Builder {
         Ok(ObjectiveSpec {
             metric,
             direction,
+            others: goals.collect(),
             kind,
             options: raw.options.clone(),
             by_default: false,
         })
+    }
+
+    /// `metric = "name"` or `metric = ["name", ...]`: names, none twice; the first is reported
+    /// each epoch (it picks the epoch a trial's values are read at), so not `n_params`.
+    fn metrics(&self, value: &toml::Value) -> Result<Vec<String>> {
+        let wrong = || {
+            self.err(
+                &["objective", "metric"],
+                "`metric` is a metric's name, or a list of names for several objectives, e.g. metric = [\"val_accuracy\", \"n_params\"]",
+            )
+        };
+        let metrics: Vec<String> = match value {
+            toml::Value::String(name) => vec![name.clone()],
+            toml::Value::Array(names) if !names.is_empty() => names
+                .iter()
+                .map(|n| n.as_str().map(str::to_string).ok_or_else(wrong))
+                .collect::<Result<_>>()?,
+            _ => return Err(wrong()),
+        };
+        for (i, name) in metrics.iter().enumerate() {
+            let at = ["objective", "metric", &i.to_string()].map(str::to_string);
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
+            let at = if metrics.len() == 1 { &at[..2] } else { &at[..] };
+            if metrics[..i].contains(name) {
+                return Err(self.err(at, format!("`{name}` is named twice: each objective once")));
+            }
+            if i == 0 && name == crate::constraint::N_PARAMS {
+                return Err(self.err(at, "the first metric must be one the objective reports each epoch (a trial's other values are read at its best epoch by it); put `n_params` after it, e.g. metric = [\"val_accuracy\", \"n_params\"]"));
+            }
+        }
+        Ok(metrics)
+    }
+
+    /// `direction`: one per metric, or left out for each metric's natural one (maximise
+    /// accuracy, R², F1; minimise the rest). One name for one metric.
+    fn directions(&self, value: Option<&toml::Value>, metrics: &[String]) -> Result<Vec<Direction>> {
+        let at = ["objective", "direction"];
+        let names: Vec<&str> = match value {
+            None => return Ok(metrics.iter().map(|m| Direction::natural_for(m)).collect()),
+            Some(toml::Value::String(name)) if metrics.len() == 1 => vec![name.as_str()],
+            Some(toml::Value::Array(names)) if names.len() == metrics.len() => names
+                .iter()
+                .map(|n| n.as_str().ok_or_else(|| self.err(&at, "each direction is \"maximize\" or \"minimize\"")))
+                .collect::<Result<_>>()?,
+            Some(_) if metrics.len() == 1 => {
+                return Err(self.err(&at, "`direction` is \"maximize\" or \"minimize\""));
+            }
+            Some(_) => {
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "`direction` must list one direction per metric, in order: {} metrics ({}), e.g. direction = [{}]",
+                        metrics.len(),
+                        quote_list(&metrics.iter().map(String::as_str).collect::<Vec<_>>()),
+                        metrics
+                            .iter()
+                            .map(|m| format!("\"{}\"", Direction::natural_for(m).name()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        };
+        names
+            .into_iter()
+            .map(|name| self.named(&at, "direction", Some(name)))
+            .collect()
     }
 
     fn budget(&self, raw: &RawBudget, sampler: &SamplerSpec, space: &Space) -> Result<Budget> {
@@ -590,6 +688,10 @@ impl Builder {
                 "`gamma` must be a fraction in (0, 1), e.g. 0.25",
             ));
         }
+        let population = at_least_one("population", raw.population)?;
+        if population.is_some() && kind != SamplerKind::Nsga2 {
+            return Err(self.err(&["sampler", "population"], format!("`population` is the generation size of NSGA-II; the `{}` sampler has none (set kind = \"nsga2\")", kind.name())));
+        }
         let mut warm_start = Vec::new();
         for (i, folder) in raw.warm_start.iter().enumerate() {
             let at = ["sampler", "warm_start", &i.to_string()].map(str::to_string);
@@ -611,11 +713,23 @@ impl Builder {
             candidates,
             multivariate: raw.multivariate.unwrap_or(false),
             warm_start,
+            population: population.unwrap_or(50),
         })
     }
 
-    fn pruner(&self, raw: &RawPruner) -> Result<PrunerSpec> {
+    fn pruner(&self, raw: &RawPruner, objective: &ObjectiveSpec) -> Result<PrunerSpec> {
         let kind = self.named(&["pruner", "kind"], "pruner", raw.kind.as_deref())?;
+        if kind != PrunerKind::None && objective.is_multi() {
+            let metrics: Vec<String> = objective.goals().into_iter().map(|g| g.metric).collect();
+            return Err(self.err(
+                &["pruner", "kind"],
+                format!(
+                    "a pruner stops trials that are behind on one objective, and this sweep has {} ({}): a trial behind on one may be the best on another. Remove [pruner], or optimise one metric",
+                    metrics.len(),
+                    quote_list(&metrics.iter().map(String::as_str).collect::<Vec<_>>())
+                ),
+            ));
+        }
         let at_least = |key: &str, value: Option<i64>, min: i64, default: i64| -> Result<i64> {
             match value {
                 Some(v) if v < min => Err(self.err(

@@ -33,6 +33,7 @@ pub mod names;
 pub mod objective;
 pub(crate) mod output;
 pub(crate) mod progress;
+pub mod pareto;
 pub mod pruner;
 pub(crate) mod redact;
 pub mod report;

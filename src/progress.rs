@@ -18,6 +18,9 @@ pub struct Progress {
     /// The best complete trial and its value, kept as trials end: a summary per event then
     /// costs the same at trial 100,000 as at trial 10.
     best: std::cell::Cell<Option<(u64, f64)>>,
+    /// With several objectives, the objectives (as losses) of the trials on the Pareto front,
+    /// kept the same way; `None` with one objective.
+    front: std::cell::RefCell<Option<Vec<Vec<f64>>>>,
     /// The running trials, as last shown.
     running: std::cell::RefCell<String>,
     /// When the plain running line was last printed.
@@ -55,6 +58,15 @@ impl Progress {
             best: std::cell::Cell::new(
                 crate::report::best(state, spec).map(|(t, v)| (t.number, v)),
             ),
+            front: std::cell::RefCell::new((!spec.others.is_empty()).then(|| {
+                let goals = spec.goals();
+                crate::report::pareto_ranks(state, spec)
+                    .iter()
+                    .zip(&state.trials)
+                    .filter(|(rank, _)| **rank == Some(1))
+                    .filter_map(|(_, t)| t.losses(&goals))
+                    .collect()
+            })),
             running: Default::default(),
             running_shown: Default::default(),
         }
@@ -136,10 +148,27 @@ impl Progress {
         {
             self.best.set(Some((trial.number, v)));
         }
-        let value = trial
-            .best_value(spec.metric, spec.direction)
-            .map(|v| format!("{} {}", spec.metric, crate::report::for_people(v)))
-            .unwrap_or_default();
+        if let Some(front) = self.front.borrow_mut().as_mut()
+            && trial.state == TrialState::Ended(EndState::Complete)
+            && spec.judge().violation(trial) == 0.0
+            && let Some(losses) = trial.losses(&spec.goals())
+            && !front.iter().any(|f| crate::pareto::dominates(f, &losses))
+        {
+            front.retain(|f| !crate::pareto::dominates(&losses, f));
+            front.push(losses);
+        }
+        let value: Vec<String> = match trial.best_epoch(spec.metric, spec.direction) {
+            Some(best) => spec
+                .goals()
+                .iter()
+                .filter_map(|g| {
+                    let v = trial.value_at(&g.metric, best)?;
+                    Some(format!("{} {}", g.metric, crate::report::for_people(v)))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let value = value.join(", ");
         let note = trial
             .note
             .as_deref()
@@ -197,11 +226,15 @@ impl Progress {
 
 impl Progress {
     fn summary(&self, state: &SweepState, running: usize) -> String {
-        let best = self
-            .best
-            .get()
-            .map(|(trial, v)| format!("best {} (trial {trial})", crate::report::for_people(v)))
-            .unwrap_or_else(|| "no result yet".into());
+        let best = match (self.front.borrow().as_ref(), self.best.get()) {
+            (Some(front), _) if !front.is_empty() => {
+                format!("Pareto front {} trials", front.len())
+            }
+            (None, Some((trial, v))) => {
+                format!("best {} (trial {trial})", crate::report::for_people(v))
+            }
+            _ => "no result yet".into(),
+        };
         let counts = format!(
             "pruned {}, failed {}",
             state.count(TrialState::Ended(EndState::Pruned)),

@@ -5,7 +5,7 @@
 
 use crate::journal::Event;
 use crate::space::Params;
-use crate::trial::{Direction, EndState, Epoch};
+use crate::trial::{Direction, EndState, Epoch, Goal};
 use std::path::PathBuf;
 
 /// Where a trial stands.
@@ -71,6 +71,29 @@ impl TrialRecord {
     pub fn best_value(&self, metric: &str, direction: Direction) -> Option<f64> {
         self.best_epoch(metric, direction)
             .and_then(|e| e.metrics.get(metric).copied())
+    }
+
+    /// The trial's value of `metric` at `epoch`: one of its metrics, or its parameter count for
+    /// `n_params`.
+    pub fn value_at(&self, metric: &str, epoch: &Epoch) -> Option<f64> {
+        if metric == crate::constraint::N_PARAMS {
+            return self.n_params.map(|n| n as f64);
+        }
+        epoch.metrics.get(metric).copied()
+    }
+
+    /// The trial's objectives as losses (lower is better in each), read at its best epoch by
+    /// the first: `None` while it lacks one (`n_params` comes when it ends), or one is NaN.
+    pub fn losses(&self, goals: &[Goal]) -> Option<Vec<f64>> {
+        let first = goals.first()?;
+        let best = self.best_epoch(&first.metric, first.direction)?;
+        goals
+            .iter()
+            .map(|g| {
+                let value = self.value_at(&g.metric, best)?;
+                (!value.is_nan()).then(|| g.direction.loss(value))
+            })
+            .collect()
     }
 
     /// The last epoch with a checkpoint.

@@ -70,3 +70,22 @@ impl Direction {
         }
     }
 }
+
+/// One objective of a sweep: a metric and which way is better.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goal {
+    /// A metric the objective reports, or `n_params` (the model's parameter count).
+    pub metric: String,
+    /// Whether to maximise or minimise it.
+    pub direction: Direction,
+}
+
+impl Goal {
+    /// `metric`, in `direction`.
+    pub fn new(metric: &str, direction: Direction) -> Goal {
+        Goal {
+            metric: metric.to_string(),
+            direction,
+        }
+    }
+}

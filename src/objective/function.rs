@@ -3,9 +3,14 @@
 //!
 //! `[objective] kind = "function"` with `function = "branin"` (or `hartmann6`, `rosenbrock`,
 //! `sphere`) and `epochs` (default 1); `[space]` names the inputs `x1`, `x2`, ... The objective
-//! reports the metric `value` (to minimise) once per epoch along a simulated learning curve that starts high and settles on
-//! the function's value, `f(x) + (1 + |f(x)|) * 0.7^(epoch - 1)`, so a pruner can compare
-//! trials at equal epochs and good inputs are good early too.
+//! reports the metric `value` (to minimise) once per epoch along a simulated learning curve that
+//! starts high and settles on the function's value, `f(x) + (1 + |f(x)|) * 0.7^(epoch - 1)`, so
+//! a pruner can compare trials at equal epochs and good inputs are good early too.
+//!
+//! `zdt1`, `zdt2` and `zdt3` (Zitzler, Deb and Thiele, "Comparison of multiobjective
+//! evolutionary algorithms", Evolutionary Computation 2000) have two objectives, both to
+//! minimise: they report `f1` and `f2` (along the same curve), for sweeps of several objectives.
+//! Their inputs lie in [0, 1]; the Pareto front is x2 = ... = xn = 0.
 
 use crate::error::Result;
 use crate::experiment::Experiment;
@@ -24,11 +29,25 @@ pub enum Function {
     Rosenbrock,
     /// Sum of squares, 1 or more inputs; minimum 0 at 0.
     Sphere,
+    /// ZDT1, 2 or more inputs in [0, 1]: a convex front, f2 = 1 - sqrt(f1).
+    Zdt1,
+    /// ZDT2: a concave front, f2 = 1 - f1^2.
+    Zdt2,
+    /// ZDT3: a front in five pieces.
+    Zdt3,
 }
 
 impl Function {
     /// The names of the functions.
-    pub const NAMES: &[&str] = &["branin", "hartmann6", "rosenbrock", "sphere"];
+    pub const NAMES: &[&str] = &[
+        "branin",
+        "hartmann6",
+        "rosenbrock",
+        "sphere",
+        "zdt1",
+        "zdt2",
+        "zdt3",
+    ];
 
     /// The function of a name.
     pub fn from_name(name: &str) -> Option<Function> {
@@ -37,6 +56,9 @@ impl Function {
             "hartmann6" => Some(Function::Hartmann6),
             "rosenbrock" => Some(Function::Rosenbrock),
             "sphere" => Some(Function::Sphere),
+            "zdt1" => Some(Function::Zdt1),
+            "zdt2" => Some(Function::Zdt2),
+            "zdt3" => Some(Function::Zdt3),
             _ => None,
         }
     }
@@ -48,19 +70,44 @@ impl Function {
             Function::Hartmann6 => (6, true),
             Function::Rosenbrock => (2, false),
             Function::Sphere => (1, false),
+            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => (2, false),
         }
     }
 
-    /// Its global minimum, for regret.
+    /// The metrics it reports, each to minimise.
+    pub fn metrics(self) -> &'static [&'static str] {
+        match self {
+            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => &["f1", "f2"],
+            _ => &["value"],
+        }
+    }
+
+    /// Its values at `x`, one per metric.
+    pub fn objectives(self, x: &[f64]) -> Vec<f64> {
+        let zdt = |shape: fn(f64, f64) -> f64| {
+            let g = 1.0 + 9.0 * x[1..].iter().sum::<f64>() / (x.len() - 1) as f64;
+            vec![x[0], g * shape(x[0], g)]
+        };
+        match self {
+            Function::Zdt1 => zdt(|f1, g| 1.0 - (f1 / g).sqrt()),
+            Function::Zdt2 => zdt(|f1, g| 1.0 - (f1 / g).powi(2)),
+            Function::Zdt3 => zdt(|f1, g| {
+                1.0 - (f1 / g).sqrt() - f1 / g * (10.0 * std::f64::consts::PI * f1).sin()
+            }),
+            _ => vec![self.evaluate(x)],
+        }
+    }
+
+    /// Its global minimum, for regret (of the first objective, for ZDT: 0).
     pub fn minimum(self) -> f64 {
         match self {
             Function::Branin => 0.397_887_357_729_738,
             Function::Hartmann6 => -3.322_368_011_415_51,
-            Function::Rosenbrock | Function::Sphere => 0.0,
+            _ => 0.0,
         }
     }
 
-    /// The value at `x`.
+    /// The value at `x` (the first objective, for ZDT).
     pub fn evaluate(self, x: &[f64]) -> f64 {
         match self {
             Function::Branin => {
@@ -97,6 +144,7 @@ impl Function {
                 .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
                 .sum(),
             Function::Sphere => x.iter().map(|v| v * v).sum(),
+            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => x[0],
         }
     }
 }
@@ -108,6 +156,64 @@ pub fn input_index(name: &str) -> Option<usize> {
         .ok()
         .filter(|&i| i >= 1)
         .map(|i| i - 1)
+}
+
+/// `sampler` run on `function` for `trials` trials, one after another, in this process (no
+/// journal, no workers, one epoch each): the sweep's state, for tests and benchmarks of
+/// samplers. The space's keys are the inputs x1, x2, ...
+pub fn drive(
+    function: Function,
+    space: &crate::space::Space,
+    sampler: &mut dyn crate::sampler::Sampler,
+    trials: u64,
+) -> crate::state::SweepState {
+    use crate::journal::Event;
+    let mut state = crate::state::SweepState::default();
+    for trial in 0..trials {
+        let Some(params) = sampler.sample(space, trial, &state.trials) else {
+            break;
+        };
+        let mut x = vec![0.0; space.dimensions.len()];
+        for (name, value) in &params {
+            if let (Some(i), Some(v)) = (input_index(name), value.as_f64()) {
+                x[i] = v;
+            }
+        }
+        let metrics: Metrics = function
+            .metrics()
+            .iter()
+            .zip(function.objectives(&x))
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        for event in [
+            Event::TrialCreated {
+                trial,
+                seed: 0,
+                params,
+                queued: false,
+                time: 0.0,
+            },
+            Event::EpochReported {
+                trial,
+                epoch: 1,
+                elapsed_s: 0.0,
+                lr: None,
+                metrics,
+                checkpointed: false,
+                time: 0.0,
+            },
+            Event::TrialFinished {
+                trial,
+                state: crate::trial::EndState::Complete,
+                note: None,
+                n_params: None,
+                time: 0.0,
+            },
+        ] {
+            state.apply(&event);
+        }
+    }
+    state
 }
 
 /// The synthetic objective of an experiment.
@@ -149,6 +255,19 @@ impl FunctionObjective {
             )
         })?;
         check_inputs(experiment, name, function)?;
+        for goal in experiment.objective.goals() {
+            if goal.direction == crate::trial::Direction::Maximize
+                && function.metrics().contains(&goal.metric.as_str())
+            {
+                return Err(experiment.error_at(
+                    &["objective", "direction"],
+                    format!(
+                        "`{name}` is to be minimised: `{}` cannot be maximised (write direction = \"minimize\", or one \"minimize\" per metric)",
+                        goal.metric
+                    ),
+                ));
+            }
+        }
         Ok(FunctionObjective {
             function,
             epochs: experiment.int_option("epochs", 1)?.unwrap_or(1) as u32,
@@ -171,6 +290,20 @@ fn check_inputs(experiment: &Experiment, name: &str, function: Function) -> Resu
         }
     }
     inputs.sort();
+    if function.metrics().len() > 1 {
+        for d in &experiment.space.dimensions {
+            let inside = match d.distribution {
+                crate::space::Distribution::Uniform { low, high } => low >= 0.0 && high <= 1.0,
+                _ => false,
+            };
+            if !inside {
+                return Err(experiment.error_at(
+                    &["space", &d.name],
+                    format!("`{name}` is defined on [0, 1]: write {} = {{ uniform = [0.0, 1.0] }}", d.name),
+                ));
+            }
+        }
+    }
     let (count, exact) = function.inputs();
     let contiguous = inputs.iter().enumerate().all(|(i, &x)| i == x);
     if !contiguous || inputs.len() < count || (exact && inputs.len() != count) {
@@ -192,7 +325,7 @@ fn check_inputs(experiment: &Experiment, name: &str, function: Function) -> Resu
 
 impl Objective for FunctionObjective {
     fn metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
-        Ok(vec!["value".to_string()])
+        Ok(self.function.metrics().iter().map(|m| m.to_string()).collect())
     }
 
     fn max_epochs(&self, _experiment: &Experiment) -> Result<Option<u32>> {
@@ -207,13 +340,20 @@ impl Objective for FunctionObjective {
             .collect();
         inputs.sort_by_key(|(i, _)| *i);
         let x: Vec<f64> = inputs.into_iter().map(|(_, v)| v).collect();
-        let value = self.function.evaluate(&x);
+        let values = self.function.objectives(&x);
         for epoch in trial.journaled_epochs() + 1..=self.epochs {
-            let curve = value + (1.0 + value.abs()) * 0.7f64.powi(epoch as i32 - 1);
-            let reported = if epoch == self.epochs { value } else { curve };
-            if trial.report(epoch, Metrics::from([("value".to_string(), reported)]))
-                == Decision::Stop
-            {
+            let at = |value: f64| match epoch == self.epochs {
+                true => value,
+                false => value + (1.0 + value.abs()) * 0.7f64.powi(epoch as i32 - 1),
+            };
+            let metrics: Metrics = self
+                .function
+                .metrics()
+                .iter()
+                .zip(&values)
+                .map(|(name, &value)| (name.to_string(), at(value)))
+                .collect();
+            if trial.report(epoch, metrics) == Decision::Stop {
                 break;
             }
         }
@@ -236,5 +376,11 @@ mod tests {
         assert_eq!(Function::Rosenbrock.evaluate(&[1.0, 1.0, 1.0]), 0.0);
         assert_eq!(input_index("x3"), Some(2));
         assert_eq!(input_index("x0"), None);
+        // On the front (x2.. = 0) g = 1; away from it g grows to 10.
+        let front = Function::Zdt1.objectives(&[0.25, 0.0, 0.0]);
+        assert_eq!(front, [0.25, 0.5]);
+        assert!((Function::Zdt2.objectives(&[0.5, 1.0, 1.0])[1] - 9.975).abs() < 1e-12);
+        let zdt3 = Function::Zdt3.objectives(&[0.05, 0.0])[1];
+        assert!((zdt3 - (1.0 - 0.05f64.sqrt() - 0.05)).abs() < 1e-12);
     }
 }

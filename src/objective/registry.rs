@@ -100,16 +100,20 @@ impl Objectives {
 /// What the orchestrator needs to know of `objective`, checked against `experiment`.
 pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result<Prepared> {
     let metrics = objective.metrics(experiment)?;
-    experiment.check_metric(
-        &experiment.objective.metric,
-        &["objective", "metric"],
-        &metrics,
-    )?;
     let constrainable: Vec<String> = metrics
         .iter()
         .cloned()
         .chain([crate::constraint::N_PARAMS.to_string()])
         .collect();
+    for (i, goal) in experiment.objective.goals().iter().enumerate() {
+        let index = i.to_string();
+        let at: &[&str] = match experiment.objective.is_multi() {
+            true => &["objective", "metric", &index],
+            false => &["objective", "metric"],
+        };
+        let available = if i == 0 { &metrics } else { &constrainable };
+        experiment.check_metric(&goal.metric, at, available)?;
+    }
     for (i, c) in experiment.constraints.iter().enumerate() {
         let index = i.to_string();
         experiment.check_metric(&c.metric, &["constraint", &index, "metric"], &constrainable)?;

@@ -13,7 +13,7 @@ use crate::error::{Context, Result};
 use crate::experiment::Experiment;
 use crate::files::write_atomic;
 use crate::state::{SweepState, TrialRecord, TrialState};
-use crate::trial::{Direction, EndState};
+use crate::trial::{Direction, EndState, Goal};
 use std::path::Path;
 
 /// A table of strings with named columns.
@@ -53,6 +53,8 @@ pub struct ReportSpec<'a> {
     pub space: &'a crate::space::Space,
     /// `[[constraint]]`: an infeasible trial ranks after the feasible ones.
     pub constraints: &'a [crate::constraint::Constraint],
+    /// The objectives after the first: with any, trials rank by Pareto front.
+    pub others: &'a [Goal],
 }
 
 impl<'a> ReportSpec<'a> {
@@ -64,7 +66,15 @@ impl<'a> ReportSpec<'a> {
             params: experiment.param_names(),
             space: &experiment.space,
             constraints: &experiment.constraints,
+            others: &experiment.objective.others,
         }
+    }
+
+    /// Every objective, the first first.
+    pub fn goals(&self) -> Vec<Goal> {
+        std::iter::once(Goal::new(self.metric, self.direction))
+            .chain(self.others.iter().cloned())
+            .collect()
     }
 
     /// The constraints, judged at each trial's best epoch by the objective.
@@ -124,11 +134,36 @@ fn state_rank(t: &TrialRecord) -> u8 {
     }
 }
 
+/// With several objectives, each trial's Pareto front (1: on the front), by trial number:
+/// among the complete feasible trials that have every objective; `None` for the others, and
+/// for every trial of a sweep of one objective.
+pub fn pareto_ranks(state: &SweepState, spec: &ReportSpec<'_>) -> Vec<Option<usize>> {
+    let mut ranks = vec![None; state.trials.len()];
+    if spec.others.is_empty() {
+        return ranks;
+    }
+    let (goals, judge) = (spec.goals(), spec.judge());
+    let (numbers, points): (Vec<usize>, Vec<Vec<f64>>) = state
+        .trials
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.state == TrialState::Ended(EndState::Complete))
+        .filter(|(_, t)| spec.constraints.is_empty() || judge.violation(t) == 0.0)
+        .filter_map(|(i, t)| Some((i, t.losses(&goals)?)))
+        .unzip();
+    for (i, rank) in numbers.into_iter().zip(crate::pareto::ranks(&points)) {
+        ranks[i] = Some(rank + 1);
+    }
+    ranks
+}
+
 /// The ended trials, best first: feasible before infeasible (by how far outside the
-/// constraints), complete before pruned, by objective (ties by val_loss at the best epoch,
-/// then by trial number); failed last.
+/// constraints), complete before pruned, by Pareto front when there are several objectives,
+/// by (the first) objective (ties by val_loss at the best epoch, then by trial number); failed
+/// last.
 pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s TrialRecord> {
     let judge = spec.judge();
+    let fronts = pareto_ranks(state, spec);
     // Each trial's key is computed once: finding a best epoch walks the trial's epochs.
     let mut keyed: Vec<(u8, Option<f64>, Option<f64>, &TrialRecord)> = state
         .trials
@@ -162,10 +197,12 @@ pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s Trial
         (None, Some(_)) => std::cmp::Ordering::Greater,
         _ => std::cmp::Ordering::Equal,
     };
+    let front = |t: &TrialRecord| fronts[t.number as usize].unwrap_or(usize::MAX);
     keyed.sort_by(
         |(rank_a, value_a, loss_a, a), (rank_b, value_b, loss_b, b)| {
             rank_a
                 .cmp(rank_b)
+                .then_with(|| front(a).cmp(&front(b)))
                 .then_with(|| better_first(*value_a, *value_b, spec.direction))
                 .then_with(|| better_first(*loss_a, *loss_b, Direction::Minimize))
                 .then_with(|| a.number.cmp(&b.number))
@@ -223,6 +260,9 @@ pub const SUMMARY_COLUMNS: [&str; 7] = [
     "duration_s",
 ];
 
+/// The leaderboard column of each trial's Pareto front, in sweeps of several objectives.
+pub const PARETO_RANK: &str = "pareto_rank";
+
 /// `leaderboard.csv`: one row per ended trial, best first, failed last.
 pub fn leaderboard(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
     leaderboard_top(state, spec, None)
@@ -231,12 +271,17 @@ pub fn leaderboard(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
 /// The leaderboard's first `top` rows (all when `None`), with the whole leaderboard's columns.
 pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<usize>) -> Table {
     let mut trials = ranked(state, spec);
+    let fronts = pareto_ranks(state, spec);
+    let multi = !spec.others.is_empty();
     let metrics = metric_columns(trials.iter().copied());
     let mut columns: Vec<String> = SUMMARY_COLUMNS
         .iter()
         .chain(&["n_params"])
         .map(|c| c.to_string())
         .collect();
+    if multi {
+        columns.insert(3, PARETO_RANK.into());
+    }
     columns.extend(metrics.iter().cloned());
     columns.push("gap".into());
     columns.extend(spec.params.iter().cloned());
@@ -273,6 +318,10 @@ pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<us
             number(t.elapsed_s()),
             t.n_params.map(|n| n.to_string()).unwrap_or_default(),
         ];
+        if multi {
+            let front = fronts[t.number as usize].map(|r| r.to_string());
+            row.insert(3, front.unwrap_or_default());
+        }
         row.extend(metrics.iter().map(|m| at_best(m)));
         // The generalisation gap: how much worse validation is than training (positive when
         // the model overfits).
@@ -380,6 +429,7 @@ mod tests {
             params: vec![],
             space: &space,
             constraints: &[],
+            others: &[],
         };
         let table = leaderboard(&state, &spec);
         let column = |name: &str| table.columns.iter().position(|c| c == name).unwrap();
@@ -418,6 +468,7 @@ mod tests {
             params: vec![],
             space: &space,
             constraints: &[],
+            others: &[],
         };
         let order: Vec<u64> = ranked(&state, &spec).iter().map(|t| t.number).collect();
         assert_eq!(order, [1, 2, 0]);

@@ -496,6 +496,91 @@ fn parameter(
     root.present().map_err(plot_error)
 }
 
+/// With several objectives, the first two against each other: every complete trial, the
+/// Pareto front in orange joined by its staircase (the region it dominates lies beyond).
+fn pareto_front(
+    path: &Path,
+    state: &SweepState,
+    spec: &ReportSpec<'_>,
+    (trials, note): &(Vec<&TrialRecord>, String),
+) -> Result<()> {
+    let goals = spec.goals();
+    let (gx, gy) = (&goals[0], &goals[1]);
+    let fronts = super::pareto_ranks(state, spec);
+    let points: Vec<(f64, f64, bool)> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Ended(EndState::Complete))
+        .filter_map(|t| {
+            let best = t.best_epoch(spec.metric, spec.direction)?;
+            let on_front = fronts[t.number as usize] == Some(1);
+            Some((t.value_at(&gx.metric, best)?, t.value_at(&gy.metric, best)?, on_front))
+        })
+        .filter(|(x, y, _)| x.is_finite() && y.is_finite())
+        .collect();
+    let x = shown_range(&points.iter().map(|p| p.0).collect::<Vec<_>>());
+    let y = shown_range(&points.iter().map(|p| p.1).collect::<Vec<_>>());
+    let clipped = points
+        .iter()
+        .filter(|p| clamp_to(&x, p.0).1 || clamp_to(&y, p.1).1)
+        .count();
+    // The front from the best of the first objective on, one step per member.
+    let mut front: Vec<(f64, f64)> = points.iter().filter(|p| p.2).map(|p| (p.0, p.1)).collect();
+    front.sort_by(|a, b| gx.direction.loss(a.0).total_cmp(&gx.direction.loss(b.0)));
+    let mut steps = Vec::new();
+    for pair in front.windows(2) {
+        steps.extend([pair[0], (pair[1].0, pair[0].1)]);
+    }
+    steps.extend(front.last());
+    let on_front = front.len();
+    let root = canvas(path)?;
+    let shown = if goals.len() > 2 {
+        format!(" (the first 2 of {} objectives)", goals.len())
+    } else {
+        String::new()
+    };
+    let mut chart = axes(
+        &root,
+        &format!("Pareto front: {} and {}{shown}{note}", gx.metric, gy.metric),
+        x.clone(),
+        y.clone(),
+    )?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| short(*v))
+        .x_desc(format!("{} ({}){}", gx.metric, gx.direction.name(), left_out(state, clipped)))
+        .y_desc(format!("{} ({})", gy.metric, gy.direction.name()))
+        .draw()
+        .map_err(plot_error)?;
+    let at = |(px, py): (f64, f64)| {
+        let ((px, off_x), (py, off_y)) = (clamp_to(&x, px), clamp_to(&y, py));
+        ((px, py), off_x || off_y)
+    };
+    chart
+        .draw_series(points.iter().filter(|p| !p.2).map(|&(px, py, _)| {
+            let (point, off) = at((px, py));
+            dot(point, off, BLUE)
+        }))
+        .map_err(plot_error)?
+        .label("trial")
+        .legend(|(x, y)| Circle::new((x, y), 3, BLUE.filled()));
+    chart
+        .draw_series(LineSeries::new(
+            steps.into_iter().map(|p| at(p).0),
+            ORANGE.stroke_width(2),
+        ))
+        .map_err(plot_error)?;
+    chart
+        .draw_series(points.iter().filter(|p| p.2).map(|&(px, py, _)| {
+            let (point, off) = at((px, py));
+            dot(point, off, ORANGE)
+        }))
+        .map_err(plot_error)?
+        .label(format!("on the front ({on_front})"))
+        .legend(|(x, y)| Circle::new((x, y), 3, ORANGE.filled()));
+    finish_with_legend(&mut chart, &root)
+}
+
 /// Labels along one parallel-coordinates axis: (unit position, text).
 fn axis_labels(distribution: &Distribution) -> Vec<(f64, String)> {
     let at = |value: ParamValue| distribution.to_unit(&value).map(|u| (u, value));
@@ -714,6 +799,11 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
     let mut files = vec![plots.join("history.svg")];
     let drawn = drawn(state, spec);
     history(&files[0], state, spec, &drawn)?;
+    if !spec.others.is_empty() {
+        let path = plots.join("pareto.svg");
+        pareto_front(&path, state, spec, &drawn)?;
+        files.insert(0, path);
+    }
     // Curves of one point each say nothing: only for trials of several epochs.
     if state
         .trials
@@ -761,12 +851,28 @@ fn cell(text: &str) -> String {
     }
 }
 
+/// What the sweep optimises, in words.
+fn objectives(spec: &ReportSpec<'_>) -> String {
+    let goals: Vec<String> = spec
+        .goals()
+        .iter()
+        .map(|g| format!("{} {}", g.direction.name(), g.metric))
+        .collect();
+    match goals.len() {
+        1 => format!("objective: {}", goals[0]),
+        _ => format!(
+            "objectives: {} (ranked by Pareto front, pareto_rank 1 first)",
+            goals.join(", ")
+        ),
+    }
+}
+
 /// The page of a sweep's report: the top 10 (what was searched, then how it did) and every
 /// plot inline, so that the one file can be sent to someone and opened anywhere.
 fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> Result<String> {
     let table = leaderboard_top(state, spec, Some(10));
     let column = |name: &str| table.columns.iter().position(|c| c == name);
-    let first = ["rank", "trial", "state", "objective"];
+    let first = ["rank", "trial", "state", super::PARETO_RANK, "objective"];
     let last = ["best_epoch", "epochs", "duration_s", "n_params"];
     let keep: Vec<usize> = first
         .iter()
@@ -807,11 +913,10 @@ fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> 
         figures.push_str(&format!("<figure>{svg}</figure>\n"));
     }
     Ok(format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>kiln: {name}</title>\n<style>body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}th{{background:#eef}}figure{{margin:1.5em 0}}figure svg{{max-width:100%;height:auto}}</style></head>\n<body>\n<h1>{name}</h1>\n<p>{trials} trials; objective: {direction} {metric}. The top 10, with what was searched first:</p>\n<div style=\"overflow-x:auto\"><table>\n<tr>{header}</tr>\n{rows}</table></div>\n{figures}</body></html>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>kiln: {name}</title>\n<style>body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}th{{background:#eef}}figure{{margin:1.5em 0}}figure svg{{max-width:100%;height:auto}}</style></head>\n<body>\n<h1>{name}</h1>\n<p>{trials} trials; {objectives}. The top 10, with what was searched first:</p>\n<div style=\"overflow-x:auto\"><table>\n<tr>{header}</tr>\n{rows}</table></div>\n{figures}</body></html>\n",
         name = escape(&state.name),
         trials = state.trials.len(),
-        direction = spec.direction.name(),
-        metric = escape(spec.metric),
+        objectives = escape(&objectives(spec)),
     ))
 }
 
@@ -831,6 +936,7 @@ mod tests {
             params: vec![],
             space: &space,
             constraints: &[],
+            others: &[],
         };
         let mut state = SweepState::default();
         for n in 0..5_000u64 {

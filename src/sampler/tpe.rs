@@ -13,12 +13,17 @@
 //! liar"), so free workers are not all sent to the same spot. Everything random comes from the
 //! stream of (seed, trial number), and the history is read in trial order: the same seed and
 //! history give the same proposal.
+//!
+//! With several objectives it is MOTPE (Ozaki, Tanigaki, Watanabe and Onishi, "Multiobjective
+//! tree-structured Parzen estimator", JAIR 2022, as Optuna splits): the good trials are the
+//! first Pareto fronts, and of the front that does not fit whole, those that together cover the
+//! most hypervolume (chosen greedily).
 
 use super::Sampler;
 use crate::rng::{Rng, Stream, stream};
 use crate::space::{Distribution, Params, Space, cell, cell_centre};
 use crate::state::{TrialRecord, TrialState};
-use crate::trial::{Direction, EndState};
+use crate::trial::{EndState, Goal};
 use rand::Rng as _;
 use rayon::prelude::*;
 
@@ -38,14 +43,21 @@ pub struct TpeSettings {
 /// The TPE sampler.
 pub struct TpeSampler {
     seed: u64,
-    metric: String,
-    direction: Direction,
+    /// The objectives; the first orders trials of one objective.
+    goals: Vec<Goal>,
     settings: TpeSettings,
     constraints: Vec<crate::constraint::Constraint>,
     /// Complete trials of earlier sweeps (`warm_start`), in loss order: history that was
     /// never this sweep's.
-    earlier: Vec<((Loss, u64), Vec<f64>)>,
+    earlier: Vec<((Loss, u64), Seen)>,
     finished: Finished,
+}
+
+/// A finished trial as TPE sees it: its point in the unit cube, and its objectives as losses.
+#[derive(Debug, Clone)]
+struct Seen {
+    point: Vec<f64>,
+    losses: Vec<f64>,
 }
 
 /// The finished trials (complete or pruned) as TPE sees them, gathered as they end: an ended
@@ -55,9 +67,8 @@ pub struct TpeSampler {
 /// that have a value and parameters in the space, and every trial there has ended.
 #[derive(Default)]
 struct Finished {
-    /// (loss, trial number) -> the trial's point in the unit cube; in loss order, ties in
-    /// trial order.
-    by_loss: std::collections::BTreeMap<(Loss, u64), Vec<f64>>,
+    /// (loss, trial number) -> the trial; in loss order, ties in trial order.
+    by_loss: std::collections::BTreeMap<(Loss, u64), Seen>,
     /// The length of the ended prefix of the history read so far.
     scanned: usize,
     /// The number of the last trial of that prefix, to notice a history that is not the one
@@ -72,7 +83,7 @@ struct Finished {
 struct Loss {
     /// How far outside the constraints (0: feasible).
     violation: f64,
-    /// The objective as a loss.
+    /// The (first) objective as a loss.
     value: f64,
 }
 
@@ -91,12 +102,11 @@ impl Ord for Loss {
 }
 
 impl TpeSampler {
-    /// TPE for a sweep seeded `seed` that optimises `metric` in `direction`.
-    pub fn new(seed: u64, metric: &str, direction: Direction, settings: TpeSettings) -> TpeSampler {
+    /// TPE for a sweep seeded `seed` that optimises `goals` (MOTPE for several).
+    pub fn new(seed: u64, goals: &[Goal], settings: TpeSettings) -> TpeSampler {
         TpeSampler {
             seed,
-            metric: metric.to_string(),
-            direction,
+            goals: goals.to_vec(),
             settings,
             constraints: Vec::new(),
             earlier: Vec::new(),
@@ -123,8 +133,8 @@ impl TpeSampler {
             .filter(|t| t.state == TrialState::Ended(EndState::Complete));
         // Numbered past any trial of this sweep, in a total order of their own.
         for (i, t) in complete.enumerate() {
-            if let Some((point, loss)) = self.observation(space, t) {
-                self.earlier.push(((loss, u64::MAX / 2 + i as u64), point));
+            if let Some((seen, loss)) = self.observation(space, t) {
+                self.earlier.push(((loss, u64::MAX / 2 + i as u64), seen));
             }
         }
         self.earlier.sort_by_key(|(key, _)| *key);
@@ -134,28 +144,27 @@ impl TpeSampler {
     fn judge(&self) -> crate::constraint::Judge<'_> {
         crate::constraint::Judge {
             constraints: &self.constraints,
-            objective: &self.metric,
-            direction: self.direction,
+            objective: &self.goals[0].metric,
+            direction: self.goals[0].direction,
         }
     }
 
-    /// A finished trial's point in the unit cube and its loss (lower is better whatever the
-    /// direction), if it has a value and parameters in the space.
-    fn observation(&self, space: &Space, t: &TrialRecord) -> Option<(Vec<f64>, Loss)> {
+    /// A finished trial as TPE sees it and its loss (lower is better whatever the direction),
+    /// if it has every objective and parameters in the space.
+    fn observation(&self, space: &Space, t: &TrialRecord) -> Option<(Seen, Loss)> {
         if !matches!(
             t.state,
             TrialState::Ended(EndState::Complete | EndState::Pruned)
         ) {
             return None;
         }
-        let value = t.best_value(&self.metric, self.direction)?;
-        Some((
-            space.unit_from_params(&t.params)?,
-            Loss {
-                violation: self.judge().violation(t),
-                value: self.direction.loss(value),
-            },
-        ))
+        let losses = t.losses(&self.goals)?;
+        let loss = Loss {
+            violation: self.judge().violation(t),
+            value: losses[0],
+        };
+        let point = space.unit_from_params(&t.params)?;
+        Some((Seen { point, losses }, loss))
     }
 
     /// Brings [`Finished`] up to date with `history`: reads the trials past its ended prefix
@@ -171,8 +180,8 @@ impl TpeSampler {
             if !matches!(t.state, TrialState::Ended(_)) {
                 break;
             }
-            if let Some((point, loss)) = self.observation(space, t) {
-                finished.by_loss.insert((loss, t.number), point);
+            if let Some((seen, loss)) = self.observation(space, t) {
+                finished.by_loss.insert((loss, t.number), seen);
             }
             finished.scanned += 1;
             finished.last = Some(t.number);
@@ -184,19 +193,52 @@ impl TpeSampler {
 /// The finished trials in loss order (ties in trial order): those gathered, merged with the
 /// late ones (sorted the same way).
 fn merge_by_loss<'a>(
-    gathered: &'a std::collections::BTreeMap<(Loss, u64), Vec<f64>>,
-    late: &'a [((Loss, u64), Vec<f64>)],
-) -> Vec<(Loss, &'a [f64])> {
+    gathered: &'a std::collections::BTreeMap<(Loss, u64), Seen>,
+    late: &'a [((Loss, u64), Seen)],
+) -> Vec<(Loss, &'a Seen)> {
     let mut merged = Vec::with_capacity(gathered.len() + late.len());
     let mut late = late.iter().peekable();
-    for (key, point) in gathered {
-        while let Some((k, p)) = late.next_if(|(k, _)| k < key) {
-            merged.push((k.0, p.as_slice()));
+    for (key, seen) in gathered {
+        while let Some((k, s)) = late.next_if(|(k, _)| k < key) {
+            merged.push((k.0, s));
         }
-        merged.push((key.0, point.as_slice()));
+        merged.push((key.0, seen));
     }
-    merged.extend(late.map(|(k, p)| (k.0, p.as_slice())));
+    merged.extend(late.map(|(k, s)| (k.0, s)));
     merged
+}
+
+/// The finished trials (in loss order) reordered for several objectives, so that the first
+/// `n_good` are MOTPE's good ones: feasible trials by Pareto front, and within the front that
+/// straddles `n_good`, first those that together cover the most hypervolume; infeasible ones
+/// after, as they were.
+fn pareto_order(observed: Vec<(Loss, &Seen)>, n_good: usize) -> Vec<(Loss, &Seen)> {
+    let feasible = observed.partition_point(|(l, _)| l.violation == 0.0);
+    let losses: Vec<&[f64]> = observed[..feasible]
+        .iter()
+        .map(|(_, s)| s.losses.as_slice())
+        .collect();
+    let ranks = crate::pareto::ranks(&losses);
+    let mut order: Vec<usize> = (0..feasible).collect();
+    order.sort_by_key(|&i| ranks[i]);
+    if n_good < feasible {
+        let edge = ranks[order[n_good - 1]];
+        let start = order.partition_point(|&i| ranks[i] < edge);
+        let end = order.partition_point(|&i| ranks[i] <= edge);
+        let front: Vec<&[f64]> = order[start..end].iter().map(|&i| losses[i]).collect();
+        let reference = crate::pareto::reference(&front);
+        let chosen = crate::pareto::greedy_subset(&front, n_good - start, &reference);
+        let mut edge_order: Vec<usize> = chosen.iter().map(|&k| order[start + k]).collect();
+        edge_order.extend(
+            (0..front.len())
+                .filter(|k| !chosen.contains(k))
+                .map(|k| order[start + k]),
+        );
+        order.splice(start..end, edge_order);
+    }
+    let mut reordered: Vec<(Loss, &Seen)> = order.into_iter().map(|i| observed[i]).collect();
+    reordered.extend_from_slice(&observed[feasible..]);
+    reordered
 }
 
 /// A Gaussian truncated to `[0, 1)`, with its normalisation computed once.
@@ -509,11 +551,11 @@ impl Sampler for TpeSampler {
         self.gather(space, history);
         // Past the ended prefix: trials that ended out of order, and the running ones.
         let tail = &history[self.finished.scanned..];
-        let mut late: Vec<((Loss, u64), Vec<f64>)> = tail
+        let mut late: Vec<((Loss, u64), Seen)> = tail
             .iter()
             .filter_map(|t| {
-                let (point, loss) = self.observation(space, t)?;
-                Some(((loss, t.number), point))
+                let (seen, loss) = self.observation(space, t)?;
+                Some(((loss, t.number), seen))
             })
             .collect();
         late.extend(self.earlier.iter().cloned());
@@ -525,9 +567,16 @@ impl Sampler for TpeSampler {
         }
         let observed = merge_by_loss(&self.finished.by_loss, &late);
         let n_good = ((self.settings.gamma * n_observed as f64).ceil() as usize).clamp(1, 25);
+        let observed = match self.goals.len() {
+            1 => observed,
+            _ => pareto_order(observed, n_good),
+        };
         let worst = observed.last().map_or(0.0, |(loss, _)| loss.value);
         let (good, bad) = observed.split_at(n_good.min(observed.len()));
-        let good: Vec<(Vec<f64>, f64)> = good.iter().map(|(l, p)| (p.to_vec(), l.value)).collect();
+        let good: Vec<(Vec<f64>, f64)> = good
+            .iter()
+            .map(|(l, s)| (s.point.clone(), l.value))
+            .collect();
         let stride = bad.len().div_ceil(MAX_BAD).max(1);
         let liars = tail
             .iter()
@@ -536,7 +585,7 @@ impl Sampler for TpeSampler {
         let bad: Vec<(Vec<f64>, f64)> = bad
             .iter()
             .step_by(stride)
-            .map(|(l, p)| (p.to_vec(), l.value))
+            .map(|(l, s)| (s.point.clone(), l.value))
             .chain(liars)
             .collect();
         if self.settings.multivariate {
@@ -591,6 +640,7 @@ mod tests {
     use crate::journal::Event;
     use crate::space::{Dimension, ParamValue};
     use crate::state::{SweepState, complete_trial};
+    use crate::trial::Direction;
 
     fn space() -> Space {
         Space {
@@ -629,8 +679,7 @@ mod tests {
     fn tpe() -> TpeSampler {
         TpeSampler::new(
             1,
-            "value",
-            Direction::Minimize,
+            &[Goal::new("value", Direction::Minimize)],
             TpeSettings {
                 startup_trials: 10,
                 gamma: 0.25,
@@ -815,8 +864,7 @@ mod tests {
             for multivariate in [false, true] {
                 let mut tpe = TpeSampler::new(
                     seed,
-                    "value",
-                    Direction::Minimize,
+                    &[Goal::new("value", Direction::Minimize)],
                     TpeSettings {
                         startup_trials: 10,
                         gamma: 0.25,
@@ -861,7 +909,7 @@ mod tests {
             multivariate: false,
         };
         let feasible_after_startup = |constrained: bool, seed: u64| {
-            let mut tpe = TpeSampler::new(seed, "value", Direction::Minimize, settings.clone());
+            let mut tpe = TpeSampler::new(seed, &[Goal::new("value", Direction::Minimize)], settings.clone());
             if constrained {
                 tpe = tpe.constrained(&ring);
             }
@@ -920,7 +968,7 @@ mod tests {
                     .map(|t| t.best_value("value", Direction::Minimize).unwrap())
                     .sum()
             };
-            let tpe = || TpeSampler::new(seed, "value", Direction::Minimize, settings.clone());
+            let tpe = || TpeSampler::new(seed, &[Goal::new("value", Direction::Minimize)], settings.clone());
             warm_total += first_five(tpe().warm_started(&space, &[earlier]));
             cold_total += first_five(tpe());
         }
