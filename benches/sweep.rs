@@ -15,6 +15,9 @@
 //! cargo bench --bench sweep -- command    # a script as command trials against running it directly
 //! cargo bench --bench sweep -- dashboard  # `kiln dashboard` on 10,000 trials: memory, CPU, latency
 //! cargo bench --bench sweep -- conditional # TPE with and without conditions on a branched problem
+//! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2 and MOTPE against
+//!                                           # random and Optuna's NSGAIISampler and TPESampler
+//!                                           # (needs optuna; KILN_BENCH_SEEDS, default 10)
 //! cargo build --release --example custom_objective && cargo bench --bench sweep -- custom
 //!                                           # the custom example, workers = 1, 2 (and more, by
 //!                                           # KILN_BENCH_WORKERS=1,2,4,8) in trials per hour
@@ -80,6 +83,130 @@ fn main() {
     }
     if run("conditional") {
         conditional();
+    }
+    if run("pareto") {
+        pareto();
+    }
+}
+
+/// Hypervolume after 100 and 300 trials of ZDT1, ZDT2 and ZDT3 (30 inputs), against the
+/// reference point (1.1, 11), which every input beats: kiln's random, nsga2 and MOTPE, and
+/// Optuna's NSGAIISampler and TPESampler with the same seeds (benches/peers/optuna_zdt.py,
+/// run here when optuna imports, or its output read from KILN_BENCH_OPTUNA_ZDT). Mean over
+/// seeds, and the seconds one 300-trial sweep of each takes.
+fn pareto() {
+    use kiln::objective::function::{Function, drive};
+    use kiln::sampler::{Nsga2Sampler, RandomSampler, Sampler, TpeSampler, TpeSettings};
+    use kiln::space::{Dimension, Distribution, Space};
+    use kiln::trial::{Direction, Goal};
+    let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let space = Space {
+        dimensions: (1..=30)
+            .map(|i| {
+                let unit = Distribution::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                };
+                Dimension::new(&format!("x{i}"), unit)
+            })
+            .collect(),
+    };
+    let goals = [
+        Goal::new("f1", Direction::Minimize),
+        Goal::new("f2", Direction::Minimize),
+    ];
+    let hypervolume = |trials: &[kiln::state::TrialRecord]| {
+        let points: Vec<Vec<f64>> = trials.iter().filter_map(|t| t.losses(&goals)).collect();
+        kiln::pareto::hypervolume(&points, &[1.1, 11.0])
+    };
+    let settings = TpeSettings {
+        startup_trials: 10,
+        gamma: 0.25,
+        candidates: 24,
+        multivariate: false,
+    };
+    // (function, sampler) -> (hv after 100, hv after 300, seconds), summed over seeds.
+    let mut rows: Vec<(String, String, [f64; 3])> = Vec::new();
+    let mut add = |function: &str, sampler: &str, values: [f64; 3]| match rows
+        .iter_mut()
+        .find(|(f, s, _)| f == function && s == sampler)
+    {
+        Some((_, _, sum)) => (0..3).for_each(|i| sum[i] += values[i] / seeds as f64),
+        None => rows.push((
+            function.into(),
+            sampler.into(),
+            values.map(|v| v / seeds as f64),
+        )),
+    };
+    for (name, function) in [
+        ("zdt1", Function::Zdt1),
+        ("zdt2", Function::Zdt2),
+        ("zdt3", Function::Zdt3),
+    ] {
+        for seed in 0..seeds {
+            let samplers: [(&str, Box<dyn Sampler>); 3] = [
+                ("kiln random", Box::new(RandomSampler::new(seed))),
+                (
+                    "kiln nsga2",
+                    Box::new(Nsga2Sampler::new(seed, &goals, 50, &[])),
+                ),
+                (
+                    "kiln tpe (MOTPE)",
+                    Box::new(TpeSampler::new(seed, &goals, settings.clone())),
+                ),
+            ];
+            for (label, mut sampler) in samplers {
+                let started = Instant::now();
+                let state = drive(function, &space, sampler.as_mut(), 300);
+                let seconds = started.elapsed().as_secs_f64();
+                let early = hypervolume(&state.trials[..100]);
+                add(name, label, [early, hypervolume(&state.trials), seconds]);
+            }
+        }
+    }
+    let peer = match std::env::var("KILN_BENCH_OPTUNA_ZDT") {
+        Ok(path) => std::fs::read_to_string(&path).ok(),
+        Err(_) => Command::new("python3")
+            .arg(repo("benches/peers/optuna_zdt.py"))
+            .args(["--seeds", &seeds.to_string()])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
+    };
+    match &peer {
+        Some(lines) => {
+            for line in lines.lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if v["seed"].as_u64().is_some_and(|s| s >= seeds) {
+                    continue;
+                }
+                let number = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+                add(
+                    v["function"].as_str().unwrap_or("?"),
+                    v["sampler"].as_str().unwrap_or("?"),
+                    [number("hv100"), number("hv300"), number("seconds")],
+                );
+            }
+        }
+        None => {
+            println!("  (Optuna did not run: pip install optuna, or set KILN_BENCH_OPTUNA_ZDT)")
+        }
+    }
+    println!(
+        "pareto: mean hypervolume over {seeds} seeds (reference (1.1, 11); larger is better), 30 inputs"
+    );
+    println!(
+        "  {:<6} {:<20} {:>9} {:>9} {:>12}",
+        "", "sampler", "100", "300", "s per sweep"
+    );
+    for (function, sampler, [early, late, seconds]) in &rows {
+        println!("  {function:<6} {sampler:<20} {early:>9.4} {late:>9.4} {seconds:>12.3}");
     }
 }
 
@@ -168,8 +295,11 @@ fn conditional() {
             let result = if label == "random" {
                 best_after(&mut RandomSampler::new(seed), &space)
             } else {
-                let mut tpe =
-                    TpeSampler::new(seed, &[Goal::new("value", Direction::Minimize)], settings(multivariate));
+                let mut tpe = TpeSampler::new(
+                    seed,
+                    &[Goal::new("value", Direction::Minimize)],
+                    settings(multivariate),
+                );
                 best_after(&mut tpe, &space)
             };
             at[0].push(result[0]);

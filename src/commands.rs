@@ -579,7 +579,11 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
         ),
         SamplerKind::Tpe => format!(
             "{} sampler (seed {}; {} random trials first, gamma {}, {} candidates)",
-            if e.objective.is_multi() { "tpe (MOTPE)" } else { "tpe" },
+            if e.objective.is_multi() {
+                "tpe (MOTPE)"
+            } else {
+                "tpe"
+            },
             e.seed,
             e.sampler.startup_trials,
             e.sampler.gamma,

@@ -44,7 +44,9 @@ impl ObjectiveSpec {
             metric: self.metric.clone(),
             direction: self.direction,
         };
-        std::iter::once(first).chain(self.others.iter().cloned()).collect()
+        std::iter::once(first)
+            .chain(self.others.iter().cloned())
+            .collect()
     }
 
     /// Whether the sweep has several objectives (and so a Pareto front, not one best trial).
@@ -577,7 +579,11 @@ impl Builder {
         for (i, name) in metrics.iter().enumerate() {
             let at = ["objective", "metric", &i.to_string()].map(str::to_string);
             let at: Vec<&str> = at.iter().map(String::as_str).collect();
-            let at = if metrics.len() == 1 { &at[..2] } else { &at[..] };
+            let at = if metrics.len() == 1 {
+                &at[..2]
+            } else {
+                &at[..]
+            };
             if metrics[..i].contains(name) {
                 return Err(self.err(at, format!("`{name}` is named twice: each objective once")));
             }
@@ -590,14 +596,22 @@ impl Builder {
 
     /// `direction`: one per metric, or left out for each metric's natural one (maximise
     /// accuracy, R², F1; minimise the rest). One name for one metric.
-    fn directions(&self, value: Option<&toml::Value>, metrics: &[String]) -> Result<Vec<Direction>> {
+    fn directions(
+        &self,
+        value: Option<&toml::Value>,
+        metrics: &[String],
+    ) -> Result<Vec<Direction>> {
         let at = ["objective", "direction"];
         let names: Vec<&str> = match value {
             None => return Ok(metrics.iter().map(|m| Direction::natural_for(m)).collect()),
             Some(toml::Value::String(name)) if metrics.len() == 1 => vec![name.as_str()],
             Some(toml::Value::Array(names)) if names.len() == metrics.len() => names
                 .iter()
-                .map(|n| n.as_str().ok_or_else(|| self.err(&at, "each direction is \"maximize\" or \"minimize\"")))
+                .map(|n| {
+                    n.as_str().ok_or_else(|| {
+                        self.err(&at, "each direction is \"maximize\" or \"minimize\"")
+                    })
+                })
                 .collect::<Result<_>>()?,
             Some(_) if metrics.len() == 1 => {
                 return Err(self.err(&at, "`direction` is \"maximize\" or \"minimize\""));

@@ -180,9 +180,7 @@ mod tests {
             let current: Vec<usize> = (0..n)
                 .filter(|&i| rank[i] == usize::MAX)
                 .filter(|&i| {
-                    !(0..n).any(|j| {
-                        (rank[j] == usize::MAX) && dominates(&points[j], &points[i])
-                    })
+                    !(0..n).any(|j| (rank[j] == usize::MAX) && dominates(&points[j], &points[i]))
                 })
                 .collect();
             for &i in &current {
@@ -211,10 +209,16 @@ mod tests {
     #[test]
     fn hypervolume_of_known_sets() {
         let reference = [4.0, 4.0];
-        assert_eq!(hypervolume(&[[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]], &reference), 6.0);
+        assert_eq!(
+            hypervolume(&[[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]], &reference),
+            6.0
+        );
         // A dominated point and one outside the reference add nothing.
         assert_eq!(
-            hypervolume(&[[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [3.0, 3.0], [5.0, 0.0]], &reference),
+            hypervolume(
+                &[[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [3.0, 3.0], [5.0, 0.0]],
+                &reference
+            ),
             6.0
         );
         let cube = [[0.0, 0.0, 0.0]];

@@ -21,6 +21,8 @@ pub struct Summary<'a> {
     pub metric: &'a str,
     /// `maximize` or `minimize`.
     pub direction: &'static str,
+    /// Every objective, the first first (one, unless the sweep has several).
+    pub objectives: Vec<Objective<'a>>,
     /// Grows with every recorded event.
     pub version: u64,
     /// Changes when the source started over.
@@ -43,6 +45,15 @@ pub struct Summary<'a> {
     pub error: Option<&'a str>,
 }
 
+/// One objective of a sweep.
+#[derive(Serialize)]
+pub struct Objective<'a> {
+    /// A metric, or `n_params`.
+    pub metric: &'a str,
+    /// `maximize` or `minimize`.
+    pub direction: &'static str,
+}
+
 /// The best trial so far.
 #[derive(Serialize)]
 pub struct Best {
@@ -63,6 +74,13 @@ pub fn summary(id: usize, view: &View) -> Summary<'_> {
         source: &view.source,
         metric: &objective.metric,
         direction: objective.direction.name(),
+        objectives: std::iter::once((&objective.metric, objective.direction))
+            .chain(objective.others.iter().map(|g| (&g.metric, g.direction)))
+            .map(|(metric, direction)| Objective {
+                metric,
+                direction: direction.name(),
+            })
+            .collect(),
         version: view.version(),
         generation: view.generation,
         budget: state.budget,
@@ -217,6 +235,11 @@ pub struct Trials<'a> {
     pub generation: u64,
     /// Every trial number, in the leaderboard's order then the running ones.
     pub order: Vec<u64>,
+    /// With several objectives, each trial's Pareto front (1: on it), in the order of
+    /// `order` (none for a trial off every front): whole each time, as a new trial moves
+    /// older ones back. Empty with one objective.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pareto_rank: Vec<Option<usize>>,
     /// The trials changed after `since` (all of them without it), in that order.
     pub trials: Vec<Row<'a>>,
 }
@@ -231,6 +254,11 @@ pub fn trials(view: &View, since: Option<u64>) -> Trials<'_> {
         .map(|t| t.number)
         .chain(state.unfinished().map(|t| t.number))
         .collect();
+    let fronts = crate::report::pareto_ranks(state, &spec);
+    let pareto_rank = match spec.others.is_empty() {
+        true => Vec::new(),
+        false => order.iter().map(|&n| fronts[n as usize]).collect(),
+    };
     let changed = |t: &TrialRecord| {
         since.is_none_or(|v| view.changed.get(t.number as usize).is_some_and(|&c| c > v))
     };
@@ -247,6 +275,7 @@ pub fn trials(view: &View, since: Option<u64>) -> Trials<'_> {
         version: view.version(),
         generation: view.generation,
         order,
+        pareto_rank,
         trials: rows,
     }
 }

@@ -299,7 +299,10 @@ fn check_inputs(experiment: &Experiment, name: &str, function: Function) -> Resu
             if !inside {
                 return Err(experiment.error_at(
                     &["space", &d.name],
-                    format!("`{name}` is defined on [0, 1]: write {} = {{ uniform = [0.0, 1.0] }}", d.name),
+                    format!(
+                        "`{name}` is defined on [0, 1]: write {} = {{ uniform = [0.0, 1.0] }}",
+                        d.name
+                    ),
                 ));
             }
         }
@@ -325,7 +328,12 @@ fn check_inputs(experiment: &Experiment, name: &str, function: Function) -> Resu
 
 impl Objective for FunctionObjective {
     fn metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
-        Ok(self.function.metrics().iter().map(|m| m.to_string()).collect())
+        Ok(self
+            .function
+            .metrics()
+            .iter()
+            .map(|m| m.to_string())
+            .collect())
     }
 
     fn max_epochs(&self, _experiment: &Experiment) -> Result<Option<u32>> {

@@ -513,7 +513,11 @@ fn pareto_front(
         .filter_map(|t| {
             let best = t.best_epoch(spec.metric, spec.direction)?;
             let on_front = fronts[t.number as usize] == Some(1);
-            Some((t.value_at(&gx.metric, best)?, t.value_at(&gy.metric, best)?, on_front))
+            Some((
+                t.value_at(&gx.metric, best)?,
+                t.value_at(&gy.metric, best)?,
+                on_front,
+            ))
         })
         .filter(|(x, y, _)| x.is_finite() && y.is_finite())
         .collect();
@@ -548,7 +552,12 @@ fn pareto_front(
         .configure_mesh()
         .x_label_formatter(&|v| short(*v))
         .y_label_formatter(&|v| short(*v))
-        .x_desc(format!("{} ({}){}", gx.metric, gx.direction.name(), left_out(state, clipped)))
+        .x_desc(format!(
+            "{} ({}){}",
+            gx.metric,
+            gx.direction.name(),
+            left_out(state, clipped)
+        ))
         .y_desc(format!("{} ({})", gy.metric, gy.direction.name()))
         .draw()
         .map_err(plot_error)?;

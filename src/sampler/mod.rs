@@ -108,7 +108,11 @@ mod tests {
             Goal::new("f1", Direction::Minimize),
             Goal::new("f2", Direction::Minimize),
         ];
-        let points: Vec<Vec<f64>> = state.trials.iter().filter_map(|t| t.losses(&goals)).collect();
+        let points: Vec<Vec<f64>> = state
+            .trials
+            .iter()
+            .filter_map(|t| t.losses(&goals))
+            .collect();
         crate::pareto::hypervolume(&points, &[1.1, 11.0])
     }
 
@@ -137,7 +141,10 @@ mod tests {
                 .into_iter()
                 .map(|mut s| hypervolume(&drive(Function::Zdt1, &space, s.as_mut(), 200)))
                 .collect();
-            eprintln!("seed {seed}: random {:.3}, nsga2 {:.3}, motpe {:.3}", hv[0], hv[1], hv[2]);
+            eprintln!(
+                "seed {seed}: random {:.3}, nsga2 {:.3}, motpe {:.3}",
+                hv[0], hv[1], hv[2]
+            );
             for i in 0..3 {
                 totals[i] += hv[i];
             }
@@ -146,7 +153,13 @@ mod tests {
             }
         }
         eprintln!("totals {totals:?}, wins {wins:?}");
-        assert!(totals[1] > totals[0] && wins[0] >= 8, "nsga2: {totals:?} {wins:?}");
-        assert!(totals[2] > totals[0] && wins[1] >= 8, "motpe: {totals:?} {wins:?}");
+        assert!(
+            totals[1] > totals[0] && wins[0] >= 8,
+            "nsga2: {totals:?} {wins:?}"
+        );
+        assert!(
+            totals[2] > totals[0] && wins[1] >= 8,
+            "motpe: {totals:?} {wins:?}"
+        );
     }
 }

@@ -144,7 +144,11 @@ fn elite(pool: Vec<Member>, size: usize) -> Vec<Member> {
         fronts[r].push(m);
     }
     // An infeasible trial dominates another when it is less far outside the constraints.
-    infeasible.sort_by(|a, b| a.violation.total_cmp(&b.violation).then(a.number.cmp(&b.number)));
+    infeasible.sort_by(|a, b| {
+        a.violation
+            .total_cmp(&b.violation)
+            .then(a.number.cmp(&b.number))
+    });
     for m in infeasible {
         match fronts.last_mut() {
             Some(front) if front[0].violation == m.violation && m.violation > 0.0 => front.push(m),
@@ -161,7 +165,11 @@ fn elite(pool: Vec<Member>, size: usize) -> Vec<Member> {
             m.front = rank;
             m.crowding = d;
         }
-        front.sort_by(|a, b| b.crowding.total_cmp(&a.crowding).then(a.number.cmp(&b.number)));
+        front.sort_by(|a, b| {
+            b.crowding
+                .total_cmp(&a.crowding)
+                .then(a.number.cmp(&b.number))
+        });
         front.truncate(size - chosen.len());
         chosen.extend(front);
     }
@@ -238,7 +246,13 @@ fn child(space: &Space, a: &[f64], b: &[f64], rng: &mut Rng) -> Vec<f64> {
                 (true, true) => return rng.random(),
                 (true, false) => y,
                 (false, true) => x,
-                _ if cross && choice => if rng.random::<bool>() { x } else { y },
+                _ if cross && choice => {
+                    if rng.random::<bool>() {
+                        x
+                    } else {
+                        y
+                    }
+                }
                 _ if cross && rng.random::<f64>() < CROSS_EACH => sbx(x, y, rng),
                 _ => x,
             };
@@ -294,7 +308,8 @@ mod tests {
             member(4, [0.0, 0.0], 2.0),
             member(5, [0.0, 0.0], 1.0),
         ];
-        let numbers = |size| -> Vec<u64> { elite(pool.clone(), size).iter().map(|m| m.number).collect() };
+        let numbers =
+            |size| -> Vec<u64> { elite(pool.clone(), size).iter().map(|m| m.number).collect() };
         assert_eq!(numbers(3), [0, 1, 2]);
         assert_eq!(numbers(5), [0, 1, 2, 3, 5]);
         // The front's extremes are kept over its crowded middle.

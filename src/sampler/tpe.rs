@@ -909,7 +909,11 @@ mod tests {
             multivariate: false,
         };
         let feasible_after_startup = |constrained: bool, seed: u64| {
-            let mut tpe = TpeSampler::new(seed, &[Goal::new("value", Direction::Minimize)], settings.clone());
+            let mut tpe = TpeSampler::new(
+                seed,
+                &[Goal::new("value", Direction::Minimize)],
+                settings.clone(),
+            );
             if constrained {
                 tpe = tpe.constrained(&ring);
             }
@@ -968,7 +972,13 @@ mod tests {
                     .map(|t| t.best_value("value", Direction::Minimize).unwrap())
                     .sum()
             };
-            let tpe = || TpeSampler::new(seed, &[Goal::new("value", Direction::Minimize)], settings.clone());
+            let tpe = || {
+                TpeSampler::new(
+                    seed,
+                    &[Goal::new("value", Direction::Minimize)],
+                    settings.clone(),
+                )
+            };
             warm_total += first_five(tpe().warm_started(&space, &[earlier]));
             cold_total += first_five(tpe());
         }

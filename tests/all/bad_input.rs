@@ -46,6 +46,8 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
     };
     let space = |line: &str| format!("{b}{line}\n");
     let function = "name = \"f\"\n[objective]\nmetric = \"value\"\nkind = \"function\"\n";
+    let zdt = "name = \"z\"\n[objective]\nkind = \"function\"\nfunction = \"zdt1\"\nmetric = [\"f1\", \"f2\"]\n";
+    let zdt_space = "[space]\nx1 = { uniform = [0.0, 1.0] }\nx2 = { uniform = [0.0, 1.0] }\n";
     let non_numeric = write(dir, "words.csv", "a,b,label\n1,x,0\n2,3,1\n");
     let tiny = write(dir, "tiny.csv", "a,label\n1,0\n2,1\n3,2\n");
     let only_val = write(
@@ -486,6 +488,66 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             format!("{b}[storage]\nurl = \"postgres://kiln:hunter2@db:5432/kiln\"\n"),
             "PGPASSWORD",
             Some(28),
+        ),
+        (
+            "directions that do not match the metrics",
+            with(
+                "metric = \"val_accuracy\"\ndirection = \"maximize\"",
+                "metric = [\"val_accuracy\", \"val_loss\"]\ndirection = [\"maximize\"]",
+            ),
+            "one direction per metric",
+            Some(6),
+        ),
+        (
+            "n_params as the first of several objectives",
+            with(
+                "metric = \"val_accuracy\"\ndirection = \"maximize\"",
+                "metric = [\"n_params\", \"val_accuracy\"]\ndirection = [\"minimize\", \"maximize\"]",
+            ),
+            "put `n_params` after it",
+            Some(5),
+        ),
+        (
+            "an unknown metric among several",
+            with(
+                "metric = \"val_accuracy\"\ndirection = \"maximize\"",
+                "metric = [\"val_accuracy\", \"val_los\"]\ndirection = [\"maximize\", \"minimize\"]",
+            ),
+            "unknown metric `val_los`",
+            Some(5),
+        ),
+        (
+            "a pruner with several objectives",
+            format!(
+                "{}[pruner]\nkind = \"median\"\n",
+                with(
+                    "metric = \"val_accuracy\"\ndirection = \"maximize\"",
+                    "metric = [\"val_accuracy\", \"n_params\"]\ndirection = [\"maximize\", \"minimize\"]",
+                )
+            ),
+            "a pruner stops trials that are behind on one objective",
+            Some(28),
+        ),
+        (
+            "a population for a sampler that has none",
+            format!("{b}[sampler]\nkind = \"tpe\"\npopulation = 10\n"),
+            "`population` is the generation size of NSGA-II",
+            Some(29),
+        ),
+        (
+            "a ZDT objective maximised",
+            format!("{zdt}direction = [\"maximize\", \"minimize\"]\n{zdt_space}"),
+            "cannot be maximised",
+            Some(6),
+        ),
+        (
+            "a ZDT input outside [0, 1]",
+            format!(
+                "{zdt}{}",
+                zdt_space.replace("x2 = { uniform = [0.0, 1.0] }", "x2 = { uniform = [0.0, 2.0] }")
+            ),
+            "is defined on [0, 1]",
+            Some(8),
         ),
         (
             "a [storage] url that is not PostgreSQL",

@@ -523,3 +523,47 @@ fn base64_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn a_sweep_of_two_objectives_shows_its_fronts_as_the_leaderboard_does_and_draws_the_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "zdt.toml",
+        "name = \"zdt\"\n[objective]\nkind = \"function\"\nfunction = \"zdt2\"\nmetric = [\"f1\", \"f2\"]\ndirection = [\"minimize\", \"minimize\"]\n[sampler]\nkind = \"nsga2\"\npopulation = 8\n[budget]\ntrials = 24\nworkers = 1\n[space]\nx1 = { uniform = [0.0, 1.0] }\nx2 = { uniform = [0.0, 1.0] }\nx3 = { uniform = [0.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let dashboard = Dashboard::start(&[results.to_str().unwrap()]);
+    let trials = dashboard.json("/api/trials?sweep=0");
+    let fronts: Vec<String> = trials["pareto_rank"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_u64().map(|r| r.to_string()).unwrap_or_default())
+        .collect();
+    let csv = csv_rows(&results.join("leaderboard.csv"));
+    let expected: Vec<String> = csv.iter().map(|r| r["pareto_rank"].clone()).collect();
+    assert_eq!(fronts, expected);
+    let objectives = &dashboard.json("/api/sweeps")["sweeps"][0]["objectives"];
+    assert_eq!(objectives[1]["metric"], "f2");
+    let Some(mut browser) = Browser::open(&format!("http://{}/", dashboard.address)) else {
+        println!("SKIPPED: no chromium here (.ci/run installs Debian's chromium)");
+        return;
+    };
+    let rows = "document.querySelectorAll('#leaderboard tbody tr').length";
+    browser.wait_for(&format!("{rows} === 15"), Duration::from_secs(30));
+    let on_front = expected.iter().filter(|r| *r == "1").count();
+    let card = "[...document.querySelectorAll('.card')].find(c => c.querySelector('h3').textContent.startsWith('Pareto front'))";
+    let orange = format!(
+        "[...{card}.querySelectorAll('circle.dot')].filter(c => c.getAttribute('fill') === '#ff7f0e').length"
+    );
+    assert_eq!(browser.eval(&orange), Value::from(on_front));
+    let header = browser.eval(
+        "[...document.querySelectorAll('#leaderboard th')].map(t => t.textContent).join(',')",
+    );
+    assert!(header.as_str().unwrap().contains("pareto_rank"), "{header}");
+    let first_rank =
+        browser.eval("document.querySelector('#leaderboard tbody tr').children[3].textContent");
+    assert_eq!(first_rank, Value::from("1"));
+}

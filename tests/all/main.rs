@@ -9,6 +9,7 @@ mod custom;
 mod dashboard;
 mod edges;
 mod golden;
+mod pareto;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;

@@ -13,6 +13,7 @@ const page = {
   sweep: null, // index shown
   detail: null, // /api/sweep of the shown sweep
   trials: new Map(), // trial number -> row
+  pareto: new Map(), // trial number -> Pareto front, with several objectives
   order: [], // trial numbers, leaderboard order then running
   version: -1,
   generation: -1,
@@ -243,6 +244,7 @@ async function loadTrials(full) {
   if (full) page.trials.clear();
   for (const row of answer.trials) page.trials.set(row.trial, row);
   page.order = answer.order;
+  page.pareto = new Map((answer.pareto_rank || []).map((r, i) => [answer.order[i], r]));
   page.version = answer.version;
   page.generation = answer.generation;
   return answer.trials.map((r) => r.trial);
@@ -275,7 +277,7 @@ function renderSweep() {
   const running = all.filter((r) => r.state === "running");
   main.innerHTML = "";
   main.insertAdjacentHTML("beforeend", `<h1>${escapeHtml(s.name)}</h1>
-    <div class="summary quiet"><span>${escapeHtml(s.source)}</span><span>${s.direction} ${escapeHtml(s.metric)}</span>
+    <div class="summary quiet"><span>${escapeHtml(s.source)}</span><span>${s.objectives.map((o) => `${o.direction} ${escapeHtml(o.metric)}`).join(", ")}</span>
     <span>${s.trials} of ${s.budget ?? "?"} trials: ${s.complete} complete, ${s.pruned} pruned, ${s.failed} failed, ${s.running} running</span>
     <span>${s.best ? `best ${fmt(s.best.value)} (<a href="#/s/${page.sweep}/t/${s.best.trial}">trial ${s.best.trial}</a>)` : "no result yet"}</span></div>
     ${s.error ? `<p class="error">${escapeHtml(s.error)}</p>` : ""}`);
@@ -289,6 +291,7 @@ function renderSweep() {
   const cards = document.createElement("div");
   cards.className = "cards";
   main.appendChild(cards);
+  if (s.objectives.length > 1) cards.appendChild(paretoCard(s));
   cards.appendChild(history(s, maximize));
   cards.appendChild(curvesCard(s, d));
   if (d.importance.length) cards.appendChild(importance(d));
@@ -300,12 +303,14 @@ function leaderboard(all, d) {
   const wrap = document.createElement("div");
   const columns = [
     { key: "rank", label: "rank" }, { key: "trial", label: "trial" }, { key: "state", label: "state", text: true },
+    ...(page.pareto.size ? [{ key: "pareto_rank", label: "pareto_rank" }] : []),
     { key: "objective", label: "objective" }, { key: "best_epoch", label: "best_epoch" }, { key: "epochs", label: "epochs" },
     ...d.params.map((p) => ({ key: "p:" + p.name, label: p.name, param: true, text: p.kind === "choice" })),
     ...d.metrics.map((m) => ({ key: "m:" + m, label: m })),
     { key: "duration_s", label: "duration_s" }, { key: "n_params", label: "n_params" }, { key: "note", label: "note", text: true },
   ];
-  const value = (row, key) => key.startsWith("p:") ? row.params[key.slice(2)]
+  const value = (row, key) => key === "pareto_rank" ? page.pareto.get(row.trial)
+    : key.startsWith("p:") ? row.params[key.slice(2)]
     : key.startsWith("m:") ? (row.metrics || {})[key.slice(2)] : row[key];
   let list = all.filter((r) => page.filter === "all" || r.state === page.filter);
   if (page.sort) {
@@ -365,6 +370,39 @@ function history(s, maximize) {
   box.appendChild(chart.svg);
   const failed = current().failed;
   box.insertAdjacentHTML("beforeend", `<div class="caption">${out ? `${out} far-off ${out === 1 ? "value" : "values"} drawn hollow on the edge. ` : ""}${failed ? `${failed} failed ${failed === 1 ? "trial" : "trials"} not drawn.` : ""}</div>`);
+  return box;
+}
+
+/** A trial's value of objective `metric` at its best epoch (its size for n_params). */
+function goalValue(row, metric) {
+  return metric === "n_params" ? row.n_params : (row.metrics || {})[metric];
+}
+
+/** With several objectives, the first two against each other: the front in orange, joined by
+ * its staircase; the others blue. */
+function paretoCard(s) {
+  const [gx, gy] = s.objectives;
+  const more = s.objectives.length > 2 ? `; the first 2 of ${s.objectives.length} objectives` : "";
+  const complete = rows().filter((r) => r.state === "complete" && typeof goalValue(r, gx.metric) === "number" && typeof goalValue(r, gy.metric) === "number");
+  const { list, note } = thinned(complete);
+  const front = complete.filter((r) => page.pareto.get(r.trial) === 1);
+  const box = card(`Pareto front: ${gx.metric} and ${gy.metric}`, `${front.length} of ${complete.length} complete trials on the front (orange): no other trial is better on every objective${more}${note}`);
+  if (!complete.length) { box.insertAdjacentHTML("beforeend", `<p class="quiet">No trial has a result yet.</p>`); return box; }
+  const x = objectiveScale(complete.map((r) => goalValue(r, gx.metric)));
+  const y = objectiveScale(complete.map((r) => goalValue(r, gy.metric)));
+  const chart = axes(x, y, `${gx.metric} (${gx.direction})`, `${gy.metric} (${gy.direction})`);
+  const at = (r) => [x.at(goalValue(r, gx.metric)), y.at(goalValue(r, gy.metric))];
+  const loss = (r) => (gx.direction === "maximize" ? -1 : 1) * goalValue(r, gx.metric);
+  const steps = [...front].sort((a, b) => loss(a) - loss(b)).map(at);
+  let path = "";
+  steps.forEach(([u, v], i) => {
+    const [px, py] = [chart.px(chart.clamp(u)), chart.py(chart.clamp(v))];
+    path += i === 0 ? `M${px},${py}` : `H${px}V${py}`;
+  });
+  for (const r of list.filter((r) => page.pareto.get(r.trial) !== 1)) dot(chart, r, ...at(r), "#1f77b4");
+  if (path) el("path", { d: path, fill: "none", stroke: "#ff7f0e", "stroke-width": 2 }, chart.plot);
+  for (const r of front) dot(chart, r, ...at(r), "#ff7f0e");
+  box.appendChild(chart.svg);
   return box;
 }
 
