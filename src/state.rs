@@ -389,8 +389,8 @@ pub(crate) fn complete_trial(
     );
 }
 
-/// Test helper: a trial created with `params`, reporting `metrics` at epoch 1, ended `end`.
-#[cfg(test)]
+/// Records a trial created with `params`, reporting `metrics` at epoch 1, ended `end`, all at
+/// time 0: the history of sampler tests and benchmarks (see [`crate::objective::function::drive`]).
 pub(crate) fn ended_trial(
     state: &mut SweepState,
     trial: u64,

@@ -167,7 +167,6 @@ pub fn drive(
     sampler: &mut dyn crate::sampler::Sampler,
     trials: u64,
 ) -> crate::state::SweepState {
-    use crate::journal::Event;
     let mut state = crate::state::SweepState::default();
     for trial in 0..trials {
         let Some(params) = sampler.sample(space, trial, &state.trials) else {
@@ -185,33 +184,13 @@ pub fn drive(
             .zip(function.objectives(&x))
             .map(|(name, value)| (name.to_string(), value))
             .collect();
-        for event in [
-            Event::TrialCreated {
-                trial,
-                seed: 0,
-                params,
-                queued: false,
-                time: 0.0,
-            },
-            Event::EpochReported {
-                trial,
-                epoch: 1,
-                elapsed_s: 0.0,
-                lr: None,
-                metrics,
-                checkpointed: false,
-                time: 0.0,
-            },
-            Event::TrialFinished {
-                trial,
-                state: crate::trial::EndState::Complete,
-                note: None,
-                n_params: None,
-                time: 0.0,
-            },
-        ] {
-            state.apply(&event);
-        }
+        crate::state::ended_trial(
+            &mut state,
+            trial,
+            params,
+            metrics,
+            crate::trial::EndState::Complete,
+        );
     }
     state
 }
