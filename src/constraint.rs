@@ -18,8 +18,7 @@ pub struct Constraint {
     pub max: Option<f64>,
 }
 
-/// The name that constrains a trial's parameter count instead of a metric.
-pub const N_PARAMS: &str = "n_params";
+pub use crate::trial::N_PARAMS;
 
 impl Constraint {
     /// The trial's value of this constraint's metric at its best epoch (by the objective), or

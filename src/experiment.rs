@@ -587,7 +587,7 @@ impl Builder {
             if metrics[..i].contains(name) {
                 return Err(self.err(at, format!("`{name}` is named twice: each objective once")));
             }
-            if i == 0 && name == crate::constraint::N_PARAMS {
+            if i == 0 && name == crate::trial::N_PARAMS {
                 return Err(self.err(at, "the first metric must be one the objective reports each epoch (a trial's other values are read at its best epoch by it); put `n_params` after it, e.g. metric = [\"val_accuracy\", \"n_params\"]"));
             }
         }

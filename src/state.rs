@@ -76,7 +76,7 @@ impl TrialRecord {
     /// The trial's value of `metric` at `epoch`: one of its metrics, or its parameter count for
     /// `n_params`.
     pub fn value_at(&self, metric: &str, epoch: &Epoch) -> Option<f64> {
-        if metric == crate::constraint::N_PARAMS {
+        if metric == crate::trial::N_PARAMS {
             return self.n_params.map(|n| n as f64);
         }
         epoch.metrics.get(metric).copied()

@@ -71,6 +71,10 @@ impl Direction {
     }
 }
 
+/// The name that stands for a trial's parameter count where a metric may be named (an
+/// objective, a constraint).
+pub const N_PARAMS: &str = "n_params";
+
 /// One objective of a sweep: a metric and which way is better.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Goal {

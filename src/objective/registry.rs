@@ -103,7 +103,7 @@ pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result
     let constrainable: Vec<String> = metrics
         .iter()
         .cloned()
-        .chain([crate::constraint::N_PARAMS.to_string()])
+        .chain([crate::trial::N_PARAMS.to_string()])
         .collect();
     for (i, goal) in experiment.objective.goals().iter().enumerate() {
         let index = i.to_string();
