@@ -15,6 +15,7 @@
 //! cargo bench --bench sweep -- command    # a script as command trials against running it directly
 //! cargo bench --bench sweep -- dashboard  # `kiln dashboard` on 10,000 trials: memory, CPU, latency
 //! cargo bench --bench sweep -- conditional # TPE with and without conditions on a branched problem
+//! cargo bench --bench sweep -- deterministic # TPE on digits, deterministic (lag 1, 4) or not
 //! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2 and MOTPE against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
 //!                                           # (needs optuna; KILN_BENCH_SEEDS, default 10)
@@ -86,6 +87,51 @@ fn main() {
     }
     if run("pareto") {
         pareto();
+    }
+    if run("deterministic") {
+        deterministic(dir.path());
+    }
+}
+
+/// What `[sampler] deterministic = true` costs in wall time: experiments/digits.toml (no
+/// pruner) with TPE instead of random, KILN_BENCH_WORKERS workers (default 2), as usual and deterministic with lags
+/// 4 and 1; the best accuracy of each, to see what the lag costs in search.
+fn deterministic(dir: &Path) {
+    let text = std::fs::read_to_string(repo("experiments/digits.toml")).unwrap();
+    let base = text.replace(
+        "path = \"data/digits.csv\"",
+        &format!(
+            "path = \"{}\"",
+            repo("experiments/data/digits.csv").display()
+        ),
+    );
+    let workers: usize = std::env::var("KILN_BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
+    println!("deterministic: experiments/digits.toml with tpe and no pruner, {workers} workers");
+    let mut first = None;
+    for (label, extra) in [
+        ("as usual", ""),
+        ("deterministic, lag 4", "deterministic = true\nlag = 4\n"),
+        ("deterministic, lag 1", "deterministic = true\nlag = 1\n"),
+    ] {
+        let sampler = format!("[sampler]\nkind = \"tpe\"\n{extra}");
+        let random = "[sampler]\nkind = \"random\"\n";
+        assert!(
+            base.contains(random),
+            "experiments/digits.toml samples at random"
+        );
+        let file = dir.join(format!("det-{}.toml", label.len()));
+        std::fs::write(&file, base.replacen(random, &sampler, 1)).unwrap();
+        let results = dir.join(format!("det-{}", label.len()));
+        let wall = kiln_run(&file, &results, workers);
+        let state = SweepState::replay(&FileJournal::read(&results.join("journal.jsonl")).unwrap());
+        let best = state
+            .best("val_accuracy", kiln::trial::Direction::Maximize)
+            .map_or(0.0, |b| b.1);
+        let ratio = wall / *first.get_or_insert(wall);
+        println!("  {label:<22} {wall:>6.1} s ({ratio:.2}x), best val_accuracy {best:.4}");
     }
 }
 

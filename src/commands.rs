@@ -597,6 +597,12 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
             format!("{kind} sampler (seed {})", e.seed)
         }
     };
+    let sampler = match e.sampler.lag {
+        Some(lag) => format!(
+            "{sampler}, deterministic: trial N is proposed from trials 0..N-{lag} once they have ended"
+        ),
+        None => sampler,
+    };
     crate::say!(
         "plan       {sampler}; {} trials, {} at once{}; pruner {}",
         e.budget.trials,

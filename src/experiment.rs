@@ -143,6 +143,9 @@ pub struct SamplerSpec {
     pub warm_start: Vec<PathBuf>,
     /// NSGA-II: trials per generation.
     pub population: usize,
+    /// `deterministic = true`: trial N is proposed from the first N - `lag` trials alone, once
+    /// they have ended (`lag`, default 4); `None` without.
+    pub lag: Option<u64>,
 }
 
 /// `[pruner]`.
@@ -282,6 +285,8 @@ struct RawSampler {
     #[serde(default)]
     warm_start: Vec<String>,
     population: Option<i64>,
+    deterministic: Option<bool>,
+    lag: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -492,6 +497,12 @@ impl Builder {
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
+        if sampler.lag.is_some() && pruner.kind != PrunerKind::None {
+            return Err(self.err(
+                &["pruner", "kind"],
+                "a pruner judges a trial against the trials that reached its epoch first, which depends on timing, and `[sampler] deterministic = true` promises the same sweep with any number of workers: remove [pruner] or `deterministic`",
+            ));
+        }
         let experiment = Experiment {
             name: raw.name.clone(),
             seed: raw.seed.unwrap_or(0),
@@ -728,7 +739,24 @@ impl Builder {
             multivariate: raw.multivariate.unwrap_or(false),
             warm_start,
             population: population.unwrap_or(50),
+            lag: self.lag(raw)?,
         })
+    }
+
+    /// `deterministic` and `lag`: the lag of a deterministic sweep.
+    fn lag(&self, raw: &RawSampler) -> Result<Option<u64>> {
+        match (raw.deterministic.unwrap_or(false), raw.lag) {
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err(self.err(
+                &["sampler", "lag"],
+                "`lag` belongs to a deterministic sweep: add `deterministic = true`",
+            )),
+            (true, Some(lag)) if lag < 0 => Err(self.err(
+                &["sampler", "lag"],
+                "`lag` must be an integer >= 0: how many of the latest trials a proposal may go without",
+            )),
+            (true, lag) => Ok(Some(lag.unwrap_or(DEFAULT_LAG) as u64)),
+        }
     }
 
     fn pruner(&self, raw: &RawPruner, objective: &ObjectiveSpec) -> Result<PrunerSpec> {
@@ -1282,6 +1310,10 @@ pub fn grid_size(
 /// The metric a file without `[objective]` optimises: every task of the built-in trainer
 /// reports it.
 pub const DEFAULT_METRIC: &str = "val_loss";
+
+/// `[sampler] lag` of a deterministic sweep when left out: trial N is proposed from trials
+/// 0..N-4, so four workers rarely wait.
+pub const DEFAULT_LAG: i64 = 4;
 
 /// The longest sweep name: it names a folder, a database row and a scratch folder.
 pub const MAX_NAME: usize = 100;

@@ -20,8 +20,8 @@ use crate::sampler;
 use crate::sampler::Sampler;
 use crate::signals;
 use crate::space::Params;
-use crate::state::{SweepState, TrialRecord};
-use crate::store::{Claim, FolderStore, Storage, Store};
+use crate::state::{SweepState, TrialRecord, TrialState};
+use crate::store::{Claim, FolderStore, NoTrial, Storage, Store};
 use crate::trial::{EndState, Epoch};
 use crate::worker::{FromWorker, Launcher, Pool, PoolEvent, ToWorker};
 use std::path::PathBuf;
@@ -360,19 +360,22 @@ impl<'a> Orchestrator<'a> {
             let mut create = |state: &SweepState| {
                 let budget = state.budget.unwrap_or(experiment.budget.trials);
                 if *exhausted || !time_left || state.trials.len() as u64 >= budget {
-                    return None;
+                    return Err(NoTrial::Finished);
                 }
                 let number = state.trials.len() as u64;
                 let mut queue = experiment.enqueue.iter().chain(&state.enqueued);
                 let (params, queued) = match queue.nth(state.queued) {
                     Some(given) => (queued_params(experiment, number, given), true),
-                    None => match sampler.sample(&experiment.space, number, &state.trials) {
-                        Some(params) => (params, false),
-                        None => {
-                            *exhausted = true;
-                            return None;
+                    None => {
+                        let history = history(experiment, state).ok_or(NoTrial::NotYet)?;
+                        match sampler.sample(&experiment.space, number, history) {
+                            Some(params) => (params, false),
+                            None => {
+                                *exhausted = true;
+                                return Err(NoTrial::Finished);
+                            }
                         }
-                    },
+                    }
                 };
                 // tracing formats its arguments only when debug logging is on.
                 tracing::debug!(
@@ -384,7 +387,7 @@ impl<'a> Orchestrator<'a> {
                     },
                     crate::space::shown(&params)
                 );
-                Some(Event::TrialCreated {
+                Ok(Event::TrialCreated {
                     trial: number,
                     seed: rng::trial_seed(experiment.seed, number),
                     params,
@@ -400,6 +403,7 @@ impl<'a> Orchestrator<'a> {
                 Claim::Run(number) if self.pruned_before_resuming(number)? => {}
                 Claim::Run(number) => self.start(id, number)?,
                 Claim::Wait => {
+                    // A trial that ends here calls for the next claim at once (see `end`).
                     self.next_claim = Instant::now() + Duration::from_secs(1);
                     break;
                 }
@@ -469,6 +473,8 @@ impl<'a> Orchestrator<'a> {
             return Ok(());
         }
         self.reports.dirty = true;
+        // A deterministic sweep may have been waiting for this trial to propose the next.
+        self.next_claim = Instant::now();
         let t = &self.state.trials[trial as usize];
         tracing::info!(
             "trial {} {} {}",
@@ -689,6 +695,21 @@ fn running(slots: &[Slot]) -> usize {
 }
 
 /// A trial's end, as an event.
+/// The trials the sampler proposes the next trial from: all of them, or with `[sampler]
+/// deterministic`, the first N - lag for trial N, once every one of them has ended (`None`
+/// until then), so that the proposal does not depend on which trials finished first.
+fn history<'s>(experiment: &Experiment, state: &'s SweepState) -> Option<&'s [TrialRecord]> {
+    let Some(lag) = experiment.sampler.lag else {
+        return Some(&state.trials);
+    };
+    let seen = state.trials.len().saturating_sub(lag as usize);
+    let prefix = &state.trials[..seen];
+    prefix
+        .iter()
+        .all(|t| matches!(t.state, TrialState::Ended(_)))
+        .then_some(prefix)
+}
+
 fn ended(trial: u64, end: EndState, note: Option<String>, n_params: Option<u64>) -> Event {
     Event::TrialFinished {
         trial,

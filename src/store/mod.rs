@@ -72,15 +72,24 @@ pub fn without_postgres() -> Error {
 pub enum Claim {
     /// Run this trial (its `TrialStarted` is recorded).
     Run(u64),
-    /// Nothing to run now, but trials held by other workers may still need taking over.
+    /// Nothing to run now: trials held by other workers may still need taking over, or the
+    /// next trial's proposal needs trials that are running to end.
     Wait,
     /// Nothing left to do.
     Done,
 }
 
-/// Makes the next new trial's `TrialCreated` event for a state, or `None` when the budget, the
-/// time limit or the sampler says no more.
-pub type Create<'a> = dyn FnMut(&SweepState) -> Option<Event> + 'a;
+/// Why [`Create`] made no trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoTrial {
+    /// The budget, the time limit or the sampler says no more.
+    Finished,
+    /// The sampler needs trials to end first (`[sampler] deterministic`).
+    NotYet,
+}
+
+/// Makes the next new trial's `TrialCreated` event for a state, or says why not.
+pub type Create<'a> = dyn FnMut(&SweepState) -> std::result::Result<Event, NoTrial> + 'a;
 
 /// A sweep's storage, as the orchestrator sees it.
 pub trait Store {
@@ -310,14 +319,15 @@ pub(crate) fn choose(
     let trial = match unfinished(state, running, claimable) {
         Some(trial) => trial,
         None => match create(state) {
-            Some(created) => {
+            Ok(created) => {
                 events.push(created);
                 state.trials.len() as u64
             }
-            None if unfinished(state, running, |_| true).is_some() => {
+            Err(NoTrial::NotYet) => return (events, Claim::Wait),
+            Err(NoTrial::Finished) if unfinished(state, running, |_| true).is_some() => {
                 return (events, Claim::Wait);
             }
-            None => return (events, Claim::Done),
+            Err(NoTrial::Finished) => return (events, Claim::Done),
         },
     };
     let from_epoch = state

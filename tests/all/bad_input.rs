@@ -535,6 +535,18 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(29),
         ),
         (
+            "a lag without deterministic",
+            format!("{b}[sampler]\nkind = \"tpe\"\nlag = 2\n"),
+            "add `deterministic = true`",
+            Some(29),
+        ),
+        (
+            "a pruner in a deterministic sweep",
+            format!("{b}[sampler]\nkind = \"tpe\"\ndeterministic = true\n[pruner]\nkind = \"median\"\n"),
+            "remove [pruner] or `deterministic`",
+            Some(31),
+        ),
+        (
             "a ZDT objective maximised",
             format!("{zdt}direction = [\"maximize\", \"minimize\"]\n{zdt_space}"),
             "cannot be maximised",

@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod custom;
 mod dashboard;
+mod deterministic;
 mod edges;
 mod golden;
 mod pareto;

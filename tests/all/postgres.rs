@@ -737,3 +737,28 @@ fn assert_complete_any(events: &[Value], trials: usize) {
         .collect();
     assert_eq!((created, finished.len()), (trials, trials));
 }
+
+#[test]
+fn a_deterministic_sweep_shared_by_three_processes_equals_one_worker_alone() {
+    let name = "pg-deterministic";
+    let Some(Shared { url, dir, _server }) = shared("deterministic_shared", name) else {
+        return;
+    };
+    let text = digits_experiment(name, 10, 1, 6).replace(
+        "[space]\n",
+        "[sampler]\nkind = \"tpe\"\nstartup_trials = 3\ndeterministic = true\nlag = 2\n[space]\n",
+    );
+    let file = write(dir.path(), "x.toml", &text);
+    let alone = dir.path().join("alone");
+    sweep(&file, &alone, &[]);
+    let file = file.to_str().unwrap();
+    let creator = start(&["run", file, "--storage", &url, "-q"], dir.path());
+    let joiners: Vec<Child> = (0..2).map(|_| join(&url, name, dir.path())).collect();
+    done(creator);
+    for joiner in joiners {
+        done(joiner);
+    }
+    assert_complete(&events(&url, name), 10);
+    let shared = leaderboard_by_trial(&dir.path().join("results").join(name));
+    assert_eq!(shared, leaderboard_by_trial(&alone));
+}
