@@ -589,6 +589,16 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
             e.sampler.gamma,
             e.sampler.candidates
         ),
+        SamplerKind::Cmaes => format!(
+            "cmaes sampler (seed {}; sigma0 {}, {} trials per generation, restart {})",
+            e.seed,
+            e.sampler.cmaes.sigma0,
+            e.sampler
+                .cmaes
+                .popsize
+                .map_or("4 + 3 ln n".to_string(), |p| p.to_string()),
+            e.sampler.cmaes.restart.name()
+        ),
         SamplerKind::Nsga2 => format!(
             "nsga2 sampler (seed {}; generations of {} trials, the first drawn at random)",
             e.seed, e.sampler.population

@@ -107,6 +107,8 @@ crate::named! {
         Tpe = "tpe",
         /// NSGA-II, the genetic algorithm for several objectives.
         Nsga2 = "nsga2",
+        /// CMA-ES, the evolution strategy for continuous parameters.
+        Cmaes = "cmaes",
     }
 }
 
@@ -143,6 +145,8 @@ pub struct SamplerSpec {
     pub warm_start: Vec<PathBuf>,
     /// NSGA-II: trials per generation.
     pub population: usize,
+    /// CMA-ES: its first step size, population and restarts.
+    pub cmaes: crate::sampler::CmaSettings,
     /// `deterministic = true`: trial N is proposed from the first N - `lag` trials alone, once
     /// they have ended (`lag`, default 4); `None` without.
     pub lag: Option<u64>,
@@ -285,6 +289,9 @@ struct RawSampler {
     #[serde(default)]
     warm_start: Vec<String>,
     population: Option<i64>,
+    sigma0: Option<f64>,
+    popsize: Option<i64>,
+    restart: Option<String>,
     deterministic: Option<bool>,
     lag: Option<i64>,
 }
@@ -497,6 +504,12 @@ impl Builder {
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
+        if sampler.kind == SamplerKind::Cmaes && objective.is_multi() {
+            return Err(self.err(
+                &["sampler", "kind"],
+                "CMA-ES optimises one objective; for several, use kind = \"tpe\" (MOTPE) or \"nsga2\"",
+            ));
+        }
         if sampler.lag.is_some() && pruner.kind != PrunerKind::None {
             return Err(self.err(
                 &["pruner", "kind"],
@@ -739,7 +752,40 @@ impl Builder {
             multivariate: raw.multivariate.unwrap_or(false),
             warm_start,
             population: population.unwrap_or(50),
+            cmaes: self.cmaes(raw, kind)?,
             lag: self.lag(raw)?,
+        })
+    }
+
+    /// `sigma0`, `popsize` and `restart`, which only CMA-ES reads.
+    fn cmaes(&self, raw: &RawSampler, kind: SamplerKind) -> Result<crate::sampler::CmaSettings> {
+        let given = [
+            ("sigma0", raw.sigma0.is_some()),
+            ("popsize", raw.popsize.is_some()),
+            ("restart", raw.restart.is_some()),
+        ];
+        if kind != SamplerKind::Cmaes
+            && let Some((key, _)) = given.iter().find(|(_, given)| *given)
+        {
+            return Err(self.err(&["sampler", key], format!("`{key}` is a setting of CMA-ES; the `{}` sampler has none (set kind = \"cmaes\")", kind.name())));
+        }
+        let sigma0 = raw.sigma0.unwrap_or(1.0 / 6.0);
+        if !(sigma0 > 0.0 && sigma0 <= 1.0) {
+            return Err(self.err(
+                &["sampler", "sigma0"],
+                "`sigma0` is the first step size as a fraction of each range: in (0, 1], e.g. 0.2",
+            ));
+        }
+        let popsize = match raw.popsize {
+            Some(p) if p < 2 => {
+                return Err(self.err(&["sampler", "popsize"], "`popsize` must be an integer >= 2"));
+            }
+            p => p.map(|p| p as usize),
+        };
+        Ok(crate::sampler::CmaSettings {
+            sigma0,
+            popsize,
+            restart: self.named(&["sampler", "restart"], "restart", raw.restart.as_deref())?,
         })
     }
 

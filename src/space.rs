@@ -333,6 +333,29 @@ impl Distribution {
         }
     }
 
+    /// For integers, the width in the unit cube of the narrowest value's cell (the largest
+    /// value's, on a log scale); `None` for continuous ranges and choices.
+    pub fn narrowest_cell(&self) -> Option<f64> {
+        match *self {
+            Distribution::Int {
+                low,
+                high,
+                step,
+                log: false,
+            } => Some(1.0 / ((high - low) / step + 1) as f64),
+            Distribution::Int {
+                low,
+                high,
+                log: true,
+                ..
+            } => {
+                let (a, b) = ((low as f64).ln(), ((high + 1) as f64).ln());
+                Some((b - (high as f64).ln()) / (b - a))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether values are spaced evenly in `ln x` (plots and samplers use log axes for these).
     pub fn is_log(&self) -> bool {
         matches!(

@@ -6,12 +6,14 @@
 //! depend on how many workers ran or when the sweep was interrupted. TPE and NSGA-II learn from
 //! the history (and so, with several workers, from what has finished when they are asked).
 
+mod cmaes;
 mod grid;
 mod nsga2;
 mod random;
 mod sobol;
 mod tpe;
 
+pub use cmaes::{CmaEsSampler, CmaSettings, Restart};
 pub use grid::GridSampler;
 pub use nsga2::Nsga2Sampler;
 pub use random::RandomSampler;
@@ -28,6 +30,14 @@ use crate::state::TrialRecord;
 pub trait Sampler: Send {
     /// Parameters for trial `number`, given the trials so far; `None` when exhausted.
     fn sample(&mut self, space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params>;
+}
+
+/// A draw of the standard normal distribution (Box-Muller).
+fn standard_normal(rng: &mut crate::rng::Rng) -> f64 {
+    use rand::Rng as _;
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// The sweeps of `folders`, for a warm start; one that cannot be read is left out, with a
@@ -69,6 +79,12 @@ pub fn build(experiment: &Experiment) -> Box<dyn Sampler> {
             .constrained(&experiment.constraints)
             .warm_started(space, &earlier_sweeps(&spec.warm_start)),
         ),
+        SamplerKind::Cmaes => Box::new(CmaEsSampler::new(
+            seed,
+            objective.goals().remove(0),
+            &experiment.constraints,
+            spec.cmaes.clone(),
+        )),
         SamplerKind::Nsga2 => Box::new(Nsga2Sampler::new(
             seed,
             &objective.goals(),
@@ -114,6 +130,144 @@ mod tests {
             .filter_map(|t| t.losses(&goals))
             .collect();
         crate::pareto::hypervolume(&points, &[1.1, 11.0])
+    }
+
+    /// Every kind of dimension, and two conditional on a choice (one through the other).
+    fn mixed_space() -> Space {
+        let mut dims = vec![
+            Dimension::new(
+                "lr",
+                Distribution::LogUniform {
+                    low: 1e-4,
+                    high: 1e-1,
+                },
+            ),
+            Dimension::new(
+                "dropout",
+                Distribution::Uniform {
+                    low: 0.0,
+                    high: 0.5,
+                },
+            ),
+            Dimension::new(
+                "layers",
+                Distribution::Int {
+                    low: 1,
+                    high: 4,
+                    step: 1,
+                    log: false,
+                },
+            ),
+            Dimension::new(
+                "batch",
+                Distribution::Int {
+                    low: 16,
+                    high: 256,
+                    step: 16,
+                    log: false,
+                },
+            ),
+            Dimension::new(
+                "hidden",
+                Distribution::Int {
+                    low: 8,
+                    high: 512,
+                    step: 1,
+                    log: true,
+                },
+            ),
+            Dimension::new("optimizer", crate::space::string_choice(&["sgd", "adamw"])),
+            Dimension::new("nesterov", crate::space::string_choice(&["yes", "no"])),
+            Dimension::new(
+                "momentum",
+                Distribution::Uniform {
+                    low: 0.8,
+                    high: 0.99,
+                },
+            ),
+        ];
+        let under = |parent: &str, value: &str| {
+            vec![crate::space::Condition {
+                parent: parent.into(),
+                values: vec![crate::space::ParamValue::Str(value.into())],
+            }]
+        };
+        dims[6].when = under("optimizer", "sgd");
+        dims[7].when = under("nesterov", "yes");
+        Space { dimensions: dims }
+    }
+
+    #[test]
+    fn every_sampler_proposes_inside_the_space_and_again_the_same_from_the_same_history() {
+        let space = mixed_space();
+        let goal = Goal::new("value", Direction::Minimize);
+        let experiment = |kind: &str| -> Box<dyn Sampler> {
+            match kind {
+                "random" => Box::new(RandomSampler::new(3)),
+                "sobol" => Box::new(SobolSampler::new(3)),
+                "tpe" => Box::new(TpeSampler::new(
+                    3,
+                    std::slice::from_ref(&goal),
+                    TpeSettings {
+                        startup_trials: 5,
+                        gamma: 0.25,
+                        candidates: 24,
+                        multivariate: false,
+                    },
+                )),
+                "nsga2" => Box::new(Nsga2Sampler::new(3, std::slice::from_ref(&goal), 8, &[])),
+                _ => Box::new(CmaEsSampler::new(
+                    3,
+                    goal.clone(),
+                    &[],
+                    CmaSettings {
+                        sigma0: 0.2,
+                        popsize: Some(6),
+                        restart: Restart::Ipop,
+                    },
+                )),
+            }
+        };
+        for kind in ["random", "sobol", "tpe", "nsga2", "cmaes"] {
+            let mut sampler = experiment(kind);
+            let mut state = crate::state::SweepState::default();
+            for n in 0..40u64 {
+                let params = sampler.sample(&space, n, &state.trials).unwrap();
+                assert_eq!(
+                    space.admit(&params).as_ref(),
+                    Ok(&params),
+                    "{kind}: {params:?}"
+                );
+                let mut active = params.clone();
+                space
+                    .fill(&params, &vec![0.5; space.dimensions.len()])
+                    .iter()
+                    .for_each(|(k, v)| {
+                        active.entry(k.clone()).or_insert(v.clone());
+                    });
+                assert_eq!(active, params, "{kind}: an active parameter is missing");
+                // A fresh sampler given the same history (a resumed sweep) proposes the same.
+                let again = experiment(kind).sample(&space, n, &state.trials).unwrap();
+                assert_eq!(
+                    again, params,
+                    "{kind}: trial {n} differs from the history alone"
+                );
+                let unit = space.unit_from_params(&params).unwrap();
+                let value: f64 = unit
+                    .iter()
+                    .filter(|u| !u.is_nan())
+                    .map(|u| (u - 0.3).powi(2))
+                    .sum();
+                let metrics = crate::trial::Metrics::from([("value".to_string(), value)]);
+                crate::state::ended_trial(
+                    &mut state,
+                    n,
+                    params,
+                    metrics,
+                    crate::trial::EndState::Complete,
+                );
+            }
+        }
     }
 
     #[test]

@@ -301,7 +301,7 @@ impl Kernel {
     /// A draw inside `[0, 1)`, by rejection.
     fn sample(&self, rng: &mut Rng) -> f64 {
         for _ in 0..64 {
-            let x = self.mean + self.width * standard_normal(rng);
+            let x = self.mean + self.width * super::standard_normal(rng);
             if (0.0..1.0).contains(&x) {
                 return x;
             }
@@ -515,13 +515,6 @@ fn best_candidate(
     let best =
         (0..scores.len()).reduce(|best, i| if scores[i] > scores[best] { i } else { best })?;
     candidates.into_iter().nth(best)
-}
-
-fn standard_normal(rng: &mut Rng) -> f64 {
-    // Box-Muller.
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Φ(z), from erf by Abramowitz and Stegun 7.1.26 (error below 1.5e-7).

@@ -535,6 +535,18 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(29),
         ),
         (
+            "a CMA-ES setting for another sampler",
+            format!("{b}[sampler]\nkind = \"tpe\"\nsigma0 = 0.3\n"),
+            "`sigma0` is a setting of CMA-ES",
+            Some(29),
+        ),
+        (
+            "an unknown CMA-ES restart",
+            format!("{b}[sampler]\nkind = \"cmaes\"\nrestart = \"bipop\"\n"),
+            "unknown restart `bipop`",
+            Some(29),
+        ),
+        (
             "a lag without deterministic",
             format!("{b}[sampler]\nkind = \"tpe\"\nlag = 2\n"),
             "add `deterministic = true`",
