@@ -16,6 +16,7 @@
 //! cargo bench --bench sweep -- dashboard  # `kiln dashboard` on 10,000 trials: memory, CPU, latency
 //! cargo bench --bench sweep -- conditional # TPE with and without conditions on a branched problem
 //! cargo bench --bench sweep -- deterministic # TPE on digits, deterministic (lag 1, 4) or not
+//! cargo bench --bench sweep -- ask        # ms per proposal of tpe, gp and cmaes at 100, 200, 1,000 trials
 //! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2 and MOTPE against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
 //!                                           # (needs optuna; KILN_BENCH_SEEDS, default 10)
@@ -90,6 +91,74 @@ fn main() {
     }
     if run("deterministic") {
         deterministic(dir.path());
+    }
+    if run("ask") {
+        ask();
+    }
+}
+
+/// Milliseconds per proposal of each model-based sampler with 100, 200 and 1,000 complete
+/// trials of hartmann6 (6 inputs) as history: the median of 5 proposals, each from a fresh
+/// sampler (nothing kept from an earlier proposal).
+fn ask() {
+    use kiln::objective::function::{Function, drive};
+    use kiln::sampler::{
+        CmaEsSampler, CmaSettings, GpSampler, RandomSampler, Restart, Sampler, TpeSampler,
+        TpeSettings,
+    };
+    use kiln::space::{Dimension, Distribution, Space};
+    use kiln::trial::{Direction, Goal};
+    let space = Space {
+        dimensions: (1..=6)
+            .map(|i| {
+                let unit = Distribution::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                };
+                Dimension::new(&format!("x{i}"), unit)
+            })
+            .collect(),
+    };
+    let goal = Goal::new("value", Direction::Minimize);
+    let make = |name: &str| -> Box<dyn Sampler> {
+        match name {
+            "tpe" => {
+                let settings = TpeSettings {
+                    startup_trials: 10,
+                    gamma: 0.25,
+                    candidates: 24,
+                    multivariate: false,
+                };
+                Box::new(TpeSampler::new(0, std::slice::from_ref(&goal), settings))
+            }
+            "gp" => Box::new(GpSampler::new(0, goal.clone(), &[], 10)),
+            _ => {
+                let settings = CmaSettings {
+                    sigma0: 1.0 / 6.0,
+                    popsize: None,
+                    restart: Restart::Ipop,
+                };
+                Box::new(CmaEsSampler::new(0, goal.clone(), &[], settings))
+            }
+        }
+    };
+    println!("ask: ms per proposal, hartmann6 history of N complete trials (median of 5)");
+    for n in [100u64, 200, 1000] {
+        let history = drive(Function::Hartmann6, &space, &mut RandomSampler::new(1), n);
+        let mut line = format!("  N = {n:>5}:");
+        for name in ["tpe", "gp", "cmaes"] {
+            let mut times: Vec<f64> = (0..5)
+                .map(|k| {
+                    let mut sampler = make(name);
+                    let started = Instant::now();
+                    sampler.sample(&space, n + k, &history.trials).unwrap();
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            line.push_str(&format!("  {name} {:.1} ms", times[2]));
+        }
+        println!("{line}");
     }
 }
 

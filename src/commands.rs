@@ -599,6 +599,10 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
                 .map_or("4 + 3 ln n".to_string(), |p| p.to_string()),
             e.sampler.cmaes.restart.name()
         ),
+        SamplerKind::Gp => format!(
+            "gp sampler (seed {}; {} random trials first, then a Matern 5/2 Gaussian process and log expected improvement)",
+            e.seed, e.sampler.startup_trials
+        ),
         SamplerKind::Nsga2 => format!(
             "nsga2 sampler (seed {}; generations of {} trials, the first drawn at random)",
             e.seed, e.sampler.population

@@ -109,6 +109,8 @@ crate::named! {
         Nsga2 = "nsga2",
         /// CMA-ES, the evolution strategy for continuous parameters.
         Cmaes = "cmaes",
+        /// Bayesian optimisation with a Gaussian process.
+        Gp = "gp",
     }
 }
 
@@ -504,10 +506,10 @@ impl Builder {
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
-        if sampler.kind == SamplerKind::Cmaes && objective.is_multi() {
+        if matches!(sampler.kind, SamplerKind::Cmaes | SamplerKind::Gp) && objective.is_multi() {
             return Err(self.err(
                 &["sampler", "kind"],
-                "CMA-ES optimises one objective; for several, use kind = \"tpe\" (MOTPE) or \"nsga2\"",
+                format!("the `{}` sampler optimises one objective; for several, use kind = \"tpe\" (MOTPE) or \"nsga2\"", sampler.kind.name()),
             ));
         }
         if sampler.lag.is_some() && pruner.kind != PrunerKind::None {

@@ -7,6 +7,7 @@
 //! the history (and so, with several workers, from what has finished when they are asked).
 
 mod cmaes;
+mod gp;
 mod grid;
 mod nsga2;
 mod random;
@@ -14,6 +15,7 @@ mod sobol;
 mod tpe;
 
 pub use cmaes::{CmaEsSampler, CmaSettings, Restart};
+pub use gp::GpSampler;
 pub use grid::GridSampler;
 pub use nsga2::Nsga2Sampler;
 pub use random::RandomSampler;
@@ -84,6 +86,12 @@ pub fn build(experiment: &Experiment) -> Box<dyn Sampler> {
             objective.goals().remove(0),
             &experiment.constraints,
             spec.cmaes.clone(),
+        )),
+        SamplerKind::Gp => Box::new(GpSampler::new(
+            seed,
+            objective.goals().remove(0),
+            &experiment.constraints,
+            spec.startup_trials,
         )),
         SamplerKind::Nsga2 => Box::new(Nsga2Sampler::new(
             seed,
@@ -216,6 +224,7 @@ mod tests {
                     },
                 )),
                 "nsga2" => Box::new(Nsga2Sampler::new(3, std::slice::from_ref(&goal), 8, &[])),
+                "gp" => Box::new(GpSampler::new(3, goal.clone(), &[], 5)),
                 _ => Box::new(CmaEsSampler::new(
                     3,
                     goal.clone(),
@@ -228,7 +237,7 @@ mod tests {
                 )),
             }
         };
-        for kind in ["random", "sobol", "tpe", "nsga2", "cmaes"] {
+        for kind in ["random", "sobol", "tpe", "nsga2", "cmaes", "gp"] {
             let mut sampler = experiment(kind);
             let mut state = crate::state::SweepState::default();
             for n in 0..40u64 {
