@@ -16,6 +16,8 @@
 //! cargo bench --bench sweep -- dashboard  # `kiln dashboard` on 10,000 trials: memory, CPU, latency
 //! cargo bench --bench sweep -- conditional # TPE with and without conditions on a branched problem
 //! cargo bench --bench sweep -- deterministic # TPE on digits, deterministic (lag 1, 4) or not
+//! cargo bench --bench sweep -- samplers   # median regret of gp, cmaes and tpe against Optuna's
+//!                                           # (needs optuna cmaes scipy torch; KILN_BENCH_SEEDS)
 //! cargo bench --bench sweep -- ask        # ms per proposal of tpe, gp and cmaes at 100, 200, 1,000 trials
 //! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2 and MOTPE against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
@@ -94,6 +96,167 @@ fn main() {
     }
     if run("ask") {
         ask();
+    }
+    if run("samplers") {
+        samplers();
+    }
+}
+
+/// Median simple regret over KILN_BENCH_SEEDS seeds (default 10) of kiln's gp, cmaes, tpe and
+/// random samplers on branin, hartmann6, rosenbrock in 2 and 10 dimensions and sphere in 5,
+/// each with its budget of trials, beside Optuna's GPSampler, CmaEsSampler and TPESampler with
+/// the same budgets and seeds (benches/peers/optuna_regret.py, run here when optuna imports, or
+/// its output read from KILN_BENCH_OPTUNA_REGRET).
+fn samplers() {
+    use kiln::objective::function::{Function, drive};
+    use kiln::sampler::{
+        CmaEsSampler, CmaSettings, GpSampler, RandomSampler, Restart, Sampler, TpeSampler,
+        TpeSettings,
+    };
+    use kiln::space::{Dimension, Distribution, Space};
+    use kiln::trial::{Direction, Goal};
+    let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    // (name, function, the range of every input but branin's, inputs, trials)
+    let problems = [
+        ("branin", Function::Branin, (0.0, 0.0), 2, 60),
+        ("hartmann6", Function::Hartmann6, (0.0, 1.0), 6, 60),
+        ("rosenbrock2", Function::Rosenbrock, (-2.0, 2.0), 2, 60),
+        ("sphere5", Function::Sphere, (-5.0, 5.0), 5, 60),
+        (
+            "rosenbrock10",
+            Function::Rosenbrock,
+            (-2.0, 2.0),
+            10,
+            150u64,
+        ),
+    ];
+    let goal = Goal::new("value", Direction::Minimize);
+    let make = |name: &str, seed: u64| -> Box<dyn Sampler> {
+        match name {
+            "gp" => Box::new(GpSampler::new(seed, goal.clone(), &[], 10)),
+            "cmaes" => Box::new(CmaEsSampler::new(
+                seed,
+                goal.clone(),
+                &[],
+                CmaSettings {
+                    sigma0: 1.0 / 6.0,
+                    popsize: None,
+                    restart: Restart::Ipop,
+                },
+            )),
+            "tpe" => Box::new(TpeSampler::new(
+                seed,
+                std::slice::from_ref(&goal),
+                TpeSettings {
+                    startup_trials: 10,
+                    gamma: 0.25,
+                    candidates: 24,
+                    multivariate: false,
+                },
+            )),
+            _ => Box::new(RandomSampler::new(seed)),
+        }
+    };
+    // (function, sampler) -> regrets and seconds per sweep.
+    let mut rows: Vec<(String, String, Vec<f64>, f64)> = Vec::new();
+    let mut add = |function: &str, sampler: &str, regret: f64, seconds: f64| match rows
+        .iter_mut()
+        .find(|(f, s, ..)| f == function && s == sampler)
+    {
+        Some((_, _, regrets, total)) => {
+            regrets.push(regret);
+            *total += seconds;
+        }
+        None => rows.push((function.into(), sampler.into(), vec![regret], seconds)),
+    };
+    for (name, function, range, inputs, budget) in &problems {
+        let bounds = match function {
+            Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
+            _ => vec![*range; *inputs],
+        };
+        let space = Space {
+            dimensions: bounds
+                .iter()
+                .enumerate()
+                .map(|(i, &(low, high))| {
+                    Dimension::new(&format!("x{}", i + 1), Distribution::Uniform { low, high })
+                })
+                .collect(),
+        };
+        for sampler in ["gp", "cmaes", "tpe", "random"] {
+            for seed in 0..seeds {
+                let started = Instant::now();
+                let state = drive(*function, &space, make(sampler, seed).as_mut(), *budget);
+                let seconds = started.elapsed().as_secs_f64();
+                let best = state
+                    .best("value", Direction::Minimize)
+                    .map_or(f64::NAN, |b| b.1);
+                add(
+                    name,
+                    &format!("kiln {sampler}"),
+                    best - function.minimum(),
+                    seconds,
+                );
+            }
+        }
+    }
+    let peer = match std::env::var("KILN_BENCH_OPTUNA_REGRET") {
+        Ok(path) => std::fs::read_to_string(&path).ok(),
+        Err(_) => Command::new("python3")
+            .arg(repo("benches/peers/optuna_regret.py"))
+            .args(["--seeds", &seeds.to_string()])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
+    };
+    let mut asks = Vec::new();
+    match &peer {
+        Some(lines) => {
+            for line in lines.lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if let Some(kind) = v["ask"].as_str() {
+                    asks.push(format!(
+                        "optuna {kind} {:.1} ms at N = {}",
+                        v["ms"].as_f64().unwrap_or(f64::NAN),
+                        v["n"]
+                    ));
+                    continue;
+                }
+                if v["seed"].as_u64().is_some_and(|s| s >= seeds) {
+                    continue;
+                }
+                add(
+                    v["function"].as_str().unwrap_or("?"),
+                    &format!("optuna {}", v["sampler"].as_str().unwrap_or("?")),
+                    v["regret"].as_f64().unwrap_or(f64::NAN),
+                    v["seconds"].as_f64().unwrap_or(f64::NAN),
+                );
+            }
+        }
+        None => println!(
+            "  (Optuna did not run: pip install optuna cmaes scipy torch, or set KILN_BENCH_OPTUNA_REGRET)"
+        ),
+    }
+    println!(
+        "samplers: median simple regret over {seeds} seeds (lower is better), and seconds per sweep"
+    );
+    for (function, sampler, mut regrets, seconds) in rows {
+        regrets.sort_by(f64::total_cmp);
+        let n = regrets.len();
+        let median = (regrets[(n - 1) / 2] + regrets[n / 2]) / 2.0;
+        println!(
+            "  {function:<13} {sampler:<14} {median:>12.6}  {:>9.3} s",
+            seconds / n as f64
+        );
+    }
+    for line in asks {
+        println!("  ask: {line}");
     }
 }
 

@@ -1,0 +1,126 @@
+"""Optuna 5's GPSampler, CmaEsSampler and TPESampler on synthetic functions, the peer of
+`cargo bench --bench sweep -- samplers`.
+
+For each function, seed and sampler (defaults and the seed), it runs the function's budget of
+trials and prints one JSON line with the simple regret (best value found minus the known
+minimum). With --ask, it prints instead the milliseconds one ask takes with 100 and 1,000
+complete random trials of hartmann6 as history (median of 3 asks).
+
+    pip install optuna cmaes scipy torch
+    python3 benches/peers/optuna_regret.py --seeds 10 > optuna.jsonl
+    python3 benches/peers/optuna_regret.py --ask >> optuna.jsonl
+"""
+
+import argparse
+import json
+import math
+import random
+import statistics
+import time
+
+import optuna
+
+# name -> (bounds, budget); the same problems as kiln's benchmark.
+PROBLEMS = {
+    "branin": ([(-5.0, 10.0), (0.0, 15.0)], 60),
+    "hartmann6": ([(0.0, 1.0)] * 6, 60),
+    "rosenbrock2": ([(-2.0, 2.0)] * 2, 60),
+    "sphere5": ([(-5.0, 5.0)] * 5, 60),
+    "rosenbrock10": ([(-2.0, 2.0)] * 10, 150),
+}
+
+MINIMA = {"branin": 0.397887357729738, "hartmann6": -3.32236801141551}
+
+ALPHA = [1.0, 1.2, 3.0, 3.2]
+A = [
+    [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+    [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+    [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+    [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+]
+P = [
+    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+]
+
+
+def evaluate(name, x):
+    if name == "branin":
+        b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+        return (x[1] - b * x[0] ** 2 + c * x[0] - 6) ** 2 + 10 * (1 - t) * math.cos(x[0]) + 10
+    if name == "hartmann6":
+        return -sum(
+            ALPHA[i] * math.exp(-sum(A[i][j] * (x[j] - P[i][j]) ** 2 for j in range(6)))
+            for i in range(4)
+        )
+    if name.startswith("rosenbrock"):
+        return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+    return sum(v * v for v in x)
+
+
+def sampler_of(kind, seed):
+    return {
+        "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+    }[kind]()
+
+
+def regret(name, kind, seed):
+    bounds, budget = PROBLEMS[name]
+    study = optuna.create_study(sampler=sampler_of(kind, seed))
+
+    def objective(trial):
+        x = [trial.suggest_float(f"x{i + 1}", lo, hi) for i, (lo, hi) in enumerate(bounds)]
+        return evaluate(name, x)
+
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=budget)
+    return study.best_value - MINIMA.get(name, 0.0), time.perf_counter() - started
+
+
+def ask_ms(kind, n):
+    bounds = PROBLEMS["hartmann6"][0]
+    distributions = {
+        f"x{i + 1}": optuna.distributions.FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(bounds)
+    }
+    rng = random.Random(1)
+    times = []
+    for k in range(3):
+        study = optuna.create_study(sampler=sampler_of(kind, k))
+        for _ in range(n):
+            params = {name: rng.uniform(d.low, d.high) for name, d in distributions.items()}
+            value = evaluate("hartmann6", list(params.values()))
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=value))
+        started = time.perf_counter()
+        trial = study.ask(distributions)
+        times.append((time.perf_counter() - started) * 1000)
+        study.tell(trial, 0.0)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--functions", default=",".join(PROBLEMS))
+    parser.add_argument("--samplers", default="gp,cmaes,tpe")
+    parser.add_argument("--ask", action="store_true")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.ask:
+        for kind in args.samplers.split(","):
+            for n in [100, 1000]:
+                print(json.dumps({"ask": kind, "n": n, "ms": ask_ms(kind, n)}), flush=True)
+        return
+    for name in args.functions.split(","):
+        for kind in args.samplers.split(","):
+            for seed in range(args.seeds):
+                value, seconds = regret(name, kind, seed)
+                line = {"function": name, "sampler": kind, "seed": seed, "regret": value, "seconds": seconds}
+                print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
