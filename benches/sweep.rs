@@ -109,11 +109,6 @@ fn main() {
 /// its output read from KILN_BENCH_OPTUNA_REGRET).
 fn samplers() {
     use kiln::objective::function::{Function, drive};
-    use kiln::sampler::{
-        CmaEsSampler, CmaSettings, GpSampler, RandomSampler, Restart, Sampler, TpeSampler,
-        TpeSettings,
-    };
-    use kiln::space::{Dimension, Distribution, Space};
     use kiln::trial::{Direction, Goal};
     let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
         .ok()
@@ -121,45 +116,13 @@ fn samplers() {
         .unwrap_or(10);
     // (name, function, the range of every input but branin's, inputs, trials)
     let problems = [
-        ("branin", Function::Branin, (0.0, 0.0), 2, 60),
-        ("hartmann6", Function::Hartmann6, (0.0, 1.0), 6, 60),
-        ("rosenbrock2", Function::Rosenbrock, (-2.0, 2.0), 2, 60),
-        ("sphere5", Function::Sphere, (-5.0, 5.0), 5, 60),
-        (
-            "rosenbrock10",
-            Function::Rosenbrock,
-            (-2.0, 2.0),
-            10,
-            150u64,
-        ),
+        ("branin", Function::Branin, 2, 60),
+        ("hartmann6", Function::Hartmann6, 6, 60),
+        ("rosenbrock2", Function::Rosenbrock, 2, 60),
+        ("sphere5", Function::Sphere, 5, 60),
+        ("rosenbrock10", Function::Rosenbrock, 10, 150u64),
     ];
     let goal = Goal::new("value", Direction::Minimize);
-    let make = |name: &str, seed: u64| -> Box<dyn Sampler> {
-        match name {
-            "gp" => Box::new(GpSampler::new(seed, goal.clone(), &[], 10)),
-            "cmaes" => Box::new(CmaEsSampler::new(
-                seed,
-                goal.clone(),
-                &[],
-                CmaSettings {
-                    sigma0: 1.0 / 6.0,
-                    popsize: None,
-                    restart: Restart::Ipop,
-                },
-            )),
-            "tpe" => Box::new(TpeSampler::new(
-                seed,
-                std::slice::from_ref(&goal),
-                TpeSettings {
-                    startup_trials: 10,
-                    gamma: 0.25,
-                    candidates: 24,
-                    multivariate: false,
-                },
-            )),
-            _ => Box::new(RandomSampler::new(seed)),
-        }
-    };
     // (function, sampler) -> regrets and seconds per sweep.
     let mut rows: Vec<(String, String, Vec<f64>, f64)> = Vec::new();
     let mut add = |function: &str, sampler: &str, regret: f64, seconds: f64| match rows
@@ -172,24 +135,17 @@ fn samplers() {
         }
         None => rows.push((function.into(), sampler.into(), vec![regret], seconds)),
     };
-    for (name, function, range, inputs, budget) in &problems {
-        let bounds = match function {
-            Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
-            _ => vec![*range; *inputs],
-        };
-        let space = Space {
-            dimensions: bounds
-                .iter()
-                .enumerate()
-                .map(|(i, &(low, high))| {
-                    Dimension::new(&format!("x{}", i + 1), Distribution::Uniform { low, high })
-                })
-                .collect(),
-        };
+    for (name, function, inputs, budget) in &problems {
+        let space = function.domain(*inputs);
         for sampler in ["gp", "cmaes", "tpe", "random"] {
             for seed in 0..seeds {
                 let started = Instant::now();
-                let state = drive(*function, &space, make(sampler, seed).as_mut(), *budget);
+                let state = drive(
+                    *function,
+                    &space,
+                    sampler_named(sampler, seed, &goal).as_mut(),
+                    *budget,
+                );
                 let seconds = started.elapsed().as_secs_f64();
                 let best = state
                     .best("value", Direction::Minimize)
@@ -203,16 +159,7 @@ fn samplers() {
             }
         }
     }
-    let peer = match std::env::var("KILN_BENCH_OPTUNA_REGRET") {
-        Ok(path) => std::fs::read_to_string(&path).ok(),
-        Err(_) => Command::new("python3")
-            .arg(repo("benches/peers/optuna_regret.py"))
-            .args(["--seeds", &seeds.to_string()])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
-    };
+    let peer = peer_output("KILN_BENCH_OPTUNA_REGRET", "optuna_regret.py", seeds);
     let mut asks = Vec::new();
     match &peer {
         Some(lines) => {
@@ -265,46 +212,10 @@ fn samplers() {
 /// sampler (nothing kept from an earlier proposal).
 fn ask() {
     use kiln::objective::function::{Function, drive};
-    use kiln::sampler::{
-        CmaEsSampler, CmaSettings, GpSampler, RandomSampler, Restart, Sampler, TpeSampler,
-        TpeSettings,
-    };
-    use kiln::space::{Dimension, Distribution, Space};
+    use kiln::sampler::RandomSampler;
     use kiln::trial::{Direction, Goal};
-    let space = Space {
-        dimensions: (1..=6)
-            .map(|i| {
-                let unit = Distribution::Uniform {
-                    low: 0.0,
-                    high: 1.0,
-                };
-                Dimension::new(&format!("x{i}"), unit)
-            })
-            .collect(),
-    };
+    let space = Function::Hartmann6.domain(6);
     let goal = Goal::new("value", Direction::Minimize);
-    let make = |name: &str| -> Box<dyn Sampler> {
-        match name {
-            "tpe" => {
-                let settings = TpeSettings {
-                    startup_trials: 10,
-                    gamma: 0.25,
-                    candidates: 24,
-                    multivariate: false,
-                };
-                Box::new(TpeSampler::new(0, std::slice::from_ref(&goal), settings))
-            }
-            "gp" => Box::new(GpSampler::new(0, goal.clone(), &[], 10)),
-            _ => {
-                let settings = CmaSettings {
-                    sigma0: 1.0 / 6.0,
-                    popsize: None,
-                    restart: Restart::Ipop,
-                };
-                Box::new(CmaEsSampler::new(0, goal.clone(), &[], settings))
-            }
-        }
-    };
     println!("ask: ms per proposal, hartmann6 history of N complete trials (median of 5)");
     for n in [100u64, 200, 1000] {
         let history = drive(Function::Hartmann6, &space, &mut RandomSampler::new(1), n);
@@ -312,7 +223,7 @@ fn ask() {
         for name in ["tpe", "gp", "cmaes"] {
             let mut times: Vec<f64> = (0..5)
                 .map(|k| {
-                    let mut sampler = make(name);
+                    let mut sampler = sampler_named(name, 0, &goal);
                     let started = Instant::now();
                     sampler.sample(&space, n + k, &history.trials).unwrap();
                     started.elapsed().as_secs_f64() * 1000.0
@@ -367,6 +278,55 @@ fn deterministic(dir: &Path) {
     }
 }
 
+/// The JSON lines of a peer script in benches/peers/: read from the file the environment
+/// variable `file_var` names, else printed by running the script with `--seeds`; `None` when
+/// neither works (the peer is not installed).
+fn peer_output(file_var: &str, script: &str, seeds: u64) -> Option<String> {
+    match std::env::var(file_var) {
+        Ok(path) => std::fs::read_to_string(&path).ok(),
+        Err(_) => Command::new("python3")
+            .arg(repo(&format!("benches/peers/{script}")))
+            .args(["--seeds", &seeds.to_string()])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
+    }
+}
+
+/// A single-objective sampler by name (gp, cmaes, tpe; random otherwise), with the settings
+/// an experiment gets by default.
+fn sampler_named(
+    name: &str,
+    seed: u64,
+    goal: &kiln::trial::Goal,
+) -> Box<dyn kiln::sampler::Sampler> {
+    use kiln::sampler::{
+        CmaEsSampler, CmaSettings, GpSampler, RandomSampler, Restart, TpeSampler, TpeSettings,
+    };
+    match name {
+        "gp" => Box::new(GpSampler::new(seed, goal.clone(), &[], 10)),
+        "cmaes" => {
+            let settings = CmaSettings {
+                sigma0: 1.0 / 6.0,
+                popsize: None,
+                restart: Restart::Ipop,
+            };
+            Box::new(CmaEsSampler::new(seed, goal.clone(), &[], settings))
+        }
+        "tpe" => {
+            let settings = TpeSettings {
+                startup_trials: 10,
+                gamma: 0.25,
+                candidates: 24,
+                multivariate: false,
+            };
+            Box::new(TpeSampler::new(seed, std::slice::from_ref(goal), settings))
+        }
+        _ => Box::new(RandomSampler::new(seed)),
+    }
+}
+
 /// Hypervolume after 100 and 300 trials of ZDT1, ZDT2 and ZDT3 (30 inputs), against the
 /// reference point (1.1, 11), which every input beats: kiln's random, nsga2 and MOTPE, and
 /// Optuna's NSGAIISampler and TPESampler with the same seeds (benches/peers/optuna_zdt.py,
@@ -375,23 +335,12 @@ fn deterministic(dir: &Path) {
 fn pareto() {
     use kiln::objective::function::{Function, drive};
     use kiln::sampler::{Nsga2Sampler, RandomSampler, Sampler, TpeSampler, TpeSettings};
-    use kiln::space::{Dimension, Distribution, Space};
     use kiln::trial::{Direction, Goal};
     let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let space = Space {
-        dimensions: (1..=30)
-            .map(|i| {
-                let unit = Distribution::Uniform {
-                    low: 0.0,
-                    high: 1.0,
-                };
-                Dimension::new(&format!("x{i}"), unit)
-            })
-            .collect(),
-    };
+    let space = Function::Zdt1.domain(30);
     let goals = [
         Goal::new("f1", Direction::Minimize),
         Goal::new("f2", Direction::Minimize),
@@ -445,16 +394,7 @@ fn pareto() {
             }
         }
     }
-    let peer = match std::env::var("KILN_BENCH_OPTUNA_ZDT") {
-        Ok(path) => std::fs::read_to_string(&path).ok(),
-        Err(_) => Command::new("python3")
-            .arg(repo("benches/peers/optuna_zdt.py"))
-            .args(["--seeds", &seeds.to_string()])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
-    };
+    let peer = peer_output("KILN_BENCH_OPTUNA_ZDT", "optuna_zdt.py", seeds);
     match &peer {
         Some(lines) => {
             for line in lines.lines() {

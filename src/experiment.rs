@@ -128,6 +128,27 @@ crate::named! {
     }
 }
 
+crate::named! {
+    /// What CMA-ES does when its search has converged.
+    pub enum Restart {
+        /// Start again from a random mean with twice the population (IPOP).
+        Ipop = "ipop",
+        /// Keep refining where it is.
+        None = "none",
+    }
+}
+
+/// CMA-ES settings (`[sampler]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CmaSettings {
+    /// The first step size, in the unit cube.
+    pub sigma0: f64,
+    /// Trials per generation of the first run (`None`: 4 + 3 ln n).
+    pub popsize: Option<usize>,
+    /// What to do on convergence.
+    pub restart: Restart,
+}
+
 /// `[sampler]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplerSpec {
@@ -148,7 +169,7 @@ pub struct SamplerSpec {
     /// NSGA-II: trials per generation.
     pub population: usize,
     /// CMA-ES: its first step size, population and restarts.
-    pub cmaes: crate::sampler::CmaSettings,
+    pub cmaes: CmaSettings,
     /// `deterministic = true`: trial N is proposed from the first N - `lag` trials alone, once
     /// they have ended (`lag`, default 4); `None` without.
     pub lag: Option<u64>,
@@ -760,7 +781,7 @@ impl Builder {
     }
 
     /// `sigma0`, `popsize` and `restart`, which only CMA-ES reads.
-    fn cmaes(&self, raw: &RawSampler, kind: SamplerKind) -> Result<crate::sampler::CmaSettings> {
+    fn cmaes(&self, raw: &RawSampler, kind: SamplerKind) -> Result<CmaSettings> {
         let given = [
             ("sigma0", raw.sigma0.is_some()),
             ("popsize", raw.popsize.is_some()),
@@ -784,7 +805,7 @@ impl Builder {
             }
             p => p.map(|p| p as usize),
         };
-        Ok(crate::sampler::CmaSettings {
+        Ok(CmaSettings {
             sigma0,
             popsize,
             restart: self.named(&["sampler", "restart"], "restart", raw.restart.as_deref())?,

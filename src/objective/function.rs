@@ -98,6 +98,26 @@ impl Function {
         }
     }
 
+    /// Its usual search space, x1..xn (n for the functions that take any number of inputs):
+    /// branin's two ranges, the unit cube for hartmann6 and ZDT, [-2, 2] for rosenbrock and
+    /// [-5, 5] for sphere.
+    pub fn domain(self, n: usize) -> crate::space::Space {
+        let ranges = match self {
+            Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
+            Function::Hartmann6 => vec![(0.0, 1.0); 6],
+            Function::Rosenbrock => vec![(-2.0, 2.0); n],
+            Function::Sphere => vec![(-5.0, 5.0); n],
+            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => vec![(0.0, 1.0); n],
+        };
+        let dimension = |(i, (low, high)): (usize, (f64, f64))| {
+            let range = crate::space::Distribution::Uniform { low, high };
+            crate::space::Dimension::new(&format!("x{}", i + 1), range)
+        };
+        crate::space::Space {
+            dimensions: ranges.into_iter().enumerate().map(dimension).collect(),
+        }
+    }
+
     /// Its global minimum, for regret (of the first objective, for ZDT: 0).
     pub fn minimum(self) -> f64 {
         match self {

@@ -17,33 +17,13 @@
 
 use super::Sampler;
 use crate::constraint::{Constraint, Judge};
+pub use crate::experiment::{CmaSettings, Restart};
 use crate::rng::{Rng, Stream, stream};
 use crate::space::{Distribution, Params, Space};
 use crate::state::{TrialRecord, TrialState};
 use crate::trial::{EndState, Goal};
 use nalgebra::{DMatrix, DVector};
 use rand::Rng as _;
-
-crate::named! {
-    /// What CMA-ES does when its search has converged.
-    pub enum Restart {
-        /// Start again from a random mean with twice the population (IPOP).
-        Ipop = "ipop",
-        /// Keep refining where it is.
-        None = "none",
-    }
-}
-
-/// CMA-ES settings (`[sampler]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CmaSettings {
-    /// The first step size, in the unit cube.
-    pub sigma0: f64,
-    /// Trials per generation of the first run (`None`: 4 + 3 ln n).
-    pub popsize: Option<usize>,
-    /// What to do on convergence.
-    pub restart: Restart,
-}
 
 /// The CMA-ES sampler.
 pub struct CmaEsSampler {
@@ -384,22 +364,11 @@ impl Sampler for CmaEsSampler {
 mod tests {
     use super::*;
     use crate::objective::function::{Function, drive};
-    use crate::space::Dimension;
     use crate::trial::Direction;
 
     #[test]
     fn on_rosenbrock_in_ten_dimensions_cmaes_beats_random_over_ten_seeds() {
-        let space = Space {
-            dimensions: (1..=10)
-                .map(|i| {
-                    let range = Distribution::Uniform {
-                        low: -2.0,
-                        high: 2.0,
-                    };
-                    Dimension::new(&format!("x{i}"), range)
-                })
-                .collect(),
-        };
+        let space = Function::Rosenbrock.domain(10);
         let best = |state: crate::state::SweepState| {
             state
                 .best("value", Direction::Minimize)

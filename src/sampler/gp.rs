@@ -572,27 +572,10 @@ mod regret {
     use super::*;
     use crate::objective::function::{Function, drive};
     use crate::sampler::{TpeSampler, TpeSettings};
-    use crate::space::Dimension;
     use crate::trial::Direction;
 
-    fn space(function: Function) -> Space {
-        let ranges: Vec<(f64, f64)> = match function {
-            Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
-            _ => vec![(0.0, 1.0); 6],
-        };
-        Space {
-            dimensions: ranges
-                .into_iter()
-                .enumerate()
-                .map(|(i, (low, high))| {
-                    Dimension::new(&format!("x{}", i + 1), Distribution::Uniform { low, high })
-                })
-                .collect(),
-        }
-    }
-
     fn median_regret(function: Function, sampler: &dyn Fn(u64) -> Box<dyn Sampler>) -> f64 {
-        let space = space(function);
+        let space = function.domain(6);
         let mut regrets: Vec<f64> = (0..10)
             .map(|seed| {
                 let state = drive(function, &space, sampler(seed).as_mut(), 60);

@@ -109,23 +109,6 @@ mod tests {
     use crate::space::{Dimension, Distribution};
     use crate::trial::{Direction, Goal};
 
-    /// The inputs x1..xn of a ZDT problem.
-    fn unit_inputs(n: usize) -> Space {
-        Space {
-            dimensions: (1..=n)
-                .map(|i| {
-                    Dimension::new(
-                        &format!("x{i}"),
-                        Distribution::Uniform {
-                            low: 0.0,
-                            high: 1.0,
-                        },
-                    )
-                })
-                .collect(),
-        }
-    }
-
     /// The hypervolume of a sweep's (f1, f2), against (1.1, 11): past the worst any input gives.
     fn hypervolume(state: &crate::state::SweepState) -> f64 {
         let goals = [
@@ -281,7 +264,7 @@ mod tests {
 
     #[test]
     fn on_zdt1_nsga2_and_motpe_each_beat_random_in_hypervolume() {
-        let space = unit_inputs(30);
+        let space = Function::Zdt1.domain(30);
         let goals = [
             Goal::new("f1", Direction::Minimize),
             Goal::new("f2", Direction::Minimize),
