@@ -28,7 +28,7 @@ const RANDOM_CANDIDATES: usize = 512;
 /// Candidates refined by local search.
 const REFINED: usize = 5;
 /// Steps of local search per refined candidate.
-const LOCAL_STEPS: usize = 60;
+const LOCAL_STEPS: usize = 40;
 /// Rprop steps of each hyperparameter fit.
 const FIT_STEPS: usize = 40;
 /// The most trials the hyperparameters are fitted to (the same choice as [`MAX_MODELLED`]):
@@ -166,7 +166,7 @@ fn prior(dimensions: usize, j: usize) -> (f64, f64) {
     match j {
         j if j < dimensions => (4.0f64.ln(), 1.5),
         j if j == dimensions => (0.0, 1.0),
-        _ => (-12.0, 3.0),
+        _ => (-8.0, 3.0),
     }
 }
 
@@ -478,7 +478,7 @@ impl GpSampler {
             .into_par_iter()
             .map(|(mut x, mut score, mut rng)| {
                 for step in 0..LOCAL_STEPS {
-                    let scale = 0.1 * 0.88f64.powi(step as i32);
+                    let scale = 0.1 * 0.9f64.powi(step as i32);
                     let trial: Vec<f64> = x
                         .iter()
                         .zip(&data.axes)
