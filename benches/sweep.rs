@@ -558,6 +558,7 @@ fn complete_trial_events(trial: u64, params: Params, values: &[f64]) -> Vec<Even
         state: EndState::Complete,
         note: None,
         n_params: None,
+        metrics: Metrics::new(),
         time,
     });
     events
@@ -1179,6 +1180,7 @@ fn replay(dir: &Path) {
             state: EndState::Complete,
             note: None,
             n_params: Some(85_002),
+            metrics: Metrics::new(),
             time: 1.0,
         });
         trial += 1;

@@ -123,6 +123,7 @@ impl Objective for SineObjective {
         }
         Ok(TrialSummary {
             n_params: Some(model.num_params() as u64),
+            ..TrialSummary::default()
         })
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::journal::Event;
 use crate::space::Params;
-use crate::trial::{Direction, EndState, Epoch, Goal};
+use crate::trial::{Direction, EndState, Epoch, Goal, Metrics};
 use std::path::PathBuf;
 
 /// Where a trial stands.
@@ -46,6 +46,8 @@ pub struct TrialRecord {
     pub note: Option<String>,
     /// Parameter count of its model.
     pub n_params: Option<u64>,
+    /// Metrics measured once as it ended (the built-in trainer's test metrics).
+    pub final_metrics: Metrics,
     /// Last time anything happened to it.
     pub last_activity: f64,
     /// Whether it took a queued configuration instead of the sampler's.
@@ -73,13 +75,17 @@ impl TrialRecord {
             .and_then(|e| e.metrics.get(metric).copied())
     }
 
-    /// The trial's value of `metric` at `epoch`: one of its metrics, or its parameter count for
-    /// `n_params`.
+    /// The trial's value of `metric` at `epoch`: one of the epoch's metrics, one measured as
+    /// the trial ended, or its parameter count for `n_params`.
     pub fn value_at(&self, metric: &str, epoch: &Epoch) -> Option<f64> {
         if metric == crate::trial::N_PARAMS {
             return self.n_params.map(|n| n as f64);
         }
-        epoch.metrics.get(metric).copied()
+        epoch
+            .metrics
+            .get(metric)
+            .or_else(|| self.final_metrics.get(metric))
+            .copied()
     }
 
     /// The trial's objectives as losses (lower is better in each), read at its best epoch by
@@ -204,6 +210,7 @@ impl SweepState {
                     epochs: Vec::new(),
                     note: None,
                     n_params: None,
+                    final_metrics: Metrics::new(),
                     last_activity: *time,
                 });
                 self.last_activity = *time;
@@ -244,6 +251,7 @@ impl SweepState {
                 state,
                 note,
                 n_params,
+                metrics,
                 time,
             } => {
                 if self.open.remove(trial) {
@@ -253,6 +261,7 @@ impl SweepState {
                     t.state = TrialState::Ended(*state);
                     t.note = note.clone();
                     t.n_params = *n_params;
+                    t.final_metrics = metrics.clone();
                     t.last_activity = *time;
                 }
                 self.last_activity = *time;
@@ -420,6 +429,7 @@ pub(crate) fn ended_trial(
             state: end,
             note: None,
             n_params: None,
+            metrics: Metrics::new(),
             time: 0.0,
         },
     ] {
@@ -461,6 +471,7 @@ mod tests {
                 state: EndState::Complete,
                 note: None,
                 n_params: Some(3),
+                metrics: Metrics::new(),
                 time: 0.0,
             },
             report(0, 3, 0.9),

@@ -430,7 +430,12 @@ impl<'a> Orchestrator<'a> {
         let Some(reason) = reason else {
             return Ok(false);
         };
-        self.end(ended(number, EndState::Pruned, Some(reason), None))?;
+        self.end(ended(
+            number,
+            EndState::Pruned,
+            Some(reason),
+            TrialSummary::default(),
+        ))?;
         Ok(true)
     }
 
@@ -513,7 +518,12 @@ impl<'a> Orchestrator<'a> {
         let fresh = match checked {
             Ok(fresh) => fresh,
             Err(note) => {
-                self.end(ended(trial, EndState::Failed, Some(note), None))?;
+                self.end(ended(
+                    trial,
+                    EndState::Failed,
+                    Some(note),
+                    TrialSummary::default(),
+                ))?;
                 self.slots[id].stopped = Some(StopReason::Rejected);
                 self.send_decision(id, Decision::Stop);
                 return Ok(());
@@ -550,7 +560,12 @@ impl<'a> Orchestrator<'a> {
         {
             tracing::debug!("trial {trial} epoch {}: pruned ({reason})", report_epoch);
             // Recorded now, before the trial hears of it: a resumed sweep keeps it.
-            self.end(ended(trial, EndState::Pruned, Some(reason), None))?;
+            self.end(ended(
+                trial,
+                EndState::Pruned,
+                Some(reason),
+                TrialSummary::default(),
+            ))?;
             self.slots[id].stopped = Some(StopReason::Pruned);
             Decision::Stop
         } else if self.stopping || signals::interrupted() {
@@ -596,13 +611,13 @@ impl<'a> Orchestrator<'a> {
             // Recorded already (pruned, rejected), not this worker's (lost), or to resume
             // (interrupted).
             (Some(_), _) => None,
-            (None, Ok(summary)) => Some(ended(trial, EndState::Complete, None, summary.n_params)),
+            (None, Ok(summary)) => Some(ended(trial, EndState::Complete, None, summary)),
             (None, Err(_)) if stopping_now => None,
             (None, Err(reason)) => Some(ended(
                 trial,
                 EndState::Failed,
                 Some(reason.to_string()),
-                None,
+                TrialSummary::default(),
             )),
         };
         if let Some(event) = event {
@@ -627,7 +642,12 @@ impl<'a> Orchestrator<'a> {
         {
             let note = format!("its worker process died ({status})");
             tracing::warn!("trial {trial}: {note}");
-            self.end(ended(trial, EndState::Failed, Some(note), None))?;
+            self.end(ended(
+                trial,
+                EndState::Failed,
+                Some(note),
+                TrialSummary::default(),
+            ))?;
         }
         self.slots[id].trial = None;
         Ok(())
@@ -710,12 +730,13 @@ fn history<'s>(experiment: &Experiment, state: &'s SweepState) -> Option<&'s [Tr
         .then_some(prefix)
 }
 
-fn ended(trial: u64, end: EndState, note: Option<String>, n_params: Option<u64>) -> Event {
+fn ended(trial: u64, end: EndState, note: Option<String>, summary: TrialSummary) -> Event {
     Event::TrialFinished {
         trial,
         state: end,
         note,
-        n_params,
+        n_params: summary.n_params,
+        metrics: summary.metrics,
         time: now(),
     }
 }

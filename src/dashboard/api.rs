@@ -166,7 +166,7 @@ pub fn detail(id: usize, view: &View) -> Detail<'_> {
     Detail {
         summary: summary(id, view),
         params,
-        metrics: crate::report::metric_columns(view.state.trials.iter()),
+        metrics: crate::report::metric_columns(view.state.trials.iter(), true),
         importance: crate::importance::importance(
             &view.state,
             spec.space,
@@ -199,8 +199,8 @@ pub struct Row<'a> {
     pub n_params: Option<u64>,
     /// Its parameters.
     pub params: &'a Params,
-    /// Every metric at its best epoch.
-    pub metrics: Option<&'a Metrics>,
+    /// Every metric at its best epoch, with those measured as it ended.
+    pub metrics: Option<Metrics>,
     /// Why it failed or was pruned, and the constraints it breaks.
     pub note: Option<String>,
 }
@@ -221,7 +221,11 @@ fn row<'a>(t: &'a TrialRecord, rank: Option<usize>, spec: &ReportSpec<'_>) -> Ro
         duration_s: t.elapsed_s(),
         n_params: t.n_params,
         params: &t.params,
-        metrics: best.map(|e| &e.metrics),
+        metrics: best.map(|e| {
+            let mut metrics = e.metrics.clone();
+            metrics.extend(t.final_metrics.iter().map(|(k, v)| (k.clone(), *v)));
+            metrics
+        }),
         note: Some(crate::report::note(t, spec)).filter(|n| !n.is_empty()),
     }
 }

@@ -111,6 +111,10 @@ pub enum Event {
         note: Option<String>,
         /// The model's parameter count, when the objective knows it.
         n_params: Option<u64>,
+        /// Metrics measured once, as the trial ended (the built-in trainer's test metrics,
+        /// with the best epoch's weights); none in journals of kiln 0.1.
+        #[serde(default, skip_serializing_if = "Metrics::is_empty")]
+        metrics: Metrics,
         /// When.
         time: f64,
     },

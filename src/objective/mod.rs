@@ -298,6 +298,10 @@ impl std::fmt::Display for TrialError {
 pub struct TrialSummary {
     /// The model's parameter count, when there is a model.
     pub n_params: Option<u64>,
+    /// Metrics measured once, as the trial ends, and never per epoch (the built-in trainer's
+    /// test metrics, with the best epoch's weights): in the leaderboard, not in the curves.
+    #[serde(default)]
+    pub metrics: Metrics,
 }
 
 /// Trains or evaluates trials.
@@ -305,6 +309,13 @@ pub trait Objective: Send + Sync {
     /// The metric names this objective reports for `experiment` (the sweep's metric must be
     /// one of them; a report naming another fails its trial).
     fn metrics(&self, experiment: &Experiment) -> Result<Vec<String>>;
+
+    /// The metrics measured once as a trial ends ([`TrialSummary::metrics`]): constraints may
+    /// name them, the objective may not (it would choose trials by a metric kept for judging
+    /// them, such as the test split's).
+    fn final_metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 
     /// The most epochs a trial reports, when known (ASHA and Hyperband place their rungs by
     /// it). By default `[objective] epochs`.

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::objective::{Objective, command, function, train};
+use crate::settings::quote_list;
 use std::sync::Arc;
 
 /// Builds an objective for an experiment, checking the objective's own settings.
@@ -100,7 +101,8 @@ impl Objectives {
 /// What the orchestrator needs to know of `objective`, checked against `experiment`.
 pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result<Prepared> {
     let metrics = objective.metrics(experiment)?;
-    let constrainable: Vec<String> = metrics
+    let finals = objective.final_metrics(experiment)?;
+    let with_size: Vec<String> = metrics
         .iter()
         .cloned()
         .chain([crate::trial::N_PARAMS.to_string()])
@@ -111,9 +113,13 @@ pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result
             true => &["objective", "metric", &index],
             false => &["objective", "metric"],
         };
-        let available = if i == 0 { &metrics } else { &constrainable };
+        if finals.contains(&goal.metric) {
+            return Err(experiment.error_at(at, format!("`{}` is measured once per trial, with the best epoch's weights, to judge the trials chosen: choosing by it would tune on the test split. Optimise a validation metric ({})", goal.metric, quote_list(&metrics.iter().filter(|m| m.starts_with("val_")).map(String::as_str).collect::<Vec<_>>()))));
+        }
+        let available = if i == 0 { &metrics } else { &with_size };
         experiment.check_metric(&goal.metric, at, available)?;
     }
+    let constrainable: Vec<String> = with_size.iter().cloned().chain(finals).collect();
     for (i, c) in experiment.constraints.iter().enumerate() {
         let index = i.to_string();
         experiment.check_metric(&c.metric, &["constraint", &index, "metric"], &constrainable)?;

@@ -55,6 +55,10 @@ impl Objective for BurnObjective {
         Ok(metric_names(&self.data))
     }
 
+    fn final_metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
+        Ok(crate::train::test_metric_names(&self.data))
+    }
+
     fn data_fingerprint(&self) -> Option<String> {
         Some(self.data.fingerprint.clone())
     }

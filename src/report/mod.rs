@@ -88,11 +88,16 @@ impl<'a> ReportSpec<'a> {
 }
 
 /// Metric columns in a stable, readable order: train, then val, then test; losses first.
-pub fn metric_columns<'t>(trials: impl Iterator<Item = &'t TrialRecord>) -> Vec<String> {
+/// With the metrics measured as trials ended when `finals`.
+pub fn metric_columns<'t>(
+    trials: impl Iterator<Item = &'t TrialRecord>,
+    finals: bool,
+) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for t in trials {
-        for e in &t.epochs {
-            for name in e.metrics.keys() {
+        let last = finals.then_some(&t.final_metrics);
+        for keys in t.epochs.iter().map(|e| &e.metrics).chain(last) {
+            for name in keys.keys() {
                 if !names.contains(name) {
                     names.push(name.clone());
                 }
@@ -273,7 +278,7 @@ pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<us
     let mut trials = ranked(state, spec);
     let fronts = pareto_ranks(state, spec);
     let multi = !spec.others.is_empty();
-    let metrics = metric_columns(trials.iter().copied());
+    let metrics = metric_columns(trials.iter().copied(), true);
     let mut columns: Vec<String> = SUMMARY_COLUMNS
         .iter()
         .chain(&["n_params"])
@@ -291,8 +296,8 @@ pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<us
     for (i, t) in trials.iter().enumerate() {
         let best = t.best_epoch(spec.metric, spec.direction);
         let at_best = |m: &str| {
-            best.and_then(|e| e.metrics.get(m))
-                .map(|&v| number(v))
+            best.and_then(|e| t.value_at(m, e))
+                .map(number)
                 .unwrap_or_default()
         };
         let failed = t.state == TrialState::Ended(EndState::Failed);
@@ -344,7 +349,7 @@ pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<us
 
 /// `curves.csv`: one row per trial and epoch.
 pub fn curves(state: &SweepState) -> Table {
-    let metrics = metric_columns(state.trials.iter());
+    let metrics = metric_columns(state.trials.iter(), false);
     let mut columns: Vec<String> = ["trial", "epoch", "elapsed_s", "lr"]
         .map(String::from)
         .to_vec();

@@ -11,20 +11,28 @@ pub mod trainer;
 use data::Dataset;
 use spec::Task;
 
-/// The metrics the built-in trainer reports for a data set.
+/// The metrics the built-in trainer reports each epoch for a data set.
 pub fn metric_names(data: &Dataset) -> Vec<String> {
-    let per_split: &[&str] = match data.task {
+    let mut names = vec!["train_loss".to_string()];
+    names.extend(per_split(data.task).iter().map(|m| format!("val_{m}")));
+    names
+}
+
+/// The metrics of the test split, measured once per trial with the best epoch's weights (none
+/// without a test split).
+pub fn test_metric_names(data: &Dataset) -> Vec<String> {
+    if data.test.is_none() {
+        return Vec::new();
+    }
+    per_split(data.task)
+        .iter()
+        .map(|m| format!("test_{m}"))
+        .collect()
+}
+
+fn per_split(task: Task) -> &'static [&'static str] {
+    match task {
         Task::Classification => &["loss", "accuracy", "f1"],
         Task::Regression => &["loss", "rmse", "mae", "r2"],
-    };
-    let mut names = vec!["train_loss".to_string()];
-    let splits: &[&str] = if data.test.is_some() {
-        &["val", "test"]
-    } else {
-        &["val"]
-    };
-    for split in splits {
-        names.extend(per_split.iter().map(|m| format!("{split}_{m}")));
     }
-    names
 }

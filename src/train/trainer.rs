@@ -266,10 +266,11 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
     let (mut run, mut model) = Run::prepare(trial, setup)?;
     let summary = TrialSummary {
         n_params: Some(model.trainable_params() as u64),
+        metrics: Metrics::new(),
     };
     model = run.resume(trial, model)?;
     if run.stopped || should_stop_early(&run.state, setup.early_stopping) {
-        return finish(&run.dir, summary, &run.best_model);
+        return run.finish(summary, model);
     }
     let mut order: Vec<usize> = (0..setup.data.train.rows).collect();
     for epoch in run.state.epoch + 1..=setup.config.epochs {
@@ -287,7 +288,7 @@ pub fn train(trial: &mut Trial<'_>, setup: &TrainSetup<'_>) -> Result<TrialSumma
             break;
         }
     }
-    finish(&run.dir, summary, &run.best_model)
+    run.finish(summary, model)
 }
 
 /// One trial's training, between epochs: what carries over from one epoch to the next
@@ -450,7 +451,9 @@ impl<'s> Run<'s> {
         Ok((model, loss_sum))
     }
 
-    /// The epoch's metrics: the training loss, then validation's and test's.
+    /// The epoch's metrics: the training loss, then validation's. The test split is measured
+    /// once, when the trial ends ([`Run::finish`]): a metric in every epoch invites choosing
+    /// by it.
     fn evaluate(&self, model: &Network, epoch: u32, loss_sum: f64) -> Result<Metrics, TrialError> {
         let (config, data) = (&self.setup.config, self.setup.data);
         let mut metrics = Metrics::new();
@@ -458,21 +461,16 @@ impl<'s> Run<'s> {
             "train_loss".into(),
             clean(loss_sum / data.train.rows as f64),
         );
-        let evaluation_model = model.valid();
-        let splits =
-            std::iter::once(("val", &data.val)).chain(data.test.iter().map(|t| ("test", t)));
-        for (prefix, split) in splits {
-            evaluate(
-                &evaluation_model,
-                split,
-                prefix,
-                config,
-                &self.architecture,
-                data,
-                &self.eval_device,
-                &mut metrics,
-            );
-        }
+        evaluate(
+            &model.valid(),
+            &data.val,
+            "val",
+            config,
+            &self.architecture,
+            data,
+            &self.eval_device,
+            &mut metrics,
+        );
         if let Some(bad) = metrics.iter().find(|(_, v)| !v.is_finite()) {
             return Err(format!("diverged at epoch {epoch} ({} is {})", bad.0, bad.1).into());
         }
@@ -548,6 +546,34 @@ impl<'s> Run<'s> {
         let bytes = serialise(model)?;
         self.best_model = bytes.to_vec();
         Ok(Some(bytes))
+    }
+
+    /// The trial's end: the best epoch's weights written, and the test split measured with
+    /// them (when the data has one).
+    fn finish(
+        &self,
+        mut summary: TrialSummary,
+        model: Network,
+    ) -> Result<TrialSummary, TrialError> {
+        let (config, data) = (&self.setup.config, self.setup.data);
+        if let Some(test) = data.test.as_ref().filter(|_| !self.best_model.is_empty()) {
+            let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.best_model.clone()))
+                .map_err(|e| format!("cannot read the best epoch's weights: {e}"))?;
+            let best = model
+                .try_load_record(record)
+                .map_err(|e| format!("cannot load the best epoch's weights: {e}"))?;
+            evaluate(
+                &best.valid(),
+                test,
+                "test",
+                config,
+                &self.architecture,
+                data,
+                &self.eval_device,
+                &mut summary.metrics,
+            );
+        }
+        finish(&self.dir, summary, &self.best_model)
     }
 
     /// Writes the checkpoint (`model_bytes`: the model's, when already serialised).

@@ -535,6 +535,12 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(29),
         ),
         (
+            "the test split as the objective",
+            with("metric = \"val_accuracy\"", "metric = \"test_accuracy\""),
+            "would tune on the test split",
+            Some(5),
+        ),
+        (
             "a CMA-ES setting for another sampler",
             format!("{b}[sampler]\nkind = \"tpe\"\nsigma0 = 0.3\n"),
             "`sigma0` is a setting of CMA-ES",
