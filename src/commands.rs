@@ -1,7 +1,6 @@
 //! What each `kiln` command does. `main.rs` parses arguments and calls one of these; each
 //! returns the process exit code (or an error, whose exit code [`Error::exit_code`] gives).
 
-#[cfg(feature = "postgres")]
 use crate::db::Db;
 use crate::error::{Context, Error, Result};
 use crate::experiment::SamplerKind;
@@ -12,6 +11,8 @@ use crate::journal::{Journal, PgJournal};
 use crate::layout;
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
+#[cfg(feature = "postgres")]
+use crate::output::pasteable;
 use crate::report::{self, ReportSpec};
 use crate::settings::{SETTINGS, Section};
 use crate::state::{SweepState, TrialState};
@@ -305,7 +306,7 @@ pub fn resume(
         return Err(Error::input(format!(
             "the sweep's experiment was in {}, which no longer exists (moved or deleted), and its relative paths resolve there. From the experiment's new place, continue with `kiln run NEW/PLACE/EXPERIMENT.toml --results {}`",
             base.display(),
-            dir.display()
+            pasteable(dir)
         )));
     }
     sweep_and_report(
@@ -373,15 +374,15 @@ fn sweep_and_report(
         crate::output::text(&report::render(&table, Some(5), &skip));
         crate::tell!(
             "\nLeaderboard: {}  Curves: {}",
-            dir.join(layout::LEADERBOARD).display(),
-            dir.join(layout::CURVES).display()
+            pasteable(&dir.join(layout::LEADERBOARD)),
+            pasteable(&dir.join(layout::CURVES))
         );
         let report = layout::report(dir);
         if report.exists() {
             crate::tell!(
                 "Report: {}  (live: kiln dashboard {})",
-                report.display(),
-                dir.display()
+                pasteable(&report),
+                pasteable(dir)
             );
         }
     }
@@ -442,7 +443,7 @@ fn no_sweep_yet(dir: &Path) -> Error {
     Error::input(format!(
         "{} holds no sweep yet (nothing was recorded: it stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
         dir.display(),
-        dir.display()
+        pasteable(dir)
     ))
 }
 
@@ -889,11 +890,11 @@ fn enqueue_in_folder(dir: &Path, params: crate::space::Params) -> Result<u8> {
             let more = if state.trials.len() as u64 >= budget {
                 format!(
                     " The budget of {budget} trials is spent: run it with `kiln resume {} --trials {}`.",
-                    dir.display(),
+                    pasteable(dir),
                     budget + 1
                 )
             } else {
-                format!(" `kiln resume {}` runs it.", dir.display())
+                format!(" `kiln resume {}` runs it.", pasteable(dir))
             };
             crate::tell!("Queued {shown} for the next new trial.{more}");
         }
@@ -1083,7 +1084,7 @@ pub fn status(source: &Source) -> Result<u8> {
     } else if state.unfinished().count() > 0 || (state.trials.len() as u64) < budget {
         crate::say!(
             "running    no; continue with: kiln resume {}",
-            dir.display()
+            pasteable(dir)
         );
     }
     Ok(0)

@@ -28,6 +28,17 @@ pub fn note(args: std::fmt::Arguments<'_>) {
     let _ = err.write_fmt(args).and_then(|_| err.write_all(b"\n"));
 }
 
+/// `path` as a shell reads it back: as it is when every character is plain, else in single
+/// quotes (a quote inside written `'\''`), so that a printed command can be pasted.
+pub fn pasteable(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text;
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 /// `eprintln!` that never panics, for people: a write error is ignored.
 #[macro_export]
 macro_rules! tell {
@@ -45,4 +56,15 @@ macro_rules! say {
     ($($arg:tt)*) => {
         $crate::output::line(format_args!($($arg)*))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_path_with_spaces_or_quotes_is_quoted_for_the_shell() {
+        let shown = |p: &str| super::pasteable(std::path::Path::new(p));
+        assert_eq!(shown("results/digits-1"), "results/digits-1");
+        assert_eq!(shown("my results/b"), "'my results/b'");
+        assert_eq!(shown("it's"), "'it'\\''s'");
+    }
 }

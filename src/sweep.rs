@@ -691,7 +691,10 @@ impl<'a> Orchestrator<'a> {
 /// The command that continues sweep `name` run with `options`.
 pub fn continue_command(options: &SweepOptions, name: &str) -> String {
     match &options.storage {
-        None => format!("kiln resume {}", options.results_dir.display()),
+        None => format!(
+            "kiln resume {}",
+            crate::output::pasteable(&options.results_dir)
+        ),
         Some(storage) => format!(
             "kiln worker --storage {} --sweep {}",
             crate::redact::redact(&storage.url),

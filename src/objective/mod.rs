@@ -310,9 +310,9 @@ pub trait Objective: Send + Sync {
     /// one of them; a report naming another fails its trial).
     fn metrics(&self, experiment: &Experiment) -> Result<Vec<String>>;
 
-    /// The metrics measured once as a trial ends ([`TrialSummary::metrics`]): constraints may
-    /// name them, the objective may not (it would choose trials by a metric kept for judging
-    /// them, such as the test split's).
+    /// The metrics measured once as a trial ends ([`TrialSummary::metrics`]): neither the
+    /// objective nor a constraint may name them (they would steer the search by a metric kept
+    /// for judging it, such as the test split's).
     fn final_metrics(&self, _experiment: &Experiment) -> Result<Vec<String>> {
         Ok(Vec::new())
     }

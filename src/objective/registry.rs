@@ -98,6 +98,33 @@ impl Objectives {
     }
 }
 
+/// An error when `metric` is one of the `finals`, measured once per trial to judge the trials
+/// chosen: the objective and the constraints steer which trials are chosen, so neither may
+/// read it.
+fn refuse_final(
+    experiment: &Experiment,
+    metric: &str,
+    at: &[&str],
+    finals: &[String],
+    metrics: &[String],
+) -> Result<()> {
+    if !finals.iter().any(|f| f == metric) {
+        return Ok(());
+    }
+    let validation: Vec<&str> = metrics
+        .iter()
+        .filter(|m| m.starts_with("val_"))
+        .map(String::as_str)
+        .collect();
+    Err(experiment.error_at(
+        at,
+        format!(
+            "`{metric}` is measured once per trial, with the best epoch's weights, to judge the trials chosen: steering by it would tune on the test split. Use a validation metric ({})",
+            quote_list(&validation)
+        ),
+    ))
+}
+
 /// What the orchestrator needs to know of `objective`, checked against `experiment`.
 pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result<Prepared> {
     let metrics = objective.metrics(experiment)?;
@@ -113,16 +140,15 @@ pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result
             true => &["objective", "metric", &index],
             false => &["objective", "metric"],
         };
-        if finals.contains(&goal.metric) {
-            return Err(experiment.error_at(at, format!("`{}` is measured once per trial, with the best epoch's weights, to judge the trials chosen: choosing by it would tune on the test split. Optimise a validation metric ({})", goal.metric, quote_list(&metrics.iter().filter(|m| m.starts_with("val_")).map(String::as_str).collect::<Vec<_>>()))));
-        }
+        refuse_final(experiment, &goal.metric, at, &finals, &metrics)?;
         let available = if i == 0 { &metrics } else { &with_size };
         experiment.check_metric(&goal.metric, at, available)?;
     }
-    let constrainable: Vec<String> = with_size.iter().cloned().chain(finals).collect();
     for (i, c) in experiment.constraints.iter().enumerate() {
         let index = i.to_string();
-        experiment.check_metric(&c.metric, &["constraint", &index, "metric"], &constrainable)?;
+        let at = ["constraint", &index, "metric"];
+        refuse_final(experiment, &c.metric, &at, &finals, &metrics)?;
+        experiment.check_metric(&c.metric, &at, &with_size)?;
     }
     let max_epochs = objective.max_epochs(experiment)?;
     crate::pruner::check(experiment, max_epochs)?;

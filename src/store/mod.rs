@@ -235,7 +235,7 @@ fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()>
                 &dir.display().to_string(),
                 &format!(
                     "--results folder, or `kiln resume {}` to continue the one it holds",
-                    dir.display()
+                    crate::output::pasteable(dir)
                 ),
             ));
         }
@@ -243,7 +243,7 @@ fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()>
         return Err(Error::input(format!(
             "{} holds no sweep to resume (nothing was recorded: the sweep stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
             dir.display(),
-            dir.display()
+            crate::output::pasteable(dir)
         )));
     } else {
         refuse_foreign(dir)?;

@@ -541,6 +541,12 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(5),
         ),
         (
+            "a constraint on the test split",
+            format!("{b}[[constraint]]\nmetric = \"test_loss\"\nmax = 1.0\n"),
+            "would tune on the test split",
+            Some(28),
+        ),
+        (
             "a CMA-ES setting for another sampler",
             format!("{b}[sampler]\nkind = \"tpe\"\nsigma0 = 0.3\n"),
             "`sigma0` is a setting of CMA-ES",

@@ -141,3 +141,33 @@ fn a_running_sweep_takes_a_configuration_queued_while_it_runs() {
     let left = std::fs::read_dir(results.join("queue")).unwrap().count();
     assert_eq!(left, 0, "the queue folder is emptied");
 }
+
+#[test]
+fn the_command_kiln_prints_runs_as_pasted_into_a_shell_even_with_a_space_in_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "q.toml", &sphere(2, ""));
+    let results = dir.path().join("my results");
+    sweep(&file, &results, &[]);
+    let output = run(&["enqueue", results.to_str().unwrap(), "x1=0.25"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let said = text(&output);
+    let command = said
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in {said}"));
+    assert!(command.starts_with("kiln resume '"), "{command}");
+    // As a person pastes it, with this build's kiln first on the PATH.
+    let bin = Path::new(env!("CARGO_BIN_EXE_kiln")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pasted = std::process::Command::new("sh")
+        .args(["-c", &format!("{command} -q")])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(pasted.status.success(), "{}", text(&pasted));
+    assert_eq!(created(&results).len(), 3);
+}
