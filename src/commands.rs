@@ -1,6 +1,7 @@
 //! What each `kiln` command does. `main.rs` parses arguments and calls one of these; each
 //! returns the process exit code (or an error, whose exit code [`Error::exit_code`] gives).
 
+#[cfg(feature = "postgres")]
 use crate::db::Db;
 use crate::error::{Context, Error, Result};
 use crate::experiment::SamplerKind;
@@ -11,7 +12,6 @@ use crate::journal::{Journal, PgJournal};
 use crate::layout;
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
-#[cfg(feature = "postgres")]
 use crate::output::pasteable;
 use crate::report::{self, ReportSpec};
 use crate::settings::{SETTINGS, Section};
