@@ -430,12 +430,7 @@ impl<'a> Orchestrator<'a> {
         let Some(reason) = reason else {
             return Ok(false);
         };
-        self.end(ended(
-            number,
-            EndState::Pruned,
-            Some(reason),
-            TrialSummary::default(),
-        ))?;
+        self.end(ended_early(number, EndState::Pruned, reason))?;
         Ok(true)
     }
 
@@ -518,12 +513,7 @@ impl<'a> Orchestrator<'a> {
         let fresh = match checked {
             Ok(fresh) => fresh,
             Err(note) => {
-                self.end(ended(
-                    trial,
-                    EndState::Failed,
-                    Some(note),
-                    TrialSummary::default(),
-                ))?;
+                self.end(ended_early(trial, EndState::Failed, note))?;
                 self.slots[id].stopped = Some(StopReason::Rejected);
                 self.send_decision(id, Decision::Stop);
                 return Ok(());
@@ -560,12 +550,7 @@ impl<'a> Orchestrator<'a> {
         {
             tracing::debug!("trial {trial} epoch {}: pruned ({reason})", report_epoch);
             // Recorded now, before the trial hears of it: a resumed sweep keeps it.
-            self.end(ended(
-                trial,
-                EndState::Pruned,
-                Some(reason),
-                TrialSummary::default(),
-            ))?;
+            self.end(ended_early(trial, EndState::Pruned, reason))?;
             self.slots[id].stopped = Some(StopReason::Pruned);
             Decision::Stop
         } else if self.stopping || signals::interrupted() {
@@ -613,12 +598,7 @@ impl<'a> Orchestrator<'a> {
             (Some(_), _) => None,
             (None, Ok(summary)) => Some(ended(trial, EndState::Complete, None, summary)),
             (None, Err(_)) if stopping_now => None,
-            (None, Err(reason)) => Some(ended(
-                trial,
-                EndState::Failed,
-                Some(reason.to_string()),
-                TrialSummary::default(),
-            )),
+            (None, Err(reason)) => Some(ended_early(trial, EndState::Failed, reason.to_string())),
         };
         if let Some(event) = event {
             self.store.before_end(trial)?;
@@ -642,12 +622,7 @@ impl<'a> Orchestrator<'a> {
         {
             let note = format!("its worker process died ({status})");
             tracing::warn!("trial {trial}: {note}");
-            self.end(ended(
-                trial,
-                EndState::Failed,
-                Some(note),
-                TrialSummary::default(),
-            ))?;
+            self.end(ended_early(trial, EndState::Failed, note))?;
         }
         self.slots[id].trial = None;
         Ok(())
@@ -731,6 +706,11 @@ fn history<'s>(experiment: &Experiment, state: &'s SweepState) -> Option<&'s [Tr
         .iter()
         .all(|t| matches!(t.state, TrialState::Ended(_)))
         .then_some(prefix)
+}
+
+/// The end of a trial that stopped without a result (failed, or pruned), and why.
+fn ended_early(trial: u64, end: EndState, note: String) -> Event {
+    ended(trial, end, Some(note), TrialSummary::default())
 }
 
 fn ended(trial: u64, end: EndState, note: Option<String>, summary: TrialSummary) -> Event {
