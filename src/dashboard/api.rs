@@ -126,6 +126,8 @@ pub struct Detail<'a> {
     pub params: Vec<Param<'a>>,
     /// Every metric some trial reported, in the leaderboard's order.
     pub metrics: Vec<String>,
+    /// Those reported each epoch, which have learning curves.
+    pub curve_metrics: Vec<String>,
     /// PED-ANOVA importance, most important first (empty below 10 complete trials).
     pub importance: Vec<(String, f64)>,
 }
@@ -167,6 +169,7 @@ pub fn detail(id: usize, view: &View) -> Detail<'_> {
         summary: summary(id, view),
         params,
         metrics: crate::report::metric_columns(view.state.trials.iter(), true),
+        curve_metrics: crate::report::metric_columns(view.state.trials.iter(), false),
         importance: crate::importance::importance(
             &view.state,
             spec.space,

@@ -410,7 +410,7 @@ function curvesCard(s, d) {
   const metric = page.curveMetric || s.metric;
   const chosen = chosenTrials();
   const box = card("Learning curves", page.chosen ? "the trials you chose" : "the best 5 and the running trials; choose others on a trial's page");
-  const options = d.metrics.map((m) => `<option ${m === metric ? "selected" : ""}>${escapeHtml(m)}</option>`).join("");
+  const options = d.curve_metrics.map((m) => `<option ${m === metric ? "selected" : ""}>${escapeHtml(m)}</option>`).join("");
   box.insertAdjacentHTML("beforeend", `<div class="controls"><label>Metric <select class="curve-metric">${options}</select></label>${page.chosen ? `<a href="#" class="reset-curves">the default trials</a>` : ""}</div>`);
   box.querySelector(".curve-metric").onchange = (e) => { page.curveMetric = e.target.value; renderSweep(); };
   const reset = box.querySelector(".reset-curves");
