@@ -631,6 +631,12 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
             .unwrap_or_default(),
         crate::pruner::describe(e, max_epochs)
     );
+    if !e.budget.devices.is_empty() {
+        crate::say!(
+            "devices    {} (worker N gets the Nth; each sees its own in KILN_DEVICE)",
+            e.budget.devices.join(", ")
+        );
+    }
     if let Some(url) = &e.storage_url {
         crate::say!(
             "storage    {url} (password from PGPASSWORD); workers join with: kiln worker --storage {url} --sweep {}",

@@ -92,6 +92,16 @@ pub struct Budget {
     pub workers: usize,
     /// Stop starting new trials after this long.
     pub max_time: Option<Duration>,
+    /// `devices`: the device of each worker process, by worker (each device named
+    /// `trials_per_device` times, in turn); empty without.
+    pub devices: Vec<String>,
+}
+
+impl Budget {
+    /// The device of worker `id` (its `KILN_DEVICE`), if the experiment names devices.
+    pub fn device_of(&self, id: usize) -> Option<&str> {
+        self.devices.get(id).map(String::as_str)
+    }
 }
 
 crate::named! {
@@ -298,6 +308,8 @@ struct RawBudget {
     trials: Option<u64>,
     workers: Option<u64>,
     max_time: Option<String>,
+    devices: Option<Vec<String>>,
+    trials_per_device: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -527,6 +539,12 @@ impl Builder {
         let sampler = self.sampler(&raw.sampler)?;
         let budget = self.budget(&raw.budget, &sampler, &space)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
+        if !budget.devices.is_empty() && objective.kind == "train" {
+            return Err(self.err(
+                &["budget", "devices"],
+                "the built-in trainer trains on the CPU (backends flex and ndarray); `devices` gives each worker process of another objective its device in KILN_DEVICE (a command's script, or your own objective through Trial::device)",
+            ));
+        }
         if matches!(sampler.kind, SamplerKind::Cmaes | SamplerKind::Gp) && objective.is_multi() {
             return Err(self.err(
                 &["sampler", "kind"],
@@ -718,14 +736,53 @@ impl Builder {
             (None, Some(g)) => g,
             (None, None) => 20,
         };
+        let devices = self.devices(raw)?;
+        let workers = match (raw.workers, devices.len()) {
+            (Some(w), capacity) if capacity > 0 && w as usize > capacity => {
+                return Err(self.err(
+                    &["budget", "workers"],
+                    format!("{w} workers, but the devices take only {capacity} at once (devices x trials_per_device): lower `workers` or raise `trials_per_device`"),
+                ));
+            }
+            (Some(w), _) => w as usize,
+            (None, 0) => default_workers(),
+            (None, capacity) => capacity,
+        };
         Ok(Budget {
             trials,
-            workers: raw
-                .workers
-                .map(|w| w as usize)
-                .unwrap_or_else(default_workers),
+            workers,
             max_time,
+            devices,
         })
+    }
+
+    /// `[budget] devices` and `trials_per_device`: the device of each worker slot, every
+    /// device once before any twice.
+    fn devices(&self, raw: &RawBudget) -> Result<Vec<String>> {
+        let per_device = match raw.trials_per_device {
+            Some(n) if n < 1 => {
+                return Err(self.err(
+                    &["budget", "trials_per_device"],
+                    "`trials_per_device` must be an integer >= 1",
+                ));
+            }
+            Some(_) if raw.devices.is_none() => {
+                return Err(self.err(
+                    &["budget", "trials_per_device"],
+                    "`trials_per_device` needs `devices = [\"cuda:0\", ...]` in [budget]",
+                ));
+            }
+            n => n.unwrap_or(1) as usize,
+        };
+        let Some(names) = &raw.devices else {
+            return Ok(Vec::new());
+        };
+        if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+            return Err(self.err(&["budget", "devices"], "`devices` names each device a worker process gets, e.g. devices = [\"cuda:0\", \"cuda:1\"]"));
+        }
+        Ok((0..per_device)
+            .flat_map(|_| names.iter().cloned())
+            .collect())
     }
 
     fn sampler(&self, raw: &RawSampler) -> Result<SamplerSpec> {

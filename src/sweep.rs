@@ -164,6 +164,12 @@ pub fn run(
 ) -> Result<SweepOutcome> {
     let prepared =
         crate::objective::registry::prepare(experiment, Arc::clone(execution.objective()))?;
+    let capacity = experiment.budget.devices.len();
+    if let Some(workers) = options.workers.filter(|&w| capacity > 0 && w > capacity) {
+        return Err(Error::input(format!(
+            "--workers {workers} is more than the experiment's devices take at once ({capacity}: devices x trials_per_device)"
+        )));
+    }
     let data = prepared.data.as_deref();
     let trials = options
         .trials
@@ -254,6 +260,7 @@ impl<'a> Orchestrator<'a> {
                 exe: exe.clone(),
                 experiment: crate::layout::experiment(store.folder()),
                 base_dir: experiment.source.base_dir.clone(),
+                devices: experiment.budget.devices.clone(),
             },
             Execution::Threads(objective) => Launcher::Threads {
                 objective: Arc::clone(objective),

@@ -249,6 +249,10 @@ pub fn become_worker_process() {
     std::panic::set_hook(Box::new(|_| {}));
 }
 
+/// The environment variable that holds a worker process's device, inherited by a command
+/// objective's script.
+pub const DEVICE_VARIABLE: &str = "KILN_DEVICE";
+
 /// How a pool starts its workers.
 #[derive(Clone)]
 pub enum Launcher {
@@ -260,6 +264,8 @@ pub enum Launcher {
         experiment: PathBuf,
         /// Folder its relative paths resolve against.
         base_dir: PathBuf,
+        /// The device of each worker, by id (`[budget] devices`); empty without.
+        devices: Vec<String>,
     },
     /// Threads of this process running `objective`.
     Threads {
@@ -309,8 +315,13 @@ impl Pool {
                 exe,
                 experiment,
                 base_dir,
+                devices,
             } => {
-                let mut child = Command::new(exe)
+                let mut command = Command::new(exe);
+                if let Some(device) = devices.get(id) {
+                    command.env(DEVICE_VARIABLE, device);
+                }
+                let mut child = command
                     .arg("__worker")
                     .arg("--experiment")
                     .arg(experiment)

@@ -116,6 +116,12 @@ impl<'a> Trial<'a> {
         self.task.seed
     }
 
+    /// The device this trial's worker process was given (`[budget] devices`, e.g. `cuda:1`), if
+    /// the experiment names devices: the objective places its work there.
+    pub fn device(&self) -> Option<String> {
+        std::env::var(crate::worker::DEVICE_VARIABLE).ok()
+    }
+
     /// Its sampled parameters.
     pub fn params(&self) -> &Params {
         &self.task.params

@@ -535,6 +535,26 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(29),
         ),
         (
+            "devices for the built-in trainer",
+            with("workers = 1", "workers = 1\ndevices = [\"cuda:0\"]"),
+            "the built-in trainer trains on the CPU",
+            Some(11),
+        ),
+        (
+            "trials_per_device without devices",
+            with("workers = 1", "workers = 1\ntrials_per_device = 2"),
+            "needs `devices",
+            Some(11),
+        ),
+        (
+            "more workers than the devices take",
+            format!(
+                "{function}[budget]\nworkers = 3\ndevices = [\"cuda:0\"]\n[space]\nx1 = {{ uniform = [0.0, 1.0] }}\n"
+            ).replace("metric = \"value\"\nkind = \"function\"\n", "metric = \"value\"\nkind = \"function\"\nfunction = \"sphere\"\n"),
+            "the devices take only 1 at once",
+            Some(7),
+        ),
+        (
             "the test split as the objective",
             with("metric = \"val_accuracy\"", "metric = \"test_accuracy\""),
             "would tune on the test split",

@@ -247,3 +247,58 @@ fn sigkill_at_ten_random_moments_of_a_command_sweep_then_resume_equals_an_uninte
         .count();
     assert!(pruned >= 1, "the sweep should prune");
 }
+
+#[test]
+fn each_worker_process_gets_its_device_and_no_two_running_trials_share_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("devices.log");
+    let script = write(
+        dir.path(),
+        "device.py",
+        &format!(
+            "import os, time, json\nlog = {log:?}\ndevice = os.environ['KILN_DEVICE']\nwith open(log, 'a') as f: f.write(f'{{device}} start {{time.time()}}\\n')\ntime.sleep(0.3)\nwith open(log, 'a') as f: f.write(f'{{device}} end {{time.time()}}\\n')\nprint('kiln-report ' + json.dumps({{'epoch': 1, 'value': 1.0}}), flush=True)\n",
+            log = log.display().to_string()
+        ),
+    );
+    let file = write(
+        dir.path(),
+        "d.toml",
+        &format!(
+            "name = \"d\"\n[objective]\ncommand = [\"python3\", \"{}\"]\nmetrics = [\"value\"]\nmetric = \"value\"\n[budget]\ntrials = 4\ndevices = [\"fake:0\", \"fake:1\"]\n[space]\nx = {{ uniform = [0.0, 1.0] }}\n",
+            script.display()
+        ),
+    );
+    let check = text(&run(&["check", file.to_str().unwrap()]));
+    assert!(check.contains("devices    fake:0, fake:1"), "{check}");
+    sweep(&file, &dir.path().join("r"), &[]);
+    let lines = std::fs::read_to_string(&log).unwrap();
+    // Per device, its trials' starts and ends alternate: no trial started on a device before
+    // the one there ended.
+    for device in ["fake:0", "fake:1"] {
+        let kinds: Vec<&str> = lines
+            .lines()
+            .filter(|l| l.starts_with(device))
+            .map(|l| l.split(' ').nth(1).unwrap())
+            .collect();
+        assert!(kinds.len() >= 2, "{device} ran no trial: {lines}");
+        assert!(
+            kinds.chunks(2).all(|pair| pair == ["start", "end"]),
+            "two trials overlapped on {device}: {lines}"
+        );
+    }
+    assert_eq!(lines.lines().filter(|l| l.contains("start")).count(), 4);
+    let more = run(&[
+        "resume",
+        dir.path().join("r").to_str().unwrap(),
+        "--workers",
+        "3",
+        "--trials",
+        "5",
+    ]);
+    assert_eq!(more.status.code(), Some(2), "{}", text(&more));
+    assert!(
+        text(&more).contains("devices take at once (2"),
+        "{}",
+        text(&more)
+    );
+}
