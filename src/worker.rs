@@ -249,10 +249,6 @@ pub fn become_worker_process() {
     std::panic::set_hook(Box::new(|_| {}));
 }
 
-/// The environment variable that holds a worker process's device, inherited by a command
-/// objective's script.
-pub const DEVICE_VARIABLE: &str = "KILN_DEVICE";
-
 /// How a pool starts its workers.
 #[derive(Clone)]
 pub enum Launcher {
@@ -319,7 +315,7 @@ impl Pool {
             } => {
                 let mut command = Command::new(exe);
                 if let Some(device) = devices.get(id) {
-                    command.env(DEVICE_VARIABLE, device);
+                    command.env(crate::objective::DEVICE_VARIABLE, device);
                 }
                 let mut child = command
                     .arg("__worker")

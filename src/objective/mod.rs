@@ -119,7 +119,7 @@ impl<'a> Trial<'a> {
     /// The device this trial's worker process was given (`[budget] devices`, e.g. `cuda:1`), if
     /// the experiment names devices: the objective places its work there.
     pub fn device(&self) -> Option<String> {
-        std::env::var(crate::worker::DEVICE_VARIABLE).ok()
+        std::env::var(DEVICE_VARIABLE).ok()
     }
 
     /// Its sampled parameters.
@@ -298,6 +298,10 @@ impl std::fmt::Display for TrialError {
         }
     }
 }
+
+/// The environment variable that holds a worker process's device (`[budget] devices`), which
+/// a command objective's script inherits.
+pub const DEVICE_VARIABLE: &str = "KILN_DEVICE";
 
 /// What an objective returns when a trial ends normally.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
