@@ -56,7 +56,7 @@ fn nsga2_on_zdt1_ranks_the_leaderboard_by_front_and_draws_it() {
         dir.path(),
         "zdt.toml",
         &format!(
-            "name = \"zdt\"\nseed = 3\n[objective]\nkind = \"function\"\nfunction = \"zdt1\"\nmetric = [\"f1\", \"f2\"]\ndirection = [\"minimize\", \"minimize\"]\n[sampler]\nkind = \"nsga2\"\npopulation = 10\n[budget]\ntrials = 60\nworkers = 2\n[space]\n{}",
+            "name = \"zdt\"\nseed = 3\n[objective]\nkind = \"function\"\nfunction = \"zdt1\"\nmetric = [\"f1\", \"f2\"]\ndirection = [\"minimize\", \"minimize\"]\n[sampler]\nkind = \"nsga2\"\npopulation = 10\ndeterministic = true\nlag = 2\n[budget]\ntrials = 100\nworkers = 2\n[space]\n{}",
             (1..=5)
                 .map(|i| format!("x{i} = {{ uniform = [0.0, 1.0] }}\n"))
                 .collect::<String>()
@@ -65,7 +65,7 @@ fn nsga2_on_zdt1_ranks_the_leaderboard_by_front_and_draws_it() {
     let results = dir.path().join("results");
     sweep(&experiment, &results, &[]);
     let rows = csv_rows(&results.join("leaderboard.csv"));
-    assert_eq!(rows.len(), 60);
+    assert_eq!(rows.len(), 100);
     assert_fronts(&rows, &[("f1", true), ("f2", true)]);
     let svg = std::fs::read_to_string(results.join("plots/pareto.svg")).unwrap();
     let on_front = rows.iter().filter(|r| r["pareto_rank"] == "1").count();
@@ -81,7 +81,8 @@ fn nsga2_on_zdt1_ranks_the_leaderboard_by_front_and_draws_it() {
         "{status}"
     );
     // The sampler learned: the last generation's trials are nearer the front (x2.. = 0) than
-    // the first, random one.
+    // the first, random one. (Deterministic, so that which trials two workers finished first
+    // cannot move the figure: 4.66 against 15.93 when this was written.)
     let g_of = |from: usize| -> f64 {
         let mut trials: Vec<&BTreeMap<String, String>> = rows.iter().collect();
         trials.sort_by_key(|r| r["trial"].parse::<usize>().unwrap());
@@ -95,10 +96,10 @@ fn nsga2_on_zdt1_ranks_the_leaderboard_by_front_and_draws_it() {
             .sum()
     };
     assert!(
-        g_of(50) < g_of(0) * 0.7,
+        g_of(90) < g_of(0) * 0.5,
         "first {} last {}",
         g_of(0),
-        g_of(50)
+        g_of(90)
     );
 }
 
