@@ -1029,8 +1029,8 @@ pub fn status(source: &Source) -> Result<u8> {
         None => crate::say!("best       none yet"),
     }
     if !spec.others.is_empty() {
-        let fronts = report::pareto_ranks(&state, &spec);
-        let front: Vec<String> = report::ranked(&state, &spec)
+        let (ranked, fronts) = report::ranked_with_fronts(&state, &spec);
+        let front: Vec<String> = ranked
             .into_iter()
             .filter(|t| fronts[t.number as usize] == Some(1))
             .map(|t| t.number.to_string())

@@ -138,8 +138,11 @@ impl Progress {
         spec: &ReportSpec<'_>,
         running: usize,
     ) {
-        if trial.state == TrialState::Ended(EndState::Complete)
-            && spec.judge().violation(trial) == 0.0
+        // Only a complete, feasible trial can be the best or join the front.
+        let counts = trial.state == TrialState::Ended(EndState::Complete)
+            && spec.judge().violation(trial) == 0.0;
+        let goals = spec.goals();
+        if counts
             && let Some(v) = trial.best_value(spec.metric, spec.direction)
             && self
                 .best
@@ -149,17 +152,15 @@ impl Progress {
             self.best.set(Some((trial.number, v)));
         }
         if let Some(front) = self.front.borrow_mut().as_mut()
-            && trial.state == TrialState::Ended(EndState::Complete)
-            && spec.judge().violation(trial) == 0.0
-            && let Some(losses) = trial.losses(&spec.goals())
+            && counts
+            && let Some(losses) = trial.losses(&goals)
             && !front.iter().any(|f| crate::pareto::dominates(f, &losses))
         {
             front.retain(|f| !crate::pareto::dominates(&losses, f));
             front.push(losses);
         }
         let value: Vec<String> = match trial.best_epoch(spec.metric, spec.direction) {
-            Some(best) => spec
-                .goals()
+            Some(best) => goals
                 .iter()
                 .filter_map(|g| {
                     let v = trial.value_at(&g.metric, best)?;

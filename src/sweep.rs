@@ -20,7 +20,7 @@ use crate::sampler;
 use crate::sampler::Sampler;
 use crate::signals;
 use crate::space::Params;
-use crate::state::{SweepState, TrialRecord, TrialState};
+use crate::state::{SweepState, TrialRecord};
 use crate::store::{Claim, FolderStore, NoTrial, Storage, Store};
 use crate::trial::{EndState, Epoch};
 use crate::worker::{FromWorker, Launcher, Pool, PoolEvent, ToWorker};
@@ -708,11 +708,12 @@ fn history<'s>(experiment: &Experiment, state: &'s SweepState) -> Option<&'s [Tr
         return Some(&state.trials);
     };
     let seen = state.trials.len().saturating_sub(lag as usize);
-    let prefix = &state.trials[..seen];
-    prefix
-        .iter()
-        .all(|t| matches!(t.state, TrialState::Ended(_)))
-        .then_some(prefix)
+    // The unfinished trials come in number order: the first decides.
+    let ended = state
+        .unfinished()
+        .next()
+        .is_none_or(|t| t.number as usize >= seen);
+    ended.then_some(&state.trials[..seen])
 }
 
 /// The end of a trial that stopped without a result (failed, or pruned), and why.

@@ -255,13 +255,12 @@ pub struct Trials<'a> {
 pub fn trials(view: &View, since: Option<u64>) -> Trials<'_> {
     let spec = ReportSpec::of(&view.experiment);
     let state = &view.state;
-    let ended = ranked(state, &spec);
+    let (ended, fronts) = crate::report::ranked_with_fronts(state, &spec);
     let order: Vec<u64> = ended
         .iter()
         .map(|t| t.number)
         .chain(state.unfinished().map(|t| t.number))
         .collect();
-    let fronts = crate::report::pareto_ranks(state, &spec);
     let pareto_rank = match spec.others.is_empty() {
         true => Vec::new(),
         false => order.iter().map(|&n| fronts[n as usize]).collect(),

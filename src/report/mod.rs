@@ -167,6 +167,14 @@ pub fn pareto_ranks(state: &SweepState, spec: &ReportSpec<'_>) -> Vec<Option<usi
 /// by (the first) objective (ties by val_loss at the best epoch, then by trial number); failed
 /// last.
 pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s TrialRecord> {
+    ranked_with_fronts(state, spec).0
+}
+
+/// [`ranked`], with the [`pareto_ranks`] it ranked by.
+pub fn ranked_with_fronts<'s>(
+    state: &'s SweepState,
+    spec: &ReportSpec<'_>,
+) -> (Vec<&'s TrialRecord>, Vec<Option<usize>>) {
     let judge = spec.judge();
     let fronts = pareto_ranks(state, spec);
     // Each trial's key is computed once: finding a best epoch walks the trial's epochs.
@@ -213,7 +221,8 @@ pub fn ranked<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Vec<&'s Trial
                 .then_with(|| a.number.cmp(&b.number))
         },
     );
-    keyed.into_iter().map(|(_, _, _, t)| t).collect()
+    let ranked = keyed.into_iter().map(|(_, _, _, t)| t).collect();
+    (ranked, fronts)
 }
 
 /// A trial's note: why it failed or was pruned, and which constraints it breaks.
@@ -275,8 +284,7 @@ pub fn leaderboard(state: &SweepState, spec: &ReportSpec<'_>) -> Table {
 
 /// The leaderboard's first `top` rows (all when `None`), with the whole leaderboard's columns.
 pub fn leaderboard_top(state: &SweepState, spec: &ReportSpec<'_>, top: Option<usize>) -> Table {
-    let mut trials = ranked(state, spec);
-    let fronts = pareto_ranks(state, spec);
+    let (mut trials, fronts) = ranked_with_fronts(state, spec);
     let multi = !spec.others.is_empty();
     let metrics = metric_columns(trials.iter().copied(), true);
     let mut columns: Vec<String> = SUMMARY_COLUMNS

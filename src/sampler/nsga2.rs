@@ -39,9 +39,12 @@ pub struct Nsga2Sampler {
     population: usize,
     goals: Vec<Goal>,
     constraints: Vec<Constraint>,
-    /// `settled[g]`: the parents of generation g, once every trial before generation g has
-    /// ended (they can no longer change).
-    settled: Vec<Vec<Member>>,
+    /// The latest generation g whose parents are final (every trial before generation g has
+    /// ended, so they can no longer change), with those parents.
+    settled: Option<(usize, Vec<Member>)>,
+    /// The length of the ended prefix of the history last read: a trial never un-ends, so it
+    /// only grows, and each proposal reads on from it.
+    ended: usize,
 }
 
 /// A trial that can be a parent.
@@ -71,7 +74,8 @@ impl Nsga2Sampler {
             population: population.max(2),
             goals: goals.to_vec(),
             constraints: constraints.to_vec(),
-            settled: Vec::new(),
+            settled: None,
+            ended: 0,
         }
     }
 
@@ -104,29 +108,28 @@ impl Nsga2Sampler {
 
     /// The parents of generation `g` (g >= 1).
     fn parents(&mut self, space: &Space, history: &[TrialRecord], g: usize) -> Vec<Member> {
-        let ended_before = |k: usize| {
-            let end = k * self.population;
-            history.len() >= end
-                && history[..end]
-                    .iter()
-                    .all(|t| matches!(t.state, TrialState::Ended(_)))
+        if self.ended > history.len() {
+            // Not the history read before: a sampler reused on another sweep.
+            (self.ended, self.settled) = (0, None);
+        }
+        while history
+            .get(self.ended)
+            .is_some_and(|t| matches!(t.state, TrialState::Ended(_)))
+        {
+            self.ended += 1;
+        }
+        // Generation 0 has no parents.
+        let (mut k, mut parents) = match &self.settled {
+            Some((k, parents)) if *k <= g => (*k, parents.clone()),
+            _ => (0, Vec::new()),
         };
-        if self.settled.len() > 1 && !ended_before(self.settled.len() - 1) {
-            // Not the history these were settled from: a sampler reused on another sweep.
-            self.settled.clear();
-        }
-        if self.settled.is_empty() {
-            self.settled.push(Vec::new());
-        }
-        let mut k = self.settled.len().min(g + 1) - 1;
-        let mut parents = self.settled[k].clone();
         while k < g {
             let mut pool = parents;
             pool.extend(self.children(space, history, k));
             parents = elite(pool, self.population);
             k += 1;
-            if k == self.settled.len() && ended_before(k) {
-                self.settled.push(parents.clone());
+            if k * self.population <= self.ended {
+                self.settled = Some((k, parents.clone()));
             }
         }
         parents
