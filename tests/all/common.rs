@@ -114,6 +114,15 @@ pub fn leaderboard_by_trial(dir: &Path) -> BTreeMap<String, BTreeMap<String, Str
         .collect()
 }
 
+/// Runs kiln and checks it exits 2 with `fragment` in its message, without a panic.
+pub fn refused(args: &[&str], fragment: &str) {
+    let output = run(args);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(fragment), "{args:?}: {}", text(&output));
+    assert!(!stderr.contains("panicked"), "{}", text(&output));
+}
+
 /// stdout and stderr as text, for assertion messages.
 pub fn text(output: &Output) -> String {
     format!(

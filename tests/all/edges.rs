@@ -1,7 +1,7 @@
 //! The edges of the command line: output nobody reads, names that would leave their folder,
 //! limits that must be refused rather than half-run.
 
-use crate::common::{digits_experiment, kiln, run, sweep, text, write};
+use crate::common::{digits_experiment, kiln, refused, run, sweep, text, write};
 use std::process::{Command, Stdio};
 
 /// Runs `command` with stdout a pipe whose reader is already gone.
@@ -67,15 +67,6 @@ fn a_closed_or_full_stdout_never_panics_and_never_stops_a_sweep() {
         "run > /dev/full: {}",
         text(&full)
     );
-}
-
-/// Runs kiln and checks it exits 2 with `fragment` in its message.
-fn refused(args: &[&str], fragment: &str) {
-    let output = run(args);
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(fragment), "{args:?}: {}", text(&output));
-    assert!(!stderr.contains("panicked"), "{}", text(&output));
 }
 
 #[test]
