@@ -22,6 +22,11 @@
 //! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2 and MOTPE against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
 //!                                           # (needs optuna; KILN_BENCH_SEEDS, default 10)
+//! cargo bench --features wgpu,cuda --bench sweep -- gpu
+//!                                           # the digits CNN and an MLP 64-1024x4-10 on each
+//!                                           # backend whose device computes, against PyTorch
+//!                                           # (CUDA); trials/hour with 1, 2, 4 trials per GPU
+//!                                           # (scripts/gpu-check.sh runs it)
 //! cargo build --release --example custom_objective && cargo bench --bench sweep -- custom
 //!                                           # the custom example, workers = 1, 2 (and more, by
 //!                                           # KILN_BENCH_WORKERS=1,2,4,8) in trials per hour
@@ -96,6 +101,9 @@ fn main() {
     }
     if run("ask") {
         ask();
+    }
+    if wanted.iter().any(|w| w == "gpu") {
+        gpu(dir.path());
     }
     if run("samplers") {
         samplers();
@@ -920,6 +928,120 @@ fn custom(dir: &Path) {
             workers[0]
         );
     }
+}
+
+/// The GPU check's measurements (only when named: it needs a GPU to say much).
+fn gpu(dir: &Path) {
+    let digits = repo("experiments/data/digits.csv");
+    let split = repo("experiments/data/digits_split.csv");
+    let train_rows = std::fs::read_to_string(&split)
+        .unwrap()
+        .lines()
+        .filter(|l| *l == "train")
+        .count() as f64;
+    let cnn = "[model]\nkind = \"cnn\"\nconv_layers = 2\nchannels = 16\nkernel_size = 3\nhidden = 64\nlayers = 1\n[train]\nbatch_size = 64\n";
+    let mlp = "[model]\nhidden = 1024\nlayers = 4\n[train]\nbatch_size = 256\n";
+    let experiment = |model: &str, backend: &str, budget: &str| {
+        format!(
+            "name = \"gpu\"\nseed = 3\n[objective]\nmetric = \"val_accuracy\"\n[budget]\n{budget}\n[data]\npath = \"{}\"\ntarget = \"label\"\ntask = \"classification\"\nimage = [1, 8, 8]\n{model}epochs = 10\noptimizer = \"adamw\"\nlearning_rate = 1e-3\nbackend = \"{backend}\"\n",
+            digits.display()
+        )
+    };
+    let file = dir.join("gpu.toml");
+    let works = |backend: &str| {
+        std::fs::write(&file, experiment(mlp, backend, "trials = 1")).unwrap();
+        let check = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["check", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        check.status.success()
+    };
+    let backends: Vec<&str> = ["flex", "wgpu", "cuda"]
+        .into_iter()
+        .filter(|b| works(b))
+        .collect();
+    println!("gpu: backends that compute here: {}", backends.join(", "));
+    let torch_cuda = |model: &str| -> Option<f64> {
+        let shape: &[&str] = match model {
+            "cnn" => &["--model", "cnn", "--batch-size", "64"],
+            _ => &[
+                "--model",
+                "mlp",
+                "--hidden",
+                "1024",
+                "--layers",
+                "4",
+                "--batch-size",
+                "256",
+            ],
+        };
+        let output = Command::new("python3")
+            .arg(repo("benches/peers/torch_gpu.py"))
+            .args(shape)
+            .args([
+                "--data",
+                digits.to_str().unwrap(),
+                "--split",
+                split.to_str().unwrap(),
+            ])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .skip_while(|w| *w != "train_samples_per_s")
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let results = dir.join("gpu");
+    for (name, model) in [("cnn", cnn), ("mlp", mlp)] {
+        let torch = torch_cuda(name);
+        for backend in &backends {
+            std::fs::write(&file, experiment(model, backend, "trials = 1")).unwrap();
+            kiln_run(&file, &results, 1);
+            // The first epoch compiles kernels on a GPU: the median leaves it out.
+            let (train, _) = epoch_seconds(&results);
+            let rate = train_rows / median(train);
+            let accuracy = best_val_accuracy(&results);
+            let against = torch.map_or("PyTorch CUDA skipped (no CUDA torch)".to_string(), |t| {
+                format!("{:.2}x PyTorch CUDA's {t:.0}", rate / t)
+            });
+            println!(
+                "  {name:<3} on {backend:<4}: {rate:>8.0} samples/s train+eval, val_accuracy {accuracy:.4}; {against}"
+            );
+        }
+    }
+    let Some(gpu) = backends.iter().rev().find(|b| **b != "flex") else {
+        println!("  trials per hour sharing a GPU: skipped (no GPU backend computes here)");
+        return;
+    };
+    let device = if *gpu == "cuda" { "cuda:0" } else { "wgpu" };
+    for per_device in [1, 2, 4] {
+        let budget =
+            format!("trials = 8\ndevices = [\"{device}\"]\ntrials_per_device = {per_device}");
+        let searched = experiment(mlp, gpu, &budget).replace("learning_rate = 1e-3\n", "")
+            + "[space]\nlearning_rate = { log_uniform = [1e-4, 1e-2] }\n";
+        std::fs::write(&file, searched).unwrap();
+        let seconds = kiln_run(&file, &results, per_device);
+        println!(
+            "  MLP, 8 trials x 10 epochs on {device}, {per_device} at once: {seconds:.1} s, {:.0} trials/hour",
+            8.0 * 3600.0 / seconds
+        );
+    }
+}
+
+fn best_val_accuracy(results: &Path) -> f64 {
+    let text = std::fs::read_to_string(results.join("leaderboard.csv")).unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let column = rows
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "val_accuracy")
+        .unwrap();
+    rows.records()
+        .filter_map(|r| r.unwrap().get(column)?.parse::<f64>().ok())
+        .fold(0.0, f64::max)
 }
 
 fn repo(path: &str) -> PathBuf {

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "postgres")]
 use crate::db::Db;
+use crate::device::DeviceName;
 use crate::error::{Context, Error, Result};
 use crate::experiment::SamplerKind;
 use crate::experiment::{self, Experiment};
@@ -10,11 +11,13 @@ use crate::journal::{Event, FileJournal};
 #[cfg(feature = "postgres")]
 use crate::journal::{Journal, PgJournal};
 use crate::layout;
+use crate::names::Named;
 use crate::objective::registry::{Objectives, Prepared};
 use crate::objective::train::BurnObjective;
 use crate::output::pasteable;
 use crate::report::{self, ReportSpec};
-use crate::settings::{SETTINGS, Section};
+use crate::settings::{Backend, SETTINGS, Section};
+use crate::space::ParamValue;
 use crate::state::{SweepState, TrialState};
 use crate::store::Storage;
 use crate::sweep::{self, Execution, SweepOptions};
@@ -522,6 +525,64 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
     }
     if let Some(burn) = &burn {
         print_settings(e, burn);
+    }
+    check_devices(e, burn.as_deref())
+}
+
+/// The GPUs this machine has, and a computation on each device the trainer will use.
+fn check_devices(e: &Experiment, burn: Option<&BurnObjective>) -> Result<u8> {
+    let gpus: Vec<String> = (crate::device::nvidia_gpus().iter().enumerate())
+        .map(|(n, model)| format!("cuda:{n} {model}"))
+        .collect();
+    let built: Vec<&str> = (Backend::ALL.iter())
+        .filter(|b| crate::device::built_with(**b))
+        .map(|b| b.name())
+        .collect();
+    crate::say!(
+        "
+devices"
+    );
+    crate::say!("  backends built in  {}", built.join(", "));
+    crate::say!(
+        "  NVIDIA GPUs        {}",
+        if gpus.is_empty() {
+            "none found".to_string()
+        } else {
+            gpus.join(", ")
+        }
+    );
+    let Some(ParamValue::Str(backend)) = burn.and_then(|b| b.spec().settings.get("backend")) else {
+        return Ok(0);
+    };
+    let Some(backend) = Backend::from_name(backend).filter(|b| b.on_gpu()) else {
+        return Ok(0);
+    };
+    let mut names: Vec<Option<DeviceName>> = Vec::new();
+    for name in e.budget.devices.iter().filter_map(|n| n.parse().ok()) {
+        if !names.contains(&Some(name)) {
+            names.push(Some(name));
+        }
+    }
+    if names.is_empty() {
+        names.push(None);
+    }
+    let mut failed = 0;
+    for name in names {
+        let shown = name.map_or(format!("{} (its first device)", backend.name()), |n| {
+            n.to_string()
+        });
+        match crate::device::probe(backend, name) {
+            Ok(()) => crate::say!("  {shown:<18} computes"),
+            Err(why) => {
+                failed += 1;
+                crate::say!("  {shown:<18} FAILED: {}", why.lines().next().unwrap_or(""));
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Error::runtime(format!(
+            "{failed} device(s) could not compute; a sweep's trials would fail there"
+        )));
     }
     Ok(0)
 }

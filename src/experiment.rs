@@ -7,9 +7,10 @@
 //! `toml_edit` over the same text.
 
 use crate::constraint::Constraint;
+use crate::device::DeviceName;
 use crate::error::{Error, Result};
 use crate::names::Named;
-use crate::settings::{Settings, did_you_mean, hint, quote_list};
+use crate::settings::{Backend, Settings, did_you_mean, hint, quote_list};
 use crate::space::{Condition, Dimension, Distribution, ParamValue, Params, Space};
 use crate::trial::{Direction, Goal};
 use serde::Deserialize;
@@ -308,8 +309,16 @@ struct RawBudget {
     trials: Option<u64>,
     workers: Option<u64>,
     max_time: Option<String>,
-    devices: Option<Vec<String>>,
+    devices: Option<RawDevices>,
     trials_per_device: Option<i64>,
+}
+
+/// `[budget] devices`: names, or "all".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDevices {
+    Names(Vec<String>),
+    Word(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -537,14 +546,12 @@ impl Builder {
             self.conditions_of_settings(&mut space, &raw.train)?;
         }
         let sampler = self.sampler(&raw.sampler)?;
-        let budget = self.budget(&raw.budget, &sampler, &space)?;
+        let gpu = match raw.train.get("backend").and_then(toml::Value::as_str) {
+            Some("wgpu") => Backend::Wgpu,
+            _ => Backend::Cuda,
+        };
+        let budget = self.budget(&raw.budget, &sampler, &space, gpu)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
-        if !budget.devices.is_empty() && objective.kind == "train" {
-            return Err(self.err(
-                &["budget", "devices"],
-                "the built-in trainer trains on the CPU (backends flex and ndarray); `devices` gives each worker process of another objective its device in KILN_DEVICE (a command's script, or your own objective through Trial::device)",
-            ));
-        }
         if matches!(sampler.kind, SamplerKind::Cmaes | SamplerKind::Gp) && objective.is_multi() {
             return Err(self.err(
                 &["sampler", "kind"],
@@ -703,7 +710,14 @@ impl Builder {
             .collect()
     }
 
-    fn budget(&self, raw: &RawBudget, sampler: &SamplerSpec, space: &Space) -> Result<Budget> {
+    /// `[budget]`; `gpu` is the backend whose names `devices = "all"` gives.
+    fn budget(
+        &self,
+        raw: &RawBudget,
+        sampler: &SamplerSpec,
+        space: &Space,
+        gpu: Backend,
+    ) -> Result<Budget> {
         if raw.trials == Some(0) {
             return Err(self.err(&["budget", "trials"], "`trials` must be at least 1"));
         }
@@ -736,7 +750,7 @@ impl Builder {
             (None, Some(g)) => g,
             (None, None) => 20,
         };
-        let devices = self.devices(raw)?;
+        let devices = self.devices(raw, gpu)?;
         let workers = match (raw.workers, devices.len()) {
             (Some(w), capacity) if capacity > 0 && w as usize > capacity => {
                 return Err(self.err(
@@ -758,7 +772,7 @@ impl Builder {
 
     /// `[budget] devices` and `trials_per_device`: the device of each worker slot, every
     /// device once before any twice.
-    fn devices(&self, raw: &RawBudget) -> Result<Vec<String>> {
+    fn devices(&self, raw: &RawBudget, gpu: Backend) -> Result<Vec<String>> {
         let per_device = match raw.trials_per_device {
             Some(n) if n < 1 => {
                 return Err(self.err(
@@ -774,11 +788,25 @@ impl Builder {
             }
             n => n.unwrap_or(1) as usize,
         };
-        let Some(names) = &raw.devices else {
-            return Ok(Vec::new());
+        let at = ["budget", "devices"];
+        let names = match &raw.devices {
+            None => return Ok(Vec::new()),
+            Some(RawDevices::Names(names)) => names.clone(),
+            Some(RawDevices::Word(word)) if word == "all" => {
+                let found = crate::device::nvidia_gpus();
+                if found.is_empty() {
+                    return Err(self.err(&at, "`devices = \"all\"` found no GPU (no NVIDIA driver lists one in /proc/driver/nvidia/gpus): name the devices, e.g. devices = [\"wgpu\"]"));
+                }
+                (0..found.len())
+                    .map(|n| DeviceName::nth(gpu, n).to_string())
+                    .collect()
+            }
+            Some(RawDevices::Word(_)) => {
+                return Err(self.err(&at, "`devices` is a list of names, e.g. [\"cuda:0\", \"cuda:1\"], or \"all\" (every GPU found)"));
+            }
         };
         if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
-            return Err(self.err(&["budget", "devices"], "`devices` names each device a worker process gets, e.g. devices = [\"cuda:0\", \"cuda:1\"]"));
+            return Err(self.err(&at, "`devices` names each device a worker process gets, e.g. devices = [\"cuda:0\", \"cuda:1\"]"));
         }
         Ok((0..per_device)
             .flat_map(|_| names.iter().cloned())

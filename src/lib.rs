@@ -21,6 +21,7 @@ pub mod constraint;
 pub(crate) mod dashboard;
 #[cfg(feature = "postgres")]
 pub(crate) mod db;
+pub mod device;
 pub mod error;
 pub mod experiment;
 pub(crate) mod files;

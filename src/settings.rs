@@ -197,12 +197,23 @@ crate::named! {
 }
 
 crate::named! {
-    /// burn backends that train on the CPU (`[train] backend`).
+    /// burn backends (`[train] backend`).
     pub enum Backend {
-        /// burn's flex backend.
+        /// burn's flex backend (the CPU).
         Flex = "flex",
-        /// The ndarray backend (with the `ndarray` cargo feature).
+        /// The ndarray backend (the CPU; with the `ndarray` cargo feature).
         Ndarray = "ndarray",
+        /// burn's wgpu backend: Vulkan, Metal or DirectX 12 (with the `wgpu` cargo feature).
+        Wgpu = "wgpu",
+        /// burn's CUDA backend (with the `cuda` cargo feature).
+        Cuda = "cuda",
+    }
+}
+
+impl Backend {
+    /// Whether the backend trains on a GPU (so its tensors live in the device's memory).
+    pub fn on_gpu(self) -> bool {
+        matches!(self, Backend::Wgpu | Backend::Cuda)
     }
 }
 
@@ -438,7 +449,7 @@ pub static SETTINGS: &[Spec] = &[
         Train,
         Kind::Name(Backend::NAMES),
         Some(Default::Name("flex")),
-        "CPU backend"
+        "burn backend: flex or ndarray (CPU), wgpu or cuda (GPU, with their cargo features)"
     ),
 ];
 

@@ -94,6 +94,8 @@ enum StopReason {
 #[derive(Default)]
 struct Slot {
     started: bool,
+    /// The worker said it ends (its trial panicked) and has not exited yet.
+    retiring: bool,
     trial: Option<u64>,
     stopped: Option<StopReason>,
     /// The last epoch this run of the trial reported.
@@ -109,6 +111,7 @@ fn check_report(
     report: &Epoch,
     previous: Option<u32>,
     metrics: &[String],
+    tolerance: f64,
 ) -> std::result::Result<bool, String> {
     if let Some(name) = report.metrics.keys().find(|m| !metrics.contains(m)) {
         return Err(format!(
@@ -130,7 +133,7 @@ fn check_report(
     let Some(recorded) = trial.epochs.iter().find(|e| e.epoch == report.epoch) else {
         return Ok(true);
     };
-    let same = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    let same = |a: f64, b: f64| (a - b).abs() <= tolerance * a.abs().max(b.abs());
     let differs = recorded
         .metrics
         .keys()
@@ -316,8 +319,17 @@ impl<'a> Orchestrator<'a> {
                 Ok(PoolEvent::Message(id, FromWorker::Report { trial, report })) => {
                     self.on_report(id, trial, report)?
                 }
-                Ok(PoolEvent::Message(id, FromWorker::Finished { trial, result })) => {
-                    self.on_finished(id, trial, result)?
+                Ok(PoolEvent::Message(
+                    id,
+                    FromWorker::Finished {
+                        trial,
+                        result,
+                        retiring,
+                    },
+                )) => {
+                    self.on_finished(id, trial, result)?;
+                    // No trial goes to a worker that is ending; its exit frees the slot.
+                    self.slots[id].retiring = retiring;
                 }
                 Ok(PoolEvent::Exited(id, why)) => self.on_exited(id, why)?,
                 Err(_) => {}
@@ -360,7 +372,8 @@ impl<'a> Orchestrator<'a> {
             self.next_queue_check = Instant::now() + QUEUE_EVERY;
         }
         while !self.stopping && !self.done && Instant::now() >= self.next_claim {
-            let Some(id) = self.slots.iter().position(|s| s.trial.is_none()) else {
+            let Some(id) = (self.slots.iter()).position(|s| s.trial.is_none() && !s.retiring)
+            else {
                 break;
             };
             let (sampler, exhausted) = (&mut self.sampler, &mut self.exhausted);
@@ -514,6 +527,7 @@ impl<'a> Orchestrator<'a> {
             &report,
             slot.reported,
             &self.prepared.metrics,
+            self.prepared.repeat_tolerance,
         );
         self.slots[id].reported = Some(report.epoch);
         let report_epoch = report.epoch;
@@ -619,6 +633,7 @@ impl<'a> Orchestrator<'a> {
     fn on_exited(&mut self, id: usize, why: String) -> Result<()> {
         let status = self.pool.exit_status(id).unwrap_or(why);
         self.slots[id].started = false;
+        self.slots[id].retiring = false;
         let stopped = self.slots[id].stopped.take();
         if let Some(trial) = self.slots[id].trial
             && !matches!(

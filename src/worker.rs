@@ -56,6 +56,11 @@ pub enum FromWorker {
         trial: u64,
         /// Its summary, or why it failed.
         result: Result<TrialSummary, TrialError>,
+        /// The worker ends after this message: its trial panicked, which leaves burn's device
+        /// (a GPU's memory, its runtime's locks) in a state nothing can vouch for, so the
+        /// next trial gets a fresh worker.
+        #[serde(default)]
+        retiring: bool,
     },
 }
 
@@ -93,22 +98,44 @@ pub fn serve(objective: &dyn Objective, experiment: &Experiment, link: &mut dyn 
             await_decisions: task.await_decisions,
             stop: false,
         };
-        let result = {
+        let ran = {
             let mut trial = Trial::new(task, settings, &mut reporter);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| objective.run(&mut trial)))
-                .unwrap_or_else(|panic| {
-                    Err(TrialError::Failed(format!(
-                        "panicked: {}",
-                        panic_message(&panic)
-                    )))
-                })
         };
+        let retiring = ran.is_err();
+        let result = ran.unwrap_or_else(|panic| Err(TrialError::Failed(panicked(panic.as_ref()))));
         if !link.send(FromWorker::Finished {
             trial: number,
             result,
-        }) {
+            retiring,
+        }) || retiring
+        {
             return;
         }
+    }
+}
+
+/// A trial's failure note for a panic; running out of a device's memory says what to lower.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = crate::device::panic_message(panic);
+    let oom = [
+        "out of device memory",
+        "OutOfMemory",
+        "BufferTooBig",
+        "out of memory",
+    ]
+    .iter()
+    .any(|m| message.contains(m));
+    let device = std::env::var(crate::objective::DEVICE_VARIABLE)
+        .map(|d| format!(" on {d}"))
+        .unwrap_or_default();
+    let first = message.lines().next().unwrap_or_default();
+    if oom {
+        format!(
+            "out of device memory{device}: {first} (lower batch_size or the model's size, or trials_per_device)"
+        )
+    } else {
+        format!("panicked{device}: {message}")
     }
 }
 
@@ -168,14 +195,6 @@ impl Reporter for LinkReporter<'_> {
         }
         self.stop
     }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 /// The worker side of a process worker: JSON lines on stdin and stdout.

@@ -117,7 +117,9 @@ impl<'a> Trial<'a> {
     }
 
     /// The device this trial's worker process was given (`[budget] devices`, e.g. `cuda:1`), if
-    /// the experiment names devices: the objective places its work there.
+    /// the experiment names devices: the objective places its work there. For a burn model,
+    /// parse the name as a [`crate::device::DeviceName`] and ask it for its `device()` (kiln
+    /// built with that backend's feature).
     pub fn device(&self) -> Option<String> {
         std::env::var(DEVICE_VARIABLE).ok()
     }
@@ -299,6 +301,13 @@ impl std::fmt::Display for TrialError {
     }
 }
 
+/// [`Objective::repeat_tolerance`] of a run that repeats itself exactly (f64 printing noise).
+pub const EXACT: f64 = 1e-9;
+
+/// [`Objective::repeat_tolerance`] on a GPU: f32 rounding in a different order, compounded over
+/// an epoch, stays orders of magnitude below this; a differently seeded run does not.
+pub const GPU_ROUNDING: f64 = 1e-4;
+
 /// The environment variable that holds a worker process's device (`[budget] devices`), which
 /// a command objective's script inherits.
 pub const DEVICE_VARIABLE: &str = "KILN_DEVICE";
@@ -337,6 +346,15 @@ pub trait Objective: Send + Sync {
     /// starts, and a sweep continues (resume, another worker) only on the same data.
     fn data_fingerprint(&self) -> Option<String> {
         None
+    }
+
+    /// How far, relative, an epoch that a resumed trial trains again may be from what the
+    /// journal holds before the two count as different runs (and the trial fails rather than
+    /// splice them). Exact by default: seeded training on the CPU repeats itself bit for bit.
+    /// On a GPU, kernels whose floating-point order varies from run to run differ in the
+    /// last digits.
+    fn repeat_tolerance(&self) -> f64 {
+        EXACT
     }
 
     /// The fixed settings a trial reads besides its parameters ([`Trial::float`] and the

@@ -27,6 +27,8 @@ pub struct Prepared {
     pub max_epochs: Option<u32>,
     /// A fingerprint of the objective's data, when it has some.
     pub data: Option<String>,
+    /// How far a repeated epoch's metrics may be from the journal's, relative.
+    pub repeat_tolerance: f64,
 }
 
 impl Default for Objectives {
@@ -154,6 +156,7 @@ pub fn prepare(experiment: &Experiment, objective: Arc<dyn Objective>) -> Result
     crate::pruner::check(experiment, max_epochs)?;
     Ok(Prepared {
         data: objective.data_fingerprint(),
+        repeat_tolerance: objective.repeat_tolerance(),
         objective,
         metrics,
         max_epochs,

@@ -5,7 +5,8 @@
 use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::objective::{Objective, Trial, TrialError, TrialSummary};
-use crate::settings::Settings;
+use crate::settings::{Backend, Settings};
+use crate::space::ParamValue;
 use crate::train::data::Dataset;
 use crate::train::metric_names;
 use crate::train::spec::TrainSpec;
@@ -65,6 +66,16 @@ impl Objective for BurnObjective {
 
     fn max_epochs(&self, experiment: &Experiment) -> Result<Option<u32>> {
         Ok(Some(self.spec.max_epochs(experiment)))
+    }
+
+    fn repeat_tolerance(&self) -> f64 {
+        let on_gpu = (self.spec.possible_values(&self.experiment, "backend").iter())
+            .any(|b| matches!(b, ParamValue::Str(b) if Backend::from_name(b).is_some_and(Backend::on_gpu)));
+        if on_gpu {
+            crate::objective::GPU_ROUNDING
+        } else {
+            crate::objective::EXACT
+        }
     }
 
     fn settings(&self, _experiment: &Experiment) -> Settings {

@@ -2,11 +2,12 @@
 //! which `[space]` keys it can search. The experiment parser checks only the common sections;
 //! [`TrainSpec::parse`] checks these, with the same file:line:col errors.
 
+use crate::device::{self, DeviceName};
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, scalar};
 use crate::names::Named;
-use crate::settings::Loss;
 use crate::settings::{self, Kind, Section, Settings, hint, quote_list};
+use crate::settings::{Backend, Loss};
 use crate::space::{Distribution, ParamValue};
 use crate::trial::Direction;
 use serde::Deserialize;
@@ -510,6 +511,58 @@ impl SpecBuilder<'_> {
                 vec!["model", "kernel_size"]
             };
             return Err(self.err(&path, format!("`kernel_size` {even} is even; the CNN pads to keep the image size, which needs an odd kernel (3, 5, ...)")));
+        }
+        self.check_backend(spec)
+    }
+
+    /// `[budget] devices` belong to the one backend the file names, and every backend the
+    /// sweep may use is built in.
+    fn check_backend(&self, spec: &TrainSpec) -> Result<()> {
+        let experiment = self.experiment;
+        let searched = experiment.space.names().any(|n| n == "backend");
+        let backends: Vec<Backend> = (spec.possible_values(experiment, "backend").iter())
+            .filter_map(|v| match v {
+                ParamValue::Str(name) => Backend::from_name(name),
+                _ => None,
+            })
+            .collect();
+        if !experiment.budget.devices.is_empty() {
+            self.check_devices(&backends, searched)?;
+        }
+        match backends.iter().find(|b| !device::built_with(**b)) {
+            Some(missing) => Err(self.err(
+                if searched {
+                    &["space", "backend"]
+                } else {
+                    &["train", "backend"]
+                },
+                format!(
+                    "backend `{0}` needs kiln built with its feature: cargo build --release --features {0}",
+                    missing.name()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn check_devices(&self, backends: &[Backend], searched: bool) -> Result<()> {
+        let at = ["budget", "devices"];
+        let backend = match backends {
+            [b] if b.on_gpu() && !searched => *b,
+            _ => return Err(self.err(&at, "`devices` are GPUs: set `[train] backend = \"cuda\"` or `\"wgpu\"` (one backend, not searched)")),
+        };
+        for name in &self.experiment.budget.devices {
+            let device: DeviceName = name.parse().map_err(|e: String| self.err(&at, e))?;
+            if device.backend() != backend {
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "device `{device}` belongs to the `{}` backend, and [train] backend is `{}`",
+                        device.backend().name(),
+                        backend.name()
+                    ),
+                ));
+            }
         }
         Ok(())
     }

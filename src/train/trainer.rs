@@ -4,6 +4,7 @@
 use super::data::{Dataset, Split};
 use super::model::{Architecture, DropoutMasks, Network};
 use crate::checkpoint::{self, Slots, TrainingState};
+use crate::device::{DeviceName, burn_device};
 use crate::files::write_atomic;
 use crate::objective::{Decision, Trial, TrialError, TrialSummary};
 use crate::rng::{Stream, stream};
@@ -16,7 +17,9 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
+};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -218,6 +221,15 @@ impl TrainConfig {
                 .with_weight_decay(decay)
                 .with_grad_clipping(clipping)
                 .init(),
+            // The fused update runs on the host: on a GPU, burn's AdamW keeps the weights
+            // where they are. Both keep `AdamWState`, so a checkpoint suits either.
+            Optimizer::AdamW if self.backend.on_gpu() => AdamWConfig::new()
+                .with_beta_1(self.betas.0 as f32)
+                .with_beta_2(self.betas.1 as f32)
+                .with_epsilon(self.epsilon as f32)
+                .with_weight_decay(self.weight_decay as f32)
+                .with_grad_clipping(clipping)
+                .init(),
             Optimizer::AdamW => {
                 let optimizer = ModuleOptimizer::from(super::adamw::FusedAdamW {
                     beta_1: self.betas.0 as f32,
@@ -231,21 +243,6 @@ impl TrainConfig {
                 }
             }
         }
-    }
-}
-
-/// The training device of a backend.
-pub fn device(backend: Backend) -> Result<Device, String> {
-    match backend {
-        #[cfg(feature = "ndarray")]
-        Backend::Ndarray => {
-            #[allow(deprecated)]
-            let device = Device::ndarray();
-            Ok(device)
-        }
-        #[cfg(not(feature = "ndarray"))]
-        Backend::Ndarray => Err("this kiln was built without the `ndarray` feature".into()),
-        Backend::Flex => Ok(Device::flex()),
     }
 }
 
@@ -320,7 +317,10 @@ impl<'s> Run<'s> {
         setup: &'s TrainSetup<'s>,
     ) -> Result<(Run<'s>, Network), TrialError> {
         let (config, data) = (&setup.config, setup.data);
-        let device = device(config.backend)?.autodiff();
+        let assigned = (trial.device())
+            .map(|name| name.parse::<DeviceName>())
+            .transpose()?;
+        let device = burn_device(config.backend, assigned)?.autodiff();
         let dir = trial.dir().to_path_buf();
         std::fs::create_dir_all(&dir)
             .map_err(|e| TrialError::io(format!("cannot create {}", dir.display()), &e))?;
@@ -411,7 +411,8 @@ impl<'s> Run<'s> {
             p: config.dropout,
             rng: &mut dropout_rng,
         };
-        let mut loss_sum = 0.0f64;
+        // Read back once per epoch: on a GPU, reading each batch's loss would wait for it.
+        let mut losses: Vec<Tensor<1>> = Vec::with_capacity(order.len() / config.batch_size + 1);
         let mut batch_x: Vec<f32> = Vec::with_capacity(config.batch_size * inputs);
         let mut batch_categories: Vec<i64> = Vec::new();
         for rows in order.chunks(config.batch_size) {
@@ -438,15 +439,18 @@ impl<'s> Run<'s> {
             if config.l1 > 0.0 {
                 loss = loss + model.l1_norm().mul_scalar(config.l1);
             }
-            let loss_value: f32 = loss.clone().into_scalar();
-            if !loss_value.is_finite() {
-                return Err(
-                    format!("diverged at epoch {epoch} (training loss {loss_value})").into(),
-                );
-            }
-            loss_sum += loss_value as f64 * rows.len() as f64;
+            losses.push(loss.clone().detach());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = self.optimizer.step(lr, model, grads);
+        }
+        let mut loss_sum = 0.0f64;
+        let values = Tensor::cat(losses, 0).into_data();
+        let values = values.iter::<f32>();
+        for (loss, rows) in values.zip(order.chunks(config.batch_size)) {
+            if !loss.is_finite() {
+                return Err(format!("diverged at epoch {epoch} (training loss {loss})").into());
+            }
+            loss_sum += loss as f64 * rows.len() as f64;
         }
         Ok((model, loss_sum))
     }

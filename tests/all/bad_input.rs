@@ -2,6 +2,7 @@
 //! malformed files gets exit code 2 and one clear message naming the file and line.
 
 use crate::common::{data, run, text, write};
+use std::path::Path;
 
 /// A valid experiment that each case breaks in one way.
 fn base() -> String {
@@ -38,7 +39,34 @@ learning_rate = {{ log_uniform = [1e-4, 1e-1] }}
 }
 
 /// (what is wrong, the file, a fragment the message must contain, the line it must name)
-fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Option<usize>)> {
+fn cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<usize>)> {
+    let mut cases = general_cases(dir);
+    let b = base();
+    let with = |from: &str, to: &str| {
+        assert!(b.contains(from), "{from}");
+        b.replacen(from, to, 1)
+    };
+    if !cfg!(feature = "cuda") {
+        cases.push((
+            "a backend this kiln was built without",
+            with("optimizer = \"adamw\"", "optimizer = \"adamw\"\nbackend = \"cuda\""),
+            "backend `cuda` needs kiln built with its feature: cargo build --release --features cuda",
+            Some(24),
+        ));
+    }
+    if !Path::new("/proc/driver/nvidia/gpus").exists() {
+        cases.push((
+            "all the devices of a machine without a GPU",
+            with("workers = 1", "workers = 1\ndevices = \"all\""),
+            "`devices = \"all\"` found no GPU",
+            Some(11),
+        ));
+    }
+    cases
+}
+
+/// The cases whose answer does not depend on the build or the machine.
+fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<usize>)> {
     let b = base();
     let with = |from: &str, to: &str| {
         assert!(b.contains(from), "{from}");
@@ -535,9 +563,29 @@ fn cases(dir: &std::path::Path) -> Vec<(&'static str, String, &'static str, Opti
             Some(29),
         ),
         (
-            "devices for the built-in trainer",
+            "devices for a CPU backend",
             with("workers = 1", "workers = 1\ndevices = [\"cuda:0\"]"),
-            "the built-in trainer trains on the CPU",
+            "`devices` are GPUs: set `[train] backend",
+            Some(11),
+        ),
+        (
+            "a device name the trainer does not know",
+            with("workers = 1", "workers = 1\ndevices = [\"gpu0\"]")
+                .replace("optimizer = \"adamw\"", "optimizer = \"adamw\"\nbackend = \"wgpu\""),
+            "`gpu0` is not a device name; the trainer takes `cuda:N`, `wgpu`",
+            Some(11),
+        ),
+        (
+            "a device of another backend",
+            with("workers = 1", "workers = 1\ndevices = [\"wgpu\", \"cuda:1\"]")
+                .replace("optimizer = \"adamw\"", "optimizer = \"adamw\"\nbackend = \"wgpu\""),
+            "device `cuda:1` belongs to the `cuda` backend, and [train] backend is `wgpu`",
+            Some(11),
+        ),
+        (
+            "devices that are neither names nor all",
+            with("workers = 1", "workers = 1\ndevices = \"every\""),
+            "or \"all\" (every GPU found)",
             Some(11),
         ),
         (

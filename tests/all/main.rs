@@ -10,6 +10,8 @@ mod dashboard;
 mod deterministic;
 mod edges;
 mod golden;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod pareto;
 #[cfg(feature = "postgres")]
 mod postgres;
