@@ -248,14 +248,7 @@ fn ask() {
 /// pruner) with TPE instead of random, KILN_BENCH_WORKERS workers (default 2), as usual and deterministic with lags
 /// 4 and 1; the best accuracy of each, to see what the lag costs in search.
 fn deterministic(dir: &Path) {
-    let text = std::fs::read_to_string(repo("experiments/digits.toml")).unwrap();
-    let base = text.replace(
-        "path = \"data/digits.csv\"",
-        &format!(
-            "path = \"{}\"",
-            repo("experiments/data/digits.csv").display()
-        ),
-    );
+    let base = shipped_digits();
     let workers: usize = std::env::var("KILN_BENCH_WORKERS")
         .ok()
         .and_then(|w| w.parse().ok())
@@ -277,10 +270,7 @@ fn deterministic(dir: &Path) {
         std::fs::write(&file, base.replacen(random, &sampler, 1)).unwrap();
         let results = dir.join(format!("det-{}", label.len()));
         let wall = kiln_run(&file, &results, workers);
-        let state = SweepState::replay(&FileJournal::read(&results.join("journal.jsonl")).unwrap());
-        let best = state
-            .best("val_accuracy", kiln::trial::Direction::Maximize)
-            .map_or(0.0, |b| b.1);
+        let best = best_val_accuracy(&sweep_state(&results));
         let ratio = wall / *first.get_or_insert(wall);
         println!("  {label:<22} {wall:>6.1} s ({ratio:.2}x), best val_accuracy {best:.4}");
     }
@@ -1002,7 +992,7 @@ fn gpu(dir: &Path) {
             // The first epoch compiles kernels on a GPU: the median leaves it out.
             let (train, _) = epoch_seconds(&results);
             let rate = train_rows / median(train);
-            let accuracy = best_val_accuracy(&results);
+            let accuracy = best_val_accuracy(&sweep_state(&results));
             let against = torch.map_or("PyTorch CUDA skipped (no CUDA torch)".to_string(), |t| {
                 format!("{:.2}x PyTorch CUDA's {t:.0}", rate / t)
             });
@@ -1030,18 +1020,28 @@ fn gpu(dir: &Path) {
     }
 }
 
-fn best_val_accuracy(results: &Path) -> f64 {
-    let text = std::fs::read_to_string(results.join("leaderboard.csv")).unwrap();
-    let mut rows = csv::Reader::from_reader(text.as_bytes());
-    let column = rows
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|h| h == "val_accuracy")
-        .unwrap();
-    rows.records()
-        .filter_map(|r| r.unwrap().get(column)?.parse::<f64>().ok())
-        .fold(0.0, f64::max)
+/// The best val_accuracy of a sweep's trials (0 without one).
+fn best_val_accuracy(state: &SweepState) -> f64 {
+    state
+        .best("val_accuracy", kiln::trial::Direction::Maximize)
+        .map_or(0.0, |b| b.1)
+}
+
+/// The sweep in results folder `results`, replayed from its journal.
+fn sweep_state(results: &Path) -> SweepState {
+    SweepState::replay(&FileJournal::read(&results.join("journal.jsonl")).unwrap())
+}
+
+/// `experiments/digits.toml` as shipped, its data path made absolute.
+fn shipped_digits() -> String {
+    let text = std::fs::read_to_string(repo("experiments/digits.toml")).unwrap();
+    text.replace(
+        "path = \"data/digits.csv\"",
+        &format!(
+            "path = \"{}\"",
+            repo("experiments/data/digits.csv").display()
+        ),
+    )
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -1611,14 +1611,7 @@ fn overhead(dir: &Path) {
 /// `experiments/digits.toml` as shipped (no pruning) and with ASHA: best val_accuracy and the
 /// epochs trained in all.
 fn asha(dir: &Path) {
-    let text = std::fs::read_to_string(repo("experiments/digits.toml")).unwrap();
-    let base = text.replace(
-        "path = \"data/digits.csv\"",
-        &format!(
-            "path = \"{}\"",
-            repo("experiments/data/digits.csv").display()
-        ),
-    );
+    let base = shipped_digits();
     println!("asha: experiments/digits.toml (40 trials, up to 30 epochs, patience 5), 2 workers");
     for (label, pruner) in [
         ("no pruning", "kind = \"none\""),
@@ -1635,10 +1628,8 @@ fn asha(dir: &Path) {
         .unwrap();
         let results = dir.join(format!("digits-{}", label.replace(' ', "-")));
         let wall = kiln_run(&file, &results, 2);
-        let state = SweepState::replay(&FileJournal::read(&results.join("journal.jsonl")).unwrap());
-        let best = state
-            .best("val_accuracy", kiln::trial::Direction::Maximize)
-            .map_or(0.0, |b| b.1);
+        let state = sweep_state(&results);
+        let best = best_val_accuracy(&state);
         let epochs: usize = state.trials.iter().map(|t| t.epochs.len()).sum();
         let pruned = state.count(kiln::state::TrialState::Ended(EndState::Pruned));
         println!(

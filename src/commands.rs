@@ -538,10 +538,7 @@ fn check_devices(e: &Experiment, burn: Option<&BurnObjective>) -> Result<u8> {
         .filter(|b| crate::device::built_with(**b))
         .map(|b| b.name())
         .collect();
-    crate::say!(
-        "
-devices"
-    );
+    crate::say!("\ndevices");
     crate::say!("  backends built in  {}", built.join(", "));
     crate::say!(
         "  NVIDIA GPUs        {}",

@@ -546,10 +546,11 @@ impl Builder {
             self.conditions_of_settings(&mut space, &raw.train)?;
         }
         let sampler = self.sampler(&raw.sampler)?;
-        let gpu = match raw.train.get("backend").and_then(toml::Value::as_str) {
-            Some("wgpu") => Backend::Wgpu,
-            _ => Backend::Cuda,
-        };
+        // Without a GPU backend in [train] (the trainer checks that later), "all" means CUDA.
+        let gpu = (raw.train.get("backend").and_then(toml::Value::as_str))
+            .and_then(Backend::from_name)
+            .filter(|b| b.on_gpu())
+            .unwrap_or(Backend::Cuda);
         let budget = self.budget(&raw.budget, &sampler, &space, gpu)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
         if matches!(sampler.kind, SamplerKind::Cmaes | SamplerKind::Gp) && objective.is_multi() {

@@ -5,8 +5,7 @@
 use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::objective::{Objective, Trial, TrialError, TrialSummary};
-use crate::settings::{Backend, Settings};
-use crate::space::ParamValue;
+use crate::settings::Settings;
 use crate::train::data::Dataset;
 use crate::train::metric_names;
 use crate::train::spec::TrainSpec;
@@ -69,9 +68,8 @@ impl Objective for BurnObjective {
     }
 
     fn repeat_tolerance(&self) -> f64 {
-        let on_gpu = (self.spec.possible_values(&self.experiment, "backend").iter())
-            .any(|b| matches!(b, ParamValue::Str(b) if Backend::from_name(b).is_some_and(Backend::on_gpu)));
-        if on_gpu {
+        let backends = self.spec.backends(&self.experiment);
+        if backends.iter().any(|b| b.on_gpu()) {
             crate::objective::GPU_ROUNDING
         } else {
             crate::objective::EXACT

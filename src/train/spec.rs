@@ -204,6 +204,16 @@ impl TrainSpec {
         }
     }
 
+    /// Every backend a trial of this sweep may train on: the fixed one, or those searched.
+    pub fn backends(&self, experiment: &Experiment) -> Vec<Backend> {
+        (self.possible_values(experiment, "backend").iter())
+            .filter_map(|v| match v {
+                ParamValue::Str(name) => Backend::from_name(name),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The most epochs a trial trains.
     pub fn max_epochs(&self, experiment: &Experiment) -> u32 {
         self.possible_values(experiment, "epochs")
@@ -520,12 +530,7 @@ impl SpecBuilder<'_> {
     fn check_backend(&self, spec: &TrainSpec) -> Result<()> {
         let experiment = self.experiment;
         let searched = experiment.space.names().any(|n| n == "backend");
-        let backends: Vec<Backend> = (spec.possible_values(experiment, "backend").iter())
-            .filter_map(|v| match v {
-                ParamValue::Str(name) => Backend::from_name(name),
-                _ => None,
-            })
-            .collect();
+        let backends = spec.backends(experiment);
         if !experiment.budget.devices.is_empty() {
             self.check_devices(&backends, searched)?;
         }
