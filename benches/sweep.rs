@@ -13,6 +13,9 @@
 //! cargo bench --bench sweep -- scale      # whole `kiln run` of 1,000 to 100,000 no-op trials
 //! cargo bench --bench sweep -- parse      # parsing an experiment of 500 and 5,000 dimensions
 //! cargo bench --bench sweep -- command    # a script as command trials against running it directly
+//! cargo bench --bench sweep -- torch      # examples/python/digits_torch.toml, warm and cold, 1 and
+//!                                           # 2 workers, against Optuna + PyTorch in-process
+//!                                           # (needs torch optuna)
 //! cargo bench --bench sweep -- dashboard  # `kiln dashboard` on 10,000 trials: memory, CPU, latency
 //! cargo bench --bench sweep -- conditional # TPE with and without conditions on a branched problem
 //! cargo bench --bench sweep -- deterministic # TPE on digits, deterministic (lag 1, 4) or not
@@ -83,6 +86,9 @@ fn main() {
     }
     if run("command") {
         command(dir.path());
+    }
+    if run("torch") {
+        torch(dir.path());
     }
     if run("custom") {
         custom(dir.path());
@@ -822,57 +828,205 @@ fn parse(dir: &Path) {
     );
 }
 
-/// What running a script as kiln's command trials costs, against running it directly: the
-/// stdlib example, 20 epochs, one trial at a time.
+/// What running a script as kiln's command trials costs: the stdlib example, 20 epochs, one
+/// trial at a time, as kiln's trials warm (the default) and cold (`warm = false`), against
+/// running it in one Python process (the script's `main` called per trial: what an in-process
+/// peer pays) and as a fresh `python3` per trial.
 fn command(dir: &Path) {
     let script = repo("examples/python/sine_stdlib.py");
     let epochs = "20";
+    let trial_env = |command: &mut Command, trial: u64, folder: &Path| {
+        command
+            .env("KILN_TRIAL", trial.to_string())
+            .env("KILN_SEED", (trial * 7919).to_string())
+            .env("KILN_PARAMS", r#"{"learning_rate": 0.01, "momentum": 0.5}"#)
+            .env("KILN_TRIAL_DIR", folder)
+            .env("KILN_RESUME_EPOCH", "0");
+    };
+    let fresh_folder = |name: String| {
+        let folder = dir.join(name);
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        folder
+    };
     let direct = |n: u64| {
         let started = Instant::now();
         for trial in 0..n {
-            let folder = dir.join(format!("direct-{trial}"));
-            let _ = std::fs::remove_dir_all(&folder);
-            std::fs::create_dir_all(&folder).unwrap();
-            let output = Command::new("python3")
-                .arg(&script)
-                .args(["--epochs", epochs])
-                .env("KILN_TRIAL", trial.to_string())
-                .env("KILN_SEED", (trial * 7919).to_string())
-                .env("KILN_PARAMS", r#"{"learning_rate": 0.01, "momentum": 0.5}"#)
-                .env("KILN_TRIAL_DIR", &folder)
-                .env("KILN_RESUME_EPOCH", "0")
-                .output()
-                .unwrap();
-            assert!(output.status.success());
+            let folder = fresh_folder(format!("direct-{trial}"));
+            let mut command = Command::new("python3");
+            command.arg(&script).args(["--epochs", epochs]);
+            trial_env(&mut command, trial, &folder);
+            assert!(command.output().unwrap().status.success());
         }
         started.elapsed().as_secs_f64()
     };
+    let in_process = |n: u64| {
+        let folder = fresh_folder("in-process".into());
+        let code = format!(
+            "import os, runpy, sys\nsys.argv = [{script:?}, '--epochs', '{epochs}']\nfor t in range({n}):\n    d = os.path.join({folder:?}, str(t)); os.makedirs(d)\n    os.environ.update(KILN_TRIAL=str(t), KILN_SEED=str(t * 7919), KILN_TRIAL_DIR=d)\n    runpy.run_path({script:?}, run_name='__main__')\n",
+            script = script.display().to_string(),
+            folder = folder.display().to_string(),
+        );
+        let mut command = Command::new("python3");
+        command.args(["-c", &code]);
+        trial_env(&mut command, 0, &folder);
+        let started = Instant::now();
+        assert!(command.output().unwrap().status.success());
+        started.elapsed().as_secs_f64()
+    };
     println!(
-        "command: the stdlib example script ({epochs} epochs), one trial at a time, ms per trial"
+        "command: the stdlib example script ({epochs} epochs), one trial at a time, ms per trial, {}",
+        cpu_model()
     );
     for n in [10u64, 100] {
-        let file = dir.join(format!("command-{n}.toml"));
-        std::fs::write(
-            &file,
-            format!(
-                "name = \"c\"\n[objective]\ncommand = [\"python3\", \"{}\", \"--epochs\", \"{epochs}\"]\nmetrics = [\"train_loss\", \"val_loss\"]\nmetric = \"val_loss\"\n[budget]\ntrials = {n}\nworkers = 1\n[space]\nlearning_rate = {{ log_uniform = [1e-3, 1e-1] }}\nmomentum = {{ uniform = [0.0, 0.9] }}\n",
-                script.display()
-            ),
-        )
-        .unwrap();
+        let experiment = |warm: bool| {
+            let file = dir.join(format!("command-{n}-{warm}.toml"));
+            std::fs::write(
+                &file,
+                format!(
+                    "name = \"c\"\n[objective]\ncommand = [\"python3\", \"{}\", \"--epochs\", \"{epochs}\"]\nwarm = {warm}\nmetrics = [\"train_loss\", \"val_loss\"]\nmetric = \"val_loss\"\n[budget]\ntrials = {n}\nworkers = 1\n[space]\nlearning_rate = {{ log_uniform = [1e-3, 1e-1] }}\nmomentum = {{ uniform = [0.0, 0.9] }}\n",
+                    script.display()
+                ),
+            )
+            .unwrap();
+            file
+        };
+        let (warm, cold) = (experiment(true), experiment(false));
         let results = dir.join(format!("command-{n}"));
-        // Alternate to spread the machine's noise over both; keep the best of each.
-        let (mut alone, mut kiln) = (f64::MAX, f64::MAX);
+        // Alternate to spread the machine's noise over all; keep the best of each.
+        let per_trial = |seconds: f64| seconds * 1e3 / n as f64;
+        let mut best = [f64::MAX; 4];
         for _ in 0..3 {
-            alone = alone.min(direct(n) * 1e3 / n as f64);
-            kiln = kiln.min(kiln_run(&file, &results, 1) * 1e3 / n as f64);
+            best[0] = best[0].min(per_trial(in_process(n)));
+            best[1] = best[1].min(per_trial(kiln_run(&warm, &results, 1)));
+            best[2] = best[2].min(per_trial(direct(n)));
+            best[3] = best[3].min(per_trial(kiln_run(&cold, &results, 1)));
         }
+        let [inside, warm, alone, cold] = best;
         println!(
-            "  {n} trials: python3 directly {alone:.1} ms, as kiln trials {kiln:.1} ms: {:+.1} ms per trial ({:.2}x)",
-            kiln - alone,
-            kiln / alone
+            "  {n} trials: in one python3 {inside:.1} ms, kiln warm {warm:.1} ms ({:+.1} ms per trial); a python3 per trial {alone:.1} ms, kiln cold {cold:.1} ms ({:+.1} ms)",
+            warm - inside,
+            cold - alone,
         );
     }
+}
+
+/// examples/python/digits_torch.toml (20 trials of 20 epochs, TPE, median pruner) as kiln's
+/// command trials, warm (the default) and cold (`warm = false`), with 1 and 2 workers, beside
+/// benches/peers/optuna_digits_torch.py (the same training functions, space, trials and pruning,
+/// in-process on Optuna's threads), each in the same run. Wall seconds of each whole process, the
+/// epochs trained, the best val_accuracy; and a trial's start cost from kiln's side (trial start
+/// to first report, less one epoch: the second epoch's time), for a worker's first trial and later
+/// ones. Skipped without torch and optuna.
+fn torch(dir: &Path) {
+    let peer = repo("benches/peers/optuna_digits_torch.py");
+    let has = |m: &str| {
+        Command::new("python3")
+            .args(["-c", &format!("import {m}")])
+            .output()
+    };
+    if !["torch", "optuna"]
+        .iter()
+        .all(|m| has(m).is_ok_and(|o| o.status.success()))
+    {
+        println!("torch: skipped (pip install torch optuna)");
+        return;
+    }
+    let shipped = std::fs::read_to_string(repo("examples/python/digits_torch.toml")).unwrap();
+    let script = repo("examples/python/digits_torch.py");
+    let experiment = shipped.replace(
+        "\"digits_torch.py\"",
+        &format!("{:?}", script.display().to_string()),
+    );
+    println!(
+        "torch: {} trials, {}; wall seconds of each whole process",
+        20,
+        cpu_model()
+    );
+    for workers in [2usize, 1] {
+        for warm in [true, false] {
+            let file = dir.join(format!("torch-{warm}.toml"));
+            let text = experiment.replace("grace = ", &format!("warm = {warm}\ngrace = "));
+            std::fs::write(&file, text).unwrap();
+            let results = dir.join(format!("torch-{warm}-{workers}"));
+            let wall = kiln_run(&file, &results, workers);
+            let state = sweep_state(&results);
+            let (first, later) = start_costs(&results, workers);
+            println!(
+                "  kiln {} {workers} worker(s): {wall:.1} s, {} epochs, best val_accuracy {:.4}; start cost: first trial of a worker {:.0} ms, later trials {:.0} ms (medians)",
+                if warm { "warm" } else { "cold" },
+                state.trials.iter().map(|t| t.epochs.len()).sum::<usize>(),
+                best_val_accuracy(&state),
+                first * 1e3,
+                later * 1e3,
+            );
+        }
+        let started = Instant::now();
+        let output = Command::new("python3")
+            .arg(&peer)
+            .args([
+                "--trials",
+                "20",
+                "--epochs",
+                "20",
+                "--jobs",
+                &workers.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let wall = started.elapsed().as_secs_f64();
+        let line: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+        println!(
+            "  optuna + pytorch in-process, {workers} job(s): {wall:.1} s ({:.1} s in study.optimize), {} epochs, best val_accuracy {:.4}",
+            line["optimize_s"].as_f64().unwrap_or(f64::NAN),
+            line["epochs"],
+            line["best"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+}
+
+/// Medians of a trial's start cost (first report less one epoch's time, from curves.csv), over
+/// the first `workers` trials (each a worker's first: they start at once) and over the rest.
+fn start_costs(results: &Path, workers: usize) -> (f64, f64) {
+    let text = std::fs::read_to_string(results.join("curves.csv")).unwrap();
+    let mut elapsed: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+    for line in text.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (trial, time) = (cells[0].parse().unwrap(), cells[2].parse().unwrap());
+        elapsed.entry(trial).or_default().push(time);
+    }
+    let cost = |times: &Vec<f64>| match times.as_slice() {
+        [first, second, ..] => Some(first - (second - first)),
+        _ => None,
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let first = elapsed
+        .iter()
+        .take(workers)
+        .filter_map(|(_, t)| cost(t))
+        .collect();
+    let later = elapsed
+        .iter()
+        .skip(workers)
+        .filter_map(|(_, t)| cost(t))
+        .collect();
+    (median(first), median(later))
+}
+
+/// The CPU's model name, as /proc/cpuinfo gives it.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// The custom example (a program built on kiln's command line) with more worker processes:

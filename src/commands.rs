@@ -486,6 +486,9 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
                 .map(|(k, v)| format!("{k} = {v}"))
                 .collect();
             crate::say!("objective  {} ({})", e.objective.kind, options.join(", "));
+            if let Some(line) = prepared.objective.describe() {
+                crate::say!("           {line}");
+            }
         }
     }
     let goals: Vec<String> = e

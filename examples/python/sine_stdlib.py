@@ -8,7 +8,8 @@ whole protocol of `[objective] command` (README: "Any framework's training scrip
   epoch's report, so a kill at any moment leaves a whole checkpoint;
 - on start, the newest checkpoint no newer than KILN_RESUME_EPOCH (a newer one was saved but
   its report never reached kiln's journal);
-- one `kiln-report {...}` line per epoch on stdout; everything else goes to the trial's log.
+- one `kiln-report {...}` line per epoch on stdout (a plain print: kiln runs Python unbuffered);
+  everything else goes to the trial's log.
 
 Run it as a sweep with examples/python/sine_stdlib.toml.
 """
@@ -72,7 +73,7 @@ def main():
     if state is None:
         init = random.Random(seed)
         state = {"epoch": 0, "w": [init.gauss(0, 0.1) for _ in range(degree + 1)], "v": [0.0] * (degree + 1)}
-    print(f"trial {os.environ['KILN_TRIAL']}: starting after epoch {state['epoch']}", flush=True)
+    print(f"trial {os.environ['KILN_TRIAL']}: starting after epoch {state['epoch']}")
 
     w, v = state["w"], state["v"]
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
@@ -88,7 +89,7 @@ def main():
         time.sleep(args.sleep)
         save_checkpoint(folder, {"epoch": epoch, "w": w, "v": v})
         report = {"epoch": epoch, "train_loss": mse(w, train, degree), "val_loss": mse(w, val, degree)}
-        print("kiln-report " + json.dumps(report), flush=True)
+        print("kiln-report " + json.dumps(report))
 
 
 if __name__ == "__main__":

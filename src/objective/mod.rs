@@ -363,6 +363,11 @@ pub trait Objective: Send + Sync {
         experiment.option_settings()
     }
 
+    /// A line `kiln check` prints about how trials will run, when there is something to say.
+    fn describe(&self) -> Option<String> {
+        None
+    }
+
     /// Runs one trial to its end: reports each epoch and stops when told to. An `Err` (or a
     /// panic) fails the trial with that message and the sweep goes on, except a
     /// [`TrialError::Storage`], which stops the sweep and leaves the trial to resume.

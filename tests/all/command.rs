@@ -101,6 +101,13 @@ if trial == 4:
 if trial == 5:
     print("kiln-report {not json", flush=True)
     time.sleep(60)
+if trial == 6:
+    report(1, loss=0.5)
+    import ctypes
+    ctypes.string_at(0)
+if trial == 7:
+    report(1, loss=0.5)
+    os._exit(3)
 for epoch in range(1, 4):
     report(epoch, loss=1.0 / epoch)
 "#;
@@ -112,7 +119,7 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
     let file = write(
         dir.path(),
         "q.toml",
-        "name = \"q\"\n[objective]\ncommand = [\"python3\", \"quirks.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\ntimeout = \"3s\"\ngrace = \"1s\"\n[budget]\ntrials = 6\nworkers = 2\n[space]\nx = { uniform = [0.0, 1.0] }\n",
+        "name = \"q\"\n[objective]\ncommand = [\"python3\", \"quirks.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\ntimeout = \"3s\"\ngrace = \"1s\"\n[budget]\ntrials = 8\nworkers = 2\n[space]\nx = { uniform = [0.0, 1.0] }\n",
     );
     let results = dir.path().join("r");
     let started = Instant::now();
@@ -133,6 +140,8 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
         ("3", "`accuracy` is not one of the declared metrics"),
         ("4", "reported epoch 3 after epoch 1"),
         ("5", "bad report line `kiln-report {not json`"),
+        ("6", "was killed by signal 11"),
+        ("7", "exited with code 3"),
     ];
     for (trial, fragment) in expected {
         let (state, why) = note(trial);
@@ -144,6 +153,9 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
         log.contains("loading the data") && log.contains("bad shape"),
         "{log}"
     );
+    // The epoch reported before the crash is kept.
+    assert_eq!(rows["6"]["epochs"], "1");
+    assert_eq!(rows["0"]["epochs"], "3");
 }
 
 /// Reports two epochs of values that differ on every run, then waits to be stopped; resumed,

@@ -18,3 +18,4 @@ mod postgres;
 mod queue;
 mod sweeps;
 mod training;
+mod warm;

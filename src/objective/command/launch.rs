@@ -1,0 +1,260 @@
+//! A run of a trial's script as a process: its pipes, the threads that read them, and its cold
+//! start (fork and exec, as for any program). The warm start ([`super::warm`]) hands the same
+//! pipes to a Python server instead. Either way the script runs in a process group of its own,
+//! and everything the follower needs arrives as [`Event`]s on one channel: report lines (from
+//! stdout or the report descriptor), the end of those streams, and the script's exit.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+/// The prefix of a report line on the script's stdout.
+pub const REPORT_PREFIX: &str = "kiln-report ";
+
+/// The descriptor a script may write its reports to, one JSON object a line, unprefixed
+/// (`KILN_REPORT_FD`): written with `os.write` or a line-buffered file, nothing waits in a buffer.
+pub const REPORT_FD: i32 = 3;
+
+/// Lines of stderr kept for a failed trial's note.
+const STDERR_LINES: usize = 5;
+
+/// What the follower of a run hears.
+#[derive(Debug)]
+pub enum Event {
+    /// A report's JSON.
+    Report(String),
+    /// One of the two streams that carry reports (stdout, the report descriptor) has ended.
+    Closed,
+    /// The script has exited (its process group may live on).
+    Exited(ExitStatus),
+}
+
+/// The script's ends of its three output pipes.
+pub struct Streams {
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub reports: OwnedFd,
+}
+
+/// kiln's ends of them.
+pub struct Readers {
+    stdout: File,
+    stderr: File,
+    reports: File,
+}
+
+/// A pipe: (read end, write end), both closed on exec.
+fn pipe() -> std::io::Result<(File, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array, which this process then owns.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both are fresh descriptors owned by nothing else.
+    unsafe { Ok((File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
+}
+
+/// The pipes of one run.
+pub fn pipes() -> std::io::Result<(Streams, Readers)> {
+    let (stdout, out) = pipe()?;
+    let (stderr, err) = pipe()?;
+    let (reports, rep) = pipe()?;
+    Ok((
+        Streams {
+            stdout: out,
+            stderr: err,
+            reports: rep,
+        },
+        Readers {
+            stdout,
+            stderr,
+            reports,
+        },
+    ))
+}
+
+/// The script's log file and the last lines of its stderr.
+#[derive(Clone)]
+pub struct Log {
+    file: Arc<Mutex<File>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Log {
+    /// Appends to `log.txt` in the trial's folder.
+    pub fn open(dir: &Path) -> std::io::Result<Log> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("log.txt"))?;
+        Ok(Log {
+            file: Arc::new(Mutex::new(file)),
+            stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
+        })
+    }
+
+    /// A line of kiln's own.
+    pub fn note(&self, line: &str) {
+        self.write(line.as_bytes());
+    }
+
+    /// A line of the script's, as it printed it (bytes need not be UTF-8).
+    fn write(&self, line: &[u8]) {
+        if let Ok(mut file) = self.file.lock() {
+            let _ = file.write_all(line);
+            let _ = file.write_all(b"\n");
+        }
+    }
+
+    fn stderr(&self, line: &[u8]) {
+        self.write(line);
+        if let Ok(mut tail) = self.stderr_tail.lock() {
+            if tail.len() == STDERR_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(String::from_utf8_lossy(line).into_owned());
+        }
+    }
+
+    /// "; stderr: LAST | LINES", or nothing when stderr was empty.
+    pub fn tail(&self) -> String {
+        let tail = self
+            .stderr_tail
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        let lines: Vec<&str> = tail
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.is_empty() {
+            String::new()
+        } else {
+            format!("; stderr: {}", lines.join(" | "))
+        }
+    }
+}
+
+/// Calls `each` with every line of `from` (without its newline) until it ends.
+fn lines(from: File, mut each: impl FnMut(&[u8])) {
+    let mut reader = BufReader::new(from);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                each(&line);
+            }
+        }
+    }
+}
+
+/// Reads the three pipes on threads of their own: reports to `events`, everything else to the
+/// log. The receiver hears when stderr has ended.
+pub fn follow(readers: Readers, log: &Log, events: &Sender<Event>) -> Receiver<()> {
+    let (out_log, out_events) = (log.clone(), events.clone());
+    std::thread::spawn(move || {
+        lines(readers.stdout, |line| {
+            match line.strip_prefix(REPORT_PREFIX.as_bytes()) {
+                Some(json) => {
+                    let _ = out_events.send(Event::Report(String::from_utf8_lossy(json).into()));
+                }
+                None => out_log.write(line),
+            }
+        });
+        let _ = out_events.send(Event::Closed);
+    });
+    let report_events = events.clone();
+    std::thread::spawn(move || {
+        lines(readers.reports, |line| {
+            let text = String::from_utf8_lossy(line);
+            let json = text.strip_prefix(REPORT_PREFIX).unwrap_or(&text).trim();
+            if !json.is_empty() {
+                let _ = report_events.send(Event::Report(json.to_string()));
+            }
+        });
+        let _ = report_events.send(Event::Closed);
+    });
+    let err_log = log.clone();
+    let (closed, stderr_closed) = channel();
+    std::thread::spawn(move || {
+        lines(readers.stderr, |line| err_log.stderr(line));
+        let _ = closed.send(());
+    });
+    stderr_closed
+}
+
+/// Starts `argv` as a new process (a process group of its own, dying with this thread) with
+/// the trial's `env` added to this process's, its output on `streams`; its exit goes to `events`.
+/// Returns its process id.
+pub fn cold(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+    streams: Streams,
+    events: Sender<Event>,
+) -> std::io::Result<i32> {
+    let parent = std::process::id();
+    let reports = streams.reports.as_raw_fd();
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(cwd)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(streams.stdout))
+        .stderr(Stdio::from(streams.stderr));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // Its own process group: a terminal's Ctrl-C reaches kiln, which stops the
+            // script by the protocol, and a stop reaches the script's own children.
+            libc::setpgid(0, 0);
+            // A worker ignores both (its orchestrator handles them); the script must not.
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            // The report descriptor at its documented number, kept across exec.
+            if reports == REPORT_FD {
+                libc::fcntl(REPORT_FD, libc::F_SETFD, 0);
+            } else if libc::dup2(reports, REPORT_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The worker may have died before the line above took effect.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn()?;
+    // The parent's copies of the script's ends close with the command, so the readers see
+    // the streams end when the script's side closes them.
+    drop(command);
+    drop(streams.reports);
+    let pid = child.id() as i32;
+    std::thread::spawn(move || {
+        if let Ok(status) = child.wait() {
+            let _ = events.send(Event::Exited(status));
+        }
+    });
+    Ok(pid)
+}
+
+/// Sends `signal` to the script's process group.
+pub fn signal_group(group: i32, signal: i32) {
+    // SAFETY: signals a process group this worker created (the script's); no memory is touched.
+    unsafe { libc::kill(-group, signal) };
+}
