@@ -419,7 +419,12 @@ pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     // The journal's first event says where the sweep started: the rest need not be read.
     let journal = journal_of(dir)?;
     match FileJournal::first(&journal)? {
-        Some(Event::SweepStarted { base_dir, .. }) => parse_frozen(dir, &base_dir),
+        Some(Event::SweepStarted {
+            base_dir,
+            fingerprint,
+            experiment,
+            ..
+        }) => parse_frozen(dir, &base_dir, &fingerprint, experiment.as_deref()),
         _ => Err(no_sweep_yet(dir)),
     }
 }
@@ -427,18 +432,43 @@ pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
 /// The experiment a results folder was started with, and the state its journal folds into
 /// (read once: on a large sweep the fold is most of a command's cost).
 fn folder_sweep(dir: &Path) -> Result<(Experiment, SweepState)> {
-    let state = FileJournal::fold(&journal_of(dir)?)?;
-    if state.fingerprint.is_none() {
+    let journal = journal_of(dir)?;
+    let state = FileJournal::fold(&journal)?;
+    let Some(fingerprint) = &state.fingerprint else {
         return Err(no_sweep_yet(dir));
-    }
-    Ok((parse_frozen(dir, &state.base_dir)?, state))
+    };
+    let recorded = match FileJournal::first(&journal)? {
+        Some(Event::SweepStarted { experiment, .. }) => experiment,
+        _ => None,
+    };
+    let experiment = parse_frozen(dir, &state.base_dir, fingerprint, recorded.as_deref())?;
+    Ok((experiment, state))
 }
 
-/// The frozen `experiment.toml` of `dir`, its relative paths resolved against `base_dir`.
-fn parse_frozen(dir: &Path, base_dir: &Path) -> Result<Experiment> {
+/// The frozen `experiment.toml` of `dir`, its relative paths resolved against `base_dir`; refused
+/// unless it is the experiment the journal recorded (`fingerprint`, and its text when recorded):
+/// an edited file, or another sweep's journal, would rank trials under an experiment they did
+/// not run.
+fn parse_frozen(
+    dir: &Path,
+    base_dir: &Path,
+    fingerprint: &str,
+    recorded: Option<&str>,
+) -> Result<Experiment> {
     let path = layout::experiment(dir);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
+    let now = crate::experiment::fingerprint(&text);
+    if now != fingerprint {
+        let differences = recorded
+            .map(|old| crate::experiment::differences(old, &text))
+            .filter(|d| !d.is_empty())
+            .map_or(String::new(), |d| format!(" ({})", d.join(", ")));
+        return Err(Error::input(format!(
+            "{} is not the experiment its journal recorded (fingerprint {now}, the journal's {fingerprint}){differences}: it was edited, or the journal is another sweep's. Restore the file the sweep started with, or start a new sweep",
+            path.display()
+        )));
+    }
     Experiment::parse(&text, &path, base_dir)
 }
 

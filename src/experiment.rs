@@ -1335,6 +1335,16 @@ impl Builder {
             toml::Value::Integer(i) => Some(*i as f64),
             _ => None,
         })?;
+        // A journal holds finite numbers only, and a sample is low + u * (high - low).
+        if !(low.is_finite() && high.is_finite() && (high - low).is_finite()) {
+            return Err(self.space_err(
+                name,
+                kind.name(),
+                format!(
+                    "the bounds must be finite numbers less than 1.8e308 apart, got [{low}, {high}]"
+                ),
+            ));
+        }
         if kind == DistributionKind::Uniform {
             return Ok(Distribution::Uniform { low, high });
         }
@@ -1361,6 +1371,19 @@ impl Builder {
             }
         };
         let (low, high) = self.bounds(name, "int", table, |v| v.as_integer())?;
+        if high
+            .checked_sub(low)
+            .and_then(|w| w.checked_add(1))
+            .is_none()
+        {
+            return Err(self.space_err(
+                name,
+                "int",
+                format!(
+                    "the range [{low}, {high}] is wider than a 64-bit integer can count; narrow it"
+                ),
+            ));
+        }
         if log && low <= 0 {
             return Err(self.space_err(
                 name,
@@ -1400,6 +1423,7 @@ impl Builder {
             ));
         }
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (i, v) in values.iter().enumerate() {
             let index = i.to_string();
             let v = scalar(v).ok_or_else(|| {
@@ -1408,7 +1432,14 @@ impl Builder {
                     "choices must be numbers, strings or booleans",
                 )
             })?;
-            if out.contains(&v) {
+            if v.as_f64().is_some_and(|x| !x.is_finite()) {
+                return Err(self.err(
+                    &["space", name, "choice", &index],
+                    format!("`{v}` is not a finite number (a journal holds finite numbers only)"),
+                ));
+            }
+            // Debug tells 1 from 1.0 as equality does, and keeps this linear.
+            if !seen.insert(format!("{v:?}")) {
                 return Err(self.err(
                     &["space", name, "choice", &index],
                     format!("`{v}` is listed twice"),

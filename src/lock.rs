@@ -1,49 +1,57 @@
-//! One writer per results folder: an exclusive `flock` on `kiln.lock`, which names its holder.
+//! One writer per results folder: an exclusive `flock` on the folder itself, and `kiln.lock`
+//! naming its holder.
 //!
-//! The kernel releases a `flock` when its process dies, however it dies, so a lock left by a
-//! killed kiln never blocks the next one; the pid written in the file only serves the message.
+//! The lock is on the folder, not on the file: people delete a "stale" `kiln.lock`, and a lock on
+//! a deleted file excludes nobody, while the folder cannot go without the sweep. The kernel
+//! releases a `flock` when its process dies, however it dies, so a lock left by a killed kiln
+//! never blocks the next one; `kiln.lock` only serves the message.
 
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// Held while a process sweeps a folder; released on drop or death.
 pub struct FolderLock {
-    _file: File,
+    _folder: File,
 }
 
 impl FolderLock {
     /// Takes the lock of `dir`, or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<FolderLock> {
-        let path = crate::layout::lock(dir);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::runtime(format!("cannot create {}: {e}", path.display())))?;
-        match file.try_lock() {
+        let folder = File::open(dir)
+            .map_err(|e| Error::runtime(format!("cannot open {}: {e}", dir.display())))?;
+        match folder.try_lock() {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                return Err(busy(dir, holder.trim()));
-            }
+            Err(TryLockError::WouldBlock) => return Err(busy(dir, &named_holder(dir))),
             Err(TryLockError::Error(e)) => {
                 return Err(Error::runtime(format!(
                     "cannot lock {}: {e}",
-                    path.display()
+                    dir.display()
                 )));
             }
         }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "pid {} on {}", std::process::id(), hostname());
-        let _ = file.flush();
-        Ok(FolderLock { _file: file })
+        let path = crate::layout::lock(dir);
+        let named = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .and_then(|mut file| {
+                write!(file, "pid {} on {}", std::process::id(), hostname())?;
+                file.flush()
+            });
+        named.map_err(|e| Error::runtime(format!("cannot create {}: {e}", path.display())))?;
+        Ok(FolderLock { _folder: folder })
     }
+}
+
+/// What `kiln.lock` says of the holder ("" when it is gone).
+fn named_holder(dir: &Path) -> String {
+    std::fs::read_to_string(crate::layout::lock(dir))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// The error for a folder another process sweeps.
@@ -75,17 +83,12 @@ pub fn hostname() -> String {
         .unwrap_or_else(|_| "this machine".into())
 }
 
-/// Who sweeps `dir` right now, if anyone (reads the lock without taking it for long).
+/// Who sweeps `dir` right now, if anyone (takes the lock shared for a moment).
 pub fn holder(dir: &Path) -> Option<String> {
-    let file = File::open(crate::layout::lock(dir)).ok()?;
+    let folder = File::open(dir).ok()?;
     // A shared lock is refused while a writer holds the exclusive one.
-    if !matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)) {
+    if !matches!(folder.try_lock_shared(), Err(TryLockError::WouldBlock)) {
         return None;
     }
-    Some(
-        std::fs::read_to_string(crate::layout::lock(dir))
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    )
+    Some(named_holder(dir))
 }

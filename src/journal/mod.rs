@@ -40,6 +40,10 @@ pub enum Event {
         data: Option<String>,
         /// The kiln version that created it.
         kiln_version: String,
+        /// The experiment file's text, to say what changed when `experiment.toml` no longer
+        /// matches the fingerprint (journals of earlier versions lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        experiment: Option<String>,
         /// When.
         time: f64,
     },

@@ -193,6 +193,7 @@ pub(crate) fn begin(
                 base_dir: experiment.source.base_dir.clone(),
                 data: data.map(str::to_string),
                 kiln_version: env!("CARGO_PKG_VERSION").to_string(),
+                experiment: Some(experiment.source.text.clone()),
                 time: now(),
             });
         }

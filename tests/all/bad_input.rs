@@ -84,6 +84,8 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
         "a,label,split\n1,x,train\n2,y,train\n3,x,val\n4,z,val\n5,y,val\n",
     );
     let duplicated = write(dir, "twice.csv", "a,b,a,label\n1,2,3,x\n4,5,6,y\n");
+    // The command cases' script exists: each is refused for what it names.
+    write(dir, "train.py", "");
     let fifo = dir.join("fifo.csv");
     let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string; creates a FIFO nobody will ever write.
@@ -652,6 +654,36 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
             ),
             "is defined on [0, 1]",
             Some(8),
+        ),
+        (
+            "NaN among the choices",
+            space("dropout = { choice = [0.5, 0.25, nan] }"),
+            "`NaN` is not a finite number",
+            Some(27),
+        ),
+        (
+            "infinity as the only choice",
+            space("dropout = { choice = [inf] }"),
+            "is not a finite number",
+            Some(27),
+        ),
+        (
+            "an infinite bound",
+            space("dropout = { uniform = [-inf, 1.0] }"),
+            "the bounds must be finite numbers",
+            Some(27),
+        ),
+        (
+            "bounds whose distance overflows",
+            space("dropout = { uniform = [-1e308, 1e308] }"),
+            "the bounds must be finite numbers less than 1.8e308 apart",
+            Some(27),
+        ),
+        (
+            "an int range as wide as a 64-bit integer",
+            space("batch_size = { int = [-9223372036854775808, 9223372036854775807] }"),
+            "wider than a 64-bit integer can count",
+            Some(27),
         ),
         (
             "a [storage] url that is not PostgreSQL",

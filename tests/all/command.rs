@@ -311,3 +311,120 @@ fn each_worker_process_gets_its_device_and_no_two_running_trials_share_one() {
         "devices take at once (2",
     );
 }
+
+/// Prints bytes that are not UTF-8 (Latin-1 text, a progress bar's carriage returns) on both
+/// streams between its reports.
+const LATIN1: &str = r#"
+import json, os, sys
+for epoch in range(1, 4):
+    sys.stdout.buffer.write(b"caf\xe9 \r[###   ]\r\n")
+    sys.stderr.buffer.write(b"\xff\xfe warning\n")
+    print("kiln-report " + json.dumps({"epoch": epoch, "loss": 1.0 / epoch}))
+"#;
+
+#[test]
+fn bytes_that_are_not_utf8_on_a_scripts_streams_are_logged_as_they_are_and_lose_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "latin1.py", LATIN1);
+    let file = write(
+        dir.path(),
+        "l.toml",
+        "name = \"l\"\n[objective]\ncommand = [\"python3\", \"latin1.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\n[budget]\ntrials = 4\nworkers = 2\n[space]\nx = { uniform = [0.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let rows = leaderboard_by_trial(&results);
+    for row in rows.values() {
+        assert_eq!(
+            (row["state"].as_str(), row["epochs"].as_str()),
+            ("complete", "3"),
+            "{row:?}"
+        );
+    }
+    let log = std::fs::read(results.join("trials/0/log.txt")).unwrap();
+    let has = |bytes: &[u8]| log.windows(bytes.len()).any(|w| w == bytes);
+    assert!(
+        has(b"caf\xe9 \r[###   ]\r") && has(b"\xff\xfe warning"),
+        "{log:?}"
+    );
+}
+
+/// Reports once, closes its stdout, then waits; or leaves a child holding its stdout and exits.
+const DETACHING: &str = r#"
+import json, os, subprocess, sys, time
+print("kiln-report " + json.dumps({"epoch": 1, "loss": 0.5}))
+if sys.argv[1] == "closed":
+    sys.stdout.flush()
+    os.close(1)
+    time.sleep(60)
+else:
+    subprocess.Popen(["sleep", "40"])
+"#;
+
+/// The experiment of DETACHING in `mode`, started warm or not.
+fn detaching(dir: &Path, mode: &str, warm: bool) -> std::path::PathBuf {
+    write(dir, "detach.py", DETACHING);
+    write(
+        dir,
+        &format!("{mode}-{warm}.toml"),
+        &format!(
+            "name = \"{mode}\"\n[objective]\ncommand = [\"python3\", \"detach.py\", \"{mode}\"]\nwarm = {warm}\nmetrics = [\"loss\"]\nmetric = \"loss\"\ngrace = \"2s\"\n[budget]\ntrials = 1\nworkers = 1\n[space]\nx = {{ uniform = [0.0, 1.0] }}\n"
+        ),
+    )
+}
+
+#[test]
+fn a_script_that_closed_its_stdout_is_stopped_at_once_and_a_child_holding_it_does_not_keep_a_trial_open()
+ {
+    for warm in [true, false] {
+        closed_and_held(warm);
+    }
+}
+
+fn closed_and_held(warm: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = detaching(dir.path(), "closed", warm);
+    let results = dir.path().join("closed");
+    let r = results.to_str().unwrap();
+    let child = kiln()
+        .args(["run", file.to_str().unwrap(), "--results", r, "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reported_epochs(&results) < 1 {
+        assert!(Instant::now() < deadline, "the script never reported");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "warm = {warm}: a script with its stdout closed was not stopped: {:?}",
+        stopped.elapsed()
+    );
+
+    let file = detaching(dir.path(), "held", warm);
+    let results = dir.path().join("held");
+    let started = Instant::now();
+    sweep(&file, &results, &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "warm = {warm}: the trial waited for a child holding its stdout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(leaderboard_by_trial(&results)["0"]["state"], "complete");
+    // What was left of the script's process group went with it.
+    let sleeping = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|p| std::fs::read(p.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0040\x00"))
+        .count();
+    assert_eq!(
+        sleeping, 0,
+        "warm = {warm}: the script's child outlived its trial"
+    );
+}

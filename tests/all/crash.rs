@@ -175,6 +175,42 @@ fn a_second_process_is_refused_and_a_dead_ones_lock_does_not_block() {
 }
 
 #[test]
+fn a_deleted_lock_file_leaves_the_folder_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "l.toml",
+        &digits_experiment("unlock", 50, 1, 20),
+    );
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    let mut first = start(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(results.join("journal.jsonl"))
+        .is_ok_and(|j| j.contains("trial_started"))
+    {
+        assert!(Instant::now() < deadline, "the sweep did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // People delete a "stale" lock file.
+    std::fs::remove_file(results.join("kiln.lock")).unwrap();
+    let second = run(&["resume", r, "-q"]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("being swept by another kiln process"),
+        "{}",
+        text(&second)
+    );
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first sweep stopped"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    finish(&["resume", r, "-q", "--trials", "2"]);
+}
+
+#[test]
 fn a_different_experiment_is_refused_and_nothing_is_touched() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(

@@ -293,3 +293,49 @@ fn a_log_written_to_a_pipe_has_no_colour_codes() {
     assert!(log.contains("INFO"), "{log}");
     assert!(!log.contains('\x1b'), "{log:?}");
 }
+
+/// A sphere sweep of `epochs` epochs, named `name`.
+fn sphere(name: &str, epochs: u32) -> String {
+    format!(
+        "name = \"{name}\"\nseed = 3\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\nepochs = {epochs}\n[budget]\ntrials = 4\nworkers = 1\n[space]\nx1 = {{ uniform = [-1.0, 1.0] }}\nx2 = {{ uniform = [-1.0, 1.0] }}\n"
+    )
+}
+
+#[test]
+fn an_edited_frozen_experiment_or_another_sweeps_journal_is_refused_naming_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    sweep(&write(dir.path(), "a.toml", &sphere("same", 30)), &a, &[]);
+    sweep(&write(dir.path(), "b.toml", &sphere("other", 30)), &b, &[]);
+    let frozen = a.join("experiment.toml");
+    let original = std::fs::read_to_string(&frozen).unwrap();
+    std::fs::write(&frozen, original.replace("epochs = 30", "epochs = 10")).unwrap();
+    let journal = std::fs::read(a.join("journal.jsonl")).unwrap();
+    let leaderboard = std::fs::read(a.join("leaderboard.csv")).unwrap();
+    let a_dir = a.to_str().unwrap();
+    for command in [
+        &["resume", a_dir, "--trials", "6"][..],
+        &["leaderboard", a_dir],
+        &["status", a_dir],
+    ] {
+        refused(command, "is not the experiment its journal recorded");
+        refused(command, "`objective.epochs`: 30 -> 10");
+    }
+    assert_eq!(std::fs::read(a.join("journal.jsonl")).unwrap(), journal);
+    assert_eq!(
+        std::fs::read(a.join("leaderboard.csv")).unwrap(),
+        leaderboard
+    );
+
+    // Another sweep's journal in the folder.
+    std::fs::write(&frozen, &original).unwrap();
+    std::fs::copy(b.join("journal.jsonl"), a.join("journal.jsonl")).unwrap();
+    refused(
+        &["resume", a_dir, "--trials", "6"],
+        "`name`: \"other\" -> \"same\"",
+    );
+    // Put back, it resumes.
+    std::fs::write(a.join("journal.jsonl"), &journal).unwrap();
+    let output = run(&["resume", a_dir, "--trials", "6", "-q"]);
+    assert!(output.status.success(), "{}", text(&output));
+}

@@ -88,9 +88,6 @@ impl CommandObjective {
                 "`command` is empty: give the program and its arguments, e.g. [\"python3\", \"train.py\"]",
             ));
         }
-        let base_dir = experiment.source.base_dir.clone();
-        check_runnable(&argv, &base_dir)
-            .map_err(|why| experiment.error_at(&["objective", "command"], why))?;
         let metrics = strings(experiment, "metrics")?;
         if metrics.is_empty() {
             return Err(experiment.error_at(
@@ -107,6 +104,9 @@ impl CommandObjective {
                 format!("`{bad}` cannot be a metric (`epoch` and `lr` are columns of their own)"),
             ));
         }
+        let base_dir = experiment.source.base_dir.clone();
+        check_runnable(&argv, &base_dir)
+            .map_err(|why| experiment.error_at(&["objective", "command"], why))?;
         Ok(CommandObjective {
             warm: warm_start(experiment, &argv)?,
             argv,
