@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "examples", "python"))
+import digits_data  # noqa: E402
 import digits_torch  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data = digits_torch.load(*digits_torch.data_paths())
+    data = digits_data.load(*digits_data.PATHS)
     epochs = [0]
 
     def objective(trial):

@@ -10,30 +10,13 @@ benches/peers/optuna_digits_torch.py runs the same functions in-process under Op
 """
 
 import argparse
-import csv
 import json
 import os
 
 import torch
 from torch import nn
 
-
-def load(path, split_path):
-    """Standardised features and labels of the train and val rows of a fixed split."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    head, data = rows[0], rows[1:]
-    label = head.index("label")
-    x = torch.tensor([[float(v) for i, v in enumerate(r) if i != label] for r in data])
-    y = torch.tensor([int(r[label]) for r in data])
-    with open(split_path, newline="") as f:
-        split = [r["split"] for r in csv.DictReader(f)]
-    pick = lambda s: torch.tensor([i for i, v in enumerate(split) if v == s])
-    train, val = pick("train"), pick("val")
-    mean, std = x[train].mean(0), x[train].std(0)
-    std[std < 1e-8] = 1.0
-    x = (x - mean) / std
-    return x[train], y[train], x[val], y[val]
+import digits_data
 
 
 def checkpoint_path(folder, epoch):
@@ -91,14 +74,8 @@ def train_epoch(model, optimizer, data, batch, seed, epoch):
     return {"train_loss": total / len(x_train), "val_loss": val_loss, "val_accuracy": val_accuracy}
 
 
-def data_paths():
-    here = os.path.dirname(os.path.abspath(__file__))
-    data = os.path.join(here, "..", "..", "experiments", "data")
-    return os.path.join(data, "digits.csv"), os.path.join(data, "digits_split.csv")
-
-
 def main():
-    digits, split = data_paths()
+    digits, split = digits_data.PATHS
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=digits)
     parser.add_argument("--split", default=split)
@@ -111,7 +88,7 @@ def main():
     resume_epoch = int(os.environ["KILN_RESUME_EPOCH"])
     torch.set_num_threads(1)  # one trial per core: kiln runs `workers` trials at once
 
-    data = load(args.data, args.split)
+    data = digits_data.load(args.data, args.split)
     model, optimizer = build(params, data[0].shape[1], seed)
     start = 1
     state = load_checkpoint(folder, resume_epoch)

@@ -1,9 +1,11 @@
-"""kiln's warm start for Python command trials (src/objective/warm.rs starts it).
+"""kiln's warm start for Python command trials (src/objective/command/warm.rs starts it).
 
 One server per worker process. It imports the script's modules once (its top-level imports that
 live outside the script's own folder, or `[objective] preload`), then forks a fresh child for
 each trial, which runs the script as `__main__` with the trial's arguments, environment, working
-folder and standard streams, exactly as `python3 script.py ...` would.
+folder and standard streams, exactly as `python3 script.py ...` would. The first trial to end of
+its own accord leaves the names of the modules it imported later (a library's lazy imports) in
+an unnamed file the server holds; the server imports those too, so later trials find them loaded.
 
 The socket at fd KILN_WARM_FD talks to the worker:
 - worker -> server: a frame (a 4-byte big-endian length, then JSON) carrying three descriptors,
@@ -21,6 +23,7 @@ kiln; a child shares nothing with its siblings but what was imported before the 
 import ast
 import ctypes
 import fcntl
+import gc
 import importlib.util
 import io
 import json
@@ -30,6 +33,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 
 PR_SET_PDEATHSIG = 1
 CONFIG = json.loads(sys.argv[1])  # {"script": path} or {"module": name}, and "preload"
@@ -93,12 +97,19 @@ def is_users_own(name, folders):
     return any(origin.startswith(os.path.join(f, "")) for f in folders)
 
 
+def own_folders():
+    """The folders of the user's own modules: the working folder and the script's."""
+    folders = [os.path.realpath(os.getcwd())]
+    path = target_path()
+    if "script" in CONFIG and path:
+        folders.append(os.path.realpath(os.path.dirname(path)))
+    return folders
+
+
 def preload():
     """Imports the modules to share; returns (imported, failed)."""
     path = target_path()
-    folders = [os.path.realpath(os.getcwd())]
-    if "script" in CONFIG and path:
-        folders.append(os.path.realpath(os.path.dirname(path)))
+    folders = own_folders()
     names = CONFIG.get("preload")
     if names is None:
         names = [n for n in top_level_imports(path) if not is_users_own(n, folders)] if path else []
@@ -113,6 +124,41 @@ def preload():
         if name.split(".")[0] not in stdlib:  # said: what saves time
             imported.append(name)
     return imported, failed
+
+
+def leave_modules(learned, before):
+    """Writes the modules this child imported beyond the server's to the descriptor `learned`
+    (best effort)."""
+    try:
+        names = [n for n in sys.modules if n not in before and n != "__main__"]
+        with open(learned, "w", closefd=False) as f:
+            json.dump(names, f)
+    except BaseException:
+        pass
+
+
+def learn(learned, folders):
+    """Imports what the first trial imported later than its start (torch's optimizers import
+    some 900 modules on first use): every later trial finds them imported. The user's own
+    modules stay out, as in preload. False when the trial left nothing (it was stopped first)."""
+    try:
+        with open(learned, closefd=False) as f:
+            f.seek(0)
+            names = json.loads(f.read())
+    except (OSError, ValueError):
+        names = None
+    os.ftruncate(learned, 0)
+    os.lseek(learned, 0, os.SEEK_SET)
+    if not isinstance(names, list):
+        return False
+    for name in names:
+        if name in sys.modules or is_users_own(name, folders):
+            continue
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            pass
+    return True
 
 
 def receive(sock):
@@ -163,10 +209,12 @@ def exit_code(stop):
     return 1
 
 
-def finish(code):
+def finish(code, learned, before):
     """Ends the child the way the interpreter ends: threads joined, atexit, streams flushed."""
     import threading
 
+    if before is not None:
+        leave_modules(learned, before)
     try:
         threading._shutdown()
     except BaseException:
@@ -226,9 +274,11 @@ def run_trial(request):
         runpy.run_module(CONFIG["module"], run_name="__main__", alter_sys=True)
 
 
-def child(request, fds, sock, server):
-    """The trial's process: never returns."""
+def child(request, fds, sock, server, learned):
+    """The trial's process: never returns. With `learned`, it leaves there the modules it
+    imported."""
     code = 1
+    before = set(sys.modules) if learned is not None else None
     try:
         prepare_child(request, fds, sock, server)
         run_trial(request)
@@ -247,7 +297,7 @@ def child(request, fds, sock, server):
     except BaseException:
         sys.excepthook(*sys.exc_info())
         code = 1
-    finish(code)
+    finish(code, learned, before)
 
 
 def main():
@@ -259,10 +309,16 @@ def main():
     if "script" in CONFIG:
         sys.path[0] = os.path.dirname(os.path.abspath(CONFIG["script"]))
     imported, failed = preload()
-    import gc
-
     gc.freeze()  # the children share the imported modules' pages instead of copying them
     send(sock, {"ready": imported, "failed": failed})
+    with tempfile.TemporaryFile() as unnamed:  # nothing is left behind, whatever ends the server
+        # Above the descriptors a child sets up (0 to 3), out of the script's way.
+        learned = fcntl.fcntl(unnamed.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+    serve(sock, server, learned)
+
+
+def serve(sock, server, learned):
+    """Forks a child per request until the worker goes; learns from the first that says."""
     while True:
         received = receive(sock)
         if received is None:
@@ -272,12 +328,16 @@ def main():
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            child(request, fds, sock, server)
+            child(request, fds, sock, server, learned)
         for fd in fds:
             os.close(fd)
         send(sock, {"pid": pid})
         _, status = os.waitpid(pid, 0)
         send(sock, {"exit": pid, "status": status})
+        if learned is not None and learn(learned, own_folders()):  # while the worker reports
+            os.close(learned)
+            learned = None
+            gc.freeze()
 
 
 try:
