@@ -329,50 +329,70 @@ fn end_index(end: EndState) -> usize {
 }
 
 /// The order events must come in, checked as a journal is read: trials are created in number
-/// order; every other event names a created trial; a trial's epochs follow one another (an
-/// epoch may be reported again, replacing the later ones, never skipped). A journal that breaks
-/// these was changed by something other than kiln.
+/// order; every other event names a created trial; a trial's epochs follow one another from 1,
+/// and an epoch is reported again (replacing it and the later ones) only as the first report
+/// after the trial was started again, never skipped. A journal that breaks these was changed by
+/// something other than kiln.
 #[derive(Debug, Default)]
 pub struct Sequence {
-    /// The last epoch of each created trial.
-    last_epoch: Vec<u32>,
+    /// Where each created trial stands.
+    trials: Vec<TrialSequence>,
+}
+
+/// What the next epoch report of one trial may be.
+#[derive(Debug, Default, Clone, Copy)]
+struct TrialSequence {
+    /// Its last reported epoch (0 before any).
+    last_epoch: u32,
+    /// Whether it was started since that report: only then may an epoch come again.
+    started_since: bool,
 }
 
 impl Sequence {
     /// Checks `event` against the ones before it, and takes it in.
     pub fn check(&mut self, event: &Event) -> Result<(), String> {
-        let known = |trial: u64, last: &[u32]| {
-            if (trial as usize) < last.len() {
-                Ok(())
+        let created = self.trials.len();
+        let known = |trial: u64| {
+            if (trial as usize) < created {
+                Ok(trial as usize)
             } else {
                 Err(format!(
-                    "an event names trial {trial}, but only {} were created",
-                    last.len()
+                    "an event names trial {trial}, but only {created} were created"
                 ))
             }
         };
         match event {
             Event::TrialCreated { trial, .. } => {
-                if *trial as usize != self.last_epoch.len() {
+                if *trial as usize != created {
                     return Err(format!(
-                        "trial {trial} is created where trial {} should be",
-                        self.last_epoch.len()
+                        "trial {trial} is created where trial {created} should be"
                     ));
                 }
-                self.last_epoch.push(0);
+                self.trials.push(TrialSequence::default());
             }
-            Event::TrialStarted { trial, .. } | Event::TrialFinished { trial, .. } => {
-                known(*trial, &self.last_epoch)?;
+            Event::TrialStarted { trial, .. } => {
+                self.trials[known(*trial)?].started_since = true;
+            }
+            Event::TrialFinished { trial, .. } => {
+                known(*trial)?;
             }
             Event::EpochReported { trial, epoch, .. } => {
-                known(*trial, &self.last_epoch)?;
-                let last = &mut self.last_epoch[*trial as usize];
-                if *epoch == 0 || *epoch > *last + 1 {
+                let t = &mut self.trials[known(*trial)?];
+                let last = t.last_epoch;
+                if *epoch == 0 || *epoch > last + 1 {
                     return Err(format!(
                         "epoch {epoch} of trial {trial} follows epoch {last}; epochs follow one another from 1"
                     ));
                 }
-                *last = *epoch;
+                if *epoch <= last && !t.started_since {
+                    return Err(format!(
+                        "epoch {epoch} of trial {trial} is reported again after epoch {last} without the trial being started again"
+                    ));
+                }
+                *t = TrialSequence {
+                    last_epoch: *epoch,
+                    started_since: false,
+                };
             }
             Event::SweepStarted { .. } | Event::BudgetSet { .. } | Event::TrialEnqueued { .. } => {}
         }

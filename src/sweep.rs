@@ -103,27 +103,36 @@ struct Slot {
 }
 
 /// Whether a report is new (to record) or repeats an epoch the journal holds (to skip), or
-/// why it can be neither: a metric the objective does not declare, an epoch out of sequence,
-/// or a repeated epoch whose metrics differ from the journal's (a splice of two different
-/// runs, which must never reach the leaderboard).
+/// why it can be neither: a metric the objective does not declare, an epoch past the
+/// objective's last, an epoch out of sequence, or a repeated epoch whose metrics differ from the
+/// journal's (a splice of two different runs, which must never reach the leaderboard). Within
+/// one run an epoch follows the one before or repeats it; a run's first report continues the
+/// journal or repeats one of its epochs (retraining after an older checkpoint).
 fn check_report(
     trial: &TrialRecord,
     report: &Epoch,
     previous: Option<u32>,
-    metrics: &[String],
-    tolerance: f64,
+    prepared: &Prepared,
 ) -> std::result::Result<bool, String> {
+    let metrics = &prepared.metrics;
     if let Some(name) = report.metrics.keys().find(|m| !metrics.contains(m)) {
         return Err(format!(
             "reported the metric `{name}`, which the objective does not declare (it reports {})",
             metrics.join(", ")
         ));
     }
+    if let Some(last) = prepared.max_epochs.filter(|&m| report.epoch > m) {
+        return Err(format!(
+            "reported epoch {}, past the last epoch of the objective ({last}: `epochs` in [objective])",
+            report.epoch
+        ));
+    }
     let journaled = trial.epochs.last().map_or(0, |e| e.epoch);
-    let expected = previous.map(|p| p + 1);
-    if expected.is_some_and(|e| report.epoch != e)
-        || (expected.is_none() && report.epoch > journaled + 1)
-    {
+    let in_order = match previous {
+        Some(p) => report.epoch == p || report.epoch == p + 1,
+        None => report.epoch <= journaled + 1,
+    };
+    if !in_order {
         let after = previous.unwrap_or(journaled);
         return Err(format!(
             "reported epoch {} after epoch {after}: epochs must follow one another (resume from a checkpoint no newer than the last epoch the journal holds, KILN_RESUME_EPOCH)",
@@ -133,6 +142,7 @@ fn check_report(
     let Some(recorded) = trial.epochs.iter().find(|e| e.epoch == report.epoch) else {
         return Ok(true);
     };
+    let tolerance = prepared.repeat_tolerance;
     let same = |a: f64, b: f64| (a - b).abs() <= tolerance * a.abs().max(b.abs());
     let differs = recorded
         .metrics
@@ -149,7 +159,7 @@ fn check_report(
         Some(metric) => {
             let show = |v: Option<&f64>| v.map_or("nothing".to_string(), |v| v.to_string());
             Err(format!(
-                "reported epoch {} again with {metric} {} where the journal holds {}: a resumed run must repeat the recorded epochs exactly (seed its randomness from the trial's seed, and resume from its own checkpoint)",
+                "reported epoch {} again with {metric} {} where the journal holds {}: an epoch reported again must repeat its values exactly (seed the script's randomness from the trial's seed, and resume from its own checkpoint)",
                 report.epoch,
                 show(report.metrics.get(metric)),
                 show(recorded.metrics.get(metric))
@@ -526,8 +536,7 @@ impl<'a> Orchestrator<'a> {
             &self.state.trials[trial as usize],
             &report,
             slot.reported,
-            &self.prepared.metrics,
-            self.prepared.repeat_tolerance,
+            self.prepared,
         );
         self.slots[id].reported = Some(report.epoch);
         let report_epoch = report.epoch;
@@ -740,7 +749,7 @@ fn ended(trial: u64, end: EndState, note: Option<String>, summary: TrialSummary)
     Event::TrialFinished {
         trial,
         state: end,
-        note,
+        note: note.map(|n| crate::trial::shorten(&n, crate::trial::NOTE_LIMIT).into_owned()),
         n_params: summary.n_params,
         metrics: summary.metrics,
         time: now(),

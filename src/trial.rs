@@ -71,6 +71,22 @@ impl Direction {
     }
 }
 
+/// The longest note a trial's end keeps (in the journal, the leaderboard and on the terminal):
+/// a script may print a line of any length, which its log keeps whole.
+pub const NOTE_LIMIT: usize = 2000;
+
+/// `text` cut to at most `limit` bytes at a character boundary, saying how much was left out.
+pub fn shorten(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= limit {
+        return text.into();
+    }
+    let cut = (0..=limit)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{} ... ({} bytes more)", &text[..cut], text.len() - cut).into()
+}
+
 /// The name that stands for a trial's parameter count where a metric may be named (an
 /// objective, a constraint).
 pub const N_PARAMS: &str = "n_params";
@@ -91,5 +107,17 @@ impl Goal {
             metric: metric.to_string(),
             direction,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_is_cut_at_a_character_boundary_saying_how_much_is_left_out() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("ééé", 3), "é ... (4 bytes more)");
+        assert_eq!(shorten(&"x".repeat(50), 8), "xxxxxxxx ... (42 bytes more)");
     }
 }

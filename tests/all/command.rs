@@ -108,6 +108,16 @@ if trial == 6:
 if trial == 7:
     report(1, loss=0.5)
     os._exit(3)
+if trial == 8:
+    report(1, loss=1.0)  # and again below
+if trial == 9:
+    for epoch in range(1, 6):
+        report(epoch, loss=1.0 / epoch)
+if trial == 10:
+    sys.exit(0)
+if trial == 11:
+    report(1, loss=0.5)
+    report(1, loss=0.6)
 for epoch in range(1, 4):
     report(epoch, loss=1.0 / epoch)
 "#;
@@ -119,7 +129,7 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
     let file = write(
         dir.path(),
         "q.toml",
-        "name = \"q\"\n[objective]\ncommand = [\"python3\", \"quirks.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\ntimeout = \"3s\"\ngrace = \"1s\"\n[budget]\ntrials = 8\nworkers = 2\n[space]\nx = { uniform = [0.0, 1.0] }\n",
+        "name = \"q\"\n[objective]\ncommand = [\"python3\", \"quirks.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\ntimeout = \"3s\"\ngrace = \"1s\"\nepochs = 3\n[budget]\ntrials = 12\nworkers = 2\n[space]\nx = { uniform = [0.0, 1.0] }\n",
     );
     let results = dir.path().join("r");
     let started = Instant::now();
@@ -131,6 +141,9 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
     let rows = leaderboard_by_trial(&results);
     let note = |t: &str| (rows[t]["state"].as_str(), rows[t]["note"].as_str());
     assert_eq!(note("0"), ("complete", ""));
+    // An epoch reported twice alike in one run is taken once.
+    assert_eq!(note("8"), ("complete", ""));
+    assert_eq!(rows["8"]["epochs"], "3");
     let expected = [
         (
             "1",
@@ -142,6 +155,15 @@ fn a_failing_a_hanging_and_a_misreporting_script_each_fail_their_own_trial() {
         ("5", "bad report line `kiln-report {not json`"),
         ("6", "was killed by signal 11"),
         ("7", "exited with code 3"),
+        (
+            "9",
+            "reported epoch 4, past the last epoch of the objective (3",
+        ),
+        ("10", "no report: the command exited with code 0"),
+        (
+            "11",
+            "reported epoch 1 again with loss 0.6 where the journal holds 0.5",
+        ),
     ];
     for (trial, fragment) in expected {
         let (state, why) = note(trial);
@@ -427,4 +449,88 @@ fn closed_and_held(warm: bool) {
         sleeping, 0,
         "warm = {warm}: the script's child outlived its trial"
     );
+}
+
+/// Trial 0 fails after a 20 MB stderr line; trial 1 prints a 1 MB report line; trial 2 reports,
+/// then prints 30 MB without a newline on stdout and reports again.
+const FLOOD: &str = r#"
+import json, os, sys
+trial = int(os.environ["KILN_TRIAL"])
+if trial == 0:
+    sys.stderr.write("E" * 20_000_000 + "\n")
+    sys.exit(1)
+if trial == 1:
+    print("kiln-report " + json.dumps({"epoch": 1, "loss": 0.5, "pad": "x" * 1_000_000}))
+if trial == 2:
+    print("kiln-report " + json.dumps({"epoch": 1, "loss": 0.5}))
+    sys.stdout.write("p" * 30_000_000)
+    sys.stdout.flush()
+    os.write(3, b'{"epoch": 2, "loss": 0.25}\n')
+"#;
+
+#[test]
+fn what_a_script_prints_is_capped_in_notes_and_a_line_without_end_is_logged_in_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "flood.py", FLOOD);
+    let file = write(
+        dir.path(),
+        "f.toml",
+        "name = \"f\"\n[objective]\ncommand = [\"python3\", \"flood.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\n[budget]\ntrials = 3\nworkers = 1\n[space]\nx = { uniform = [0.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    let output = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        text(&output).chars().take(2000).collect::<String>()
+    );
+    assert!(
+        output.stderr.len() + output.stdout.len() < 100_000,
+        "the terminal got {} bytes",
+        output.stderr.len() + output.stdout.len()
+    );
+    let rows = leaderboard_by_trial(&results);
+    let (state, note) = (rows["0"]["state"].as_str(), rows["0"]["note"].as_str());
+    assert_eq!(state, "failed");
+    assert!(
+        note.len() < 3000
+            && note.contains("exited with code 1; stderr: EEEE")
+            && note.contains("bytes more"),
+        "{} bytes: {}",
+        note.len(),
+        &note[..200.min(note.len())]
+    );
+    assert_eq!(rows["1"]["state"], "failed");
+    assert!(
+        rows["1"]["note"].contains("a report line longer than 64 KiB"),
+        "{}",
+        rows["1"]["note"]
+    );
+    assert_eq!(
+        (rows["2"]["state"].as_str(), rows["2"]["epochs"].as_str()),
+        ("complete", "2")
+    );
+    let journal = std::fs::metadata(results.join("journal.jsonl"))
+        .unwrap()
+        .len();
+    assert!(journal < 50_000, "journal.jsonl holds {journal} bytes");
+    // The logs keep everything.
+    let log = std::fs::read(results.join("trials/0/log.txt")).unwrap();
+    assert!(
+        log.windows(21)
+            .filter(|w| w == b"EEEEEEEEEEEEEEEEEEEE\n")
+            .count()
+            == 1
+    );
+    assert!(log.len() > 20_000_000);
+    let log = std::fs::metadata(results.join("trials/2/log.txt"))
+        .unwrap()
+        .len();
+    assert!(log > 30_000_000, "log of trial 2: {log} bytes");
 }

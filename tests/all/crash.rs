@@ -442,12 +442,29 @@ fn a_journal_with_a_missing_or_impossible_event_is_refused_naming_its_line() {
         .filter(|(i, _)| *i != second_epoch)
         .map(|(_, l)| format!("{l}\n"))
         .collect();
+    // Trial 0's first epoch copied to just before its end would shrink it to one epoch.
+    let first_epoch = lines
+        .iter()
+        .position(|l| l.contains("\"epoch_reported\"") && l.contains("\"epoch\":1,"))
+        .unwrap();
+    let finished = lines
+        .iter()
+        .position(|l| l.contains("\"trial_finished\""))
+        .unwrap();
+    let mut repeated: Vec<&str> = lines.clone();
+    repeated.insert(finished, lines[first_epoch]);
+    let repeated: String = repeated.iter().map(|l| format!("{l}\n")).collect();
     let unknown_trial = journal.replacen("\"trial\":1,", "\"trial\":99,", 2);
     let far_epoch = journal.replacen("\"epoch\":3,", "\"epoch\":999,", 1);
     for (what, broken, fragment) in [
         ("a missing report", missing, "follows epoch 1"),
         ("an unknown trial", unknown_trial, "trial 99"),
         ("an impossible epoch", far_epoch, "epoch 999"),
+        (
+            "a repeated report",
+            repeated,
+            "epoch 1 of trial 0 is reported again after epoch 3",
+        ),
     ] {
         std::fs::write(results.join("journal.jsonl"), &broken).unwrap();
         let output = run(&["status", results.to_str().unwrap()]);

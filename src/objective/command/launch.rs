@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -27,8 +27,8 @@ const STDERR_LINES: usize = 5;
 /// What the follower of a run hears.
 #[derive(Debug)]
 pub enum Event {
-    /// A report's JSON.
-    Report(String),
+    /// A report's JSON, or why a report line cannot be read.
+    Report(Result<String, String>),
     /// One of the two streams that carry reports (stdout, the report descriptor) has ended.
     Closed,
     /// The script has exited (its process group may live on).
@@ -101,24 +101,34 @@ impl Log {
 
     /// A line of kiln's own.
     pub fn note(&self, line: &str) {
-        self.write(line.as_bytes());
+        self.write(line.as_bytes(), true);
     }
 
-    /// A line of the script's, as it printed it (bytes need not be UTF-8).
-    fn write(&self, line: &[u8]) {
+    /// Output of the script's, as it printed it (bytes need not be UTF-8), ending a line or not.
+    fn write(&self, bytes: &[u8], ends_line: bool) {
         if let Ok(mut file) = self.file.lock() {
-            let _ = file.write_all(line);
-            let _ = file.write_all(b"\n");
+            let _ = file.write_all(bytes);
+            if ends_line {
+                let _ = file.write_all(b"\n");
+            }
         }
     }
 
-    fn stderr(&self, line: &[u8]) {
-        self.write(line);
+    /// A piece of stderr: logged, and a line's first piece kept among the last lines.
+    fn stderr(&self, piece: Piece<'_>) {
+        self.write(piece.bytes, piece.last);
+        if !piece.first {
+            return;
+        }
         if let Ok(mut tail) = self.stderr_tail.lock() {
             if tail.len() == STDERR_LINES {
                 tail.pop_front();
             }
-            tail.push_back(String::from_utf8_lossy(line).into_owned());
+            let mut line = String::from_utf8_lossy(piece.bytes).into_owned();
+            if !piece.last {
+                line.push_str(" ...");
+            }
+            tail.push_back(line);
         }
     }
 
@@ -142,19 +152,53 @@ impl Log {
     }
 }
 
-/// Calls `each` with every line of `from` (without its newline) until it ends.
-fn lines(from: File, mut each: impl FnMut(&[u8])) {
+/// The most of one line held in memory: a longer line reaches the log in pieces of this size,
+/// and cannot be a report.
+const LINE_LIMIT: usize = 64 * 1024;
+
+/// A piece of a line: the whole line, or (for a line past [`LINE_LIMIT`]) one of its parts.
+struct Piece<'a> {
+    bytes: &'a [u8],
+    /// It begins the line.
+    first: bool,
+    /// It ends the line.
+    last: bool,
+}
+
+/// Calls `each` with every line of `from` (without its newline), in pieces of at most
+/// [`LINE_LIMIT`] bytes, until it ends.
+fn lines(from: File, mut each: impl FnMut(Piece<'_>)) {
     let mut reader = BufReader::new(from);
     let mut line = Vec::new();
+    let mut first = true;
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
+        match (&mut reader)
+            .take(LINE_LIMIT as u64)
+            .read_until(b'\n', &mut line)
+        {
+            Ok(0) | Err(_) => {
+                if !first {
+                    each(Piece {
+                        bytes: &[],
+                        first,
+                        last: true,
+                    });
+                }
+                return;
+            }
             Ok(_) => {
+                // Short of the limit without a newline: the stream ended the line.
+                let last = line.last() == Some(&b'\n') || line.len() < LINE_LIMIT;
                 if line.last() == Some(&b'\n') {
                     line.pop();
                 }
-                each(&line);
+                each(Piece {
+                    bytes: &line,
+                    first,
+                    last,
+                });
+                first = last;
             }
         }
     }
@@ -165,23 +209,32 @@ fn lines(from: File, mut each: impl FnMut(&[u8])) {
 pub fn follow(readers: Readers, log: &Log, events: &Sender<Event>) -> Receiver<()> {
     let (out_log, out_events) = (log.clone(), events.clone());
     std::thread::spawn(move || {
-        lines(readers.stdout, |line| {
-            match line.strip_prefix(REPORT_PREFIX.as_bytes()) {
-                Some(json) => {
-                    let _ = out_events.send(Event::Report(String::from_utf8_lossy(json).into()));
-                }
-                None => out_log.write(line),
+        let mut in_report = false;
+        lines(readers.stdout, |piece| {
+            if piece.first {
+                in_report = piece.bytes.starts_with(REPORT_PREFIX.as_bytes());
+            }
+            if !in_report {
+                out_log.write(piece.bytes, piece.last);
+            } else if piece.first {
+                let json = &piece.bytes[REPORT_PREFIX.len()..];
+                let _ = out_events.send(Event::Report(report(json, piece.last)));
             }
         });
         let _ = out_events.send(Event::Closed);
     });
     let report_events = events.clone();
     std::thread::spawn(move || {
-        lines(readers.reports, |line| {
-            let text = String::from_utf8_lossy(line);
-            let json = text.strip_prefix(REPORT_PREFIX).unwrap_or(&text).trim();
-            if !json.is_empty() {
-                let _ = report_events.send(Event::Report(json.to_string()));
+        lines(readers.reports, |piece| {
+            if !piece.first {
+                return;
+            }
+            let json = piece
+                .bytes
+                .strip_prefix(REPORT_PREFIX.as_bytes())
+                .unwrap_or(piece.bytes);
+            if !json.trim_ascii().is_empty() || !piece.last {
+                let _ = report_events.send(Event::Report(report(json, piece.last)));
             }
         });
         let _ = report_events.send(Event::Closed);
@@ -189,10 +242,22 @@ pub fn follow(readers: Readers, log: &Log, events: &Sender<Event>) -> Receiver<(
     let err_log = log.clone();
     let (closed, stderr_closed) = channel();
     std::thread::spawn(move || {
-        lines(readers.stderr, |line| err_log.stderr(line));
+        lines(readers.stderr, |piece| err_log.stderr(piece));
         let _ = closed.send(());
     });
     stderr_closed
+}
+
+/// A report line's JSON, or why it cannot be one (it goes on past [`LINE_LIMIT`]).
+fn report(json: &[u8], whole: bool) -> Result<String, String> {
+    if whole {
+        Ok(String::from_utf8_lossy(json).trim().to_string())
+    } else {
+        Err(format!(
+            "a report line longer than {} KiB (a report is one short JSON object)",
+            LINE_LIMIT / 1024
+        ))
+    }
 }
 
 /// Starts `argv` as a new process (a process group of its own, dying with this thread) with

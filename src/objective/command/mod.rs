@@ -227,12 +227,18 @@ impl CommandObjective {
         Ok((epoch as u32, lr, metrics))
     }
 
-    /// Records one report line; says whether the trial goes on.
-    fn record(&self, trial: &mut Trial<'_>, json: &str) -> Recorded {
+    /// Records one report line (or fails the trial on one it could not read); says whether
+    /// the trial goes on.
+    fn record(&self, trial: &mut Trial<'_>, line: &Result<String, String>) -> Recorded {
+        let json = match line {
+            Ok(json) => json,
+            Err(why) => return Recorded::Bad(why.clone()),
+        };
         let (epoch, lr, metrics) = match self.parse_report(json) {
             Ok(report) => report,
             Err(why) => {
-                return Recorded::Bad(format!("bad report line `{REPORT_PREFIX}{json}`: {why}"));
+                let shown = crate::trial::shorten(json, QUOTED);
+                return Recorded::Bad(format!("bad report line `{REPORT_PREFIX}{shown}`: {why}"));
             }
         };
         let report = Epoch {
@@ -248,6 +254,9 @@ impl CommandObjective {
         }
     }
 }
+
+/// The most of a bad report line its note quotes.
+const QUOTED: usize = 200;
 
 /// What a report did.
 enum Recorded {
@@ -375,6 +384,8 @@ struct Run {
     exited: Option<ExitStatus>,
     /// Report streams still open (stdout and the report descriptor).
     open: u8,
+    /// Report lines taken.
+    reports: usize,
 }
 
 impl Run {
@@ -385,6 +396,7 @@ impl Run {
             pending: VecDeque::new(),
             exited: None,
             open: 2,
+            reports: 0,
         }
     }
 
@@ -400,7 +412,7 @@ impl Run {
         match &event {
             Event::Closed => self.open = self.open.saturating_sub(1),
             Event::Exited(status) => self.exited = Some(*status),
-            Event::Report(_) => {}
+            Event::Report(_) => self.reports += 1,
         }
         Some(event)
     }
@@ -433,7 +445,7 @@ impl Run {
 
     /// The reports still to come from a script that has exited: until its report streams end,
     /// or [`DRAIN`] has passed.
-    fn remaining_reports(&mut self) -> Vec<String> {
+    fn remaining_reports(&mut self) -> Vec<Result<String, String>> {
         let deadline = Instant::now() + DRAIN;
         let mut reports = Vec::new();
         while self.open > 0 || !self.pending.is_empty() {
@@ -559,6 +571,11 @@ impl Objective for CommandObjective {
             Ending::Exited(status) if !status.success() => {
                 Err(format!("the command {}{}", describe(status), log.tail()).into())
             }
+            Ending::Exited(_) if run.reports == 0 && trial.journaled_epochs() == 0 => Err(format!(
+                "no report: the command exited with code 0 without reporting an epoch (print a line `{REPORT_PREFIX}{{\"epoch\": 1, ...}}` after each epoch){}",
+                log.tail()
+            )
+            .into()),
             Ending::Exited(_) => Ok(TrialSummary::default()),
         }
     }
