@@ -3,8 +3,8 @@
 //! failure; a resumed sweep equals an uninterrupted one.
 
 use crate::common::{
-    Env, assert_same_sweep, csv_rows, kill_repeatedly, kiln, leaderboard_by_trial, refused, run,
-    sweep, text, write,
+    Env, assert_no_process_works_in, assert_same_sweep, csv_rows, kill_repeatedly, kiln,
+    leaderboard_by_trial, refused, run, sweep, text, write,
 };
 use std::path::Path;
 use std::process::Stdio;
@@ -533,4 +533,67 @@ fn what_a_script_prints_is_capped_in_notes_and_a_line_without_end_is_logged_in_p
         .unwrap()
         .len();
     assert!(log > 30_000_000, "log of trial 2: {log} bytes");
+}
+
+/// Starts a helper that appends to the trial's folder every 50 ms, reports, and trains on.
+const TREE: &str = r#"
+import json, os, subprocess, sys, time
+helper = "import sys, time\nwhile True:\n    open(sys.argv[1], 'a').write('x')\n    time.sleep(0.05)"
+subprocess.Popen([sys.executable, "-c", helper, os.path.join(os.environ["KILN_TRIAL_DIR"], "helper.txt")])
+print("kiln-report " + json.dumps({"epoch": 1, "loss": 0.5}))
+time.sleep(60)
+"#;
+
+#[test]
+fn the_whole_process_tree_of_a_script_dies_with_a_sigkilled_kiln_warm_and_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tree.py", TREE);
+    for (name, command) in [
+        ("warm", r#"["python3", "tree.py"]"#),
+        ("bash", r#"["bash", "-c", "python3 tree.py; echo done"]"#),
+    ] {
+        let file = write(
+            dir.path(),
+            &format!("{name}.toml"),
+            &format!(
+                "name = \"{name}\"\n[objective]\ncommand = {command}\nmetrics = [\"loss\"]\nmetric = \"loss\"\n[budget]\ntrials = 2\nworkers = 2\n[space]\nx = {{ uniform = [0.0, 1.0] }}\n"
+            ),
+        );
+        let results = dir.path().join(name);
+        let mut child = kiln()
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--results",
+                results.to_str().unwrap(),
+                "-q",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reported_epochs(&results) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the scripts never reported"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let helper = results.join("trials/0/helper.txt");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !helper.exists() {
+            assert!(Instant::now() < deadline, "{name}: the helper never wrote");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_no_process_works_in(&results);
+        let size = std::fs::metadata(&helper).unwrap().len();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            std::fs::metadata(&helper).unwrap().len(),
+            size,
+            "{name}: a helper of the script went on writing into the trial's folder"
+        );
+    }
 }

@@ -323,3 +323,41 @@ pub fn signal_group(group: i32, signal: i32) {
     // SAFETY: signals a process group this worker created (the script's); no memory is touched.
     unsafe { libc::kill(-group, signal) };
 }
+
+/// What the guard runs: it waits for one line on stdin, and unless the line says the run is
+/// over, kills the process group `$1`.
+const GUARD: &str = r#"read -r line; [ "$line" = over ] || kill -s KILL -- "-$1" 2>/dev/null"#;
+
+/// A watcher of a run's process group that outlives the worker: should the worker die before
+/// the run is over (SIGKILL, the OOM killer, kiln killed), the guard kills what is left of the
+/// group, the script's own children included (the script itself dies with its parent, its
+/// children would not). It runs in a process group of its own, out of reach of a terminal's
+/// signals. A process that leaves the group (`setsid`, a daemon) escapes it.
+pub struct Guard {
+    child: std::process::Child,
+}
+
+impl Guard {
+    /// Starts guarding `group`.
+    pub fn start(group: i32) -> std::io::Result<Guard> {
+        let child = Command::new("/bin/sh")
+            .args(["-c", GUARD, "kiln-guard", &group.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        Ok(Guard { child })
+    }
+}
+
+impl Drop for Guard {
+    /// The run is over (its group was killed already): the guard leaves without killing, so a
+    /// group number used again later is never touched.
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"over\n");
+        }
+        let _ = self.child.wait();
+    }
+}

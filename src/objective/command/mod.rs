@@ -561,8 +561,16 @@ impl Objective for CommandObjective {
         let stderr_closed = launch::follow(readers, &log, &events);
         let env = self.environment(trial, &dir);
         let group = self.start(&env, streams, events, &log)?;
+        let guard = launch::Guard::start(group)
+            .map_err(|e| {
+                log.note(&format!(
+                    "--- kiln: no guard for the script's children: {e} ---"
+                ))
+            })
+            .ok();
         let mut run = Run::new(group, received);
         let ending = self.follow(trial, &mut run);
+        drop(guard); // every ending has killed the group
         // Its last stderr lines, for the note (a child of the script may hold stderr open).
         let _ = stderr_closed.recv_timeout(Duration::from_secs(1));
         match ending {
