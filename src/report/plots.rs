@@ -824,7 +824,7 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
         files.push(path);
     }
     for d in &spec.space.dimensions {
-        let path = plots.join(format!("param_{}.svg", d.name));
+        let path = plots.join(parameter_file(&d.name));
         parameter(&path, d, state, spec, &drawn)?;
         files.push(path);
     }
@@ -844,6 +844,25 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
     write_atomic(&report, html.as_bytes(), false)
         .context(|| format!("cannot write {}", report.display()))?;
     Ok(files)
+}
+
+/// `param_<name>.svg` for a parameter whose name is safe in a file name (letters, digits, `_`,
+/// `-`, `.`); any other name has those characters replaced and a hash of the whole name added,
+/// so that `optimizer/lr` writes inside `plots/` and no two names share a file.
+fn parameter_file(name: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.chars().all(safe) {
+        return format!("param_{name}.svg");
+    }
+    let cleaned: String = name
+        .chars()
+        .map(|c| if safe(c) { c } else { '_' })
+        .collect();
+    // FNV-1a: stable across runs and builds, as a file name must be.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("param_{cleaned}-{:08x}.svg", hash as u32)
 }
 
 fn escape(text: &str) -> String {
@@ -931,6 +950,19 @@ fn report_html(state: &SweepState, spec: &ReportSpec<'_>, files: &[PathBuf]) -> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_parameter_file_never_leaves_the_plots_folder_and_two_names_never_share_one() {
+        assert_eq!(parameter_file("learning_rate"), "param_learning_rate.svg");
+        let slash = parameter_file("optimizer/lr");
+        assert!(
+            slash.starts_with("param_optimizer_lr-") && !slash.contains('/'),
+            "{slash}"
+        );
+        assert_ne!(slash, parameter_file("optimizer_lr"));
+        assert_ne!(slash, parameter_file("optimizer:lr"));
+        assert!(!parameter_file("../../x").contains('/'));
+    }
     use super::*;
     use crate::space::Space;
     use crate::state::complete_trial;

@@ -1074,3 +1074,31 @@ fn rust_log_debug_shows_what_a_person_debugging_a_sweep_needs() {
         "no colour codes in a log that is not a terminal"
     );
 }
+
+#[test]
+fn a_parameter_named_with_a_slash_gets_its_plot_and_the_sweep_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "p.py",
+        "import json, os\nlr = json.loads(os.environ['KILN_PARAMS'])['optimizer/lr']\nprint('kiln-report ' + json.dumps({'epoch': 1, 'loss': lr * lr}))\n",
+    );
+    let file = write(
+        dir.path(),
+        "s.toml",
+        "name = \"s\"\n[objective]\ncommand = [\"python3\", \"p.py\"]\nmetrics = [\"loss\"]\nmetric = \"loss\"\n[budget]\ntrials = 4\nworkers = 1\n[space]\n\"optimizer/lr\" = { uniform = [-1.0, 1.0] }\n",
+    );
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let plots: Vec<String> = std::fs::read_dir(results.join("plots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        plots
+            .iter()
+            .any(|p| p.starts_with("param_optimizer_lr-") && p.ends_with(".svg")),
+        "{plots:?}"
+    );
+    assert!(results.join("report.html").exists());
+}
