@@ -964,7 +964,12 @@ fn given_params(
                 .map_err(|why| Error::input(format!("{key}: {why}")))?,
             None => crate::space::ParamValue::Str(text.to_string()),
         };
-        given.insert(key.trim().to_string(), value);
+        if given.insert(key.trim().to_string(), value).is_some() {
+            return Err(Error::input(format!(
+                "`{}` is given twice: give each parameter once",
+                key.trim()
+            )));
+        }
     }
     space
         .admit(&given)

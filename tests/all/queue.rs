@@ -77,6 +77,7 @@ fn kiln_enqueue_on_a_finished_sweep_runs_with_resume_and_refuses_bad_values() {
         (vec!["x3=0.1"], "`x3` is not a key of [space]"),
         (vec!["x1"], "not KEY=VALUE"),
         (vec!["x1=abc"], "not a number"),
+        (vec!["x1=0.1", "x2=0.2", "x1=0.3"], "`x1` is given twice"),
     ] {
         let mut full = vec!["enqueue", r];
         full.extend(args);
