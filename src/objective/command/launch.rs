@@ -188,11 +188,12 @@ fn lines(from: File, mut each: impl FnMut(Piece<'_>)) {
                 return;
             }
             Ok(_) => {
-                // Short of the limit without a newline: the stream ended the line.
-                let last = line.last() == Some(&b'\n') || line.len() < LINE_LIMIT;
-                if line.last() == Some(&b'\n') {
+                let newline = line.last() == Some(&b'\n');
+                if newline {
                     line.pop();
                 }
+                // Short of the limit without a newline: the stream ended the line.
+                let last = newline || line.len() < LINE_LIMIT;
                 each(Piece {
                     bytes: &line,
                     first,
