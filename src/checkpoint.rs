@@ -193,11 +193,10 @@ fn save(
 ) -> std::io::Result<()> {
     let state_json = serde_json::to_vec(state)?;
     let parts = [state_json.as_slice(), model, optimizer, extra];
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(file)?;
+    let file = crate::files::open_own(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        file,
+    )?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
     out.write_all(MAGIC)?;
     out.write_all(&checksum(&parts).to_le_bytes())?;

@@ -1,25 +1,56 @@
 //! Whole-file writes that readers never see half done: write a temporary file beside the
 //! target, then rename it over the target (atomic on POSIX file systems).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically. With `sync`, the data is on disk before the rename, so
 /// the file survives a power cut too; without it, a power cut may lose the new file. Files that
 /// can be rebuilt (reports from the journal, checkpoints by retraining) skip the sync.
+/// The rename replaces a symbolic link at `path` itself, never its target.
 pub fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     // Per process: two processes writing the same file (two exports of one sweep) never
     // write into each other's temporary file.
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);
-    let mut file = File::create(&temporary)?;
+    // A new file, never an existing one: whatever lies at the temporary name (a crashed
+    // write's leftover, a planted link) is removed, not written through.
+    match std::fs::remove_file(&temporary) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)?;
     file.write_all(bytes)?;
     if sync {
         file.sync_data()?;
     }
     std::fs::rename(&temporary, path)
+}
+
+/// Opens `path` as `options` say, but never through a symbolic link: kiln writes only its own
+/// files, and a link planted in a results folder (at a checkpoint, at `kiln.log`) would make it
+/// overwrite or append to whatever the link points at. A link is refused with an error that
+/// names it.
+pub fn open_own(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    options
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::other(format!(
+                    "{} is a symbolic link: kiln never writes through a link (remove it)",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })
 }
 
 /// FNV-1a, 64 bits: a fingerprint stable across platforms and versions, unlike std's hasher.
@@ -100,13 +131,40 @@ pub fn unpack_folder(bytes: &[u8], dir: &Path) -> std::io::Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&path, data)?;
+        write_atomic(&path, &data, false)?;
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_link_at_the_target_or_at_the_temporary_name_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let target = dir.path().join("report.html");
+        let temporary = dir
+            .path()
+            .join(format!("report.html.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        std::os::unix::fs::symlink(&victim, &temporary).unwrap();
+        super::write_atomic(&target, b"new", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&target).unwrap().is_file());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+
+        let appended = dir.path().join("kiln.log");
+        std::os::unix::fs::symlink(&victim, &appended).unwrap();
+        let mut options = std::fs::OpenOptions::new();
+        let error = super::open_own(options.create(true).append(true), &appended).unwrap_err();
+        assert!(
+            error.to_string().contains("kiln.log is a symbolic link"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
     #[test]
     #[cfg(feature = "postgres")]
     fn a_packed_folder_unpacks_to_the_same_files() {

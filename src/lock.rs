@@ -32,15 +32,14 @@ impl FolderLock {
             }
         }
         let path = crate::layout::lock(dir);
-        let named = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .and_then(|mut file| {
-                write!(file, "pid {} on {}", std::process::id(), hostname())?;
-                file.flush()
-            });
+        let named = crate::files::open_own(
+            OpenOptions::new().create(true).truncate(true).write(true),
+            &path,
+        )
+        .and_then(|mut file| {
+            write!(file, "pid {} on {}", std::process::id(), hostname())?;
+            file.flush()
+        });
         named.map_err(|e| Error::runtime(format!("cannot create {}: {e}", path.display())))?;
         Ok(FolderLock { _folder: folder })
     }

@@ -56,12 +56,15 @@ pub fn init() {
 
 /// Appends the log to `dir/kiln.log` from now on.
 pub fn attach(dir: &Path) {
-    if let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(crate::layout::log(dir))
-        && let Ok(mut slot) = LOG_FILE.lock()
-    {
-        *slot = Some(file);
+    let path = crate::layout::log(dir);
+    let opened =
+        crate::files::open_own(std::fs::OpenOptions::new().create(true).append(true), &path);
+    match opened {
+        Ok(file) => {
+            if let Ok(mut slot) = LOG_FILE.lock() {
+                *slot = Some(file);
+            }
+        }
+        Err(e) => tracing::warn!("no log file: {e}"),
     }
 }

@@ -22,12 +22,11 @@ pub struct FileJournal {
 impl FileJournal {
     /// Opens (creating if needed) the journal at `path` for appending.
     pub fn open(path: &Path) -> Result<FileJournal> {
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .context(|| format!("cannot open the journal {}", path.display()))?;
+        let file = crate::files::open_own(
+            OpenOptions::new().create(true).read(true).append(true),
+            path,
+        )
+        .context(|| format!("cannot open the journal {}", path.display()))?;
         let mut journal = FileJournal {
             path: path.to_path_buf(),
             file,

@@ -29,11 +29,21 @@ type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 /// Axes of two float ranges on an SVG drawing area.
 type Axes<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// A white canvas drawing into `path`.
-fn canvas(path: &Path) -> Result<Area<'_>> {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
-    Ok(root)
+/// Draws a white canvas of `size` with `draw`, then writes it to `path` atomically: a reader
+/// never sees half a picture, and a link planted at `path` is replaced, never written through.
+fn svg_file(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&Area<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        draw(&root)?;
+        root.present().map_err(plot_error)?;
+    }
+    write_atomic(path, svg.as_bytes(), false).context(|| format!("cannot write {}", path.display()))
 }
 
 /// Captioned axes over `x` and `y`.
@@ -52,15 +62,14 @@ fn axes<'a, 'b>(
         .map_err(plot_error)
 }
 
-/// Draws the series' legend, then writes the file.
-fn finish_with_legend<'a, 'b: 'a>(chart: &mut Axes<'a, 'b>, root: &Area<'b>) -> Result<()> {
+/// Draws the series' legend.
+fn finish_with_legend<'a, 'b: 'a>(chart: &mut Axes<'a, 'b>) -> Result<()> {
     chart
         .configure_series_labels()
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)
+        .map_err(plot_error)
 }
 
 fn plot_error(e: impl std::fmt::Display) -> crate::Error {
@@ -279,7 +288,7 @@ fn left_out(state: &SweepState, clipped: usize) -> String {
 
 /// Every trial's objective, and the best so far: `history.svg`.
 fn history(
-    path: &Path,
+    root: &Area<'_>,
     state: &SweepState,
     spec: &ReportSpec<'_>,
     (trials, note): &(Vec<&TrialRecord>, String),
@@ -314,10 +323,9 @@ fn history(
         best.push((last.number as f64, b));
     }
     let clipped = points.iter().filter(|p| clamp_to(&y, p.1).1).count();
-    let root = canvas(path)?;
     let x = range(points.iter().map(|p| p.0));
     let mut chart = axes(
-        &root,
+        root,
         &format!("Optimisation history: {}{note}", spec.metric),
         x.clone(),
         y.clone(),
@@ -344,7 +352,7 @@ fn history(
         .map_err(plot_error)?
         .label("best so far")
         .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], ORANGE.stroke_width(2)));
-    finish_with_legend(&mut chart, &root)
+    finish_with_legend(&mut chart)
 }
 
 /// One line: trial number, metric, (epoch, value) points.
@@ -353,7 +361,7 @@ type Curve<'a> = (u64, &'a str, Vec<(f64, f64)>);
 /// The objective per epoch of the top five trials: `curves.svg`, with the training
 /// counterpart dashed when there is one (`train_loss` for `val_loss`): overfitting shows as
 /// the two parting.
-fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+fn learning_curves(root: &Area<'_>, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
     let top: Vec<_> = ranked(state, spec)
         .into_iter()
         .filter(|t| t.state != TrialState::Ended(EndState::Failed))
@@ -390,9 +398,8 @@ fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Re
         .as_deref()
         .map(|m| format!(" (dashed: {m})"))
         .unwrap_or_default();
-    let root = canvas(path)?;
     let mut chart = axes(
-        &root,
+        root,
         &format!("Learning curves of the top trials: {}{dashed}", spec.metric),
         x.clone(),
         y.clone(),
@@ -426,13 +433,13 @@ fn learning_curves(path: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Re
                 .map_err(plot_error)?;
         }
     }
-    finish_with_legend(&mut chart, &root)
+    finish_with_legend(&mut chart)
 }
 
 /// The objective against one parameter: `param_<name>.svg`, on the parameter's own axis (log
 /// ticks at powers of ten, integers, or each choice by name).
 fn parameter(
-    path: &Path,
+    root: &Area<'_>,
     dimension: &Dimension,
     state: &SweepState,
     spec: &ReportSpec<'_>,
@@ -471,9 +478,8 @@ fn parameter(
     };
     let y = shown_range(&points.iter().map(|p| p.1).collect::<Vec<_>>());
     let clipped = points.iter().filter(|p| clamp_to(&y, p.1).1).count();
-    let root = canvas(path)?;
     let mut chart = axes(
-        &root,
+        root,
         &format!("{} against {name}{note}", spec.metric),
         x.clone(),
         y.clone(),
@@ -493,13 +499,13 @@ fn parameter(
             dot((px, v), off, BLUE)
         }))
         .map_err(plot_error)?;
-    root.present().map_err(plot_error)
+    Ok(())
 }
 
 /// With several objectives, the first two against each other: every complete trial, the
 /// Pareto front in orange joined by its staircase (the region it dominates lies beyond).
 fn pareto_front(
-    path: &Path,
+    root: &Area<'_>,
     state: &SweepState,
     spec: &ReportSpec<'_>,
     (trials, note): &(Vec<&TrialRecord>, String),
@@ -536,14 +542,13 @@ fn pareto_front(
     }
     steps.extend(front.last());
     let on_front = front.len();
-    let root = canvas(path)?;
     let shown = if goals.len() > 2 {
         format!(" (the first 2 of {} objectives)", goals.len())
     } else {
         String::new()
     };
     let mut chart = axes(
-        &root,
+        root,
         &format!("Pareto front: {} and {}{shown}{note}", gx.metric, gy.metric),
         x.clone(),
         y.clone(),
@@ -587,7 +592,7 @@ fn pareto_front(
         .map_err(plot_error)?
         .label(format!("on the front ({on_front})"))
         .legend(|(x, y)| Circle::new((x, y), 3, ORANGE.filled()));
-    finish_with_legend(&mut chart, &root)
+    finish_with_legend(&mut chart)
 }
 
 /// Labels along one parallel-coordinates axis: (unit position, text).
@@ -646,7 +651,7 @@ fn shade(goodness: f64) -> RGBColor {
 /// Parallel coordinates: one line per complete trial across its parameters (each on its own
 /// axis, labelled with real values) and the objective, coloured by rank, with a colour bar.
 fn parallel(
-    path: &Path,
+    root: &Area<'_>,
     spec: &ReportSpec<'_>,
     (trials, note): &(Vec<&TrialRecord>, String),
 ) -> Result<()> {
@@ -666,8 +671,6 @@ fn parallel(
             .total_cmp(&spec.direction.loss(a.1))
     });
     let values = shown_range(&lines.iter().map(|l| l.1).collect::<Vec<_>>());
-    let root = SVGBackend::new(path, (SIZE.0, SIZE.1 + 40)).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_error)?;
     let (top, bottom) = root.split_vertically(SIZE.1);
     let columns = dims.len() + 1;
     let mut chart = ChartBuilder::on(&top)
@@ -736,7 +739,7 @@ fn parallel(
             .map_err(plot_error)?;
     }
     colour_bar(&bottom, &lines, spec)?;
-    root.present().map_err(plot_error)
+    Ok(())
 }
 
 /// The legend of lines coloured by rank, under the parallel coordinates; `lines` are sorted
@@ -767,16 +770,15 @@ fn colour_bar(area: &Area<'_>, lines: &[(Vec<f64>, f64)], spec: &ReportSpec<'_>)
 }
 
 /// Parameter importance as bars: `importance.svg`.
-fn importance_bars(path: &Path, table: &Table) -> Result<()> {
+fn importance_bars(root: &Area<'_>, table: &Table) -> Result<()> {
     let bars: Vec<(String, f64)> = table
         .rows
         .iter()
         .filter_map(|r| Some((r[0].clone(), r[1].parse().ok()?)))
         .collect();
-    let root = canvas(path)?;
     let x = -0.5..(bars.len().max(1) as f64 - 0.5);
     let mut chart = axes(
-        &root,
+        root,
         "Parameter importance (PED-ANOVA)",
         x.clone(),
         0.0..1.0,
@@ -798,7 +800,7 @@ fn importance_bars(path: &Path, table: &Table) -> Result<()> {
             )
         }))
         .map_err(plot_error)?;
-    root.present().map_err(plot_error)
+    Ok(())
 }
 
 /// Draws every plot into `dir/plots/` and writes `dir/report.html`; returns the SVG files.
@@ -807,10 +809,10 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
     std::fs::create_dir_all(&plots).context(|| format!("cannot create {}", plots.display()))?;
     let mut files = vec![plots.join("history.svg")];
     let drawn = drawn(state, spec);
-    history(&files[0], state, spec, &drawn)?;
+    svg_file(&files[0], SIZE, |root| history(root, state, spec, &drawn))?;
     if !spec.others.is_empty() {
         let path = plots.join("pareto.svg");
-        pareto_front(&path, state, spec, &drawn)?;
+        svg_file(&path, SIZE, |root| pareto_front(root, state, spec, &drawn))?;
         files.insert(0, path);
     }
     // Curves of one point each say nothing: only for trials of several epochs.
@@ -820,23 +822,24 @@ pub fn write(dir: &Path, state: &SweepState, spec: &ReportSpec<'_>) -> Result<Ve
         .any(|t| t.epochs.len() > 1 && t.epochs.iter().any(|e| e.metrics.contains_key(spec.metric)))
     {
         let path = plots.join("curves.svg");
-        learning_curves(&path, state, spec)?;
+        svg_file(&path, SIZE, |root| learning_curves(root, state, spec))?;
         files.push(path);
     }
     for d in &spec.space.dimensions {
         let path = plots.join(parameter_file(&d.name));
-        parameter(&path, d, state, spec, &drawn)?;
+        svg_file(&path, SIZE, |root| parameter(root, d, state, spec, &drawn))?;
         files.push(path);
     }
     if !spec.space.dimensions.is_empty() {
         let path = plots.join("parallel.svg");
-        parallel(&path, spec, &drawn)?;
+        let size = (SIZE.0, SIZE.1 + 40);
+        svg_file(&path, size, |root| parallel(root, spec, &drawn))?;
         files.push(path);
     }
     let ranking = importance(state, spec);
     if !ranking.rows.is_empty() {
         let path = plots.join("importance.svg");
-        importance_bars(&path, &ranking)?;
+        svg_file(&path, SIZE, |root| importance_bars(root, &ranking))?;
         files.push(path);
     }
     let html = report_html(state, spec, &files)?;

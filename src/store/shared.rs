@@ -258,7 +258,7 @@ impl Store for DbStore {
             }
             std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
             let checkpoint = crate::checkpoint::path(&dir, 0);
-            std::fs::write(&checkpoint, data)
+            crate::files::write_atomic(&checkpoint, &data, false)
                 .context(|| format!("cannot write {}", checkpoint.display()))?;
         }
         Ok(())

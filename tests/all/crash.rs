@@ -540,3 +540,48 @@ fn two_runs_started_together_on_one_folder_never_mix_and_the_loser_names_the_win
         assert_eq!(leaderboard_by_trial(&results).len(), 2, "round {round}");
     }
 }
+
+#[test]
+fn links_planted_in_a_results_folder_are_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "l.toml", &digits_experiment("links", 1, 1, 2));
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let victim = write(dir.path(), "victim.txt", "precious\n");
+    let next = results.join("trials/1");
+    std::fs::create_dir_all(&next).unwrap();
+    let history = results.join("plots/history.svg");
+    for link in [
+        next.join("checkpoint.0.bin"),
+        next.join("checkpoint.1.bin"),
+        history.clone(),
+        results.join("kiln.log"),
+    ] {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+    }
+    let output = run(&["resume", results.to_str().unwrap(), "--trials", "2", "-q"]);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "{}",
+        text(&output)
+    );
+    // The plot replaced its link with a file of its own; the trial whose checkpoints are
+    // links fails and says why.
+    assert!(std::fs::symlink_metadata(&history).unwrap().is_file());
+    assert!(std::fs::read_to_string(&history).unwrap().contains("<svg"));
+    let rows = leaderboard_by_trial(&results);
+    assert_eq!(rows["0"]["state"], "complete", "{rows:?}");
+    assert_eq!(rows["1"]["state"], "failed", "{rows:?}");
+    assert!(
+        rows["1"]["note"].contains("checkpoint.0.bin is a symbolic link"),
+        "{}",
+        rows["1"]["note"]
+    );
+    assert!(
+        text(&output).contains("kiln.log is a symbolic link"),
+        "{}",
+        text(&output)
+    );
+}

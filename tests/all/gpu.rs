@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -76,7 +77,9 @@ fn sigkill_and_resume_of_a_wgpu_sweep_equals_an_uninterrupted_one_within_gpu_rou
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "k.toml", &on_backend("gpu-kill", 3, 8, "wgpu"));
+    // No early stopping: every trial trains its 8 epochs, however its losses round.
+    let toml = on_backend("gpu-kill", 3, 8, "wgpu").replace("patience = 3", "patience = 8");
+    let file = write(dir.path(), "k.toml", &toml);
     let reference = dir.path().join("reference");
     sweep(&file, &reference, &[]);
     let interrupted = dir.path().join("interrupted");
@@ -113,24 +116,46 @@ fn sigkill_and_resume_of_a_wgpu_sweep_equals_an_uninterrupted_one_within_gpu_rou
     }
     let output = run(&["resume", results, "-q"]);
     assert!(output.status.success(), "{}", text(&output));
+    // What resuming keeps exactly: the trials, their parameters, states and epochs.
     let (a, b) = (
         leaderboard_by_trial(&interrupted),
         leaderboard_by_trial(&reference),
     );
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (trial, row) in &b {
-        for (column, expected) in row {
-            let got = &a[trial][column];
-            let close = match (got.parse::<f64>(), expected.parse::<f64>()) {
-                (Ok(x), Ok(y)) => (x - y).abs() <= 1e-4 * x.abs().max(y.abs()).max(1e-3),
-                _ => got == expected,
-            };
-            assert!(
-                close,
-                "trial {trial} {column}: {got} after kills, {expected} without"
-            );
+        for column in ["state", "epochs", "learning_rate", "dropout"] {
+            assert_eq!(a[trial][column], row[column], "trial {trial} {column}");
         }
     }
+    // What it keeps within GPU rounding: each epoch's metrics. A difference in the 7th digit
+    // (another fused kernel after a restart) grows with every step that follows, so epochs
+    // after a resumed one are compared at 2%: a trial that restarted from scratch, or from
+    // another trial's weights, is off by far more.
+    let curve = |d: &Path| -> BTreeMap<(String, String), BTreeMap<String, String>> {
+        curves_without_time(d)
+            .into_iter()
+            .map(|row| ((row["trial"].clone(), row["epoch"].clone()), row))
+            .collect()
+    };
+    let (a, b) = (curve(&interrupted), curve(&reference));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let mut apart = Vec::new();
+    for (at, row) in &b {
+        for (column, expected) in row {
+            let got = &a[at][column];
+            let close = match (got.parse::<f64>(), expected.parse::<f64>()) {
+                (Ok(x), Ok(y)) => (x - y).abs() <= 2e-2 * x.abs().max(y.abs()),
+                _ => got == expected,
+            };
+            if !close {
+                apart.push(format!(
+                    "trial {} epoch {} {column}: {got} after kills, {expected} without",
+                    at.0, at.1
+                ));
+            }
+        }
+    }
+    assert!(apart.is_empty(), "{}", apart.join("\n"));
 }
 
 #[test]

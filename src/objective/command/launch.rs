@@ -89,10 +89,10 @@ pub struct Log {
 impl Log {
     /// Appends to `log.txt` in the trial's folder.
     pub fn open(dir: &Path) -> std::io::Result<Log> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("log.txt"))?;
+        let file = crate::files::open_own(
+            std::fs::OpenOptions::new().create(true).append(true),
+            &dir.join("log.txt"),
+        )?;
         Ok(Log {
             file: Arc::new(Mutex::new(file)),
             stderr_tail: Arc::new(Mutex::new(VecDeque::new())),
