@@ -932,6 +932,7 @@ pub fn enqueue(source: &Source, assignments: &[String]) -> Result<u8> {
             let event = Event::TrialEnqueued {
                 params,
                 time: crate::journal::now(),
+                file: None,
             };
             crate::journal::Journal::append(&mut journal, &[event], true)?;
             crate::tell!(
@@ -985,6 +986,7 @@ fn enqueue_in_folder(dir: &Path, params: crate::space::Params) -> Result<u8> {
             let event = Event::TrialEnqueued {
                 params,
                 time: crate::journal::now(),
+                file: None,
             };
             crate::journal::Journal::append(&mut journal, &[event], true)?;
             let state = FileJournal::fold(&layout::journal(dir))?;

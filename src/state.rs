@@ -142,6 +142,8 @@ pub struct SweepState {
     pub enqueued: Vec<Params>,
     /// Trials created from the queue (the experiment's `[[enqueue]]`, then `enqueued`).
     pub queued: usize,
+    /// The queue files whose configurations are in `enqueued`.
+    pub taken: std::collections::HashSet<String>,
     /// The numbers of the trials not ended, in order: what `unfinished` walks, so that a
     /// claim costs the same at trial 100,000 as at trial 10.
     open: std::collections::BTreeSet<u64>,
@@ -183,8 +185,9 @@ impl SweepState {
                 self.budget = Some(*trials);
                 self.last_activity = *time;
             }
-            Event::TrialEnqueued { params, time } => {
+            Event::TrialEnqueued { params, time, file } => {
                 self.enqueued.push(params.clone());
+                self.taken.extend(file.clone());
                 self.last_activity = *time;
             }
             Event::TrialCreated {

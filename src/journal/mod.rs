@@ -75,6 +75,10 @@ pub enum Event {
         params: Params,
         /// When.
         time: f64,
+        /// The queue file it was taken from (by a running sweep), if any: a file already
+        /// journaled is never taken twice, also when a kill left it behind.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
     },
     /// A worker started (or restarted) a trial.
     TrialStarted {

@@ -477,15 +477,20 @@ impl Store for FolderStore {
             .collect();
         files.sort();
         for file in files {
+            // Journaled first, removed after: a kill between the two leaves a file the
+            // journal already names, which is removed now, not queued again.
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
             let given = std::fs::read_to_string(&file)
                 .ok()
                 .and_then(|text| serde_json::from_str::<crate::space::Params>(&text).ok());
             // `kiln enqueue` checked it against this same space; anything else is not ours.
             match given.map(|g| space.admit(&g)) {
+                _ if name.as_ref().is_some_and(|n| state.taken.contains(n)) => {}
                 Some(Ok(params)) => {
                     let event = Event::TrialEnqueued {
                         params,
                         time: now(),
+                        file: name,
                     };
                     self.append(state, &[event])?;
                     self.journal.append(&[], true)?;

@@ -144,6 +144,32 @@ fn a_running_sweep_takes_a_configuration_queued_while_it_runs() {
 }
 
 #[test]
+fn a_queue_file_left_behind_by_a_kill_after_it_was_journaled_is_not_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "q.toml", &sphere(2, ""));
+    let results = dir.path().join("r");
+    sweep(&file, &results, &[]);
+    let r = results.to_str().unwrap();
+    // What `kiln enqueue` leaves for a running sweep, taken by the next run.
+    let queued = results.join("queue/000000000000000000000001-7.json");
+    std::fs::create_dir_all(queued.parent().unwrap()).unwrap();
+    let place = || std::fs::write(&queued, r#"{"x1": 0.5, "x2": -0.125}"#).unwrap();
+    place();
+    let output = run(&["resume", r, "--trials", "3", "-q"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!queued.exists());
+    // A kill between journaling it and removing its file leaves the file: put it back.
+    place();
+    let output = run(&["resume", r, "--trials", "4", "-q"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let trials = created(&results);
+    assert_eq!(trials.len(), 4);
+    let taken: Vec<_> = trials.iter().filter(|(_, queued)| *queued).collect();
+    assert_eq!(taken.len(), 1, "run once, not twice: {trials:?}");
+    assert!(!queued.exists(), "the file left behind is removed");
+}
+
+#[test]
 fn the_command_kiln_prints_runs_as_pasted_into_a_shell_even_with_a_space_in_the_folder() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "q.toml", &sphere(2, ""));
