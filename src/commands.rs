@@ -104,6 +104,10 @@ pub fn worker(
     quiet: bool,
 ) -> Result<u8> {
     let (experiment, _) = open_shared(&storage)?;
+    crate::tell!(
+        "Relative paths of the experiment resolve against {}.",
+        experiment.source.base_dir.display()
+    );
     let options = SweepOptions {
         workers: workers.or(Some(experiment.budget.workers)),
         resume: true,
@@ -421,10 +425,14 @@ pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     match FileJournal::first(&journal)? {
         Some(Event::SweepStarted {
             base_dir,
+            results,
             fingerprint,
             experiment,
             ..
-        }) => parse_frozen(dir, &base_dir, &fingerprint, experiment.as_deref()),
+        }) => {
+            let base = base_now(dir, &base_dir, results.as_deref());
+            parse_frozen(dir, &base, &fingerprint, experiment.as_deref())
+        }
         _ => Err(no_sweep_yet(dir)),
     }
 }
@@ -441,8 +449,38 @@ fn folder_sweep(dir: &Path) -> Result<(Experiment, SweepState)> {
         Some(Event::SweepStarted { experiment, .. }) => experiment,
         _ => None,
     };
-    let experiment = parse_frozen(dir, &state.base_dir, fingerprint, recorded.as_deref())?;
+    let base = base_now(dir, &state.base_dir, state.results.as_deref());
+    let experiment = parse_frozen(dir, &base, fingerprint, recorded.as_deref())?;
     Ok((experiment, state))
+}
+
+/// The folder results folder `dir`'s experiment resolves relative paths against: the project
+/// the results folder lies in now. A copied or moved project resolves against its new place,
+/// and says so, rather than against the original's data and scripts (which may still be
+/// there, and changed). Where the journal does not place the results folder inside the
+/// project (results kept elsewhere, a results folder moved on its own, an older journal), the
+/// recorded folder.
+fn base_now(dir: &Path, recorded: &Path, results: Option<&Path>) -> PathBuf {
+    let Some(results) = results else {
+        return recorded.to_path_buf();
+    };
+    let here = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let project = here
+        .ends_with(results)
+        .then(|| here.ancestors().nth(results.components().count()))
+        .flatten();
+    match project {
+        Some(project) if project != recorded => {
+            crate::tell!(
+                "{}: relative paths resolve against {}, where its project is now (the sweep started in {})",
+                dir.display(),
+                project.display(),
+                recorded.display()
+            );
+            project.to_path_buf()
+        }
+        _ => recorded.to_path_buf(),
+    }
 }
 
 /// The frozen `experiment.toml` of `dir`, its relative paths resolved against `base_dir`; refused

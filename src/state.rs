@@ -128,6 +128,8 @@ pub struct SweepState {
     pub seed: u64,
     /// Folder relative paths resolve against.
     pub base_dir: PathBuf,
+    /// The results folder relative to `base_dir`, when inside it.
+    pub results: Option<PathBuf>,
     /// The fingerprint of the objective's data when the sweep started.
     pub data: Option<String>,
     /// The trial budget.
@@ -170,10 +172,12 @@ impl SweepState {
                 fingerprint,
                 seed,
                 base_dir,
+                results,
                 data,
                 time,
                 ..
             } => {
+                self.results = results.clone();
                 self.name = name.clone();
                 self.data = data.clone();
                 self.fingerprint = Some(fingerprint.clone());

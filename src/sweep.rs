@@ -837,11 +837,18 @@ mod tests {
         let mut state = SweepState::default();
         store.append(&mut state, events);
         let trials = Some(experiment.budget.trials);
-        begin(experiment, None, trials, &mut state, |state, events| {
-            let events = events(state);
-            store.append(state, &events);
-            Ok(())
-        })
+        begin(
+            experiment,
+            None,
+            None,
+            trials,
+            &mut state,
+            |state, events| {
+                let events = events(state);
+                store.append(state, &events);
+                Ok(())
+            },
+        )
         .unwrap();
         let options = SweepOptions {
             quiet: true,

@@ -34,6 +34,11 @@ pub enum Event {
         seed: u64,
         /// The folder relative paths of the experiment resolve against.
         base_dir: PathBuf,
+        /// The results folder, relative to `base_dir`, when it lies inside it: a copied or
+        /// moved project then resolves against where it is now (journals of earlier versions,
+        /// and results kept elsewhere, lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        results: Option<PathBuf>,
         /// A fingerprint of the objective's data (the built-in trainer's CSV): a sweep
         /// continues only on the same data.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -154,12 +154,13 @@ pub trait Store {
     fn close(&mut self, state: &mut SweepState) -> Result<()>;
 }
 
-/// Records the sweep's start (once, with `data`, the objective's data fingerprint) and its
-/// budget (when `trials` differs), with `append` doing the appending as each store must (under
-/// its lock). A budget below the trials the sweep holds, or data other than the sweep's, is
-/// refused, and then nothing is recorded.
+/// Records the sweep's start (once, with `data`, the objective's data fingerprint, and where
+/// its `results` folder is, if it has one) and its budget (when `trials` differs), with `append`
+/// doing the appending as each store must (under its lock). A budget below the trials the sweep
+/// holds, or data other than the sweep's, is refused, and then nothing is recorded.
 pub(crate) fn begin(
     experiment: &Experiment,
+    results: Option<&Path>,
     data: Option<&str>,
     trials: Option<u64>,
     state: &mut SweepState,
@@ -191,6 +192,7 @@ pub(crate) fn begin(
                 fingerprint: experiment::fingerprint(&experiment.source.text),
                 seed: experiment.seed,
                 base_dir: experiment.source.base_dir.clone(),
+                results: results.and_then(|dir| inside(dir, &experiment.source.base_dir)),
                 data: data.map(str::to_string),
                 kiln_version: env!("CARGO_PKG_VERSION").to_string(),
                 experiment: Some(experiment.source.text.clone()),
@@ -207,6 +209,13 @@ pub(crate) fn begin(
     };
     append(state, &started)?;
     refusal(state).map_or(Ok(()), |why| Err(Error::input(why)))
+}
+
+/// `dir` relative to `base`, when it lies inside it.
+fn inside(dir: &Path, base: &Path) -> Option<PathBuf> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let base = std::fs::canonicalize(base).ok()?;
+    dir.strip_prefix(base).ok().map(Path::to_path_buf)
 }
 
 /// Whether results folder `dir` may hold the sweep of `experiment`: not an export, not a file;
@@ -399,12 +408,19 @@ impl FolderStore {
                 state.trials.len()
             );
         }
-        begin(experiment, data, trials, &mut state, |state, events| {
-            let events = events(state);
-            journal.append(&events, true)?;
-            events.iter().for_each(|e| state.apply(e));
-            Ok(())
-        })?;
+        begin(
+            experiment,
+            Some(dir),
+            data,
+            trials,
+            &mut state,
+            |state, events| {
+                let events = events(state);
+                journal.append(&events, true)?;
+                events.iter().for_each(|e| state.apply(e));
+                Ok(())
+            },
+        )?;
         let store = FolderStore {
             dir: dir.to_path_buf(),
             journal,

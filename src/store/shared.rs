@@ -85,9 +85,16 @@ impl DbStore {
         std::fs::write(layout::experiment(scratch.path()), &experiment.source.text)
             .context(|| "cannot write the scratch folder".to_string())?;
         let mut state = SweepState::default();
-        begin(experiment, data, trials, &mut state, |state, events| {
-            journal.transact("start the sweep", state, |state, _| Ok((events(state), ())))
-        })?;
+        begin(
+            experiment,
+            None,
+            data,
+            trials,
+            &mut state,
+            |state, events| {
+                journal.transact("start the sweep", state, |state, _| Ok((events(state), ())))
+            },
+        )?;
         tracing::info!(
             "worker {worker} joined sweep {sweep} in {} ({} trials so far)",
             journal.db().shown(),

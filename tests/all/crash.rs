@@ -585,3 +585,47 @@ fn links_planted_in_a_results_folder_are_never_written_through() {
         text(&output)
     );
 }
+
+#[test]
+fn a_copied_project_resumes_against_its_own_data_not_the_originals() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("project");
+    std::fs::create_dir(&original).unwrap();
+    std::fs::copy(
+        crate::common::data("digits.csv"),
+        original.join("digits.csv"),
+    )
+    .unwrap();
+    let toml = digits_experiment("copied", 1, 1, 1).replace(
+        &format!("path = \"{}\"", crate::common::data("digits.csv")),
+        "path = \"digits.csv\"",
+    );
+    assert!(toml.contains("path = \"digits.csv\""));
+    let file = write(&original, "e.toml", &toml);
+    sweep(&file, &original.join("results"), &[]);
+    let copy = dir.path().join("copy");
+    let status = std::process::Command::new("cp")
+        .args(["-r"])
+        .arg(&original)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The original's data changes afterwards: the copy must not see it.
+    let digits = std::fs::read_to_string(original.join("digits.csv")).unwrap();
+    let half: Vec<&str> = digits.lines().take(800).collect();
+    std::fs::write(original.join("digits.csv"), half.join("\n") + "\n").unwrap();
+    let results = copy.join("results");
+    let output = run(&["resume", results.to_str().unwrap(), "--trials", "2", "-q"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains(&format!(
+            "relative paths resolve against {}",
+            std::fs::canonicalize(&copy).unwrap().display()
+        )),
+        "{said}"
+    );
+    let rows = leaderboard_by_trial(&results);
+    assert_eq!(rows["1"]["state"], "complete", "{rows:?}");
+}
