@@ -141,6 +141,9 @@ pub enum Distribution {
     Choice(Vec<ParamValue>),
 }
 
+/// The most values a grid enumerates along one integer axis without `points`.
+const MAX_GRID_AXIS: u64 = 1_000_000;
+
 impl Distribution {
     /// Maps `u` in `[0, 1)` to a value of this distribution.
     pub fn from_unit(&self, u: f64) -> ParamValue {
@@ -170,7 +173,7 @@ impl Distribution {
             } => {
                 // Even in ln x over [low, high + 1), floored: each integer gets the log-width
                 // of its own unit interval.
-                let (a, b) = ((*low as f64).ln(), ((*high + 1) as f64).ln());
+                let (a, b) = ((*low as f64).ln(), (*high as f64 + 1.0).ln());
                 let x = (a + u * (b - a)).exp().floor() as i64;
                 ParamValue::Int(x.clamp(*low, *high))
             }
@@ -201,7 +204,7 @@ impl Distribution {
                 log: true,
                 ..
             } => {
-                let (a, b) = ((*low as f64).ln(), ((*high + 1) as f64).ln());
+                let (a, b) = ((*low as f64).ln(), (*high as f64 + 1.0).ln());
                 let (left, right) = (x?.ln(), (x? + 1.0).ln());
                 ((left + right) / 2.0 - a) / (b - a)
             }
@@ -273,6 +276,8 @@ impl Distribution {
 
     /// The values a grid takes along this dimension: every choice and every integer step, or
     /// `points` evenly spaced values (in `ln x` for log distributions) of a range.
+    /// An integer range is a grid axis of all its values up to this many; past it, of
+    /// `points` values.
     pub fn grid_values(&self, points: Option<usize>) -> Result<Vec<ParamValue>, String> {
         let spaced = |n: usize| -> Vec<f64> {
             if n == 1 {
@@ -289,6 +294,10 @@ impl Distribution {
                 step,
                 log,
             } => match points {
+                None if ((high - low) / step) as u64 >= MAX_GRID_AXIS => Err(format!(
+                    "`int` [{low}, {high}] holds {} values, too many for a grid axis (at most {MAX_GRID_AXIS}): give `points = N`",
+                    (high - low) as u64 / *step as u64 + 1
+                )),
                 None if !log => Ok((0..=(high - low) / step)
                     .map(|i| ParamValue::Int(low + i * step))
                     .collect()),
@@ -349,7 +358,7 @@ impl Distribution {
                 log: true,
                 ..
             } => {
-                let (a, b) = ((low as f64).ln(), ((high + 1) as f64).ln());
+                let (a, b) = ((low as f64).ln(), (high as f64 + 1.0).ln());
                 Some((b - (high as f64).ln()) / (b - a))
             }
             _ => None,
@@ -708,6 +717,27 @@ mod tests {
     }
 
     #[test]
+    fn a_log_int_range_up_to_the_largest_integer_samples_all_of_it() {
+        let d = Distribution::Int {
+            low: 1,
+            high: i64::MAX,
+            step: 1,
+            log: true,
+        };
+        let seen: Vec<f64> = (0..100)
+            .map(|i| d.from_unit(i as f64 / 100.0).as_f64().unwrap())
+            .collect();
+        assert!(
+            seen[0] < 10.0 && seen[50] > 1e8 && seen[50] < 1e11,
+            "{seen:?}"
+        );
+        assert!(seen[99] > 1e18, "{seen:?}");
+        let u = d.to_unit(&ParamValue::Int(3_000_000_000)).unwrap();
+        assert!(u > 0.4 && u < 0.6, "{u}");
+        assert!(d.narrowest_cell().unwrap().is_finite());
+    }
+
+    #[test]
     fn log_int_favours_small_values() {
         let d = Distribution::Int {
             low: 1,
@@ -777,6 +807,15 @@ mod tests {
             .collect();
         assert!((v[1] - 1e-2).abs() < 1e-12, "{v:?}");
         assert!(d.grid_values(None).is_err());
+        let wide = Distribution::Int {
+            low: 0,
+            high: i64::MAX - 1,
+            step: 1,
+            log: false,
+        };
+        let refused = wide.grid_values(None).unwrap_err();
+        assert!(refused.contains("give `points = N`"), "{refused}");
+        assert_eq!(wide.grid_values(Some(3)).unwrap().len(), 3);
     }
 
     #[test]

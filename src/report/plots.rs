@@ -148,6 +148,10 @@ enum Ticks {
     Names(Vec<String>),
 }
 
+/// The most choices an axis names: past it, an evenly spaced sample of them (a choice of
+/// 100,000 values would otherwise write 100,000 labels, hundreds of megabytes of SVG).
+const MAX_NAMES: usize = 24;
+
 impl Ticks {
     /// How a parameter's axis is ticked; its values sit at [`Ticks::position`].
     fn of(distribution: &Distribution) -> Ticks {
@@ -208,7 +212,7 @@ impl Ticks {
     /// How many ticks to ask for over `range`: enough that whole numbers get one.
     fn count(&self, range: &std::ops::Range<f64>) -> usize {
         match self {
-            Ticks::Names(names) => names.len() * 2 + 1,
+            Ticks::Names(names) => names.len().min(MAX_NAMES) * 2 + 1,
             Ticks::Numbers => 8,
             Ticks::Integers | Ticks::Log { .. } => {
                 ((range.end - range.start).ceil() as usize * 2 + 1).clamp(3, 12)
@@ -599,7 +603,16 @@ fn pareto_front(
 fn axis_labels(distribution: &Distribution) -> Vec<(f64, String)> {
     let at = |value: ParamValue| distribution.to_unit(&value).map(|u| (u, value));
     let values: Vec<(f64, ParamValue)> = match distribution {
-        Distribution::Choice(values) => values.iter().cloned().filter_map(at).collect(),
+        Distribution::Choice(values) => {
+            let every = values.len().div_ceil(MAX_NAMES);
+            let last = values.len() - 1;
+            values
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % every == 0 && last - i >= every / 2 || *i == last)
+                .filter_map(|(_, v)| at(v.clone()))
+                .collect()
+        }
         Distribution::LogUniform { low, high } => {
             let powers: Vec<f64> = (low.log10().ceil() as i32..=high.log10().floor() as i32)
                 .map(|e| 10f64.powi(e))
@@ -970,6 +983,41 @@ mod tests {
     use crate::space::Space;
     use crate::state::complete_trial;
     use crate::trial::Direction;
+
+    #[test]
+    fn a_choice_of_100000_values_names_a_sample_of_them_in_small_files() {
+        let values: Vec<ParamValue> = (0..100_000).map(ParamValue::Int).collect();
+        let space = Space {
+            dimensions: vec![Dimension::new("n", Distribution::Choice(values))],
+        };
+        let spec = ReportSpec {
+            metric: "value",
+            direction: Direction::Minimize,
+            params: vec!["n".into()],
+            space: &space,
+            constraints: &[],
+            others: &[],
+        };
+        let mut state = SweepState::default();
+        for t in 0..30u64 {
+            let params = [("n".to_string(), ParamValue::Int(t as i64 * 3_331))].into();
+            complete_trial(&mut state, t, params, "value", t as f64);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(dir.path(), &state, &spec).unwrap();
+        let report = crate::layout::report(dir.path());
+        for file in files.iter().chain([&report]) {
+            let size = std::fs::metadata(file).unwrap().len();
+            assert!(size < 1_000_000, "{}: {size} bytes", file.display());
+        }
+        let parallel = files.iter().find(|f| f.ends_with("parallel.svg")).unwrap();
+        let parallel = std::fs::read_to_string(parallel).unwrap();
+        assert!(parallel.contains("\n99999\n"), "the last choice is named");
+        assert!(
+            parallel.contains("\n4167\n"),
+            "and an even sample of the others"
+        );
+    }
 
     #[test]
     fn past_max_drawn_a_plot_draws_the_best_and_an_even_sample_and_says_so() {
