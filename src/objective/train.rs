@@ -8,8 +8,51 @@ use crate::objective::{Objective, Trial, TrialError, TrialSummary};
 use crate::settings::Settings;
 use crate::train::data::Dataset;
 use crate::train::metric_names;
+use crate::train::model::MAX_PARAMS;
 use crate::train::spec::TrainSpec;
 use crate::train::trainer::{self, TrainConfig, TrainSetup};
+
+/// Refuses a sweep whose largest model (the widest `hidden`, the most `layers`, the widest
+/// embeddings it may sample) has more parameters than a trial builds: every trial would fail.
+fn check_size(experiment: &Experiment, spec: &TrainSpec, data: &Dataset) -> Result<()> {
+    const SIZES: [&str; 3] = ["hidden", "layers", "embedding_dim"];
+    let most = |name: &str, default: usize| {
+        (spec.possible_values(experiment, name).iter())
+            .filter_map(crate::space::ParamValue::as_f64)
+            .reduce(f64::max)
+            .map_or(default, |v| v as usize)
+    };
+    let Ok(mut config) = TrainConfig::from_settings(&spec.settings, data.task) else {
+        return Ok(());
+    };
+    config.hidden = most(SIZES[0], config.hidden);
+    config.layers = most(SIZES[1], config.layers);
+    config.embedding_dim = most(SIZES[2], config.embedding_dim);
+    let params = config.architecture(data).dense_params();
+    if params <= MAX_PARAMS {
+        return Ok(());
+    }
+    let searched = SIZES
+        .iter()
+        .find(|s| experiment.space.names().any(|n| n == **s));
+    let path = match searched {
+        Some(name) => ["space", name],
+        None => [
+            "model",
+            SIZES
+                .iter()
+                .find(|s| spec.settings.get(s).is_some())
+                .unwrap_or(&"hidden"),
+        ],
+    };
+    Err(experiment.error_at(
+        &path,
+        format!(
+            "the largest model of this sweep (hidden {}, layers {}) would have about {:.1e} parameters, more than the {MAX_PARAMS} a trial builds: lower `hidden` or `layers`",
+            config.hidden, config.layers, params as f64
+        ),
+    ))
+}
 
 /// Trains burn models as an experiment describes.
 pub struct BurnObjective {
@@ -25,6 +68,7 @@ impl BurnObjective {
         let spec = TrainSpec::parse(experiment)?;
         let data = Dataset::load(experiment, &spec.data)?;
         spec.check_loss(experiment, data.task)?;
+        check_size(experiment, &spec, &data)?;
         if let Some(es) = &spec.early_stopping {
             experiment.check_metric(
                 &es.monitor,

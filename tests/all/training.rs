@@ -349,27 +349,35 @@ fn classes_sort_one_way_whatever_their_names() {
 }
 
 #[test]
-fn a_model_too_large_to_build_fails_its_trial_with_a_clear_note() {
+fn a_model_too_large_to_build_is_refused_by_check_at_its_key() {
     let dir = tempfile::tempdir().unwrap();
-    let experiment = crate::common::digits_experiment("huge", 1, 1, 1)
+    let fixed = crate::common::digits_experiment("huge", 1, 1, 1)
         .replace("hidden = 32", "hidden = 100000000000");
-    let file = write(dir.path(), "h.toml", &experiment);
-    let results = dir.path().join("r");
-    let output = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        results.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    let row = &csv_rows(&results.join("leaderboard.csv"))[0];
-    assert_eq!(row["state"], "failed");
-    assert!(
-        row["note"].contains("lower `hidden` or `layers`"),
-        "{}",
-        row["note"]
+    let searched = crate::common::digits_experiment("huge", 1, 1, 1).replace(
+        "[space]\n",
+        "[space]\nhidden = { int = [16, 100000], log = true }\n",
     );
+    for (name, experiment, at) in [
+        ("h.toml", fixed, "h.toml:17:1"),
+        ("s.toml", searched, "s.toml:28:1"),
+    ] {
+        let file = write(dir.path(), name, &experiment);
+        let results = dir.path().join(name.replace(".toml", ""));
+        let f = file.to_str().unwrap();
+        refused(&["check", f], "lower `hidden` or `layers`");
+        let output = run(&["run", f, "--results", results.to_str().unwrap(), "-q"]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        assert!(text(&output).contains(at), "{}", text(&output));
+        assert!(!results.exists(), "nothing written");
+    }
+    // The largest model of a sensible range is counted, and passes.
+    let fine = crate::common::digits_experiment("fine", 1, 1, 1).replace(
+        "[space]\n",
+        "[space]\nhidden = { int = [16, 4096], log = true }\n",
+    );
+    let file = write(dir.path(), "fine.toml", &fine);
+    let output = run(&["check", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
 }
 
 #[test]
