@@ -424,7 +424,7 @@ impl Pool {
     /// How worker `id`'s process ended, once it has (for failure notes).
     pub fn exit_status(&mut self, id: usize) -> Option<String> {
         match self.handles.get_mut(id).and_then(Option::take) {
-            Some(Handle::Process { mut child, .. }) => child.wait().ok().map(|s| s.to_string()),
+            Some(Handle::Process { mut child, .. }) => child.wait().ok().map(describe_exit),
             _ => None,
         }
     }
@@ -437,6 +437,18 @@ impl Pool {
                 let _ = child.wait();
             }
         }
+    }
+}
+
+/// How a worker process ended, as a trial's note says it. A SIGKILL kiln did not send is
+/// most often the kernel's out-of-memory killer, which users should hear of.
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(libc::SIGKILL) => format!(
+            "{status}: killed from outside kiln, often by the kernel's out-of-memory killer (see `dmesg`); fewer workers or a smaller model need less memory"
+        ),
+        _ => status.to_string(),
     }
 }
 

@@ -68,6 +68,21 @@ impl FileJournal {
         Ok(serde_json::from_str(&line).ok())
     }
 
+    /// The error of an append that did not land whole. The part that did is cut, so the next
+    /// append (after room is made) starts a line of its own; a full disk says how to go on.
+    fn write_failed(&mut self, error: std::io::Error) -> Error {
+        let _ = self.cut_torn_tail();
+        let mut message = format!("cannot write the journal {}: {error}", self.path.display());
+        if crate::files::is_storage_error(&error) {
+            let folder = self.path.parent().unwrap_or(Path::new("."));
+            message.push_str(&format!(
+                ". The sweep stopped; every event written before is kept. Make room (or mend the disk), then continue with: kiln resume {}",
+                crate::output::pasteable(folder)
+            ));
+        }
+        Error::runtime(message)
+    }
+
     fn cut_torn_tail(&mut self) -> Result<()> {
         let length = self.file.metadata().context(|| self.what())?.len();
         if length == 0 {
@@ -109,13 +124,15 @@ impl Journal for FileJournal {
         let buffer = lines(events).context(|| self.what())?;
         if !buffer.is_empty() {
             // One write call: with O_APPEND the lines land whole and in order.
-            self.file
-                .write_all(&buffer)
-                .context(|| format!("cannot write the journal {}", self.path.display()))?;
+            if let Err(error) = self.file.write_all(&buffer) {
+                return Err(self.write_failed(error));
+            }
             self.unsynced = true;
         }
         if sync && self.unsynced {
-            self.file.sync_data().context(|| self.what())?;
+            if let Err(error) = self.file.sync_data() {
+                return Err(self.write_failed(error));
+            }
             tracing::debug!("journal synced: {}", self.path.display());
             self.unsynced = false;
         }

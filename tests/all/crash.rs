@@ -360,6 +360,56 @@ fn sigterm_to_the_whole_process_group_stops_the_sweep_and_fails_no_trial() {
     assert_same_sweep(&results, &reference, 4);
 }
 
+#[test]
+fn a_worker_killed_from_outside_fails_only_its_trial_and_names_the_likely_killer() {
+    // The kernel's out-of-memory killer sends SIGKILL to the largest process: a worker.
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = digits_experiment("oom", 3, 1, 30).replace("patience = 3", "patience = 1000");
+    let file = write(dir.path(), "o.toml", &experiment);
+    let results = dir.path().join("r");
+    let child = start(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let worker = loop {
+        assert!(Instant::now() < deadline, "no worker reported an epoch");
+        let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap_or_default();
+        let worker = std::fs::read_dir("/proc").unwrap().flatten().find(|p| {
+            let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().nth(1));
+            parent == Some(&child.id().to_string())
+        });
+        if let Some(worker) = worker.filter(|_| journal.contains("epoch_reported")) {
+            break worker.file_name().to_string_lossy().parse::<i32>().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // SAFETY: signals the worker process found above.
+    unsafe { libc::kill(worker, libc::SIGKILL) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let rows = leaderboard_by_trial(&results);
+    let states: Vec<&str> = rows.values().map(|r| r["state"].as_str()).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "complete").count(),
+        2,
+        "{rows:?}"
+    );
+    let failed = rows.values().find(|r| r["state"] == "failed").unwrap();
+    assert!(
+        failed["note"].contains("SIGKILL") && failed["note"].contains("out-of-memory killer"),
+        "{}",
+        failed["note"]
+    );
+}
+
 /// A small tmpfs of this test's own, unmounted when dropped; `None` where mounting is not
 /// allowed (not root).
 struct SmallDisk(tempfile::TempDir);
@@ -422,6 +472,38 @@ fn a_full_disk_stops_the_sweep_and_every_trial_resumes_once_there_is_room() {
     disk.grow("200m");
     finish(&["resume", r, "-q"]);
     assert_same_sweep(&results, &reference, 6);
+}
+
+#[test]
+fn a_journal_that_meets_a_full_disk_says_how_to_go_on_and_resumes_exactly() {
+    let Some(disk) = SmallDisk::mount("64k") else {
+        eprintln!("SKIPPED full_disk: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // No files per trial: the journal is what fills the disk.
+    let experiment = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/branin.toml"),
+    )
+    .unwrap()
+    .replace("trials = 100", "trials = 400");
+    let file = write(dir.path(), "b.toml", &experiment);
+    let reference = dir.path().join("reference");
+    sweep(&file, &reference, &[]);
+    let results = disk.0.path().join("r");
+    let r = results.to_str().unwrap();
+    let output = run(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot write the journal")
+            && stderr.contains("No space left on device")
+            && stderr.contains(&format!("continue with: kiln resume {r}")),
+        "{stderr}"
+    );
+    disk.grow("20m");
+    finish(&["resume", r, "-q"]);
+    assert_same_sweep(&results, &reference, 400);
 }
 
 #[test]
