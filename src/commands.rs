@@ -46,6 +46,9 @@ pub fn run(
     quiet: bool,
 ) -> Result<u8> {
     let experiment = Experiment::load(file)?;
+    if let Some(warning) = experiment.warning() {
+        tracing::warn!("{warning}");
+    }
     let storage = storage.or_else(|| {
         experiment.storage_url.clone().map(|url| Storage {
             url,
@@ -544,6 +547,9 @@ pub fn check(objectives: &Objectives, file: &Path) -> Result<u8> {
     let metrics = &prepared.metrics;
     let e = &experiment;
     crate::say!("{}: {} is valid.\n", e.name, file.display());
+    if let Some(warning) = e.warning() {
+        crate::say!("warning: {warning}\n");
+    }
     match &burn {
         Some(burn) => print_data(burn),
         None => {
@@ -655,6 +661,26 @@ fn check_devices(e: &Experiment, burn: Option<&BurnObjective>) -> Result<u8> {
     Ok(0)
 }
 
+/// The columns a model learns from, as `kiln check` names them: at most 12 of each kind.
+fn feature_list(data: &crate::train::data::Dataset) -> String {
+    fn some(names: &[String]) -> String {
+        let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
+        match names.len() - shown.len() {
+            0 => shown.join(", "),
+            more => format!("{} and {more} more", shown.join(", ")),
+        }
+    }
+    match (data.features.is_empty(), data.categorical.is_empty()) {
+        (false, true) => some(&data.features),
+        (true, false) => format!("categorical {}", some(&data.categorical)),
+        _ => format!(
+            "{}; categorical {}",
+            some(&data.features),
+            some(&data.categorical)
+        ),
+    }
+}
+
 /// The built-in trainer's data, as `kiln check` shows it.
 fn print_data(burn: &BurnObjective) {
     let (spec, data) = (&burn.spec().data, burn.data());
@@ -679,6 +705,7 @@ fn print_data(burn: &BurnObjective) {
         data.val.rows,
         data.test.as_ref().map_or(0, |t| t.rows)
     );
+    crate::say!("features   {}", feature_list(data));
     match (data.dropped_rows, data.filled_cells) {
         (0, 0) => {}
         (dropped, filled) => {

@@ -419,6 +419,18 @@ impl Experiment {
         self.space.names().map(str::to_string).collect()
     }
 
+    /// What a user should hear before the sweep starts: trials that can only differ in their
+    /// seed (no `[space]`), which is a seed study when meant and a forgotten section when not.
+    pub fn warning(&self) -> Option<String> {
+        (self.space.dimensions.is_empty() && self.budget.trials > 1).then(|| {
+            format!(
+                "{}: no [space]: all {} trials train the same settings and differ only in their seed; add a [space] table to search",
+                self.source.path.display(),
+                self.budget.trials
+            )
+        })
+    }
+
     /// Checks that `metric` (written at `path`) is among `available`, the metrics the
     /// objective reports.
     pub fn check_metric(&self, metric: &str, path: &[&str], available: &[String]) -> Result<()> {
@@ -1061,6 +1073,7 @@ impl Builder {
     fn conditions_of_settings(&self, space: &mut Space, train: &toml::Table) -> Result<()> {
         for &(setting, parent, users) in crate::settings::APPLIES {
             let Some(i) = space.dimensions.iter().position(|d| d.name == setting) else {
+                self.check_fixed_setting(space, train, (setting, parent, users))?;
                 continue;
             };
             if !space.dimensions[i].when.is_empty() {
@@ -1103,6 +1116,43 @@ impl Builder {
             }
         }
         Ok(())
+    }
+
+    /// A setting fixed in `[train]` that no choice of its parent uses (`momentum` with
+    /// `optimizer = "adam"`) would be read by nothing: refused, at the setting.
+    fn check_fixed_setting(
+        &self,
+        space: &Space,
+        train: &toml::Table,
+        (setting, parent, users): (&str, &str, &[&str]),
+    ) -> Result<()> {
+        if !train.contains_key(setting) {
+            return Ok(());
+        }
+        let uses = |v: &ParamValue| users.iter().any(|u| *u == v.to_string());
+        let parents: Vec<ParamValue> = match space.dimensions.iter().find(|d| d.name == parent) {
+            Some(Dimension {
+                distribution: Distribution::Choice(choices),
+                ..
+            }) => choices.clone(),
+            Some(_) => return Ok(()),
+            None => (train.get(parent).and_then(scalar))
+                .or_else(|| crate::settings::default_of(parent))
+                .into_iter()
+                .collect(),
+        };
+        if parents.is_empty() || parents.iter().any(uses) {
+            return Ok(());
+        }
+        let names: Vec<String> = parents.iter().map(|p| format!("\"{p}\"")).collect();
+        Err(self.err(
+            &["train", setting],
+            format!(
+                "`{setting}` is set, but {parent} = {} ignores it (only {} use it): remove {setting}, or change {parent}",
+                names.join(" or "),
+                users.join(", ")
+            ),
+        ))
     }
 
     /// `[[constraint]]` tables: `metric` and `min` and/or `max` (which metrics exist is the

@@ -299,6 +299,23 @@ impl Loader<'_> {
                 .filter(|i| !named.contains(i))
                 .collect(),
         };
+        if let (FeatureColumns::AllBut(_), Some(&c)) = (
+            &spec.columns,
+            features.iter().find(|&&c| is_unnamed(&headers[c])),
+        ) {
+            return Err(self.at(
+                "path",
+                format!(
+                    "column {} of {shown} {}, as pandas' `to_csv` writes its row index: as a feature, a row number would leak the order of the rows into the model. Write the file with `to_csv(index=False)`, or leave the column out with `ignore = [\"{}\"]`",
+                    c + 1,
+                    match headers[c].trim() {
+                        "" => "has no name".to_string(),
+                        name => format!("is named `{name}`"),
+                    },
+                    headers[c]
+                ),
+            ));
+        }
         if features.is_empty() && categorical.is_empty() {
             return Err(self.at(
                 "path",
@@ -731,6 +748,15 @@ fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
     let std = var.sqrt();
     (mean, if std > 1e-12 { std } else { 1.0 })
+}
+
+/// Whether a header is a column without a name: empty, or pandas' `Unnamed: N` for one.
+fn is_unnamed(header: &str) -> bool {
+    let header = header.trim();
+    header.is_empty()
+        || header
+            .strip_prefix("Unnamed: ")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
 }
 
 #[cfg(test)]

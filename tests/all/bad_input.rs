@@ -84,6 +84,13 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
         "a,label,split\n1,x,train\n2,y,train\n3,x,val\n4,z,val\n5,y,val\n",
     );
     let duplicated = write(dir, "twice.csv", "a,b,a,label\n1,2,3,x\n4,5,6,y\n");
+    // What pandas' `to_csv` writes by default, and what reading and writing it again gives.
+    let indexed = write(dir, "indexed.csv", ",a,b,label\n0,1,2,x\n1,4,5,y\n");
+    let reindexed = write(
+        dir,
+        "reindexed.csv",
+        "Unnamed: 0,a,b,label\n0,1,2,x\n1,4,5,y\n",
+    );
     // The command cases' script exists: each is refused for what it names.
     write(dir, "train.py", "");
     let fifo = dir.join("fifo.csv");
@@ -350,6 +357,36 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
             space("hidden = { choice = [8, 16], when = { layers = [1] } }\nlayers = { choice = [1, 2], when = { hidden = [8] } }"),
             "go round",
             Some(27),
+        ),
+        (
+            "a pandas index column without a name",
+            with(&data("iris.csv"), indexed.to_str().unwrap()),
+            "column 1 of",
+            Some(13),
+        ),
+        (
+            "a pandas index column named `Unnamed: 0`",
+            with(&data("iris.csv"), reindexed.to_str().unwrap()),
+            "or leave the column out with `ignore = [\"Unnamed: 0\"]`",
+            Some(13),
+        ),
+        (
+            "a fixed setting that the fixed optimizer ignores",
+            with("optimizer = \"adamw\"", "optimizer = \"adam\"\nmomentum = 0.9"),
+            "`momentum` is set, but optimizer = \"adam\" ignores it (only sgd, rmsprop use it)",
+            Some(24),
+        ),
+        (
+            "a fixed setting that the default schedule ignores",
+            with("optimizer = \"adamw\"", "optimizer = \"adamw\"\nstep_size = 5"),
+            "`step_size` is set, but lr_schedule = \"constant\" ignores it",
+            Some(24),
+        ),
+        (
+            "a fixed setting that no searched optimizer uses",
+            space("optimizer = { choice = [\"adam\", \"adamw\"] }").replace("optimizer = \"adamw\"\n", "momentum = 0.9\n"),
+            "optimizer = \"adam\" or \"adamw\" ignores it",
+            Some(23),
         ),
         (
             "a searched setting that the fixed optimizer ignores",

@@ -1044,6 +1044,42 @@ fn a_file_without_objective_minimises_val_loss_and_check_says_so() {
 }
 
 #[test]
+fn check_names_the_feature_columns_and_both_commands_warn_of_a_sweep_without_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = digits_experiment("nospace", 2, 1, 1);
+    let experiment = &full[..full.find("[space]").unwrap()];
+    let file = write(dir.path(), "n.toml", experiment);
+    let check = run(&["check", file.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        shown.contains("features   pixel_0_0, pixel_0_1, pixel_0_2")
+            && shown.contains("and 52 more"),
+        "{shown}"
+    );
+    let warning = "no [space]: all 2 trials train the same settings and differ only in their seed";
+    assert!(
+        shown.contains(&format!("warning: {}", file.display())),
+        "{shown}"
+    );
+    assert!(shown.contains(warning), "{shown}");
+    let results = dir.path().join("r");
+    let output = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(warning),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
 fn rust_log_debug_shows_what_a_person_debugging_a_sweep_needs() {
     let dir = tempfile::tempdir().unwrap();
     let experiment = digits_experiment("debug", 6, 2, 4)
