@@ -1098,6 +1098,7 @@ pub fn dashboard(sources: &[Source], host: std::net::IpAddr, port: u16) -> Resul
     for source in sources {
         match source {
             Source::Folder(dir) => {
+                wait_for_sweep(dir);
                 for dir in sweeps_in(dir)? {
                     let experiment = frozen_experiment(&dir)?;
                     let feed = crate::dashboard::Feed::Folder(crate::journal::Tail::new(
@@ -1137,6 +1138,39 @@ pub fn dashboard(sources: &[Source], host: std::net::IpAddr, port: u16) -> Resul
         let plural = if count == 1 { "" } else { "s" };
         eprintln!("Dashboard of {count} sweep{plural} at http://{address}/  (Ctrl-C stops it)");
     })
+}
+
+/// Waits while a sweep may still appear in `dir`: it is missing or empty (the dashboard was
+/// started before `kiln run`), or a running kiln holds it and has not recorded its start yet.
+/// A folder that holds something else, or a start that died, is left to [`sweeps_in`] to refuse.
+fn wait_for_sweep(dir: &Path) {
+    let mut told = false;
+    while sweep_may_appear(dir) {
+        if !told {
+            eprintln!(
+                "Waiting for a sweep to start in {} (`kiln run EXPERIMENT.toml --results {}`); Ctrl-C stops",
+                dir.display(),
+                pasteable(dir)
+            );
+            told = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn sweep_may_appear(dir: &Path) -> bool {
+    let mut entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return e.kind() == std::io::ErrorKind::NotFound,
+    };
+    if entries.next().is_none() {
+        return true;
+    }
+    // Only asked of a folder with files: `kiln run` takes the lock before it writes any, so
+    // this momentary shared lock never meets its first one.
+    let started = FileJournal::first(&layout::journal(dir))
+        .is_ok_and(|first| matches!(first, Some(Event::SweepStarted { .. })));
+    !started && crate::lock::holder(dir).is_some()
 }
 
 /// The results folders in `dir`: itself when it holds a sweep, else its subfolders that do.

@@ -316,8 +316,8 @@ pub struct TrialPage<'a> {
     /// Its leaderboard row.
     #[serde(flatten)]
     pub row: Row<'a>,
-    /// Its seed.
-    pub seed: u64,
+    /// Its seed, as text: a JSON number past 2^53 reaches JavaScript rounded.
+    pub seed: String,
     /// Its epochs.
     pub curve: &'a [Epoch],
     /// The end of its log: its own `log.txt` (command objectives), else the sweep log's lines
@@ -346,7 +346,7 @@ pub fn trial(view: &View, number: u64) -> Option<TrialPage<'_>> {
         .map(|i| i + 1);
     Some(TrialPage {
         row: row(t, rank, &spec),
-        seed: t.seed,
+        seed: t.seed.to_string(),
         curve: &t.epochs,
         log: view
             .dir

@@ -16,6 +16,7 @@ const SIZE: (u32, u32) = (720, 420);
 const BLUE: RGBColor = RGBColor(31, 119, 180);
 const ORANGE: RGBColor = RGBColor(255, 127, 14);
 const GREY: RGBColor = RGBColor(150, 150, 150);
+const GREEN: RGBColor = RGBColor(44, 160, 44);
 const PALETTE: [RGBColor; 5] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -297,12 +298,16 @@ fn history(
     spec: &ReportSpec<'_>,
     (trials, note): &(Vec<&TrialRecord>, String),
 ) -> Result<()> {
-    let points: Vec<(f64, f64, bool)> = trials
+    let points: Vec<(f64, f64, RGBColor)> = trials
         .iter()
         .filter_map(|t| {
             let value = shown_value(t, spec)?;
-            let complete = t.state == TrialState::Ended(EndState::Complete);
-            Some((t.number as f64, value, complete))
+            let colour = match t.state {
+                TrialState::Ended(EndState::Complete) => BLUE,
+                TrialState::Ended(_) => GREY,
+                TrialState::Running => GREEN,
+            };
+            Some((t.number as f64, value, colour))
         })
         .collect();
     let y = shown_range(&points.iter().map(|p| p.1).collect::<Vec<_>>());
@@ -344,12 +349,12 @@ fn history(
         .draw()
         .map_err(plot_error)?;
     chart
-        .draw_series(points.iter().map(|&(n, v, complete)| {
+        .draw_series(points.iter().map(|&(n, v, colour)| {
             let (v, off) = clamp_to(&y, v);
-            dot((n, v), off, if complete { BLUE } else { GREY })
+            dot((n, v), off, colour)
         }))
         .map_err(plot_error)?
-        .label("trial (grey: pruned)")
+        .label("trial (grey: pruned, green: unfinished)")
         .legend(|(x, y)| Circle::new((x, y), 3, BLUE.filled()));
     chart
         .draw_series(LineSeries::new(best, ORANGE.stroke_width(2)))

@@ -18,7 +18,7 @@ pub struct Dashboard {
 impl Dashboard {
     /// Starts `kiln dashboard ARGS --port 0` and waits for the address it prints.
     pub fn start(args: &[&str]) -> Dashboard {
-        let mut child = kiln()
+        let child = kiln()
             .arg("dashboard")
             .args(args)
             .args(["--port", "0"])
@@ -26,17 +26,23 @@ impl Dashboard {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Dashboard { child, address }
+        Dashboard::address_of(child).0
+    }
+
+    /// Waits for the address `child` prints; also gives the lines it printed before it.
+    fn address_of(mut child: Child) -> (Dashboard, Vec<String>) {
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut before = Vec::new();
+        loop {
+            let mut line = String::new();
+            stderr.read_line(&mut line).unwrap();
+            assert!(!line.is_empty(), "the dashboard ended: {before:?}");
+            if let Some(rest) = line.split("http://").nth(1) {
+                let address = rest.split('/').next().unwrap().to_string();
+                return (Dashboard { child, address }, before);
+            }
+            before.push(line);
+        }
     }
 
     /// `GET path` with this server's own `Host`: the status and the body.
@@ -276,8 +282,57 @@ fn the_dashboard_refuses_paths_outside_its_sweeps_and_other_hosts() {
 }
 
 #[test]
+fn a_dashboard_started_before_its_sweep_waits_for_it_and_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    let child = kiln()
+        .args(["dashboard", results.to_str().unwrap(), "--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The sweep starts after the dashboard, in a folder that did not exist.
+    std::thread::sleep(Duration::from_millis(300));
+    let made = function_sweep(dir.path(), 5);
+    assert_eq!(made, results);
+    let (dashboard, before) = Dashboard::address_of(child);
+    assert!(
+        before
+            .iter()
+            .any(|l| l.contains("Waiting for a sweep to start in")),
+        "{before:?}"
+    );
+    let trials = dashboard.json("/api/trials?sweep=0");
+    assert_eq!(trials["trials"].as_array().unwrap().len(), 5, "{trials}");
+}
+
+#[test]
+fn a_seed_past_2_to_the_53_reaches_the_trial_page_digit_for_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = function_sweep(dir.path(), 4);
+    let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
+    let (trial, seed) = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "trial_created")
+        .map(|e| (e["trial"].as_u64().unwrap(), e["seed"].to_string()))
+        .find(|(_, seed)| seed.parse::<u64>().unwrap() > 1 << 53)
+        .expect("a seed past 2^53");
+    let dashboard = Dashboard::start(&[results.to_str().unwrap()]);
+    let (status, body) = dashboard.get(&format!("/api/trial?sweep=0&trial={trial}"));
+    assert_eq!(status, 200, "{body}");
+    // Parsed as a JavaScript number the seed would end in zeros: it must be text.
+    assert!(
+        body.contains(&format!("\"seed\":\"{seed}\"")),
+        "{seed}: {body}"
+    );
+}
+
+#[test]
 fn the_dashboard_says_what_is_wrong_with_what_it_was_given() {
     let dir = tempfile::tempdir().unwrap();
+    // A folder with other files is not a sweep about to start.
+    write(dir.path(), "notes.txt", "not a sweep");
     let output = run(&["dashboard", dir.path().to_str().unwrap(), "--port", "0"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
@@ -500,6 +555,39 @@ fn the_page_shows_the_leaderboard_and_a_trial_that_ends_while_it_is_open() {
     assert!(
         inked * 100 > total,
         "only {inked} of {total} pixels are not blank"
+    );
+}
+
+#[test]
+fn an_unfinished_trial_is_drawn_as_running_not_as_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = function_sweep(dir.path(), 4);
+    // The journal of a sweep killed in its last trial: that trial is unfinished.
+    let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
+    let cut = journal.rfind("{\"event\":\"trial_finished\"").unwrap();
+    std::fs::write(results.join("journal.jsonl"), &journal[..cut]).unwrap();
+    let output = run(&["plot", results.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    let svg = std::fs::read_to_string(results.join("plots/history.svg")).unwrap();
+    assert!(
+        svg.contains("green: unfinished") && svg.contains("#2CA02C"),
+        "{svg}"
+    );
+    let dashboard = Dashboard::start(&[results.to_str().unwrap()]);
+    let Some(mut browser) = Browser::open(&format!("http://{}/", dashboard.address)) else {
+        println!("SKIPPED: no chromium here (.ci/run installs Debian's chromium)");
+        return;
+    };
+    let card = "[...document.querySelectorAll('.card')].find(c => c.querySelector('h3').textContent.startsWith('Optimisation history'))";
+    browser.wait_for(&format!("{card} !== undefined"), Duration::from_secs(30));
+    let fills = browser.eval(&format!(
+        "[...{card}.querySelectorAll('circle.dot')].map(c => c.getAttribute('fill')).sort().join(',')"
+    ));
+    assert_eq!(fills, Value::from("#1f77b4,#1f77b4,#1f77b4,#2ca02c"));
+    let caption = browser.eval(&format!("{card}.textContent"));
+    assert!(
+        caption.as_str().unwrap().contains("green: running"),
+        "{caption}"
     );
 }
 

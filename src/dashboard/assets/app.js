@@ -346,10 +346,14 @@ function leaderboard(all, d) {
   return wrap;
 }
 
+/** A dot's colour by its trial's state; the captions' legend names them. */
+const STATE_COLOUR = { complete: "#1f77b4", pruned: "#aaa", running: "#2ca02c" };
+const LEGEND = "blue: complete; grey: pruned; green: running (its best epoch so far)";
+
 function history(s, maximize) {
   const withValue = objectiveRows();
   const { list, note } = thinned(withValue);
-  const box = card(`Optimisation history: ${s.metric}`, `each trial's ${s.metric} at its best epoch; line: best so far; grey: pruned${note}`);
+  const box = card(`Optimisation history: ${s.metric}`, `each trial's ${s.metric} at its best epoch; line: best so far; ${LEGEND}${note}`);
   if (!withValue.length) { box.insertAdjacentHTML("beforeend", `<p class="quiet">No trial has a result yet.</p>`); return box; }
   const x = scale("int", withValue.map((r) => r.trial));
   const y = objectiveScale(withValue.map((r) => r.objective));
@@ -365,7 +369,7 @@ function history(s, maximize) {
     }
   }
   if (path) el("path", { d: path + `H${chart.px(1)}`, fill: "none", stroke: "#ff7f0e", "stroke-width": 2 }, chart.plot);
-  for (const r of list) dot(chart, r, x.at(r.trial), y.at(r.objective), r.state === "complete" ? "#1f77b4" : "#aaa");
+  for (const r of list) dot(chart, r, x.at(r.trial), y.at(r.objective), STATE_COLOUR[r.state]);
   const out = y.outside;
   box.appendChild(chart.svg);
   const failed = current().failed;
@@ -445,12 +449,12 @@ function curveChart(curves, metric, dashedMetric = null) {
 function slice(s, p, maximize) {
   const withValue = objectiveRows().filter((r) => p.name in r.params);
   const { list, note } = thinned(withValue);
-  const box = card(`${s.metric} against ${p.name}`, `${p.kind === "choice" ? "one column per choice" : p.log ? "log axis" : p.kind}${note}`);
+  const box = card(`${s.metric} against ${p.name}`, `${p.kind === "choice" ? "one column per choice" : p.log ? "log axis" : p.kind}; ${LEGEND}${note}`);
   const x = p.kind === "choice" ? scale("choice", [], { choices: p.choices }) : scale(p.log ? "log" : p.kind, [], { low: p.low, high: p.high, exact: p.log });
   const y = objectiveScale(withValue.map((r) => r.objective));
   const chart = axes(x, y, p.name, s.metric + (y.log ? " (log axis)" : ""), { rotate: p.kind === "choice" && p.choices.join("").length > 40 });
   const jitter = (trial) => p.kind === "choice" ? ((trial * 0.618) % 1 - 0.5) * 0.5 / p.choices.length : 0;
-  for (const r of list) dot(chart, r, x.at(r.params[p.name]) + jitter(r.trial), y.at(r.objective), r.state === "complete" ? "#1f77b4" : "#aaa");
+  for (const r of list) dot(chart, r, x.at(r.params[p.name]) + jitter(r.trial), y.at(r.objective), STATE_COLOUR[r.state]);
   box.appendChild(chart.svg);
   return box;
 }
