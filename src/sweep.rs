@@ -10,6 +10,7 @@
 use crate::error::{Context, Error, Result};
 use crate::experiment::Experiment;
 use crate::journal::{Event, now};
+use crate::layout;
 use crate::objective::registry::Prepared;
 use crate::objective::{Decision, Objective, TrialError, TrialSummary, TrialTask};
 use crate::progress::Progress;
@@ -297,7 +298,7 @@ impl<'a> Orchestrator<'a> {
             state,
             spec,
             fingerprint: crate::experiment::fingerprint(&experiment.source.text),
-            sampler: sampler::build(experiment),
+            sampler: sampler::build(experiment, &earlier_sweeps(&experiment.sampler.warm_start)),
             pool: Pool::new(launcher),
             pruner,
             slots: (0..workers).map(|_| Slot::default()).collect(),
@@ -347,7 +348,7 @@ impl<'a> Orchestrator<'a> {
             self.store.tick(&mut self.state)?;
             if self.reports.due() {
                 let started = Instant::now();
-                self.store.write_reports(&self.state, &self.spec)?;
+                write_reports(&*self.store, &self.state, &self.spec)?;
                 self.reports = ReportTimer {
                     written: Instant::now(),
                     cost: started.elapsed(),
@@ -675,7 +676,7 @@ impl<'a> Orchestrator<'a> {
         } = self;
         drop(pool);
         store.close(&mut state)?;
-        store.write_reports(&state, &spec)?;
+        write_reports(&*store, &state, &spec)?;
         progress.finish();
         if !interrupted {
             let failed = state.count(crate::state::TrialState::Ended(EndState::Failed));
@@ -692,6 +693,37 @@ impl<'a> Orchestrator<'a> {
         }
         Ok(SweepOutcome { state, interrupted })
     }
+}
+
+/// The sweeps of `folders`, for a warm start; one that cannot be read is left out, with a
+/// warning (the experiment checked that each holds a journal).
+fn earlier_sweeps(folders: &[PathBuf]) -> Vec<SweepState> {
+    folders
+        .iter()
+        .filter_map(
+            |dir| match crate::journal::FileJournal::fold(&crate::layout::journal(dir)) {
+                Ok(state) => Some(state),
+                Err(e) => {
+                    tracing::warn!("warm start: {e}; its trials are left out");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
+/// Rewrites the report files of a store that keeps them, unless they are newer than the
+/// journal already (nothing happened since they were written).
+fn write_reports(store: &dyn Store, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
+    let dir = store.folder();
+    if !store.keeps_reports() {
+        return Ok(());
+    }
+    let files = [layout::LEADERBOARD, layout::CURVES, layout::IMPORTANCE].map(|f| dir.join(f));
+    if layout::newer_than_journal(dir, &files) {
+        return Ok(());
+    }
+    crate::report::write(dir, state, spec)
 }
 
 /// The command that continues sweep `name` run with `options`.

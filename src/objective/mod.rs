@@ -1,21 +1,20 @@
 //! Objectives: what a trial computes. Every kind sits behind one trait, [`Objective`], and runs
 //! the same way (worker processes, the journal, exact resume, pruning, reports):
 //!
-//! - `train` ([`train::BurnObjective`]): the built-in burn trainer, on `[data]`;
+//! - `train` ([`crate::train::objective::BurnObjective`]): the built-in burn trainer, on `[data]`;
 //! - `function` ([`function::FunctionObjective`]): synthetic test functions;
 //! - `command` ([`command::CommandObjective`]): a training script in any language;
 //! - any objective a program of your own registers in [`registry::Objectives`] and runs with
 //!   [`crate::cli::main`] (`examples/custom_objective.rs`).
 //!
-//! `[objective] kind` chooses one by name. The experiment parser checks only the common
-//! sections; each objective checks its own settings when it is built and says which metrics it
-//! reports.
+//! `[objective] kind` chooses one by name. Each objective checks its own settings when it is
+//! built and says which metrics it reports. kiln's own are registered by [`crate::builtin`],
+//! the way a program of your own registers its: nothing here knows any of them.
 
 pub mod checkpoint;
 pub mod command;
 pub mod function;
 pub mod registry;
-pub mod train;
 
 use crate::error::Result;
 use crate::experiment::Experiment;

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::experiment::Experiment;
-use crate::objective::{Objective, command, function, train};
+use crate::objective::Objective;
 use crate::settings::quote_list;
 use std::sync::Arc;
 
@@ -31,23 +31,10 @@ pub struct Prepared {
     pub repeat_tolerance: f64,
 }
 
-impl Default for Objectives {
-    fn default() -> Self {
-        Objectives::builtin()
-    }
-}
-
 impl Objectives {
-    /// kiln's own: `train`, `function` and `command`.
-    pub fn builtin() -> Objectives {
+    /// No objective yet: [`Objectives::builtin`] has kiln's own.
+    pub fn empty() -> Objectives {
         Objectives { kinds: Vec::new() }
-            .with_builder("train", |e| Ok(Arc::new(train::BurnObjective::new(e)?)))
-            .with_builder("function", |e| {
-                Ok(Arc::new(function::FunctionObjective::new(e)?))
-            })
-            .with_builder("command", |e| {
-                Ok(Arc::new(command::CommandObjective::new(e)?))
-            })
     }
 
     /// Adds `objective` as `kind = "NAME"` (one instance serves every trial of a process).

@@ -26,7 +26,7 @@ pub use tpe::{TpeSampler, TpeSettings};
 
 use crate::experiment::{Experiment, SamplerKind};
 use crate::space::{Params, Space};
-use crate::state::TrialRecord;
+use crate::state::{SweepState, TrialRecord};
 
 /// Proposes parameters for new trials.
 pub trait Sampler: Send {
@@ -42,25 +42,9 @@ fn standard_normal(rng: &mut crate::rng::Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// The sweeps of `folders`, for a warm start; one that cannot be read is left out, with a
-/// warning (the experiment checked that each holds a journal).
-fn earlier_sweeps(folders: &[std::path::PathBuf]) -> Vec<crate::state::SweepState> {
-    folders
-        .iter()
-        .filter_map(
-            |dir| match crate::journal::FileJournal::fold(&crate::layout::journal(dir)) {
-                Ok(state) => Some(state),
-                Err(e) => {
-                    tracing::warn!("warm start: {e}; its trials are left out");
-                    None
-                }
-            },
-        )
-        .collect()
-}
-
-/// The sampler an experiment asks for.
-pub fn build(experiment: &Experiment) -> Box<dyn Sampler> {
+/// The sampler an experiment asks for; `earlier` holds the sweeps of its `warm_start`, whose
+/// trials a TPE sampler learns from before its own.
+pub fn build(experiment: &Experiment, earlier: &[SweepState]) -> Box<dyn Sampler> {
     let (spec, space, seed) = (&experiment.sampler, &experiment.space, experiment.seed);
     let objective = &experiment.objective;
     match spec.kind {
@@ -79,7 +63,7 @@ pub fn build(experiment: &Experiment) -> Box<dyn Sampler> {
                 },
             )
             .constrained(&experiment.constraints)
-            .warm_started(space, &earlier_sweeps(&spec.warm_start)),
+            .warm_started(space, earlier),
         ),
         SamplerKind::Cmaes => Box::new(CmaEsSampler::new(
             seed,

@@ -18,7 +18,6 @@ use crate::files::write_atomic;
 use crate::journal::{Event, FileJournal, GROUP_COMMIT, Journal, now};
 use crate::layout;
 use crate::lock::FolderLock;
-use crate::report::{self, ReportSpec};
 use crate::state::SweepState;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -145,9 +144,10 @@ pub trait Store {
         Ok(())
     }
 
-    /// Rewrites the report files, where the store has them.
-    fn write_reports(&mut self, _state: &SweepState, _spec: &ReportSpec<'_>) -> Result<()> {
-        Ok(())
+    /// Whether the report files (leaderboard, curves, plots) belong in [`Store::folder`]: a
+    /// results folder's do; a shared sweep's are written by `kiln export`.
+    fn keeps_reports(&self) -> bool {
+        false
     }
 
     /// The sweep run ends: make everything durable, let go of unfinished trials.
@@ -521,13 +521,8 @@ impl Store for FolderStore {
         Ok(())
     }
 
-    fn write_reports(&mut self, state: &SweepState, spec: &ReportSpec<'_>) -> Result<()> {
-        let files =
-            [layout::LEADERBOARD, layout::CURVES, layout::IMPORTANCE].map(|f| self.dir.join(f));
-        if layout::newer_than_journal(&self.dir, &files) {
-            return Ok(());
-        }
-        report::write(&self.dir, state, spec)
+    fn keeps_reports(&self) -> bool {
+        true
     }
 
     fn close(&mut self, _state: &mut SweepState) -> Result<()> {

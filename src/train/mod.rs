@@ -1,9 +1,11 @@
 //! The built-in burn trainer's machinery: its settings ([`spec`]), data, models, training loop
-//! and checkpoints. [`crate::objective::train`] is its face as an objective.
+//! and checkpoints. [`objective`] is its face as an objective, registered by [`crate::builtin`].
 
 mod adamw;
 pub mod data;
+pub mod infer;
 pub mod model;
+pub mod objective;
 pub mod saved;
 pub mod spec;
 pub mod trainer;

@@ -4,8 +4,8 @@
 //! user's own burn code can do.
 
 use super::data::{Dataset, Split, category_index};
+use super::infer::predict;
 use super::model::Architecture;
-use super::trainer::predict;
 use crate::error::{Error, Result};
 use crate::train::spec::{Missing, Task};
 use burn::prelude::*;
@@ -126,7 +126,7 @@ pub fn predict_csv(dir: &Path, data: &Path) -> Result<Predictions> {
                 let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
                 let exp: Vec<f64> = logits.iter().map(|&v| (v as f64 - max).exp()).collect();
                 let total: f64 = exp.iter().sum();
-                let best = super::trainer::argmax(logits);
+                let best = super::infer::argmax(logits);
                 let mut row = vec![description.classes[best].clone()];
                 row.extend(exp.iter().map(|e| crate::report::number(e / total)));
                 rows.push(row);

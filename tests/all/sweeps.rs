@@ -344,7 +344,7 @@ fn best_weights_load_in_plain_burn_code_and_reproduce_the_recorded_accuracy() {
     let model = architecture
         .build(&mut rng, &device)
         .load_file(trial.join("best.bpk"));
-    let outputs = kiln::train::trainer::predict(&model, &data.val, &architecture, &device);
+    let outputs = kiln::train::infer::predict(&model, &data.val, &architecture, &device);
     let correct = outputs
         .chunks(10)
         .zip(&data.val.classes)
