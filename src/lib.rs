@@ -10,14 +10,13 @@
 //! [`cli::main`] is the command line, for kiln and for programs of your own.
 //!
 //! The modules shown here are the library's surface; the command line's own parts (its
-//! commands, terminal output, locks, the PostgreSQL client, the worker processes, the results
+//! terminal output, locks, the PostgreSQL client, the worker processes, the results
 //! folder's store) are private to it.
 #![warn(missing_docs)]
 
 pub(crate) mod builtin;
 pub mod checkpoint;
 pub mod cli;
-pub(crate) mod commands;
 pub mod constraint;
 pub(crate) mod dashboard;
 #[cfg(feature = "postgres")]

@@ -14,6 +14,11 @@
 //!
 //! Its trials then run in worker processes of that same program (`PROGRAM __worker`).
 
+mod check;
+mod folder;
+mod read;
+mod run;
+
 use crate::objective::registry::Objectives;
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -284,29 +289,22 @@ fn storage(url: String, sweep: Option<String>, lease: f64) -> crate::store::Stor
 }
 
 /// The sweeps of commands that read several: results folders, then `--sweep`s in `--storage`.
-fn sources(
-    dirs: Vec<PathBuf>,
-    url: Option<String>,
-    sweeps: Vec<String>,
-) -> Vec<crate::commands::Source> {
-    let mut sources: Vec<crate::commands::Source> = dirs
-        .into_iter()
-        .map(crate::commands::Source::Folder)
-        .collect();
+fn sources(dirs: Vec<PathBuf>, url: Option<String>, sweeps: Vec<String>) -> Vec<folder::Source> {
+    let mut sources: Vec<folder::Source> = dirs.into_iter().map(folder::Source::Folder).collect();
     if let Some(url) = url {
         sources.extend(
-            sweeps.into_iter().map(|name| {
-                crate::commands::Source::Database(storage(url.clone(), Some(name), 60.0))
-            }),
+            sweeps
+                .into_iter()
+                .map(|name| folder::Source::Database(storage(url.clone(), Some(name), 60.0))),
         );
     }
     sources
 }
 
 impl SharedSource {
-    fn source(self, dir: Option<PathBuf>) -> crate::Result<crate::commands::Source> {
+    fn source(self, dir: Option<PathBuf>) -> crate::Result<folder::Source> {
         let shared = self.storage.map(|url| storage(url, self.sweep, 60.0));
-        crate::commands::Source::of(dir, shared)
+        folder::Source::of(dir, shared)
     }
 }
 
@@ -335,8 +333,18 @@ pub fn main(objectives: Objectives) -> ExitCode {
         }
     };
     crate::logging::init();
-    let objectives = &objectives;
-    let result = match cli.command {
+    match execute(cli.command, &objectives) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs the commands that train or check an experiment; the others read.
+fn execute(command: Command, objectives: &Objectives) -> crate::Result<u8> {
+    match command {
         Command::Run {
             experiment,
             results,
@@ -344,7 +352,7 @@ pub fn main(objectives: Objectives) -> ExitCode {
             sweep_name,
             lease,
             sweep,
-        } => crate::commands::run(
+        } => run::run(
             objectives,
             &experiment,
             results,
@@ -358,19 +366,30 @@ pub fn main(objectives: Objectives) -> ExitCode {
             lease,
             workers,
             quiet,
-        } => crate::commands::worker(
+        } => run::worker(
             objectives,
             storage(shared.storage, Some(shared.sweep), lease),
             workers,
             quiet,
         ),
         Command::Export { shared, dir } => {
-            crate::commands::export(&storage(shared.storage, Some(shared.sweep), 60.0), &dir)
+            run::export(&storage(shared.storage, Some(shared.sweep), 60.0), &dir)
         }
         Command::Resume { dir, sweep } => {
-            crate::commands::resume(objectives, &dir, sweep.workers, sweep.trials, sweep.quiet)
+            run::resume(objectives, &dir, sweep.workers, sweep.trials, sweep.quiet)
         }
-        Command::Check { experiment } => crate::commands::check(objectives, &experiment),
+        Command::Check { experiment } => check::check(objectives, &experiment),
+        Command::TrialWorker {
+            experiment,
+            base_dir,
+        } => run::worker_process(objectives, &experiment, &base_dir),
+        other => read_only(other),
+    }
+}
+
+/// Runs the commands that read sweeps, and those that print about kiln itself.
+fn read_only(command: Command) -> crate::Result<u8> {
+    match command {
         Command::Leaderboard {
             dir,
             shared,
@@ -378,13 +397,11 @@ pub fn main(objectives: Objectives) -> ExitCode {
             wide,
         } => shared
             .source(dir)
-            .and_then(|source| crate::commands::leaderboard(&source, top, wide)),
-        Command::Status { dir, shared } => shared
-            .source(dir)
-            .and_then(|source| crate::commands::status(&source)),
-        Command::Plot { dir, shared } => shared
-            .source(dir)
-            .and_then(|source| crate::commands::plot(&source)),
+            .and_then(|source| read::leaderboard(&source, top, wide)),
+        Command::Status { dir, shared } => {
+            shared.source(dir).and_then(|source| read::status(&source))
+        }
+        Command::Plot { dir, shared } => shared.source(dir).and_then(|source| read::plot(&source)),
         Command::Compare {
             dirs,
             storage: url,
@@ -407,7 +424,7 @@ pub fn main(objectives: Objectives) -> ExitCode {
                     "give results folders to compare, or --storage URL --sweep NAME",
                 ))
             } else {
-                crate::commands::compare(&sources, filter, curves)
+                read::compare(&sources, filter, curves)
             }
         }
         Command::Enqueue { mut args, shared } => {
@@ -415,7 +432,7 @@ pub fn main(objectives: Objectives) -> ExitCode {
             let dir = (shared.storage.is_none()).then(|| PathBuf::from(args.remove(0)));
             shared
                 .source(dir)
-                .and_then(|source| crate::commands::enqueue(&source, &args))
+                .and_then(|source| read::enqueue(&source, &args))
         }
         Command::Dashboard {
             dirs,
@@ -423,46 +440,41 @@ pub fn main(objectives: Objectives) -> ExitCode {
             sweep,
             host,
             port,
-        } => {
-            let sources = sources(dirs, url, sweep);
-            crate::commands::dashboard(&sources, host, port)
-        }
+        } => read::dashboard(&sources(dirs, url, sweep), host, port),
         Command::Predict {
             dir,
             trial,
             data,
             out,
-        } => crate::commands::predict(&dir, &trial, &data, out.as_deref()),
-        Command::TrialWorker {
-            experiment,
-            base_dir,
-        } => crate::commands::worker_process(objectives, &experiment, &base_dir),
-        Command::Completions { shell } => {
-            // Named after the program that runs: a program built on kiln completes its own name.
-            let mut command = Cli::command();
-            let name = program_name();
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut command, name, &mut out);
-            crate::output::text(&String::from_utf8_lossy(&out));
-            Ok(0)
-        }
-        Command::Man => {
-            let mut out = Vec::new();
-            let name = program_name();
-            clap_mangen::Man::new(Cli::command().display_name(name.clone()).bin_name(name))
-                .render(&mut out)
-                .map_err(|e| crate::Error::runtime(format!("cannot write the manual: {e}")))
-                .map(|()| {
-                    crate::output::text(&String::from_utf8_lossy(&out));
-                    0
-                })
-        }
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        } => read::predict(&dir, &trial, &data, out.as_deref()),
+        Command::Completions { shell } => Ok(completions(shell)),
+        Command::Man => manual(),
+        Command::Run { .. }
+        | Command::Worker { .. }
+        | Command::Export { .. }
+        | Command::Resume { .. }
+        | Command::Check { .. }
+        | Command::TrialWorker { .. } => unreachable!("run by `execute`"),
     }
+}
+
+/// `kiln completions SHELL`, named after the program that runs: a program built on kiln
+/// completes its own name.
+fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut command = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, program_name(), &mut out);
+    crate::output::text(&String::from_utf8_lossy(&out));
+    0
+}
+
+/// `kiln man`: the manual page, in roff.
+fn manual() -> crate::Result<u8> {
+    let mut out = Vec::new();
+    let name = program_name();
+    clap_mangen::Man::new(Cli::command().display_name(name.clone()).bin_name(name))
+        .render(&mut out)
+        .map_err(|e| crate::Error::runtime(format!("cannot write the manual: {e}")))?;
+    crate::output::text(&String::from_utf8_lossy(&out));
+    Ok(0)
 }
