@@ -107,6 +107,62 @@ impl Judge<'_> {
     }
 }
 
+impl crate::experiment::source::Builder {
+    /// `[[constraint]]` tables: `metric` and `min` and/or `max` (which metrics exist is the
+    /// objective's to say: [`crate::objective::registry::prepare`]).
+    pub(crate) fn constraints(&self, tables: &[toml::Table]) -> crate::Result<Vec<Constraint>> {
+        let mut constraints = Vec::new();
+        for (i, table) in tables.iter().enumerate() {
+            let index = i.to_string();
+            let at = |key: &'static str| ["constraint", index.as_str(), key];
+            for key in table.keys() {
+                if !["metric", "min", "max"].contains(&key.as_str()) {
+                    return Err(self.err(
+                        &["constraint", &index, key],
+                        format!(
+                            "unknown key `{key}` in [[constraint]]; allowed: `metric`, `min`, `max`"
+                        ),
+                    ));
+                }
+            }
+            let metric = match table.get("metric") {
+                Some(toml::Value::String(m)) => m.clone(),
+                _ => {
+                    return Err(self.err(&["constraint", &index], "[[constraint]] needs `metric`: a metric the objective reports, or n_params"));
+                }
+            };
+            let bound = |key: &'static str| -> crate::Result<Option<f64>> {
+                match table.get(key) {
+                    None => Ok(None),
+                    Some(toml::Value::Float(x)) => Ok(Some(*x)),
+                    Some(toml::Value::Integer(i)) => Ok(Some(*i as f64)),
+                    Some(_) => Err(self.err(&at(key), format!("`{key}` must be a number"))),
+                }
+            };
+            let (min, max) = (bound("min")?, bound("max")?);
+            match (min, max) {
+                (None, None) => {
+                    return Err(self.err(
+                        &at("metric"),
+                        format!(
+                            "the constraint on `{metric}` has no bound: give `min`, `max` or both"
+                        ),
+                    ));
+                }
+                (Some(low), Some(high)) if low > high => {
+                    return Err(self.err(
+                        &at("min"),
+                        format!("min {low} is above max {high}: no trial could keep both"),
+                    ));
+                }
+                _ => {}
+            }
+            constraints.push(Constraint { metric, min, max });
+        }
+        Ok(constraints)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@
 //! folder's store) are private to it.
 #![warn(missing_docs)]
 
+pub mod budget;
 pub(crate) mod builtin;
 pub mod checkpoint;
 pub mod cli;

@@ -9,6 +9,7 @@
 
 mod asha;
 mod median;
+pub mod spec;
 
 pub use asha::Asha;
 pub use median::Median;

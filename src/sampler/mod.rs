@@ -12,6 +12,7 @@ mod grid;
 mod nsga2;
 mod random;
 mod sobol;
+pub mod spec;
 mod tpe;
 
 pub use cmaes::{CmaEsSampler, CmaSettings, Restart};

@@ -7,6 +7,7 @@ pub mod infer;
 pub mod model;
 pub mod objective;
 pub mod saved;
+pub mod sections;
 pub mod spec;
 pub mod trainer;
 

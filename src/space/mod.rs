@@ -5,6 +5,8 @@
 //! coordinate into a value. That keeps log spacing, integer steps and categories in one place, so
 //! every sampler respects them the same way.
 
+mod parse;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,0 +1,161 @@
+//! `[budget]`: how many trials, how many at once, for how long, and on which devices.
+
+use crate::device::DeviceName;
+use crate::error::Result;
+use crate::experiment::source::parse_duration;
+use crate::sampler::spec::{SamplerKind, SamplerSpec, grid_size};
+use crate::settings::Backend;
+use crate::space::Space;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// `[budget]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    /// Trials to run (for grid: at most the grid's size).
+    pub trials: u64,
+    /// Trials trained at once.
+    pub workers: usize,
+    /// Stop starting new trials after this long.
+    pub max_time: Option<Duration>,
+    /// `devices`: the device of each worker process, by worker (each device named
+    /// `trials_per_device` times, in turn); empty without.
+    pub devices: Vec<String>,
+}
+
+impl Budget {
+    /// The device of worker `id` (its `KILN_DEVICE`), if the experiment names devices.
+    pub fn device_of(&self, id: usize) -> Option<&str> {
+        self.devices.get(id).map(String::as_str)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBudget {
+    pub(crate) trials: Option<u64>,
+    pub(crate) workers: Option<u64>,
+    pub(crate) max_time: Option<String>,
+    pub(crate) devices: Option<RawDevices>,
+    pub(crate) trials_per_device: Option<i64>,
+}
+
+/// `[budget] devices`: names, or "all".
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawDevices {
+    Names(Vec<String>),
+    Word(String),
+}
+
+/// Trials trained at once by default: the machine's cores.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl crate::experiment::source::Builder {
+    /// `[budget]`; `gpu` is the backend whose names `devices = "all"` gives.
+    pub(crate) fn budget(
+        &self,
+        raw: &RawBudget,
+        sampler: &SamplerSpec,
+        space: &Space,
+        gpu: Backend,
+    ) -> Result<Budget> {
+        if raw.trials == Some(0) {
+            return Err(self.err(&["budget", "trials"], "`trials` must be at least 1"));
+        }
+        if raw.workers == Some(0) {
+            return Err(self.err(&["budget", "workers"], "`workers` must be at least 1"));
+        }
+        let max_time = raw
+            .max_time
+            .as_deref()
+            .map(|t| {
+                parse_duration(t).ok_or_else(|| {
+                    self.err(
+                        &["budget", "max_time"],
+                        format!("cannot read `{t}` as a duration: write e.g. \"90s\", \"30m\", \"2h\" or \"1h30m\""),
+                    )
+                })
+            })
+            .transpose()?;
+        let grid_size = if sampler.kind == SamplerKind::Grid {
+            Some(
+                grid_size(space, sampler.points)
+                    .map_err(|(name, e)| self.err(&["space", &name], e))?,
+            )
+        } else {
+            None
+        };
+        let trials = match (raw.trials, grid_size) {
+            (Some(t), Some(g)) => t.min(g),
+            (Some(t), None) => t,
+            (None, Some(g)) => g,
+            (None, None) => 20,
+        };
+        let devices = self.devices(raw, gpu)?;
+        let workers = match (raw.workers, devices.len()) {
+            (Some(w), capacity) if capacity > 0 && w as usize > capacity => {
+                return Err(self.err(
+                    &["budget", "workers"],
+                    format!("{w} workers, but the devices take only {capacity} at once (devices x trials_per_device): lower `workers` or raise `trials_per_device`"),
+                ));
+            }
+            (Some(w), _) => w as usize,
+            (None, 0) => default_workers(),
+            (None, capacity) => capacity,
+        };
+        Ok(Budget {
+            trials,
+            workers,
+            max_time,
+            devices,
+        })
+    }
+
+    /// `[budget] devices` and `trials_per_device`: the device of each worker slot, every
+    /// device once before any twice.
+    pub(crate) fn devices(&self, raw: &RawBudget, gpu: Backend) -> Result<Vec<String>> {
+        let per_device = match raw.trials_per_device {
+            Some(n) if n < 1 => {
+                return Err(self.err(
+                    &["budget", "trials_per_device"],
+                    "`trials_per_device` must be an integer >= 1",
+                ));
+            }
+            Some(_) if raw.devices.is_none() => {
+                return Err(self.err(
+                    &["budget", "trials_per_device"],
+                    "`trials_per_device` needs `devices = [\"cuda:0\", ...]` in [budget]",
+                ));
+            }
+            n => n.unwrap_or(1) as usize,
+        };
+        let at = ["budget", "devices"];
+        let names = match &raw.devices {
+            None => return Ok(Vec::new()),
+            Some(RawDevices::Names(names)) => names.clone(),
+            Some(RawDevices::Word(word)) if word == "all" => {
+                let found = crate::device::nvidia_gpus();
+                if found.is_empty() {
+                    return Err(self.err(&at, "`devices = \"all\"` found no GPU (no NVIDIA driver lists one in /proc/driver/nvidia/gpus): name the devices, e.g. devices = [\"wgpu\"]"));
+                }
+                (0..found.len())
+                    .map(|n| DeviceName::nth(gpu, n).to_string())
+                    .collect()
+            }
+            Some(RawDevices::Word(_)) => {
+                return Err(self.err(&at, "`devices` is a list of names, e.g. [\"cuda:0\", \"cuda:1\"], or \"all\" (every GPU found)"));
+            }
+        };
+        if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+            return Err(self.err(&at, "`devices` names each device a worker process gets, e.g. devices = [\"cuda:0\", \"cuda:1\"]"));
+        }
+        Ok((0..per_device)
+            .flat_map(|_| names.iter().cloned())
+            .collect())
+    }
+}
