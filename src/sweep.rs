@@ -37,20 +37,13 @@ pub enum Execution {
     Processes {
         /// The executable.
         exe: PathBuf,
-        /// This process's copy of the objective, for what it reports.
-        objective: Arc<dyn Objective>,
+        /// This process's copy of the objective, built and checked for the experiment
+        /// ([`crate::Objectives::build`]): what it reports, its data's fingerprint.
+        prepared: Prepared,
     },
     /// On threads of this process (library use, for objectives that take microseconds; no
     /// crash isolation, and burn's backend RNG is shared by the threads).
     Threads(Arc<dyn Objective>),
-}
-
-impl Execution {
-    fn objective(&self) -> &Arc<dyn Objective> {
-        match self {
-            Execution::Processes { objective, .. } | Execution::Threads(objective) => objective,
-        }
-    }
 }
 
 /// Options of one `run` or `resume`.
@@ -176,8 +169,13 @@ pub fn run(
     options: &SweepOptions,
     execution: Execution,
 ) -> Result<SweepOutcome> {
-    let prepared =
-        crate::objective::registry::prepare(experiment, Arc::clone(execution.objective()))?;
+    let prepared = match &execution {
+        // Built and checked by the caller for this experiment: not again.
+        Execution::Processes { prepared, .. } => prepared.clone(),
+        Execution::Threads(objective) => {
+            crate::objective::registry::prepare(experiment, Arc::clone(objective))?
+        }
+    };
     let capacity = experiment.budget.devices.len();
     if let Some(workers) = options.workers.filter(|&w| capacity > 0 && w > capacity) {
         return Err(Error::input(format!(

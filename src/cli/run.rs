@@ -307,10 +307,7 @@ fn execution(objectives: &Objectives, experiment: &Experiment) -> Result<Executi
     let prepared = objectives.build(experiment)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::runtime(format!("cannot find this program's executable: {e}")))?;
-    Ok(Execution::Processes {
-        exe,
-        objective: prepared.objective,
-    })
+    Ok(Execution::Processes { exe, prepared })
 }
 
 /// Writes CSV to stdout; a reader that stops early (`| head`) is not an error.
@@ -333,6 +330,8 @@ pub fn worker_process(
     let text = std::fs::read_to_string(experiment_file)
         .map_err(|e| Error::runtime(format!("{}: {e}", experiment_file.display())))?;
     let experiment = Experiment::parse(&text, experiment_file, base_dir)?;
+    // A worker is a process of its own: it builds its own copy of the objective (the
+    // built-in trainer loads its data here, once per worker process, for all its trials).
     let prepared = objectives.build(&experiment)?;
     worker::serve(
         prepared.objective.as_ref(),
