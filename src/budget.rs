@@ -1,10 +1,10 @@
 //! `[budget]`: how many trials, how many at once, for how long, and on which devices.
 
+use crate::device::Backend;
 use crate::device::DeviceName;
 use crate::error::Result;
 use crate::experiment::source::parse_duration;
 use crate::sampler::spec::{SamplerKind, SamplerSpec, grid_size};
-use crate::settings::Backend;
 use crate::space::Space;
 use serde::Deserialize;
 use std::time::Duration;

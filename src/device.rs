@@ -12,7 +12,26 @@ use std::str::FromStr;
 
 use burn::tensor::Device;
 
-use crate::settings::Backend;
+crate::named! {
+    /// burn backends (`[train] backend`).
+    pub enum Backend {
+        /// burn's flex backend (the CPU).
+        Flex = "flex",
+        /// The ndarray backend (the CPU; with the `ndarray` cargo feature).
+        Ndarray = "ndarray",
+        /// burn's wgpu backend: Vulkan, Metal or DirectX 12 (with the `wgpu` cargo feature).
+        Wgpu = "wgpu",
+        /// burn's CUDA backend (with the `cuda` cargo feature).
+        Cuda = "cuda",
+    }
+}
+
+impl Backend {
+    /// Whether the backend trains on a GPU (so its tensors live in the device's memory).
+    pub fn on_gpu(self) -> bool {
+        matches!(self, Backend::Wgpu | Backend::Cuda)
+    }
+}
 
 /// A device the built-in trainer can train on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -47,6 +47,7 @@ pub mod space;
 pub mod state;
 pub(crate) mod store;
 pub mod sweep;
+pub(crate) mod text;
 #[cfg(feature = "postgres")]
 pub(crate) mod tls;
 pub mod train;

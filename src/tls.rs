@@ -84,7 +84,7 @@ pub fn split(url: &str) -> Result<(String, TlsSettings), String> {
                 mode = Some(SslMode::from_name(value).ok_or_else(|| {
                     format!(
                         "sslmode `{value}` is not one of {}",
-                        crate::settings::quote_list(MODES)
+                        crate::text::quote_list(MODES)
                     )
                 })?);
                 Ok(true)

@@ -1,15 +1,16 @@
 //! `kiln check`: validates an experiment and prints what a sweep of it would do: its data,
 //! metrics, plan, space, settings and devices.
 
+use crate::device::Backend;
 use crate::device::DeviceName;
 use crate::error::{Error, Result};
 use crate::experiment::SamplerKind;
 use crate::experiment::{self, Experiment};
 use crate::names::Named;
 use crate::objective::registry::{Objectives, Prepared};
-use crate::settings::{Backend, SETTINGS, Section};
 use crate::space::ParamValue;
 use crate::train::objective::BurnObjective;
+use crate::train::settings::{SETTINGS, Section};
 use crate::train::spec::SplitSpec;
 use std::path::Path;
 use std::sync::Arc;

@@ -190,7 +190,7 @@ pub(super) fn open_shared(storage: &Storage) -> Result<(Experiment, PgJournal)> 
     let mut journal = PgJournal::new(Db::connect(&storage.url)?, name, "reader");
     let Some(stored) = journal.stored()? else {
         let known = PgJournal::sweeps(journal.db())?;
-        let hint = crate::settings::hint(name, known.iter().map(String::as_str));
+        let hint = crate::text::hint(name, known.iter().map(String::as_str));
         return Err(Error::input(format!(
             "no sweep `{name}` in {}; it holds {}.{hint} Start one with `kiln run --storage URL EXPERIMENT.toml`",
             journal.db().shown(),

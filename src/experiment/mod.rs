@@ -28,9 +28,11 @@ pub(crate) use source::{Builder, scalar, serde_error};
 pub use source::{MAX_NAME, Source, check_name, differences, fingerprint, parse_duration};
 
 use crate::constraint::Constraint;
+use crate::device::Backend;
 use crate::error::{Error, Result};
-use crate::settings::{Backend, Settings, hint, quote_list};
+use crate::settings::Settings;
 use crate::space::{Params, Space};
+use crate::text::{hint, quote_list};
 use crate::trial::Direction;
 use serde::Deserialize;
 use std::path::Path;

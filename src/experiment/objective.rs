@@ -2,7 +2,7 @@
 //! and options (which the objective itself checks when it is built).
 
 use crate::error::Result;
-use crate::settings::{did_you_mean, quote_list};
+use crate::text::{did_you_mean, quote_list};
 use crate::trial::{Direction, Goal};
 use serde::Deserialize;
 

@@ -4,8 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::names::Named;
-use crate::settings::{hint, quote_list};
 use crate::space::ParamValue;
+use crate::text::{hint, quote_list};
 use std::path::PathBuf;
 use std::time::Duration;
 

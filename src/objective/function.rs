@@ -15,7 +15,7 @@
 use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::objective::{Decision, Objective, Trial, TrialError, TrialSummary};
-use crate::settings::quote_list;
+use crate::text::quote_list;
 use crate::trial::Metrics;
 
 /// A test function.
@@ -244,7 +244,7 @@ impl FunctionObjective {
             }
         };
         let function = Function::from_name(name).ok_or_else(|| {
-            let hint = crate::settings::hint(name, Function::NAMES.iter().copied());
+            let hint = crate::text::hint(name, Function::NAMES.iter().copied());
             experiment.error_at(
                 &["objective", "function"],
                 format!(

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::objective::Objective;
-use crate::settings::quote_list;
+use crate::text::quote_list;
 use std::sync::Arc;
 
 /// Builds an objective for an experiment, checking the objective's own settings.
@@ -65,12 +65,12 @@ impl Objectives {
         let kind = experiment.objective.kind.as_str();
         let Some((_, build)) = self.kinds.iter().find(|(n, _)| n == kind) else {
             let names = self.names();
-            let hint = crate::settings::hint(kind, names.iter().copied());
+            let hint = crate::text::hint(kind, names.iter().copied());
             return Err(experiment.error_at(
                 &["objective", "kind"],
                 format!(
                     "unknown objective `{kind}`.{hint} This program runs {} (a program of your own adds its objectives with kiln::cli::main)",
-                    crate::settings::quote_list(&names)
+                    crate::text::quote_list(&names)
                 ),
             ));
         };

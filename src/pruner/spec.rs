@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::experiment::objective::ObjectiveSpec;
-use crate::settings::quote_list;
+use crate::text::quote_list;
 use serde::Deserialize;
 
 crate::named! {

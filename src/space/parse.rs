@@ -4,8 +4,8 @@
 use crate::error::{Error, Result};
 use crate::experiment::source::{key_offsets, scalar};
 use crate::names::Named;
-use crate::settings::{hint, quote_list};
 use crate::space::{Condition, Dimension, Distribution, Params, Space};
+use crate::text::{hint, quote_list};
 
 crate::named! {
     /// The distributions a `[space]` key can name.

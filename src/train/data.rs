@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::rng::{Stream, stream};
-use crate::settings::{hint, quote_list};
+use crate::text::{hint, quote_list};
 use crate::train::spec::{DataSpec, FeatureColumns, Missing, SplitSpec, Task};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;

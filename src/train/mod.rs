@@ -8,6 +8,7 @@ pub mod model;
 pub mod objective;
 pub mod saved;
 pub mod sections;
+pub(crate) mod settings;
 pub mod spec;
 pub mod trainer;
 

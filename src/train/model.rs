@@ -11,7 +11,7 @@
 //! `Dropout` (which cost about 45% of a step at batch 256 on the machine kiln was measured on).
 
 use crate::rng::Rng;
-use crate::settings::{Activation, ModelKind, Norm};
+use crate::train::settings::{Activation, ModelKind, Norm};
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::MaxPool2dConfig;

@@ -34,7 +34,7 @@ impl TrainerSections {
 }
 
 impl crate::experiment::source::Builder {
-    /// The built-in trainer's settings that only some choices use ([`crate::settings::APPLIES`]),
+    /// The built-in trainer's settings that only some choices use ([`crate::train::settings::APPLIES`]),
     /// searched without `when`: conditional on the choices that use them when those are
     /// searched too; refused when the fixed choice ignores them.
     pub(crate) fn conditions_of_settings(
@@ -42,7 +42,7 @@ impl crate::experiment::source::Builder {
         space: &mut Space,
         train: &toml::Table,
     ) -> Result<()> {
-        for &(setting, parent, users) in crate::settings::APPLIES {
+        for &(setting, parent, users) in crate::train::settings::APPLIES {
             let Some(i) = space.dimensions.iter().position(|d| d.name == setting) else {
                 self.check_fixed_setting(space, train, (setting, parent, users))?;
                 continue;
@@ -76,7 +76,7 @@ impl crate::experiment::source::Builder {
                     let fixed = train
                         .get(parent)
                         .and_then(scalar)
-                        .or_else(|| crate::settings::default_of(parent));
+                        .or_else(|| crate::train::settings::default_of(parent));
                     if let Some(fixed) = fixed.filter(|f| !uses(f)) {
                         return Err(self.err(
                             &["space", setting],
@@ -108,7 +108,7 @@ impl crate::experiment::source::Builder {
             }) => choices.clone(),
             Some(_) => return Ok(()),
             None => (train.get(parent).and_then(scalar))
-                .or_else(|| crate::settings::default_of(parent))
+                .or_else(|| crate::train::settings::default_of(parent))
                 .into_iter()
                 .collect(),
         };

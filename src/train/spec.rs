@@ -2,13 +2,17 @@
 //! which `[space]` keys it can search. The experiment parser checks only the common sections;
 //! [`TrainSpec::parse`] checks these, with the same file:line:col errors.
 
+use crate::device::Backend;
 use crate::device::{self, DeviceName};
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, scalar};
 use crate::names::Named;
-use crate::settings::{self, Kind, Section, Settings, hint, quote_list};
-use crate::settings::{Backend, Loss};
+use crate::settings::Settings;
 use crate::space::{Distribution, ParamValue};
+use crate::text::{hint, quote_list};
+use crate::train::settings;
+use crate::train::settings::Loss;
+use crate::train::settings::{Kind, Section};
 use crate::trial::Direction;
 use serde::Deserialize;
 use std::collections::BTreeMap;
