@@ -50,7 +50,7 @@ impl crate::experiment::source::Builder {
             if !space.dimensions[i].when.is_empty() {
                 continue;
             }
-            let uses = |v: &ParamValue| users.iter().any(|u| *u == v.to_string());
+            let uses = |v: &ParamValue| used_by(users, v);
             match space.dimensions.iter().find(|d| d.name == parent) {
                 Some(Dimension {
                     distribution: Distribution::Choice(choices),
@@ -73,11 +73,7 @@ impl crate::experiment::source::Builder {
                 }
                 Some(_) => {}
                 None => {
-                    let fixed = train
-                        .get(parent)
-                        .and_then(scalar)
-                        .or_else(|| crate::train::settings::default_of(parent));
-                    if let Some(fixed) = fixed.filter(|f| !uses(f)) {
+                    if let Some(fixed) = fixed_value(train, parent).filter(|f| !uses(f)) {
                         return Err(self.err(
                             &["space", setting],
                             format!("`{setting}` is searched, but {parent} = \"{fixed}\" ignores it (only {} use it): search {parent} too, or drop {setting}", users.join(", ")),
@@ -100,19 +96,15 @@ impl crate::experiment::source::Builder {
         if !train.contains_key(setting) {
             return Ok(());
         }
-        let uses = |v: &ParamValue| users.iter().any(|u| *u == v.to_string());
         let parents: Vec<ParamValue> = match space.dimensions.iter().find(|d| d.name == parent) {
             Some(Dimension {
                 distribution: Distribution::Choice(choices),
                 ..
             }) => choices.clone(),
             Some(_) => return Ok(()),
-            None => (train.get(parent).and_then(scalar))
-                .or_else(|| crate::train::settings::default_of(parent))
-                .into_iter()
-                .collect(),
+            None => fixed_value(train, parent).into_iter().collect(),
         };
-        if parents.is_empty() || parents.iter().any(uses) {
+        if parents.is_empty() || parents.iter().any(|p| used_by(users, p)) {
             return Ok(());
         }
         let names: Vec<String> = parents.iter().map(|p| format!("\"{p}\"")).collect();
@@ -125,4 +117,14 @@ impl crate::experiment::source::Builder {
             ),
         ))
     }
+}
+
+/// Whether `value` of a parent setting is one of the choices (`users`) that read a setting.
+fn used_by(users: &[&str], value: &ParamValue) -> bool {
+    users.iter().any(|u| *u == value.to_string())
+}
+
+/// A `[train]` setting's fixed value, else its default.
+fn fixed_value(train: &toml::Table, name: &str) -> Option<ParamValue> {
+    (train.get(name).and_then(scalar)).or_else(|| crate::train::settings::default_of(name))
 }
