@@ -18,7 +18,8 @@
 //!
 //! Checkpoints are not synced to disk: the journal is the truth and a checkpoint only saves
 //! recomputing. If a power cut loses or garbles both slots, the trial restarts from scratch
-//! and, training being a pure function of its seed, reports the same epochs again.use serde::{Deserialize, Serialize};
+//! and, training being a pure function of its seed, reports the same epochs again.
+
 use crate::trial::Epoch;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -69,9 +70,9 @@ pub fn path(dir: &Path, slot: u32) -> PathBuf {
 /// The two slots of one trial folder, and which one the next checkpoint goes into.
 ///
 /// Invariant: the next slot is never the one holding the checkpoint a resume would load, so
-/// that a write torn by a kill always leaves that one whole. Choosing the slot by the epoch's
-/// parity broke this as soon as checkpoints became sparse: epochs 1, 3 and 5 all went into one
-/// slot, and a torn write lost them all.
+/// that a write torn by a kill always leaves that one whole. (The epoch's parity would not do:
+/// with sparse checkpoints, epochs 1, 3 and 5 all go into one slot, and one torn write loses
+/// them all.)
 #[derive(Debug)]
 pub struct Slots {
     dir: PathBuf,

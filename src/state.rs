@@ -166,6 +166,7 @@ impl SweepState {
     /// Applies one event. Events about a finished trial are ignored: finished is final.
     pub fn apply(&mut self, event: &Event) {
         self.events += 1;
+        self.last_activity = event.time();
         match event {
             Event::SweepStarted {
                 name,
@@ -174,7 +175,6 @@ impl SweepState {
                 base_dir,
                 results,
                 data,
-                time,
                 ..
             } => {
                 self.results = results.clone();
@@ -183,16 +183,11 @@ impl SweepState {
                 self.fingerprint = Some(fingerprint.clone());
                 self.seed = *seed;
                 self.base_dir = base_dir.clone();
-                self.last_activity = *time;
             }
-            Event::BudgetSet { trials, time } => {
-                self.budget = Some(*trials);
-                self.last_activity = *time;
-            }
-            Event::TrialEnqueued { params, time, file } => {
+            Event::BudgetSet { trials, .. } => self.budget = Some(*trials),
+            Event::TrialEnqueued { params, file, .. } => {
                 self.enqueued.push(params.clone());
                 self.taken.extend(file.clone());
-                self.last_activity = *time;
             }
             Event::TrialCreated {
                 trial,
@@ -200,33 +195,11 @@ impl SweepState {
                 params,
                 queued,
                 time,
-            } => {
-                self.queued += usize::from(*queued);
-                debug_assert_eq!(
-                    *trial as usize,
-                    self.trials.len(),
-                    "trials are numbered in order"
-                );
-                self.open.insert(*trial);
-                self.trials.push(TrialRecord {
-                    queued: *queued,
-                    number: *trial,
-                    seed: *seed,
-                    params: params.clone(),
-                    state: TrialState::Running,
-                    epochs: Vec::new(),
-                    note: None,
-                    n_params: None,
-                    final_metrics: Metrics::new(),
-                    last_activity: *time,
-                });
-                self.last_activity = *time;
-            }
+            } => self.create(*trial, *seed, params, *queued, *time),
             Event::TrialStarted { trial, time, .. } => {
                 if let Some(t) = self.open_trial(*trial) {
                     t.last_activity = *time;
                 }
-                self.last_activity = *time;
             }
             Event::EpochReported {
                 trial,
@@ -237,21 +210,14 @@ impl SweepState {
                 checkpointed,
                 time,
             } => {
-                if let Some(t) = self.open_trial(*trial) {
-                    let record = Epoch {
-                        epoch: *epoch,
-                        elapsed_s: *elapsed_s,
-                        lr: *lr,
-                        metrics: metrics.clone(),
-                        checkpointed: *checkpointed,
-                    };
-                    // A trial restarted without a checkpoint reports its epochs again:
-                    // the later report replaces the earlier one and everything after it.
-                    t.epochs.retain(|e| e.epoch < *epoch);
-                    t.epochs.push(record);
-                    t.last_activity = *time;
-                }
-                self.last_activity = *time;
+                let record = Epoch {
+                    epoch: *epoch,
+                    elapsed_s: *elapsed_s,
+                    lr: *lr,
+                    metrics: metrics.clone(),
+                    checkpointed: *checkpointed,
+                };
+                self.record_epoch(*trial, record, *time);
             }
             Event::TrialFinished {
                 trial,
@@ -271,8 +237,39 @@ impl SweepState {
                     t.final_metrics = metrics.clone();
                     t.last_activity = *time;
                 }
-                self.last_activity = *time;
             }
+        }
+    }
+
+    fn create(&mut self, number: u64, seed: u64, params: &Params, queued: bool, time: f64) {
+        self.queued += usize::from(queued);
+        debug_assert_eq!(
+            number as usize,
+            self.trials.len(),
+            "trials are numbered in order"
+        );
+        self.open.insert(number);
+        self.trials.push(TrialRecord {
+            queued,
+            number,
+            seed,
+            params: params.clone(),
+            state: TrialState::Running,
+            epochs: Vec::new(),
+            note: None,
+            n_params: None,
+            final_metrics: Metrics::new(),
+            last_activity: time,
+        });
+    }
+
+    fn record_epoch(&mut self, number: u64, record: Epoch, time: f64) {
+        if let Some(t) = self.open_trial(number) {
+            // A trial restarted without a checkpoint reports its epochs again: the later
+            // report replaces the earlier one and everything after it.
+            t.epochs.retain(|e| e.epoch < record.epoch);
+            t.epochs.push(record);
+            t.last_activity = time;
         }
     }
 

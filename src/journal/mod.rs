@@ -147,6 +147,19 @@ impl Event {
         }
     }
 
+    /// When it was appended (seconds since the Unix epoch).
+    pub fn time(&self) -> f64 {
+        match self {
+            Event::SweepStarted { time, .. }
+            | Event::BudgetSet { time, .. }
+            | Event::TrialEnqueued { time, .. }
+            | Event::TrialCreated { time, .. }
+            | Event::TrialStarted { time, .. }
+            | Event::EpochReported { time, .. }
+            | Event::TrialFinished { time, .. } => *time,
+        }
+    }
+
     /// Whether this event is synced to disk as it is appended: only those that start a sweep
     /// or change its budget. Trial events come many times a second, so the orchestrator syncs
     /// them in groups, at most [`GROUP_COMMIT`] after they are written, and always before it
@@ -154,8 +167,8 @@ impl Event {
     /// can lose the last [`GROUP_COMMIT`] of events, and the resumed sweep redoes that work to
     /// the same result, every trial being a pure function of its seed (a lost trial creation
     /// is made again with the same parameters; a lost epoch is trained again from an earlier
-    /// checkpoint). A synced append costs about 0.2 ms on this machine's disk; two per trial
-    /// would be most of the cost of a trial of a cheap objective.
+    /// checkpoint). A synced append waits for the disk; two per trial would be most of the cost
+    /// of a trial of a cheap objective.
     pub fn must_sync(&self) -> bool {
         matches!(self, Event::SweepStarted { .. } | Event::BudgetSet { .. })
     }

@@ -2,8 +2,10 @@
 //! and checkpoints. [`objective`] is its face as an objective, registered by [`crate::builtin`].
 
 mod adamw;
+pub mod config;
 pub mod data;
 pub mod infer;
+mod metrics;
 pub mod model;
 pub mod objective;
 pub mod saved;

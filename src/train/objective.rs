@@ -6,11 +6,12 @@ use crate::error::Result;
 use crate::experiment::Experiment;
 use crate::objective::{Objective, Trial, TrialError, TrialSummary};
 use crate::settings::Settings;
+use crate::train::config::TrainConfig;
 use crate::train::data::Dataset;
 use crate::train::metric_names;
 use crate::train::model::MAX_PARAMS;
 use crate::train::spec::TrainSpec;
-use crate::train::trainer::{self, TrainConfig, TrainSetup};
+use crate::train::trainer::{self, TrainSetup};
 
 /// Refuses a sweep whose largest model (the widest `hidden`, the most `layers`, the widest
 /// embeddings it may sample) has more parameters than a trial builds: every trial would fail.

@@ -3,13 +3,13 @@
 
 use super::{
     Area, BLUE, GREEN, GREY, MAX_NAMES, ORANGE, PALETTE, SIZE, Ticks, axes, clamp_to, dot,
-    finish_with_legend, left_out, plot_error, range, short, shown_range, shown_value,
+    finish_with_legend, grid, left_out, plot_error, range, short, shown_range, shown_value,
 };
 use crate::error::Result;
 use crate::report::{ReportSpec, Table, ranked};
 use crate::space::{Dimension, Distribution, ParamValue};
 use crate::state::{SweepState, TrialRecord, TrialState};
-use crate::trial::EndState;
+use crate::trial::{Direction, EndState};
 use plotters::prelude::*;
 
 /// Every trial's objective, and the best so far: `history.svg`.
@@ -60,15 +60,13 @@ pub(super) fn history(
         x.clone(),
         y.clone(),
     )?;
-    chart
-        .configure_mesh()
-        .x_labels(Ticks::Integers.count(&x))
-        .x_label_formatter(&|v| Ticks::Integers.label(*v))
-        .y_label_formatter(&|v| short(*v))
-        .x_desc(format!("trial{}", left_out(state, clipped)))
-        .y_desc(spec.metric)
-        .draw()
-        .map_err(plot_error)?;
+    let x_desc = format!("trial{}", left_out(state, clipped));
+    grid(
+        &mut chart,
+        (&Ticks::Integers, &x),
+        Some(x_desc),
+        spec.metric,
+    )?;
     chart
         .draw_series(points.iter().map(|&(n, v, colour)| {
             let (v, off) = clamp_to(&y, v);
@@ -138,15 +136,12 @@ pub(super) fn learning_curves(
         x.clone(),
         y.clone(),
     )?;
-    chart
-        .configure_mesh()
-        .x_labels(Ticks::Integers.count(&x))
-        .x_label_formatter(&|v| Ticks::Integers.label(*v))
-        .y_label_formatter(&|v| short(*v))
-        .x_desc("epoch")
-        .y_desc(spec.metric)
-        .draw()
-        .map_err(plot_error)?;
+    grid(
+        &mut chart,
+        (&Ticks::Integers, &x),
+        Some("epoch".into()),
+        spec.metric,
+    )?;
     for (i, (trial, metric, points)) in series.iter().enumerate() {
         let color = PALETTE[(i / metrics.len()) % PALETTE.len()];
         let points: Vec<(f64, f64)> = points
@@ -218,15 +213,8 @@ pub(super) fn parameter(
         x.clone(),
         y.clone(),
     )?;
-    chart
-        .configure_mesh()
-        .x_labels(ticks.count(&x))
-        .x_label_formatter(&|v| ticks.label(*v))
-        .y_label_formatter(&|v| short(*v))
-        .x_desc(format!("{name}{}", left_out(state, clipped)))
-        .y_desc(spec.metric)
-        .draw()
-        .map_err(plot_error)?;
+    let x_desc = format!("{name}{}", left_out(state, clipped));
+    grid(&mut chart, (&ticks, &x), Some(x_desc), spec.metric)?;
     chart
         .draw_series(points.iter().map(|&(px, v)| {
             let (v, off) = clamp_to(&y, v);
@@ -246,36 +234,15 @@ pub(super) fn pareto_front(
 ) -> Result<()> {
     let goals = spec.goals();
     let (gx, gy) = (&goals[0], &goals[1]);
-    let fronts = crate::report::pareto_ranks(state, spec);
-    let points: Vec<(f64, f64, bool)> = trials
-        .iter()
-        .filter(|t| t.state == TrialState::Ended(EndState::Complete))
-        .filter_map(|t| {
-            let best = t.best_epoch(spec.metric, spec.direction)?;
-            let on_front = fronts[t.number as usize] == Some(1);
-            Some((
-                t.value_at(&gx.metric, best)?,
-                t.value_at(&gy.metric, best)?,
-                on_front,
-            ))
-        })
-        .filter(|(x, y, _)| x.is_finite() && y.is_finite())
-        .collect();
+    let points = front_points(state, spec, trials);
     let x = shown_range(&points.iter().map(|p| p.0).collect::<Vec<_>>());
     let y = shown_range(&points.iter().map(|p| p.1).collect::<Vec<_>>());
     let clipped = points
         .iter()
         .filter(|p| clamp_to(&x, p.0).1 || clamp_to(&y, p.1).1)
         .count();
-    // The front from the best of the first objective on, one step per member.
-    let mut front: Vec<(f64, f64)> = points.iter().filter(|p| p.2).map(|p| (p.0, p.1)).collect();
-    front.sort_by(|a, b| gx.direction.loss(a.0).total_cmp(&gx.direction.loss(b.0)));
-    let mut steps = Vec::new();
-    for pair in front.windows(2) {
-        steps.extend([pair[0], (pair[1].0, pair[0].1)]);
-    }
-    steps.extend(front.last());
-    let on_front = front.len();
+    let steps = staircase(&points, gx.direction);
+    let on_front = points.iter().filter(|p| p.2).count();
     let shown = if goals.len() > 2 {
         format!(" (the first 2 of {} objectives)", goals.len())
     } else {
@@ -287,19 +254,14 @@ pub(super) fn pareto_front(
         x.clone(),
         y.clone(),
     )?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&|v| short(*v))
-        .y_label_formatter(&|v| short(*v))
-        .x_desc(format!(
-            "{} ({}){}",
-            gx.metric,
-            gx.direction.name(),
-            left_out(state, clipped)
-        ))
-        .y_desc(format!("{} ({})", gy.metric, gy.direction.name()))
-        .draw()
-        .map_err(plot_error)?;
+    let x_desc = format!(
+        "{} ({}){}",
+        gx.metric,
+        gx.direction.name(),
+        left_out(state, clipped)
+    );
+    let y_desc = format!("{} ({})", gy.metric, gy.direction.name());
+    grid(&mut chart, (&Ticks::Numbers, &x), Some(x_desc), &y_desc)?;
     let at = |(px, py): (f64, f64)| {
         let ((px, off_x), (py, off_y)) = (clamp_to(&x, px), clamp_to(&y, py));
         ((px, py), off_x || off_y)
@@ -327,6 +289,42 @@ pub(super) fn pareto_front(
         .label(format!("on the front ({on_front})"))
         .legend(|(x, y)| Circle::new((x, y), 3, ORANGE.filled()));
     finish_with_legend(&mut chart)
+}
+
+/// Each complete trial's values of the first two objectives, and whether it is on the front.
+fn front_points(
+    state: &SweepState,
+    spec: &ReportSpec<'_>,
+    trials: &[&TrialRecord],
+) -> Vec<(f64, f64, bool)> {
+    let goals = spec.goals();
+    let fronts = crate::report::pareto_ranks(state, spec);
+    trials
+        .iter()
+        .filter(|t| t.state == TrialState::Ended(EndState::Complete))
+        .filter_map(|t| {
+            let best = t.best_epoch(spec.metric, spec.direction)?;
+            let on_front = fronts[t.number as usize] == Some(1);
+            Some((
+                t.value_at(&goals[0].metric, best)?,
+                t.value_at(&goals[1].metric, best)?,
+                on_front,
+            ))
+        })
+        .filter(|(x, y, _)| x.is_finite() && y.is_finite())
+        .collect()
+}
+
+/// The front's staircase from the best of the first objective on, one step per member.
+fn staircase(points: &[(f64, f64, bool)], x_direction: Direction) -> Vec<(f64, f64)> {
+    let mut front: Vec<(f64, f64)> = points.iter().filter(|p| p.2).map(|p| (p.0, p.1)).collect();
+    front.sort_by(|a, b| x_direction.loss(a.0).total_cmp(&x_direction.loss(b.0)));
+    let mut steps = Vec::new();
+    for pair in front.windows(2) {
+        steps.extend([pair[0], (pair[1].0, pair[0].1)]);
+    }
+    steps.extend(front.last());
+    steps
 }
 
 /// Labels along one parallel-coordinates axis: (unit position, text).
@@ -458,12 +456,20 @@ pub(super) fn parallel(
     }
     let objective_labels =
         [0.0, 0.5, 1.0].map(|u| (u, short(values.start + u * (values.end - values.start))));
-    for (i, labels) in dims
+    let labels = dims
         .iter()
         .map(|d| axis_labels(&d.distribution))
-        .chain([objective_labels.to_vec()])
-        .enumerate()
-    {
+        .chain([objective_labels.to_vec()]);
+    vertical_axes(&mut chart, labels)?;
+    colour_bar(&bottom, &lines, spec)
+}
+
+/// One labelled vertical axis at 0, 1, 2, ... for each set of labels.
+fn vertical_axes(
+    chart: &mut super::Axes<'_, '_>,
+    axes: impl Iterator<Item = Vec<(f64, String)>>,
+) -> Result<()> {
+    for (i, labels) in axes.enumerate() {
         let x = i as f64;
         chart
             .draw_series(std::iter::once(PathElement::new(
@@ -481,7 +487,6 @@ pub(super) fn parallel(
             }))
             .map_err(plot_error)?;
     }
-    colour_bar(&bottom, &lines, spec)?;
     Ok(())
 }
 
@@ -531,14 +536,7 @@ pub(super) fn importance_bars(root: &Area<'_>, table: &Table) -> Result<()> {
         0.0..1.0,
     )?;
     let ticks = Ticks::Names(bars.iter().map(|b| b.0.clone()).collect());
-    chart
-        .configure_mesh()
-        .x_labels(ticks.count(&x))
-        .x_label_formatter(&|v| ticks.label(*v))
-        .y_label_formatter(&|v| short(*v))
-        .y_desc("importance")
-        .draw()
-        .map_err(plot_error)?;
+    grid(&mut chart, (&ticks, &x), None, "importance")?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
             Rectangle::new(

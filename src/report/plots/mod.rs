@@ -69,6 +69,25 @@ fn axes<'a, 'b>(
         .map_err(plot_error)
 }
 
+/// Draws the grid and its labels: `ticks` along x (over `x`), numbers along y.
+fn grid(
+    chart: &mut Axes<'_, '_>,
+    (ticks, x): (&Ticks, &std::ops::Range<f64>),
+    x_desc: Option<String>,
+    y_desc: &str,
+) -> Result<()> {
+    let (x_label, y_label) = (|v: &f64| ticks.label(*v), |v: &f64| short(*v));
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(ticks.count(x))
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .y_desc(y_desc);
+    if let Some(x_desc) = x_desc {
+        mesh.x_desc(x_desc);
+    }
+    mesh.draw().map_err(plot_error)
+}
+
 /// Draws the series' legend.
 fn finish_with_legend<'a, 'b: 'a>(chart: &mut Axes<'a, 'b>) -> Result<()> {
     chart

@@ -22,7 +22,7 @@
 mod parzen;
 
 use super::Sampler;
-use crate::rng::{Stream, stream};
+use crate::rng::{Rng, Stream, stream};
 use crate::space::{Params, Space};
 use crate::state::{TrialRecord, TrialState};
 use crate::trial::{EndState, Goal};
@@ -313,50 +313,67 @@ impl Sampler for TpeSampler {
             .map(|(l, s)| (s.point.clone(), l.value))
             .chain(liars)
             .collect();
-        if self.settings.multivariate {
-            let (l, g) = (Joint::fit(space, &good), Joint::fit(space, &bad));
-            let candidates = (0..self.settings.candidates)
-                .map(|_| l.sample(&mut rng))
-                .collect();
-            let best = best_candidate(candidates, |p| {
-                let active = active_dimensions(space, p);
-                l.ln_density(p, &active) - g.ln_density(p, &active)
-            });
-            return best.map(|point| space.params_from_unit(&point));
-        }
-        // A dimension's densities come from the trials where it was active.
-        let column = |group: &[(Vec<f64>, f64)], d: usize| -> Vec<f64> {
-            group
-                .iter()
-                .map(|(p, _)| p[d])
-                .filter(|u| !u.is_nan())
-                .collect()
+        let n = self.settings.candidates;
+        let point = match self.settings.multivariate {
+            true => joint(space, &good, &bad, n, &mut rng),
+            false => independent(space, &good, &bad, n, &mut rng),
         };
-        let densities: Vec<(Density, Density)> = space
-            .dimensions
-            .iter()
-            .enumerate()
-            .map(|(d, dim)| {
-                (
-                    Density::fit(&dim.distribution, &column(&good, d)),
-                    Density::fit(&dim.distribution, &column(&bad, d)),
-                )
-            })
-            .collect();
-        let candidates = (0..self.settings.candidates)
-            .map(|_| densities.iter().map(|(l, _)| l.sample(&mut rng)).collect())
-            .collect();
-        let best = best_candidate(candidates, |point| {
-            densities
-                .iter()
-                .zip(point)
-                .zip(active_dimensions(space, point))
-                .filter(|(_, active)| *active)
-                .map(|(((l, g), &u), _)| l.ln_density(u) - g.ln_density(u))
-                .sum()
-        });
-        best.map(|point| space.params_from_unit(&point))
+        point.map(|point| space.params_from_unit(&point))
     }
+}
+
+/// Observations: points in the unit cube, with their losses.
+type Group = [(Vec<f64>, f64)];
+
+/// The candidate of `n` drawn from the good trials' joint density that best separates it from
+/// the bad trials' (multivariate TPE).
+fn joint(space: &Space, good: &Group, bad: &Group, n: usize, rng: &mut Rng) -> Option<Vec<f64>> {
+    let (l, g) = (Joint::fit(space, good), Joint::fit(space, bad));
+    let candidates = (0..n).map(|_| l.sample(rng)).collect();
+    best_candidate(candidates, |p| {
+        let active = active_dimensions(space, p);
+        l.ln_density(p, &active) - g.ln_density(p, &active)
+    })
+}
+
+/// The same with one density per dimension, fit on the trials where it was active.
+fn independent(
+    space: &Space,
+    good: &Group,
+    bad: &Group,
+    n: usize,
+    rng: &mut Rng,
+) -> Option<Vec<f64>> {
+    let column = |group: &Group, d: usize| -> Vec<f64> {
+        group
+            .iter()
+            .map(|(p, _)| p[d])
+            .filter(|u| !u.is_nan())
+            .collect()
+    };
+    let densities: Vec<(Density, Density)> = space
+        .dimensions
+        .iter()
+        .enumerate()
+        .map(|(d, dim)| {
+            (
+                Density::fit(&dim.distribution, &column(good, d)),
+                Density::fit(&dim.distribution, &column(bad, d)),
+            )
+        })
+        .collect();
+    let candidates = (0..n)
+        .map(|_| densities.iter().map(|(l, _)| l.sample(rng)).collect())
+        .collect();
+    best_candidate(candidates, |point| {
+        densities
+            .iter()
+            .zip(point)
+            .zip(active_dimensions(space, point))
+            .filter(|(_, active)| *active)
+            .map(|(((l, g), &u), _)| l.ln_density(u) - g.ln_density(u))
+            .sum()
+    })
 }
 
 #[cfg(test)]
