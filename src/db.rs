@@ -186,7 +186,8 @@ pub struct Db {
 impl Db {
     /// Connects to `url` (`postgres://user@host:port/database`) and creates kiln's tables.
     pub fn connect(url: &str) -> Result<Db> {
-        let bad = |why: String| Error::input(format!("--storage `{}`: {why}", redact(url)));
+        let bad =
+            |why: crate::tls::TlsError| Error::input(format!("--storage `{}`: {why}", redact(url)));
         let (driver_url, tls) = crate::tls::split(url).map_err(bad)?;
         let connector = crate::tls::connector(&tls).map_err(bad)?;
         let mut config = Config::from_str(&driver_url).map_err(|e| {

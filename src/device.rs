@@ -57,14 +57,39 @@ pub enum Adapter {
     Cpu,
 }
 
+/// Why a device cannot be had, or cannot compute.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeviceError {
+    /// Text that names no device the built-in trainer knows.
+    #[error("`{0}` is not a device name; the trainer takes {ALLOWED}")]
+    NotADevice(String),
+    /// The backend's cargo feature was left out of this build.
+    #[error("this kiln was built without the `{0}` feature (cargo build --release --features {0})")]
+    NotBuilt(Backend),
+    /// A device of one backend given to a trial of another.
+    #[error("device `{name}` belongs to the `{}` backend, not `{backend}`", name.backend())]
+    OtherBackend {
+        /// The device.
+        name: DeviceName,
+        /// The trial's backend.
+        backend: Backend,
+    },
+    /// The runtime gave up on the device (no driver, no such adapter): its panic's message.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The device computed, but wrongly.
+    #[error("computed 1 + 2 = {0}")]
+    Miscomputed(f32),
+}
+
 /// The names the built-in trainer takes, for error messages.
 pub const ALLOWED: &str =
     "`cuda:N`, `wgpu`, `wgpu:N`, `wgpu:integrated:N`, `wgpu:virtual:N` or `wgpu:cpu`";
 
 impl FromStr for DeviceName {
-    type Err = String;
+    type Err = DeviceError;
 
-    fn from_str(text: &str) -> Result<DeviceName, String> {
+    fn from_str(text: &str) -> Result<DeviceName, DeviceError> {
         let index = |n: &str| n.parse::<usize>().ok();
         let parts: Vec<&str> = text.split(':').collect();
         let name = match parts.as_slice() {
@@ -76,7 +101,7 @@ impl FromStr for DeviceName {
             ["wgpu", "virtual", n] => index(n).map(|n| DeviceName::Wgpu(Adapter::Virtual(n))),
             _ => None,
         };
-        name.ok_or_else(|| format!("`{text}` is not a device name; the trainer takes {ALLOWED}"))
+        name.ok_or_else(|| DeviceError::NotADevice(text.to_string()))
     }
 }
 
@@ -96,7 +121,7 @@ impl fmt::Display for DeviceName {
 impl DeviceName {
     /// burn's device of this name (`cuda:N` needs kiln's `cuda` feature, `wgpu...` its `wgpu`
     /// feature): for your own objective, `trial.device()` parsed and turned into a device.
-    pub fn device(self) -> Result<Device, String> {
+    pub fn device(self) -> Result<Device, DeviceError> {
         burn_device(self.backend(), Some(self))
     }
 
@@ -129,19 +154,15 @@ pub(crate) fn built_with(backend: Backend) -> bool {
 
 /// burn's device for `backend`: `name` where the trial was given one, else the backend's
 /// first (the CPU for flex and ndarray).
-pub(crate) fn burn_device(backend: Backend, name: Option<DeviceName>) -> Result<Device, String> {
+pub(crate) fn burn_device(
+    backend: Backend,
+    name: Option<DeviceName>,
+) -> Result<Device, DeviceError> {
     if !built_with(backend) {
-        return Err(format!(
-            "this kiln was built without the `{0}` feature (cargo build --release --features {0})",
-            backend.name()
-        ));
+        return Err(DeviceError::NotBuilt(backend));
     }
     if let Some(name) = name.filter(|n| n.backend() != backend) {
-        return Err(format!(
-            "device `{name}` belongs to the `{}` backend, not `{}`",
-            name.backend().name(),
-            backend.name()
-        ));
+        return Err(DeviceError::OtherBackend { name, backend });
     }
     Ok(match backend {
         Backend::Flex => Device::flex(),
@@ -180,7 +201,7 @@ fn wgpu_kind(adapter: Adapter) -> burn::tensor::DeviceKind {
 
 /// Computes on burn's device for `backend` and `name` (a sum, read back): `Err` with why
 /// when the device cannot be reached (no driver, no such adapter).
-pub(crate) fn probe(backend: Backend, name: Option<DeviceName>) -> Result<(), String> {
+pub(crate) fn probe(backend: Backend, name: Option<DeviceName>) -> Result<(), DeviceError> {
     use burn::tensor::{Tensor, TensorData};
     let device = burn_device(backend, name)?;
     // A missing device panics deep in the runtime; the panic's message is the answer.
@@ -193,8 +214,8 @@ pub(crate) fn probe(backend: Backend, name: Option<DeviceName>) -> Result<(), St
     std::panic::set_hook(quiet);
     match sum {
         Ok(3.0) => Ok(()),
-        Ok(other) => Err(format!("computed 1 + 2 = {other}")),
-        Err(panic) => Err(panic_message(panic.as_ref())),
+        Ok(other) => Err(DeviceError::Miscomputed(other)),
+        Err(panic) => Err(DeviceError::Unreachable(panic_message(panic.as_ref()))),
     }
 }
 
@@ -263,7 +284,7 @@ mod tests {
             "",
             "cpu",
         ] {
-            let error = text.parse::<DeviceName>().unwrap_err();
+            let error = text.parse::<DeviceName>().unwrap_err().to_string();
             assert!(error.contains(ALLOWED), "{text}: {error}");
         }
     }
@@ -275,7 +296,9 @@ mod tests {
 
     #[test]
     fn a_device_of_another_backend_is_refused() {
-        let error = burn_device(Backend::Flex, Some(DeviceName::Cuda(0))).unwrap_err();
+        let error = burn_device(Backend::Flex, Some(DeviceName::Cuda(0)))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("`cuda` backend"), "{error}");
     }
 

@@ -4,6 +4,7 @@
 use crate::names::Named;
 use crate::space::{ParamValue, Params};
 use crate::text::quote_list;
+pub use crate::train::settings::SettingError;
 use crate::train::settings::{SETTINGS, spec};
 use std::collections::BTreeMap;
 
@@ -71,15 +72,13 @@ impl Settings {
     }
 
     /// A name setting as its enum; an error if it is absent or not one of the enum's names.
-    pub fn named<T: Named>(&self, name: &str) -> Result<T, String> {
+    pub fn named<T: Named>(&self, name: &str) -> Result<T, SettingError> {
         let value = self
             .name(name)
-            .ok_or_else(|| format!("the setting `{name}` is not set"))?;
-        T::from_name(value).ok_or_else(|| {
-            format!(
-                "`{name}` must be one of {}, got `{value}`",
-                quote_list(T::NAMES)
-            )
+            .ok_or_else(|| SettingError::Unset(name.to_string()))?;
+        T::from_name(value).ok_or_else(|| SettingError::Invalid {
+            name: name.to_string(),
+            allowed: format!("one of {}, got `{value}`", quote_list(T::NAMES)),
         })
     }
 

@@ -64,6 +64,28 @@ impl SslMode {
     }
 }
 
+/// What is wrong with a connection string's TLS settings.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// An `sslmode` libpq does not have.
+    #[error("sslmode `{0}` is not one of {modes}", modes = crate::text::quote_list(MODES))]
+    UnknownMode(String),
+    /// The `sslrootcert` file cannot be read, or holds something else than certificates.
+    #[error("sslrootcert {path}: {why}")]
+    RootCert {
+        /// The file, as given.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// The `sslrootcert` file holds no certificate.
+    #[error("sslrootcert {0} holds no certificate")]
+    NoCertificate(String),
+    /// rustls refused the configuration.
+    #[error("cannot set up TLS: {0}")]
+    Setup(String),
+}
+
 /// The TLS settings of a connection string.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsSettings {
@@ -75,18 +97,16 @@ pub struct TlsSettings {
 
 /// Takes `sslmode` and `sslrootcert` out of a connection string: the rest, for the driver,
 /// and the settings.
-pub fn split(url: &str) -> Result<(String, TlsSettings), String> {
+pub fn split(url: &str) -> Result<(String, TlsSettings), TlsError> {
     let mut mode = None;
     let mut root_cert = None;
-    let mut take = |key: &str, value: &str| -> Result<bool, String> {
+    let mut take = |key: &str, value: &str| -> Result<bool, TlsError> {
         match key {
             "sslmode" => {
-                mode = Some(SslMode::from_name(value).ok_or_else(|| {
-                    format!(
-                        "sslmode `{value}` is not one of {}",
-                        crate::text::quote_list(MODES)
-                    )
-                })?);
+                mode = Some(
+                    SslMode::from_name(value)
+                        .ok_or_else(|| TlsError::UnknownMode(value.to_string()))?,
+                );
                 Ok(true)
             }
             "sslrootcert" => {
@@ -128,7 +148,7 @@ pub fn split(url: &str) -> Result<(String, TlsSettings), String> {
 }
 
 /// The connector for `settings`, or `None` for plaintext.
-pub fn connector(settings: &TlsSettings) -> Result<Option<MakeRustlsConnect>, String> {
+pub fn connector(settings: &TlsSettings) -> Result<Option<MakeRustlsConnect>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match (settings.mode, &settings.root_cert) {
         (SslMode::Disable, _) => return Ok(None),
@@ -144,7 +164,7 @@ pub fn connector(settings: &TlsSettings) -> Result<Option<MakeRustlsConnect>, St
     };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(|e| TlsError::Setup(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -156,29 +176,30 @@ pub fn connector(settings: &TlsSettings) -> Result<Option<MakeRustlsConnect>, St
 fn webpki(
     roots: Option<&PathBuf>,
     provider: &Arc<CryptoProvider>,
-) -> Result<Arc<WebPkiServerVerifier>, String> {
+) -> Result<Arc<WebPkiServerVerifier>, TlsError> {
     let mut store = RootCertStore::empty();
     match roots {
         Some(path) => {
-            let shown = path.display();
+            let unreadable = |why: &dyn std::fmt::Display| TlsError::RootCert {
+                path: path.display().to_string(),
+                why: why.to_string(),
+            };
             let certificates = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("sslrootcert {shown}: {e}"))?
+                .map_err(|e| unreadable(&e))?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("sslrootcert {shown}: {e}"))?;
+                .map_err(|e| unreadable(&e))?;
             if certificates.is_empty() {
-                return Err(format!("sslrootcert {shown} holds no certificate"));
+                return Err(TlsError::NoCertificate(path.display().to_string()));
             }
             for certificate in certificates {
-                store
-                    .add(certificate)
-                    .map_err(|e| format!("sslrootcert {shown}: {e}"))?;
+                store.add(certificate).map_err(|e| unreadable(&e))?;
             }
         }
         None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
         .build()
-        .map_err(|e| format!("cannot set up TLS: {e}"))
+        .map_err(|e| TlsError::Setup(e.to_string()))
 }
 
 /// Less than `verify-full`, as libpq does: `verify-ca` (and `require` with roots) checks the
@@ -259,6 +280,7 @@ mod tests {
         assert!(
             split("postgres://k@db/x?sslmode=strict")
                 .unwrap_err()
+                .to_string()
                 .contains("verify-full")
         );
     }

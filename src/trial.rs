@@ -1,5 +1,13 @@
 //! A trial's vocabulary, shared by objectives, the journal, the state and the reports: its
 //! metrics, one epoch's report, how it ended, and which way is better.
+//!
+//! The other names of a trial, each for one stage of its life:
+//! - [`TrialTask`](crate::objective::TrialTask): what the coordinator sends a worker to start
+//!   one (number, seed, parameters, folder);
+//! - [`Trial`](crate::objective::Trial): the live handle an objective trains with, while it runs;
+//! - [`TrialSummary`](crate::objective::TrialSummary): what an objective returns as it ends;
+//! - [`TrialRecord`](crate::state::TrialRecord): what the journal says of it, folded;
+//! - [`TrialState`](crate::state::TrialState): running, or ended with an [`EndState`].
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -131,6 +131,7 @@ fn check_devices(e: &Experiment, burn: Option<&BurnObjective>) -> Result<u8> {
             Ok(()) => crate::say!("  {shown:<18} computes"),
             Err(why) => {
                 failed += 1;
+                let why = why.to_string();
                 crate::say!("  {shown:<18} FAILED: {}", why.lines().next().unwrap_or(""));
             }
         }

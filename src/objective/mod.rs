@@ -285,6 +285,18 @@ impl From<String> for TrialError {
     }
 }
 
+impl From<crate::device::DeviceError> for TrialError {
+    fn from(error: crate::device::DeviceError) -> TrialError {
+        TrialError::Failed(error.to_string())
+    }
+}
+
+impl From<crate::settings::SettingError> for TrialError {
+    fn from(error: crate::settings::SettingError) -> TrialError {
+        TrialError::Failed(error.to_string())
+    }
+}
+
 impl From<&str> for TrialError {
     fn from(message: &str) -> TrialError {
         TrialError::Failed(message.to_string())

@@ -7,8 +7,9 @@
 //! stopped). Hyperband runs several such brackets, each starting at a later first rung, and
 //! assigns trials to them in turn by trial number; a trial competes only within its bracket.
 
-use super::{Objective, Pruner};
+use super::{Pruner, best_until};
 use crate::state::{SweepState, TrialRecord};
+use crate::trial::Goal;
 
 /// The rung epochs from `first`, multiplied by `eta`, below `max_epochs`.
 pub fn rungs(first: u32, eta: u32, max_epochs: u32) -> Vec<u32> {
@@ -28,7 +29,7 @@ pub fn brackets(min_epochs: u32, eta: u32, max_epochs: u32) -> u32 {
 
 /// ASHA, or Hyperband as several ASHA brackets.
 pub struct Asha {
-    objective: Objective,
+    goal: Goal,
     min_epochs: u32,
     eta: u32,
     max_epochs: u32,
@@ -37,15 +38,9 @@ pub struct Asha {
 
 impl Asha {
     /// ASHA with `brackets` brackets (1: plain ASHA).
-    pub fn new(
-        objective: Objective,
-        min_epochs: u32,
-        eta: u32,
-        max_epochs: u32,
-        brackets: u32,
-    ) -> Asha {
+    pub fn new(goal: Goal, min_epochs: u32, eta: u32, max_epochs: u32, brackets: u32) -> Asha {
         Asha {
-            objective,
+            goal,
             min_epochs,
             eta,
             max_epochs,
@@ -54,9 +49,9 @@ impl Asha {
     }
 
     /// Hyperband: every bracket from the most aggressive one to (almost) no pruning.
-    pub fn hyperband(objective: Objective, min_epochs: u32, eta: u32, max_epochs: u32) -> Asha {
+    pub fn hyperband(goal: Goal, min_epochs: u32, eta: u32, max_epochs: u32) -> Asha {
         Asha::new(
-            objective,
+            goal,
             min_epochs,
             eta,
             max_epochs,
@@ -75,14 +70,14 @@ impl Pruner for Asha {
         let rung = rungs(first, self.eta, self.max_epochs)
             .iter()
             .position(|&r| r == epoch)?;
-        let mine = self.objective.best_until(trial, epoch)?;
-        let direction = self.objective.direction;
+        let mine = best_until(&self.goal, trial, epoch)?;
+        let direction = self.goal.direction;
         let mut peers: Vec<(f64, u64)> = state
             .trials
             .iter()
             .filter(|t| t.number % self.brackets as u64 == bracket as u64)
             .filter(|t| t.epochs.iter().any(|e| e.epoch >= epoch))
-            .filter_map(|t| Some((self.objective.best_until(t, epoch)?, t.number)))
+            .filter_map(|t| Some((best_until(&self.goal, t, epoch)?, t.number)))
             .collect();
         peers.sort_by(|a, b| {
             let order = if direction.better(a.0, b.0) {
@@ -119,11 +114,11 @@ mod tests {
     use crate::trial::Direction;
 
     fn asha() -> Asha {
-        let objective = Objective {
+        let goal = Goal {
             metric: "loss".into(),
             direction: Direction::Minimize,
         };
-        Asha::new(objective, 1, 3, 27, 1)
+        Asha::new(goal, 1, 3, 27, 1)
     }
 
     #[test]
@@ -158,11 +153,11 @@ mod tests {
 
     #[test]
     fn hyperband_compares_trials_within_their_bracket() {
-        let objective = Objective {
+        let goal = Goal {
             metric: "loss".into(),
             direction: Direction::Minimize,
         };
-        let hyperband = Asha::hyperband(objective, 1, 3, 27);
+        let hyperband = Asha::hyperband(goal, 1, 3, 27);
         // Trials 0, 3, 6 are in bracket 0 (first rung at epoch 1); 1, 4, 7 in bracket 1 (rung 3).
         let curves: Vec<Vec<f64>> = (0..9).map(|i| vec![9.0 - i as f64]).collect();
         let state = state_with(&curves);

@@ -1,13 +1,14 @@
 //! The median stopping rule (Golovin et al., "Google Vizier", KDD 2017): stop a trial whose best
 //! value so far is worse than the median of the other trials' best values up to the same epoch.
 
-use super::{Objective, Pruner};
+use super::{Pruner, best_until};
 use crate::state::{SweepState, TrialRecord};
+use crate::trial::Goal;
 
 /// The median rule.
 pub struct Median {
     /// What is compared.
-    pub objective: Objective,
+    pub goal: Goal,
     /// Epochs a trial trains before it can be pruned.
     pub warmup_epochs: u32,
     /// Other trials that must have reached the epoch before a trial is judged there.
@@ -20,12 +21,12 @@ impl Pruner for Median {
         if epoch <= self.warmup_epochs {
             return None;
         }
-        let mine = self.objective.best_until(trial, epoch)?;
+        let mine = best_until(&self.goal, trial, epoch)?;
         let mut others: Vec<f64> = state
             .trials
             .iter()
             .filter(|t| t.number != trial.number && t.epochs.iter().any(|e| e.epoch >= epoch))
-            .filter_map(|t| self.objective.best_until(t, epoch))
+            .filter_map(|t| best_until(&self.goal, t, epoch))
             .collect();
         if others.len() < self.min_trials {
             return None;
@@ -37,7 +38,7 @@ impl Pruner for Median {
         } else {
             (others[n / 2 - 1] + others[n / 2]) / 2.0
         };
-        self.objective.direction.better(median, mine).then(|| {
+        self.goal.direction.better(median, mine).then(|| {
             format!(
                 "pruned at epoch {epoch} by the median rule: best {mine:.6} is worse than the median {median:.6} of {n} trials"
             )
@@ -53,7 +54,7 @@ mod tests {
 
     fn median() -> Median {
         Median {
-            objective: Objective {
+            goal: Goal {
                 metric: "loss".into(),
                 direction: Direction::Minimize,
             },

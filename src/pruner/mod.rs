@@ -16,7 +16,7 @@ pub use median::Median;
 
 use crate::experiment::{Experiment, PrunerKind};
 use crate::state::{SweepState, TrialRecord};
-use crate::trial::Direction;
+use crate::trial::Goal;
 
 /// Decides whether a trial should stop early.
 pub trait Pruner: Send {
@@ -24,25 +24,15 @@ pub trait Pruner: Send {
     fn decide(&self, trial: &TrialRecord, state: &SweepState) -> Option<String>;
 }
 
-/// The metric a pruner compares, and which way is better.
-#[derive(Debug, Clone)]
-pub struct Objective {
-    /// Metric name.
-    pub metric: String,
-    /// Which way is better.
-    pub direction: Direction,
-}
-
-impl Objective {
-    /// The best value of the metric in `trial`'s epochs up to `epoch` (inclusive).
-    pub fn best_until(&self, trial: &TrialRecord, epoch: u32) -> Option<f64> {
-        trial
-            .epochs
-            .iter()
-            .filter(|e| e.epoch <= epoch)
-            .filter_map(|e| e.metrics.get(&self.metric).copied())
-            .reduce(|a, b| if self.direction.better(b, a) { b } else { a })
-    }
+/// The best value of `goal`'s metric in `trial`'s epochs up to `epoch` (inclusive): what
+/// every pruner compares.
+pub fn best_until(goal: &Goal, trial: &TrialRecord, epoch: u32) -> Option<f64> {
+    trial
+        .epochs
+        .iter()
+        .filter(|e| e.epoch <= epoch)
+        .filter_map(|e| e.metrics.get(&goal.metric).copied())
+        .reduce(|a, b| if goal.direction.better(b, a) { b } else { a })
 }
 
 /// Refuses a pruner that places rungs by the most epochs a trial reports when the objective
@@ -61,7 +51,7 @@ pub fn check(experiment: &Experiment, max_epochs: Option<u32>) -> crate::error::
 /// The pruner an experiment asks for, if any; `max_epochs` is the most epochs a trial reports.
 pub fn build(experiment: &Experiment, max_epochs: Option<u32>) -> Option<Box<dyn Pruner>> {
     let spec = &experiment.pruner;
-    let objective = Objective {
+    let goal = Goal {
         metric: experiment.objective.metric.clone(),
         direction: experiment.objective.direction,
     };
@@ -69,19 +59,19 @@ pub fn build(experiment: &Experiment, max_epochs: Option<u32>) -> Option<Box<dyn
     match spec.kind {
         PrunerKind::None => None,
         PrunerKind::Median => Some(Box::new(Median {
-            objective,
+            goal,
             warmup_epochs: spec.warmup_epochs,
             min_trials: spec.min_trials,
         })),
         PrunerKind::Asha => Some(Box::new(Asha::new(
-            objective,
+            goal,
             spec.min_epochs,
             spec.reduction_factor,
             max_epochs,
             1,
         ))),
         PrunerKind::Hyperband => Some(Box::new(Asha::hyperband(
-            objective,
+            goal,
             spec.min_epochs,
             spec.reduction_factor,
             max_epochs,

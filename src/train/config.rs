@@ -4,7 +4,7 @@
 use super::data::Dataset;
 use super::model::Architecture;
 use crate::device::Backend;
-use crate::settings::Settings;
+use crate::settings::{SettingError, Settings};
 use crate::train::settings::{Activation, Loss, ModelKind, Norm, Optimizer, Schedule};
 use crate::train::spec::Task;
 use burn::grad_clipping::GradientClippingConfig;
@@ -78,7 +78,7 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Reads typed values from resolved settings (validated when the experiment was parsed;
     /// a name that is not one of its setting's is refused again here, never defaulted).
-    pub fn from_settings(s: &Settings, task: Task) -> Result<TrainConfig, String> {
+    pub fn from_settings(s: &Settings, task: Task) -> Result<TrainConfig, SettingError> {
         let int = |n: &str| s.int(n).unwrap_or(0).max(0) as u64;
         let float = |n: &str| s.float(n).unwrap_or(0.0);
         Ok(TrainConfig {

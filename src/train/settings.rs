@@ -10,6 +10,22 @@ use crate::names::Named;
 use crate::space::ParamValue;
 use crate::text::{quote_list, quoted};
 
+/// A setting that is absent, or holds a value it does not allow.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingError {
+    /// The setting has no value.
+    #[error("the setting `{0}` is not set")]
+    Unset(String),
+    /// The setting's value is not one it allows.
+    #[error("`{name}` must be {allowed}")]
+    Invalid {
+        /// The setting.
+        name: String,
+        /// What it allows (and, where it helps, what it was given).
+        allowed: String,
+    },
+}
+
 /// The section a setting lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
@@ -451,38 +467,33 @@ pub fn names_in(section: Section) -> Vec<&'static str> {
 impl Spec {
     /// Checks a value against this setting; integers are accepted where floats are, and come
     /// back as floats. The error says what is allowed.
-    pub fn check(&self, value: &ParamValue) -> Result<ParamValue, String> {
+    pub fn check(&self, value: &ParamValue) -> Result<ParamValue, SettingError> {
+        let invalid = |allowed: String| SettingError::Invalid {
+            name: self.name.to_string(),
+            allowed,
+        };
         match (self.kind, value) {
             (Kind::Int { min }, ParamValue::Int(i)) if *i >= min => Ok(value.clone()),
-            (Kind::Int { min }, _) => Err(format!("`{}` must be an integer >= {min}", self.name)),
+            (Kind::Int { min }, _) => Err(invalid(format!("an integer >= {min}"))),
             (Kind::Float { .. }, ParamValue::Int(_) | ParamValue::Float(_)) => {
                 let x = value.as_f64().unwrap_or(f64::NAN);
                 if self.in_range(x) {
                     Ok(ParamValue::Float(x))
                 } else {
-                    Err(format!(
-                        "`{}` must be {}, got {x}",
-                        self.name,
-                        self.range_text()
-                    ))
+                    Err(invalid(format!("{}, got {x}", self.range_text())))
                 }
             }
-            (Kind::Float { .. }, _) => Err(format!(
-                "`{}` must be a number {}",
-                self.name,
-                self.range_text()
-            )),
+            (Kind::Float { .. }, _) => Err(invalid(format!("a number {}", self.range_text()))),
             (Kind::Bool, ParamValue::Bool(_)) => Ok(value.clone()),
-            (Kind::Bool, _) => Err(format!("`{}` must be true or false", self.name)),
+            (Kind::Bool, _) => Err(invalid("true or false".to_string())),
             (Kind::Name(names), ParamValue::Str(s)) if names.contains(&s.as_str()) => {
                 Ok(value.clone())
             }
-            (Kind::Name(names), _) => Err(format!(
-                "`{}` must be one of {}, got {}",
-                self.name,
+            (Kind::Name(names), _) => Err(invalid(format!(
+                "one of {}, got {}",
                 quote_list(names),
                 quoted(value)
-            )),
+            ))),
         }
     }
 

@@ -4,7 +4,7 @@
 //! errors. `[data]` is [`data`]'s.
 
 use crate::device::Backend;
-use crate::device::{self, DeviceName};
+use crate::device::{self, DeviceError, DeviceName};
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, scalar};
 use crate::settings::Settings;
@@ -241,7 +241,9 @@ impl SpecBuilder<'_> {
                     format!("`{key}` must be a single value, not {}", value.type_str()),
                 )
             })?;
-            let value = spec.check(&value).map_err(|e| self.err(&path, e))?;
+            let value = spec
+                .check(&value)
+                .map_err(|e| self.err(&path, e.to_string()))?;
             values.insert(key.clone(), value);
         }
         Ok(values)
@@ -285,7 +287,8 @@ impl SpecBuilder<'_> {
             },
         };
         for value in &candidates {
-            spec.check(value).map_err(|e| self.err(&path, e))?;
+            spec.check(value)
+                .map_err(|e| self.err(&path, e.to_string()))?;
         }
         Ok(())
     }
@@ -355,7 +358,9 @@ impl SpecBuilder<'_> {
             _ => return Err(self.err(&at, "`devices` are GPUs: set `[train] backend = \"cuda\"` or `\"wgpu\"` (one backend, not searched)")),
         };
         for name in &self.experiment.budget.devices {
-            let device: DeviceName = name.parse().map_err(|e: String| self.err(&at, e))?;
+            let device: DeviceName = name
+                .parse()
+                .map_err(|e: DeviceError| self.err(&at, e.to_string()))?;
             if device.backend() != backend {
                 return Err(self.err(
                     &at,
