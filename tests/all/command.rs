@@ -4,7 +4,7 @@
 
 use crate::common::{
     Env, assert_no_process_works_in, assert_same_sweep, csv_rows, kill_repeatedly, kiln,
-    leaderboard_by_trial, refused, run, sweep, text, write,
+    leaderboard_by_trial, refused, run, run_until_reported, sweep, text, write,
 };
 use std::path::Path;
 use std::process::Stdio;
@@ -192,13 +192,6 @@ if not resumed:
 "#;
 
 /// The journal's `epoch_reported` events.
-fn reported_epochs(results: &Path) -> usize {
-    std::fs::read_to_string(results.join("journal.jsonl"))
-        .unwrap_or_default()
-        .matches("\"event\":\"epoch_reported\"")
-        .count()
-}
-
 #[test]
 fn sigterm_stops_a_script_as_ctrl_c_does_and_a_resumed_run_that_differs_fails_without_a_splice() {
     let dir = tempfile::tempdir().unwrap();
@@ -210,16 +203,13 @@ fn sigterm_stops_a_script_as_ctrl_c_does_and_a_resumed_run_that_differs_fails_wi
     );
     let results = dir.path().join("r");
     let r = results.to_str().unwrap();
-    let child = kiln()
-        .args(["run", file.to_str().unwrap(), "--results", r, "-q"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reported_epochs(&results) < 2 {
-        assert!(Instant::now() < deadline, "the script never reported");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = run_until_reported(
+        kiln(),
+        (&file, &results),
+        Stdio::piped(),
+        2,
+        Duration::from_secs(20),
+    );
     std::thread::sleep(Duration::from_millis(200));
     let stopped = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -407,17 +397,13 @@ fn closed_and_held(warm: bool) {
     let dir = tempfile::tempdir().unwrap();
     let file = detaching(dir.path(), "closed", warm);
     let results = dir.path().join("closed");
-    let r = results.to_str().unwrap();
-    let child = kiln()
-        .args(["run", file.to_str().unwrap(), "--results", r, "-q"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reported_epochs(&results) < 1 {
-        assert!(Instant::now() < deadline, "the script never reported");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = run_until_reported(
+        kiln(),
+        (&file, &results),
+        Stdio::piped(),
+        1,
+        Duration::from_secs(20),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let stopped = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -560,25 +546,13 @@ fn the_whole_process_tree_of_a_script_dies_with_a_sigkilled_kiln_warm_and_cold()
             ),
         );
         let results = dir.path().join(name);
-        let mut child = kiln()
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--results",
-                results.to_str().unwrap(),
-                "-q",
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reported_epochs(&results) < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "{name}: the scripts never reported"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut child = run_until_reported(
+            kiln(),
+            (&file, &results),
+            Stdio::null(),
+            2,
+            Duration::from_secs(30),
+        );
         let helper = results.join("trials/0/helper.txt");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !helper.exists() {

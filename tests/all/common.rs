@@ -9,6 +9,42 @@ use std::time::{Duration, Instant};
 /// Environment of the interrupted runs (the reference runs without it).
 pub type Env<'a> = &'a [(&'a str, &'a str)];
 
+/// How many epochs the journal of `results` holds.
+pub fn reported_epochs(results: &Path) -> usize {
+    std::fs::read_to_string(results.join("journal.jsonl"))
+        .unwrap_or_default()
+        .matches("\"event\":\"epoch_reported\"")
+        .count()
+}
+
+/// Starts `kiln run file --results results -q` from `kiln` (stderr to `stderr`) and returns it
+/// once the journal holds `epochs` epochs; fails after `within`.
+pub fn run_until_reported(
+    mut kiln: Command,
+    (file, results): (&Path, &Path),
+    stderr: Stdio,
+    epochs: usize,
+    within: Duration,
+) -> Child {
+    let child = kiln
+        .args(["run", file.to_str().unwrap(), "--results"])
+        .arg(results)
+        .arg("-q")
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + within;
+    while reported_epochs(results) < epochs {
+        assert!(
+            Instant::now() < deadline,
+            "{}: no {epochs} reports in the journal after {within:?}",
+            results.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 /// The kiln binary under test.
 pub fn kiln() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kiln"))

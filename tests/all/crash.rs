@@ -443,16 +443,23 @@ impl Drop for SmallDisk {
     }
 }
 
-#[test]
-fn a_full_disk_stops_the_sweep_and_every_trial_resumes_once_there_is_room() {
-    let Some(disk) = SmallDisk::mount("2m") else {
+/// Runs `experiment` on a disk of `size` until it is full: the sweep must stop with exit code 1
+/// and an error naming each of `said` and how to go on, leaving what `check` checks. Then the
+/// disk grows to `room`, `kiln resume` finishes, and the sweep equals one whose disk never
+/// filled. Skipped where no tmpfs can be mounted.
+fn full_disk_then_room(
+    (size, room): (&str, &str),
+    experiment: &str,
+    said: &[&str],
+    trials: u64,
+    check: impl Fn(&Path),
+) {
+    let Some(disk) = SmallDisk::mount(size) else {
         eprintln!("SKIPPED full_disk: cannot mount a tmpfs here (needs root)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // Wide layers: each checkpoint is about 1 MB, so the second one does not fit.
-    let experiment = digits_experiment("full", 6, 2, 4).replace("hidden = 32", "hidden = 256");
-    let file = write(dir.path(), "f.toml", &experiment);
+    let file = write(dir.path(), "f.toml", experiment);
     let reference = dir.path().join("reference");
     sweep(&file, &reference, &[]);
     let results = disk.0.path().join("r");
@@ -460,50 +467,54 @@ fn a_full_disk_stops_the_sweep_and_every_trial_resumes_once_there_is_room() {
     let output = run(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("No space left on device") && stderr.contains(&format!("kiln resume {r}")),
-        "{stderr}"
-    );
-    let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
-    assert!(
-        !journal.contains("trial_finished"),
-        "a full disk ended a trial:\n{journal}"
-    );
-    disk.grow("200m");
+    let resume = format!("kiln resume {r}");
+    for expected in said.iter().copied().chain([resume.as_str()]) {
+        assert!(stderr.contains(expected), "no `{expected}` in:\n{stderr}");
+    }
+    check(&results);
+    disk.grow(room);
     finish(&["resume", r, "-q"]);
-    assert_same_sweep(&results, &reference, 6);
+    assert_same_sweep(&results, &reference, trials);
+}
+
+#[test]
+fn a_full_disk_stops_the_sweep_and_every_trial_resumes_once_there_is_room() {
+    // Wide layers: each checkpoint is about 1 MB, so the second one does not fit.
+    let experiment = digits_experiment("full", 6, 2, 4).replace("hidden = 32", "hidden = 256");
+    full_disk_then_room(
+        ("2m", "200m"),
+        &experiment,
+        &["No space left on device"],
+        6,
+        |results| {
+            let journal = std::fs::read_to_string(results.join("journal.jsonl")).unwrap();
+            assert!(
+                !journal.contains("trial_finished"),
+                "a full disk ended a trial:\n{journal}"
+            );
+        },
+    );
 }
 
 #[test]
 fn a_journal_that_meets_a_full_disk_says_how_to_go_on_and_resumes_exactly() {
-    let Some(disk) = SmallDisk::mount("64k") else {
-        eprintln!("SKIPPED full_disk: cannot mount a tmpfs here (needs root)");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
     // No files per trial: the journal is what fills the disk.
     let experiment = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/branin.toml"),
     )
     .unwrap()
     .replace("trials = 100", "trials = 400");
-    let file = write(dir.path(), "b.toml", &experiment);
-    let reference = dir.path().join("reference");
-    sweep(&file, &reference, &[]);
-    let results = disk.0.path().join("r");
-    let r = results.to_str().unwrap();
-    let output = run(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot write the journal")
-            && stderr.contains("No space left on device")
-            && stderr.contains(&format!("continue with: kiln resume {r}")),
-        "{stderr}"
+    full_disk_then_room(
+        ("64k", "20m"),
+        &experiment,
+        &[
+            "cannot write the journal",
+            "No space left on device",
+            "continue with: kiln resume",
+        ],
+        400,
+        |_| {},
     );
-    disk.grow("20m");
-    finish(&["resume", r, "-q"]);
-    assert_same_sweep(&results, &reference, 400);
 }
 
 #[test]

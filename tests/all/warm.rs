@@ -4,11 +4,11 @@
 
 use crate::common::{
     assert_no_process_works_in, csv_rows, curves_without_time, kiln, leaderboard_by_trial, refused,
-    sweep, text, write,
+    reported_epochs, run_until_reported, sweep, text, write,
 };
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Whether `python3` can import `module`.
 fn python_has(module: &str) -> bool {
@@ -173,26 +173,13 @@ fn unflushed_reports_reach_the_pruner_and_survive_ctrl_c_warm_and_cold() {
         let slow = experiment(dir.path(), "slow.py", 1, 1, 8, &format!("warm = {warm}"));
         let file = write(dir.path(), "s.toml", &slow);
         let results = dir.path().join("stopped");
-        let child = user_kiln()
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--results",
-                results.to_str().unwrap(),
-                "-q",
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let journal = results.join("journal.jsonl");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while epochs_in(&journal) < 3 {
-            assert!(
-                Instant::now() < deadline,
-                "warm = {warm}: no report reached the journal"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = run_until_reported(
+            user_kiln(),
+            (&file, &results),
+            Stdio::piped(),
+            3,
+            Duration::from_secs(30),
+        );
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let output = child.wait_with_output().unwrap();
         assert_eq!(
@@ -201,7 +188,7 @@ fn unflushed_reports_reach_the_pruner_and_survive_ctrl_c_warm_and_cold() {
             "warm = {warm}: {}",
             text(&output)
         );
-        let before = epochs_in(&journal);
+        let before = reported_epochs(&results);
         let output = user_kiln()
             .args(["resume", results.to_str().unwrap(), "-q"])
             .output()
@@ -222,14 +209,6 @@ fn unflushed_reports_reach_the_pruner_and_survive_ctrl_c_warm_and_cold() {
             "warm = {warm}"
         );
     }
-}
-
-/// The journal's `epoch_reported` events.
-fn epochs_in(journal: &Path) -> usize {
-    std::fs::read_to_string(journal)
-        .unwrap_or_default()
-        .matches("\"event\":\"epoch_reported\"")
-        .count()
 }
 
 /// Feeds `KILN_SEED * 1000 + epoch` to every seeding function installed; any refusal fails the
@@ -284,23 +263,13 @@ fn kill_9_of_kiln_leaves_no_warm_server_nor_trial_behind() {
         &experiment(dir.path(), "u.py", 4, 2, 8, ""),
     );
     let results = dir.path().join("r");
-    let mut child = kiln()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--results",
-            results.to_str().unwrap(),
-            "-q",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let journal = results.join("journal.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while epochs_in(&journal) < 2 {
-        assert!(Instant::now() < deadline, "no report reached the journal");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = run_until_reported(
+        kiln(),
+        (&file, &results),
+        Stdio::null(),
+        2,
+        Duration::from_secs(30),
+    );
     let servers = processes_naming(dir.path());
     assert!(
         servers.len() >= 2,
