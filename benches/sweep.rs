@@ -20,7 +20,8 @@
 //! cargo bench --bench sweep -- conditional # TPE with and without conditions on a branched problem
 //! cargo bench --bench sweep -- deterministic # TPE on digits, deterministic (lag 1, 4) or not
 //! cargo bench --bench sweep -- samplers   # median regret of gp, cmaes and tpe against Optuna's
-//!                                           # (needs optuna cmaes scipy torch; KILN_BENCH_SEEDS)
+//!                                           # (needs optuna cmaes scipy torch; KILN_BENCH_SEEDS,
+//!                                           # KILN_BENCH_SAMPLERS=tpe for some of them)
 //! cargo bench --bench sweep -- ask        # ms per proposal of tpe, gp and cmaes at 100, 200, 1,000 trials
 //! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2 and MOTPE against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
@@ -128,6 +129,9 @@ fn samplers() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    // KILN_BENCH_SAMPLERS: which of gp, cmaes and tpe (all by default), each beside its peer.
+    let chosen = std::env::var("KILN_BENCH_SAMPLERS").unwrap_or("gp,cmaes,tpe".into());
+    let samplers: Vec<&str> = chosen.split(',').collect();
     // (name, function, the range of every input but branin's, inputs, trials)
     let problems = [
         ("branin", Function::Branin, 2, 60),
@@ -151,7 +155,7 @@ fn samplers() {
     };
     for (name, function, inputs, budget) in &problems {
         let space = function.domain(*inputs);
-        for sampler in ["gp", "cmaes", "tpe", "random"] {
+        for sampler in samplers.iter().copied().chain(["random"]) {
             for seed in 0..seeds {
                 let started = Instant::now();
                 let state = drive(
@@ -173,7 +177,12 @@ fn samplers() {
             }
         }
     }
-    let peer = peer_output("KILN_BENCH_OPTUNA_REGRET", "optuna_regret.py", seeds);
+    let peer = peer_output(
+        "KILN_BENCH_OPTUNA_REGRET",
+        "optuna_regret.py",
+        seeds,
+        &["--samplers", &samplers.join(",")],
+    );
     let mut asks = Vec::new();
     match &peer {
         Some(lines) => {
@@ -285,12 +294,13 @@ fn deterministic(dir: &Path) {
 /// The JSON lines of a peer script in benches/peers/: read from the file the environment
 /// variable `file_var` names, else printed by running the script with `--seeds`; `None` when
 /// neither works (the peer is not installed).
-fn peer_output(file_var: &str, script: &str, seeds: u64) -> Option<String> {
+fn peer_output(file_var: &str, script: &str, seeds: u64, extra: &[&str]) -> Option<String> {
     match std::env::var(file_var) {
         Ok(path) => std::fs::read_to_string(&path).ok(),
         Err(_) => Command::new("python3")
             .arg(repo(&format!("benches/peers/{script}")))
             .args(["--seeds", &seeds.to_string()])
+            .args(extra)
             .output()
             .ok()
             .filter(|o| o.status.success())
@@ -321,9 +331,9 @@ fn sampler_named(
         "tpe" => {
             let settings = TpeSettings {
                 startup_trials: 10,
-                gamma: 0.25,
+                gamma: 0.1,
                 candidates: 24,
-                multivariate: false,
+                multivariate: true,
             };
             Box::new(TpeSampler::new(seed, std::slice::from_ref(goal), settings))
         }
@@ -355,7 +365,7 @@ fn pareto() {
     };
     let settings = TpeSettings {
         startup_trials: 10,
-        gamma: 0.25,
+        gamma: 0.1,
         candidates: 24,
         multivariate: false,
     };
@@ -398,7 +408,7 @@ fn pareto() {
             }
         }
     }
-    let peer = peer_output("KILN_BENCH_OPTUNA_ZDT", "optuna_zdt.py", seeds);
+    let peer = peer_output("KILN_BENCH_OPTUNA_ZDT", "optuna_zdt.py", seeds, &[]);
     match &peer {
         Some(lines) => {
             for line in lines.lines() {
@@ -500,7 +510,7 @@ fn conditional() {
     println!("conditional: median best over 20 seeds (the optimum is 0), after 30 and 60 trials");
     let settings = |multivariate| TpeSettings {
         startup_trials: 10,
-        gamma: 0.25,
+        gamma: 0.1,
         candidates: 24,
         multivariate,
     };

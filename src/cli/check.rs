@@ -210,9 +210,35 @@ fn print_data(burn: &BurnObjective) {
     }
 }
 
-/// The sampler's line of `kiln check`'s plan: its kind, seed and settings.
+/// The sampler's line of `kiln check`'s plan: its kind, seed and settings (for `auto`, what it
+/// chose and why).
 fn describe_sampler(e: &Experiment) -> String {
     let sampler = match e.sampler.kind {
+        SamplerKind::Auto => {
+            let phases: Vec<String> = crate::sampler::auto::plan(e)
+                .iter()
+                .filter(|p| p.from < e.budget.trials)
+                .map(|p| match p.from {
+                    0 => format!("{} ({})", describe_kind(e, p.kind), p.why),
+                    _ => format!("then {} ({})", p.kind, p.why),
+                })
+                .collect();
+            format!("auto sampler: {}", phases.join("; "))
+        }
+        kind => describe_kind(e, kind),
+    };
+    match e.sampler.lag {
+        Some(lag) => format!(
+            "{sampler}, deterministic: trial N is proposed from trials 0..N-{lag} once they have ended"
+        ),
+        None => sampler,
+    }
+}
+
+/// A sampler of `kind` with the experiment's settings, as `kiln check` names it.
+fn describe_kind(e: &Experiment, kind: SamplerKind) -> String {
+    match kind {
+        SamplerKind::Auto => "auto".to_string(),
         SamplerKind::Grid => format!(
             "grid sampler over {} points",
             experiment::grid_size(&e.space, e.sampler.points).unwrap_or(0)
@@ -250,12 +276,6 @@ fn describe_sampler(e: &Experiment) -> String {
         kind @ (SamplerKind::Random | SamplerKind::Sobol) => {
             format!("{kind} sampler (seed {})", e.seed)
         }
-    };
-    match e.sampler.lag {
-        Some(lag) => format!(
-            "{sampler}, deterministic: trial N is proposed from trials 0..N-{lag} once they have ended"
-        ),
-        None => sampler,
     }
 }
 

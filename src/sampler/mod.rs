@@ -6,6 +6,7 @@
 //! depend on how many workers ran or when the sweep was interrupted. TPE and NSGA-II learn from
 //! the history (and so, with several workers, from what has finished when they are asked).
 
+pub mod auto;
 mod cmaes;
 mod gp;
 mod grid;
@@ -46,9 +47,20 @@ fn standard_normal(rng: &mut crate::rng::Rng) -> f64 {
 /// The sampler an experiment asks for; `earlier` holds the sweeps of its `warm_start`, whose
 /// trials a TPE sampler learns from before its own.
 pub fn build(experiment: &Experiment, earlier: &[SweepState]) -> Box<dyn Sampler> {
+    of_kind(experiment, experiment.sampler.kind, earlier)
+}
+
+/// The sampler of `kind` for `experiment`, with the experiment's settings.
+fn of_kind(experiment: &Experiment, kind: SamplerKind, earlier: &[SweepState]) -> Box<dyn Sampler> {
     let (spec, space, seed) = (&experiment.sampler, &experiment.space, experiment.seed);
     let objective = &experiment.objective;
-    match spec.kind {
+    match kind {
+        SamplerKind::Auto => Box::new(auto::AutoSampler::new(
+            auto::plan(experiment)
+                .into_iter()
+                .map(|phase| (phase.from, of_kind(experiment, phase.kind, earlier)))
+                .collect(),
+        )),
         SamplerKind::Random => Box::new(RandomSampler::new(seed)),
         SamplerKind::Grid => Box::new(GridSampler::new(space, spec.points)),
         SamplerKind::Sobol => Box::new(SobolSampler::new(seed)),
@@ -60,7 +72,7 @@ pub fn build(experiment: &Experiment, earlier: &[SweepState]) -> Box<dyn Sampler
                     startup_trials: spec.startup_trials,
                     gamma: spec.gamma,
                     candidates: spec.candidates,
-                    multivariate: spec.multivariate,
+                    multivariate: spec.multivariate.unwrap_or(objective.goals().len() == 1),
                 },
             )
             .constrained(&experiment.constraints)

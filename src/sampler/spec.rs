@@ -8,6 +8,8 @@ use std::path::PathBuf;
 crate::named! {
     /// The samplers (`[sampler] kind`).
     pub enum SamplerKind {
+        /// Chosen from the space, the objectives and the budget ([`crate::sampler::auto`]).
+        Auto = "auto",
         /// Independent uniform draws in the unit cube (the default).
         Random = "random",
         /// Every combination of the dimensions' points, in order.
@@ -59,8 +61,9 @@ pub struct SamplerSpec {
     pub gamma: f64,
     /// TPE: candidates drawn from the good model per trial.
     pub candidates: usize,
-    /// TPE: model the dimensions jointly.
-    pub multivariate: bool,
+    /// TPE: model the dimensions jointly (`None`: jointly for one objective, one by one for
+    /// several, as Optuna 5).
+    pub multivariate: Option<bool>,
     /// TPE: results folders of earlier sweeps whose complete trials it starts from.
     pub warm_start: Vec<PathBuf>,
     /// NSGA-II: trials per generation.
@@ -119,11 +122,11 @@ impl crate::experiment::source::Builder {
         let points = at_least_one("points", raw.points)?;
         let startup_trials = at_least_one("startup_trials", raw.startup_trials)?.unwrap_or(10);
         let candidates = at_least_one("candidates", raw.candidates)?.unwrap_or(24);
-        let gamma = raw.gamma.unwrap_or(0.25);
+        let gamma = raw.gamma.unwrap_or(0.1);
         if !(gamma > 0.0 && gamma < 1.0) {
             return Err(self.err(
                 &["sampler", "gamma"],
-                "`gamma` must be a fraction in (0, 1), e.g. 0.25",
+                "`gamma` must be a fraction in (0, 1), e.g. 0.1",
             ));
         }
         let population = at_least_one("population", raw.population)?;
@@ -134,7 +137,7 @@ impl crate::experiment::source::Builder {
         for (i, folder) in raw.warm_start.iter().enumerate() {
             let at = ["sampler", "warm_start", &i.to_string()].map(str::to_string);
             let at: Vec<&str> = at.iter().map(String::as_str).collect();
-            if kind != SamplerKind::Tpe {
+            if !matches!(kind, SamplerKind::Tpe | SamplerKind::Auto) {
                 return Err(self.err(&at, format!("`warm_start` gives TPE the trials of earlier sweeps; the `{}` sampler does not use them (set kind = \"tpe\")", kind.name())));
             }
             let dir = self.source.base_dir.join(folder);
@@ -149,7 +152,7 @@ impl crate::experiment::source::Builder {
             startup_trials,
             gamma,
             candidates,
-            multivariate: raw.multivariate.unwrap_or(false),
+            multivariate: raw.multivariate,
             warm_start,
             population: population.unwrap_or(50),
             cmaes: self.cmaes(raw, kind)?,

@@ -54,3 +54,8 @@ fn a_deterministic_gp_sweep_is_the_same_with_one_and_three_workers_and_after_fiv
 fn a_deterministic_cmaes_sweep_is_the_same_with_one_and_three_workers_and_after_five_kills() {
     same_with_any_workers_and_kills("cmaes");
 }
+
+#[test]
+fn a_deterministic_auto_sweep_is_the_same_with_one_and_three_workers_and_after_five_kills() {
+    same_with_any_workers_and_kills("auto");
+}

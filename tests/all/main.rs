@@ -16,6 +16,7 @@ mod pareto;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+mod samplers;
 mod sweeps;
 mod training;
 mod warm;

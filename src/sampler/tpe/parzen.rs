@@ -1,5 +1,7 @@
-//! TPE's densities over the unit cube: one truncated Gaussian per good (or bad) trial and a flat
-//! prior per dimension, or one joint density over all dimensions (`multivariate`).
+//! TPE's densities over the unit cube: one truncated Gaussian per good (or bad) trial and a
+//! broad prior per dimension, or one joint density over all dimensions (`multivariate`). The
+//! bandwidths, weights, prior and categorical kernels are Optuna 5's (Watanabe, "Tree-Structured
+//! Parzen Estimator: Understanding Its Algorithm Components", 2023).
 
 use crate::rng::Rng;
 use crate::space::{Distribution, Space, cell, cell_centre};
@@ -13,46 +15,97 @@ pub(super) struct Kernel {
     scale: f64,
 }
 
+/// The prior every density mixes in, with the weight of one trial: a Gaussian at the middle of
+/// the range as wide as the range (nearly flat), as in Optuna.
+fn prior() -> Kernel {
+    Kernel::new(0.5, 1.0)
+}
+
+/// Observations of one group (good or bad): points in the unit cube and their weights (NaN
+/// where a dimension was inactive in that trial).
+pub(super) type Group = [(Vec<f64>, f64)];
+
+/// The mixture weights of a group's trials, oldest first (Optuna's `default_weights`): equal
+/// up to 25 trials; past that, the 25 newest weigh 1 and the older ones ramp from 1/n up, so
+/// that the model follows where the search has gone.
+pub(super) fn recency_weights(n: usize) -> Vec<f64> {
+    if n < 25 {
+        return vec![1.0; n];
+    }
+    let ramp = n - 25;
+    (0..ramp)
+        .map(|i| match ramp {
+            1 => 1.0 / n as f64,
+            _ => 1.0 / n as f64 + (1.0 - 1.0 / n as f64) * i as f64 / (ramp - 1) as f64,
+        })
+        .chain(std::iter::repeat_n(1.0, 25))
+        .collect()
+}
+
 /// One dimension's density over `[0, 1)`.
 pub(super) enum Density {
-    /// Flat prior plus truncated Gaussians.
-    Parzen(Vec<Kernel>),
+    /// Weighted truncated Gaussians, the prior last.
+    Parzen {
+        kernels: Vec<Kernel>,
+        /// The components' weights, summing to 1.
+        weights: Vec<f64>,
+    },
     /// Category probabilities.
     Categorical(Vec<f64>),
 }
 
-/// One kernel per point, in the points' order; each as wide as the larger gap to its
-/// neighbours (the interval's ends count as neighbours), at least 1 / min(100, n + 1).
-pub(super) fn gaussian_kernels(points: &[f64]) -> Vec<Kernel> {
-    let mut order: Vec<usize> = (0..points.len()).collect();
+/// The bandwidth of each point's kernel, in the points' order (Optuna's rule, after Bergstra
+/// et al.): the larger gap to its neighbours, where the outermost points look only inwards
+/// (the range's ends are no neighbours), clipped to [1 / min(100, n + 2), 1].
+pub(super) fn bandwidths(points: &[f64]) -> Vec<f64> {
+    let n = points.len();
+    let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| points[a].total_cmp(&points[b]));
-    let floor = 1.0 / (points.len() as f64 + 1.0).min(100.0);
-    let mut kernels: Vec<Option<Kernel>> = (0..points.len()).map(|_| None).collect();
+    let sorted: Vec<f64> = order.iter().map(|&i| points[i]).collect();
+    let floor = 1.0 / (n as f64 + 2.0).min(100.0);
+    let mut widths = vec![0.0; n];
     for (rank, &i) in order.iter().enumerate() {
-        let mean = points[i];
         let left = if rank == 0 {
-            mean
+            sorted[0]
         } else {
-            mean - points[order[rank - 1]]
+            sorted[rank] - sorted[rank - 1]
         };
-        let right = match order.get(rank + 1) {
-            Some(&next) => points[next] - mean,
-            None => 1.0 - mean,
+        let right = match sorted.get(rank + 1) {
+            Some(next) => next - sorted[rank],
+            None => 1.0 - sorted[rank],
         };
-        let width = left.max(right).clamp(floor, 1.0);
-        let mass = normal_cdf((1.0 - mean) / width) - normal_cdf(-mean / width);
-        kernels[i] = Some(Kernel {
-            mean,
-            width,
-            scale: 1.0 / (width * std::f64::consts::TAU.sqrt() * mass.max(1e-12)),
-        });
+        let width = match (rank, n) {
+            (_, 1) => left.max(right),
+            (0, _) => right,
+            (r, _) if r == n - 1 => left,
+            _ => left.max(right),
+        };
+        widths[i] = width.clamp(floor, 1.0);
     }
-    kernels.into_iter().flatten().collect()
+    widths
+}
+
+/// One kernel per point, in the points' order, with [`bandwidths`].
+pub(super) fn gaussian_kernels(points: &[f64]) -> Vec<Kernel> {
+    points
+        .iter()
+        .zip(bandwidths(points))
+        .map(|(&mean, width)| Kernel::new(mean, width))
+        .collect()
 }
 
 impl Kernel {
+    fn new(mean: f64, width: f64) -> Kernel {
+        let mass = normal_cdf((1.0 - mean) / width) - normal_cdf(-mean / width);
+        Kernel {
+            mean,
+            width,
+            scale: 1.0 / (width * std::f64::consts::TAU.sqrt() * mass.max(1e-12)),
+        }
+    }
+
     /// The density at `u`. Beyond 11 widths a kernel adds under 1e-26 of its peak, nothing
-    /// next to the prior's 1, and skipping its exp() is most of the cost with many trials.
+    /// next to the prior, and skipping its exp() is most of the cost with many trials.
     pub(super) fn density(&self, u: f64) -> f64 {
         let z = (u - self.mean) / self.width;
         if z.abs() > 11.0 {
@@ -74,12 +127,60 @@ impl Kernel {
     }
 }
 
-/// The multivariate variant (Falkner et al., BOHB, ICML 2018; Optuna's `multivariate`): one
-/// component per trial, the product of its dimensions' kernels, so values that work well
-/// together are proposed together.
+/// The component of a mixture whose weight covers a uniform draw (`weights` sum to 1).
+fn pick(weights: &[f64], rng: &mut Rng) -> usize {
+    let mut r: f64 = rng.random();
+    for (i, w) in weights.iter().enumerate() {
+        if r < *w {
+            return i;
+        }
+        r -= w;
+    }
+    weights.len() - 1
+}
+
+/// The mixture weights of `group` and the prior (weight 1), summing to 1.
+fn normalised(group: &Group) -> Vec<f64> {
+    let total: f64 = group.iter().map(|(_, w)| w).sum::<f64>() + 1.0;
+    group
+        .iter()
+        .map(|(_, w)| w / total)
+        .chain([1.0 / total])
+        .collect()
+}
+
+/// A categorical kernel of a group of `n` trials over `categories` (Optuna's): its own
+/// category gets 1 + 1/(n+1), every category 1/(n+1), normalised. With few trials it is broad;
+/// with many, nearly the trial's own category.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CategoryKernel {
+    own: f64,
+    other: f64,
+}
+
+impl CategoryKernel {
+    pub(super) fn new(n: usize, categories: usize) -> CategoryKernel {
+        let base = 1.0 / (n as f64 + 1.0);
+        let total = 1.0 + base * categories as f64;
+        CategoryKernel {
+            own: (1.0 + base) / total,
+            other: base / total,
+        }
+    }
+
+    /// The probability of category `c` under the kernel of a trial of category `own`.
+    pub(super) fn probability(&self, own: usize, c: usize) -> f64 {
+        if c == own { self.own } else { self.other }
+    }
+}
+
+/// The multivariate variant (Falkner et al., BOHB, ICML 2018; Optuna's default for one
+/// objective): one component per trial, the product of its dimensions' kernels, so values that
+/// work well together are proposed together.
 pub(super) struct Joint {
     dims: Vec<JointDim>,
-    components: usize,
+    /// The components' weights, the prior's last, summing to 1.
+    weights: Vec<f64>,
 }
 
 /// One dimension of the joint model: the trials' kernels, or their categories (`None` where
@@ -89,6 +190,7 @@ pub(super) enum JointDim {
     Choice {
         observed: Vec<Option<usize>>,
         categories: usize,
+        kernel: CategoryKernel,
     },
 }
 
@@ -98,17 +200,15 @@ pub(super) enum JointDim {
 /// finished trials are unaffected.
 pub(super) const MAX_BAD: usize = 1000;
 
-/// The weight a categorical kernel puts on its own trial's category.
-pub(super) const OWN_CATEGORY: f64 = 0.8;
-
 impl Joint {
-    pub(super) fn fit(space: &Space, group: &[(Vec<f64>, f64)]) -> Joint {
+    pub(super) fn fit(space: &Space, group: &Group) -> Joint {
         let dims = space
             .dimensions
             .iter()
             .enumerate()
             .map(|(d, dim)| {
                 let points: Vec<f64> = group.iter().map(|(p, _)| p[d]).collect();
+                let present: Vec<f64> = points.iter().copied().filter(|u| !u.is_nan()).collect();
                 match &dim.distribution {
                     Distribution::Choice(values) => JointDim::Choice {
                         observed: points
@@ -116,10 +216,9 @@ impl Joint {
                             .map(|&u| (!u.is_nan()).then(|| cell(u, values.len())))
                             .collect(),
                         categories: values.len(),
+                        kernel: CategoryKernel::new(present.len(), values.len()),
                     },
                     _ => {
-                        let present: Vec<f64> =
-                            points.iter().copied().filter(|u| !u.is_nan()).collect();
                         let mut kernels = gaussian_kernels(&present).into_iter();
                         JointDim::Gauss(
                             points
@@ -133,48 +232,41 @@ impl Joint {
             .collect();
         Joint {
             dims,
-            components: group.len(),
+            weights: normalised(group),
         }
     }
 
-    /// A categorical kernel's density over u in `[0, 1)`.
-    pub(super) fn category_density(own: usize, categories: usize, u: f64) -> f64 {
-        if categories == 1 {
-            return 1.0;
-        }
-        let c = cell(u, categories);
-        let p = if c == own {
-            OWN_CATEGORY
-        } else {
-            (1.0 - OWN_CATEGORY) / (categories - 1) as f64
-        };
-        p * categories as f64
+    /// The index of the prior component.
+    fn prior(&self) -> usize {
+        self.weights.len() - 1
     }
 
     pub(super) fn sample(&self, rng: &mut Rng) -> Vec<f64> {
-        let pick = rng.random_range(0..=self.components);
+        let component = pick(&self.weights, rng);
+        let is_prior = component == self.prior();
         self.dims
             .iter()
             .map(|dim| match dim {
-                _ if pick == self.components => rng.random(), // the flat prior
-                JointDim::Gauss(kernels) => match &kernels[pick] {
+                JointDim::Gauss(_) if is_prior => prior().sample(rng),
+                JointDim::Gauss(kernels) => match &kernels[component] {
                     Some(kernel) => kernel.sample(rng),
                     None => rng.random(),
                 },
+                JointDim::Choice { categories, .. } if is_prior => {
+                    cell_centre(rng.random_range(0..*categories), *categories)
+                }
                 JointDim::Choice {
                     observed,
                     categories,
+                    kernel,
                 } => {
-                    let Some(own) = observed[pick] else {
+                    let Some(own) = observed[component] else {
                         return rng.random();
                     };
-                    let c = if *categories == 1 || rng.random::<f64>() < OWN_CATEGORY {
-                        own
-                    } else {
-                        let other = rng.random_range(0..categories - 1);
-                        if other >= own { other + 1 } else { other }
-                    };
-                    cell_centre(c, *categories)
+                    let probabilities: Vec<f64> = (0..*categories)
+                        .map(|c| kernel.probability(own, c))
+                        .collect();
+                    cell_centre(pick(&probabilities, rng), *categories)
                 }
             })
             .collect()
@@ -183,14 +275,23 @@ impl Joint {
     /// The log density at `point`, over the dimensions `active` in it (an inactive one is
     /// left out: its coordinate means nothing).
     pub(super) fn ln_density(&self, point: &[f64], active: &[bool]) -> f64 {
-        let mixture: f64 = 1.0
-            + (0..self.components)
-                .map(|i| {
-                    self.dims
-                        .iter()
-                        .zip(point)
-                        .zip(active)
-                        .filter(|(_, on)| **on)
+        let on = || {
+            self.dims
+                .iter()
+                .zip(point)
+                .zip(active)
+                .filter(|(_, on)| **on)
+        };
+        let prior_density: f64 = on()
+            .map(|((dim, &u), _)| match dim {
+                JointDim::Gauss(_) => prior().density(u),
+                JointDim::Choice { .. } => 1.0,
+            })
+            .product();
+        let mixture: f64 = (0..self.prior())
+            .map(|i| {
+                self.weights[i]
+                    * on()
                         .map(|((dim, &u), _)| match dim {
                             JointDim::Gauss(kernels) => {
                                 kernels[i].as_ref().map_or(1.0, |k| k.density(u))
@@ -198,58 +299,61 @@ impl Joint {
                             JointDim::Choice {
                                 observed,
                                 categories,
-                            } => observed[i]
-                                .map_or(1.0, |own| Joint::category_density(own, *categories, u)),
+                                kernel,
+                            } => observed[i].map_or(1.0, |own| {
+                                kernel.probability(own, cell(u, *categories)) * *categories as f64
+                            }),
                         })
                         .product::<f64>()
-                })
-                .sum::<f64>();
-        (mixture / (self.components as f64 + 1.0)).ln()
+            })
+            .sum::<f64>()
+            + self.weights[self.prior()] * prior_density;
+        mixture.ln()
     }
 }
 
 impl Density {
-    pub(super) fn fit(distribution: &Distribution, points: &[f64]) -> Density {
+    /// One dimension's density from `points` (its coordinates in the trials where it was
+    /// active) with `weights`.
+    pub(super) fn fit(distribution: &Distribution, points: &[f64], weights: &[f64]) -> Density {
+        let group: Vec<(Vec<f64>, f64)> = weights.iter().map(|&w| (Vec::new(), w)).collect();
+        let mixture = normalised(&group);
         if let Distribution::Choice(values) = distribution {
-            let mut weights = vec![1.0; values.len()];
-            for &u in points {
-                weights[cell(u, values.len())] += 1.0;
+            let k = values.len();
+            let kernel = CategoryKernel::new(points.len(), k);
+            let mut p = vec![mixture[points.len()] / k as f64; k];
+            for (&u, w) in points.iter().zip(&mixture) {
+                let own = cell(u, k);
+                for (c, pc) in p.iter_mut().enumerate() {
+                    *pc += w * kernel.probability(own, c);
+                }
             }
-            let total: f64 = weights.iter().sum();
-            return Density::Categorical(weights.into_iter().map(|w| w / total).collect());
+            return Density::Categorical(p);
         }
-        Density::Parzen(gaussian_kernels(points))
+        let mut kernels = gaussian_kernels(points);
+        kernels.push(prior());
+        Density::Parzen {
+            kernels,
+            weights: mixture,
+        }
     }
 
     pub(super) fn sample(&self, rng: &mut Rng) -> f64 {
         match self {
-            Density::Categorical(p) => {
-                let mut r: f64 = rng.random();
-                for (k, pk) in p.iter().enumerate() {
-                    if r < *pk {
-                        return cell_centre(k, p.len());
-                    }
-                    r -= pk;
-                }
-                cell_centre(p.len() - 1, p.len())
-            }
-            Density::Parzen(components) => {
-                let pick = rng.random_range(0..=components.len());
-                match components.get(pick) {
-                    Some(kernel) => kernel.sample(rng),
-                    None => rng.random(), // the flat prior
-                }
-            }
+            Density::Categorical(p) => cell_centre(pick(p, rng), p.len()),
+            Density::Parzen { kernels, weights } => kernels[pick(weights, rng)].sample(rng),
         }
     }
 
     pub(super) fn ln_density(&self, u: f64) -> f64 {
         match self {
-            Density::Categorical(p) => p[cell(u, p.len())].ln(),
-            Density::Parzen(components) => {
-                let mixture: f64 = 1.0 + components.iter().map(|k| k.density(u)).sum::<f64>();
-                (mixture / (components.len() as f64 + 1.0)).ln()
-            }
+            Density::Categorical(p) => (p[cell(u, p.len())] * p.len() as f64).ln(),
+            Density::Parzen { kernels, weights } => kernels
+                .iter()
+                .zip(weights)
+                .map(|(k, w)| w * k.density(u))
+                .sum::<f64>()
+                .ln(),
         }
     }
 }

@@ -352,3 +352,35 @@ fn a_warm_start_proposes_from_the_model_at_once() {
         "warm {warm_total}, cold {cold_total}"
     );
 }
+
+#[test]
+fn weights_bandwidths_and_categorical_kernels_follow_optunas_rules() {
+    use super::parzen::{CategoryKernel, bandwidths, recency_weights};
+    // default_weights(30): linspace(1/30, 1, 5), then 25 ones.
+    let w = recency_weights(30);
+    assert_eq!(w.len(), 30);
+    let ramp = [
+        1.0 / 30.0,
+        0.275,
+        0.516_666_666_666_666_7,
+        0.758_333_333_333_333_3,
+        1.0,
+    ];
+    for (got, want) in w.iter().zip(ramp) {
+        assert!((got - want).abs() < 1e-12, "{w:?}");
+    }
+    assert!(w[5..].iter().all(|&x| x == 1.0));
+    assert_eq!(recency_weights(3), vec![1.0; 3]);
+    // The outermost points look inwards only; the floor is 1 / min(100, n + 2).
+    let b = bandwidths(&[0.5, 0.1, 0.2, 0.9]);
+    let want = [0.4, 1.0 / 6.0, 0.3, 0.4];
+    for (got, want) in b.iter().zip(want) {
+        assert!((got - want).abs() < 1e-12, "{b:?}");
+    }
+    assert_eq!(bandwidths(&[0.3, 0.3]), vec![0.25, 0.25]);
+    assert_eq!(bandwidths(&[0.3]), vec![0.7]);
+    // 3 trials over 4 categories: own 1 + 1/4, each 1/4, normalised by 2.
+    let k = CategoryKernel::new(3, 4);
+    let p: Vec<f64> = (0..4).map(|c| k.probability(1, c)).collect();
+    assert_eq!(p, vec![0.125, 0.625, 0.125, 0.125]);
+}
