@@ -28,6 +28,15 @@ impl Constraint {
         trial.value_at(&self.metric, best)
     }
 
+    /// How far outside its bounds the trial's value is: positive outside (by how much),
+    /// negative or 0 inside; `None` when it has no value.
+    pub fn slack(&self, trial: &TrialRecord, objective: &str, direction: Direction) -> Option<f64> {
+        let value = self.value(trial, objective, direction)?;
+        let above = self.max.map_or(f64::NEG_INFINITY, |max| value - max);
+        let below = self.min.map_or(f64::NEG_INFINITY, |min| min - value);
+        Some(above.max(below))
+    }
+
     /// How the trial breaks this constraint, if it does.
     fn judge(
         &self,

@@ -8,13 +8,15 @@
 //! depends on the history alone and a resumed sweep makes the same one). The next trial maximises the
 //! log expected improvement over the best loss: 512 random points and the best five trials
 //! are scored, and the five best of those refined by a shrinking random local search. Running
-//! trials count as the worst loss seen (a "constant liar"), so free workers spread out.
-//! Infeasible trials count as the worst feasible loss plus how far outside the constraints they
-//! are. Choices and parameters with a `when` are modelled only when every trial has them: the
+//! trials count as the worst loss seen (a "constant liar"), so free workers spread out. With
+//! constraints, each constraint's slack gets a Gaussian process of its own, and the acquisition
+//! is the expected improvement over the best feasible trial times the probability that every
+//! constraint holds (Gardner et al., "Bayesian Optimization with Inequality Constraints", ICML
+//! 2014, as Optuna's GPSampler). Choices and parameters with a `when` are modelled only when every trial has them: the
 //! others are drawn at random, as Optuna does.
 
 use super::Sampler;
-use crate::constraint::{Constraint, Judge};
+use crate::constraint::Constraint;
 use crate::rng::{Rng, Stream, stream};
 use crate::space::{Distribution, Params, Space, cell, cell_centre};
 use crate::state::{TrialRecord, TrialState};
@@ -336,6 +338,69 @@ fn erfc(x: f64) -> f64 {
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
+/// Training data in standard units: `(value - mean) / sd` of the values observed.
+struct Standardised {
+    data: Data,
+    mean: f64,
+    sd: f64,
+}
+
+impl Standardised {
+    /// At most [`MAX_MODELLED`] of the points `x` and their `values`, and `liars` at the worst
+    /// value (a constant liar, so free workers spread out), standardised.
+    fn new(
+        axes: &[(usize, Axis)],
+        mut x: Vec<Vec<f64>>,
+        mut values: Vec<f64>,
+        liars: &[Vec<f64>],
+    ) -> Standardised {
+        let liar = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        keep_at_most(&mut x, &mut values, MAX_MODELLED);
+        x.extend(liars.iter().cloned());
+        values.resize(x.len(), liar);
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let sd = (values.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / values.len() as f64)
+            .sqrt()
+            .max(1e-12);
+        let y = DVector::from_iterator(values.len(), values.iter().map(|l| (l - mean) / sd));
+        Standardised {
+            data: Data::new(axes.iter().map(|(_, a)| *a).collect(), x, y),
+            mean,
+            sd,
+        }
+    }
+
+    /// `value` in standard units.
+    fn scaled(&self, value: f64) -> f64 {
+        (value - self.mean) / self.sd
+    }
+
+    /// The model fitted to this data (hyperparameters from the priors' means, each time).
+    fn fit(&self) -> Option<Model<'_>> {
+        let dims = self.data.axes.len();
+        let start = (0..dims + 2).map(|j| prior(dims, j).0).collect();
+        let theta = self.data.subset(MAX_FITTED).fit(start, FIT_STEPS);
+        self.data.model(&theta)
+    }
+}
+
+/// What a proposal is made from: the objective's data, each constraint's slack (positive
+/// outside its bounds), and the best feasible loss in the objective's units, if any.
+struct Training {
+    objective: Standardised,
+    constraints: Vec<Standardised>,
+    best: Option<f64>,
+}
+
+impl Model<'_> {
+    /// ln P(the value at `x` is at most `threshold`).
+    fn log_probability_below(&self, x: &[f64], threshold: f64) -> f64 {
+        let (mean, variance) = self.predict(x);
+        let z = (threshold - mean) / variance.sqrt();
+        (0.5 * erfc(-z / std::f64::consts::SQRT_2)).max(1e-300).ln()
+    }
+}
+
 impl GpSampler {
     /// GP-BO for a sweep seeded `seed` that optimises `goal`, after `startup_trials` random
     /// trials, steered away from trials that break `constraints`.
@@ -367,27 +432,31 @@ impl GpSampler {
             .collect()
     }
 
-    /// The trials as training data: ended ones with a value, and the running ones as the
-    /// worst loss; `None` below the startup trials.
-    fn data(&self, space: &Space, axes: &[(usize, Axis)], history: &[TrialRecord]) -> Option<Data> {
-        let judge = Judge {
-            constraints: &self.constraints,
-            objective: &self.goal.metric,
-            direction: self.goal.direction,
-        };
+    /// The trials as training data, `None` below the startup trials: the objective's (ended
+    /// trials with a value, and the running ones as the worst loss seen) and each constraint's.
+    fn training(
+        &self,
+        space: &Space,
+        axes: &[(usize, Axis)],
+        history: &[TrialRecord],
+    ) -> Option<Training> {
+        let (objective, direction) = (&self.goal.metric, self.goal.direction);
         let point = |t: &TrialRecord| -> Option<Vec<f64>> {
             let unit = space.unit_from_params(&t.params)?;
             Some(axes.iter().map(|(i, _)| unit[*i]).collect())
         };
-        let mut observed: Vec<(Vec<f64>, f64, f64)> = Vec::new();
+        let mut observed: Vec<(Vec<f64>, f64, Vec<Option<f64>>)> = Vec::new();
         let mut running: Vec<Vec<f64>> = Vec::new();
         for t in history {
             match t.state {
                 TrialState::Running => running.extend(point(t)),
                 TrialState::Ended(EndState::Complete | EndState::Pruned) => {
-                    let value = t.best_value(&self.goal.metric, self.goal.direction);
+                    let value = t.best_value(objective, direction);
                     if let (Some(x), Some(v)) = (point(t), value.filter(|v| v.is_finite())) {
-                        observed.push((x, self.goal.direction.loss(v), judge.violation(t)));
+                        let slacks = (self.constraints.iter())
+                            .map(|c| c.slack(t, objective, direction))
+                            .collect();
+                        observed.push((x, direction.loss(v), slacks));
                     }
                 }
                 TrialState::Ended(EndState::Failed) => {}
@@ -396,50 +465,40 @@ impl GpSampler {
         if observed.len() < self.startup_trials.max(2) {
             return None;
         }
-        let feasible_worst = observed
-            .iter()
-            .filter(|o| o.2 == 0.0)
+        let feasible = |slacks: &[Option<f64>]| slacks.iter().all(|s| s.is_none_or(|s| s <= 0.0));
+        let best_feasible = (observed.iter())
+            .filter(|o| feasible(&o.2))
             .map(|o| o.1)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let worst_any = observed
-            .iter()
-            .map(|o| o.1)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let worst = if feasible_worst.is_finite() {
-            feasible_worst
-        } else {
-            worst_any
-        };
-        let mut losses: Vec<f64> = observed
-            .iter()
-            .map(|(_, loss, violation)| {
-                if *violation > 0.0 {
-                    worst + violation
-                } else {
-                    *loss
-                }
+            .fold(f64::INFINITY, f64::min);
+        let constraints = (0..self.constraints.len())
+            .filter_map(|c| {
+                let (x, slack): (Vec<Vec<f64>>, Vec<f64>) = (observed.iter())
+                    .filter_map(|o| Some((o.0.clone(), o.2[c]?)))
+                    .unzip();
+                (x.len() >= 2).then(|| Standardised::new(axes, x, slack, &[]))
             })
             .collect();
-        let liar = losses.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut x: Vec<Vec<f64>> = observed.into_iter().map(|o| o.0).collect();
-        keep_at_most(&mut x, &mut losses, MAX_MODELLED);
-        x.extend(running);
-        losses.resize(x.len(), liar);
-        let mean = losses.iter().sum::<f64>() / losses.len() as f64;
-        let sd = (losses.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / losses.len() as f64)
-            .sqrt()
-            .max(1e-12);
-        Some(Data::new(
-            axes.iter().map(|(_, a)| *a).collect(),
-            x,
-            DVector::from_iterator(losses.len(), losses.iter().map(|l| (l - mean) / sd)),
-        ))
+        let (x, losses): (Vec<Vec<f64>>, Vec<f64>) =
+            observed.into_iter().map(|o| (o.0, o.1)).unzip();
+        let objective = Standardised::new(axes, x, losses, &running);
+        let best = best_feasible
+            .is_finite()
+            .then(|| objective.scaled(best_feasible));
+        Some(Training {
+            objective,
+            constraints,
+            best,
+        })
     }
 
-    /// The point of the modelled dimensions with the largest log expected improvement.
-    fn propose(&self, model: &Model<'_>, rng: &mut Rng) -> Vec<f64> {
-        let data = model.data;
-        let best = data.y.iter().copied().fold(f64::INFINITY, f64::min);
+    /// The point of the modelled dimensions with the largest acquisition `score`, searched
+    /// around random points and the best trials of `data`.
+    fn propose(
+        &self,
+        data: &Data,
+        acquisition: &(dyn Fn(&[f64]) -> f64 + Sync),
+        rng: &mut Rng,
+    ) -> Vec<f64> {
         let draw = |rng: &mut Rng| -> Vec<f64> {
             data.axes
                 .iter()
@@ -453,10 +512,7 @@ impl GpSampler {
         let mut by_loss: Vec<usize> = (0..data.x.len()).collect();
         by_loss.sort_by(|&a, &b| data.y[a].total_cmp(&data.y[b]));
         candidates.extend(by_loss.iter().take(REFINED).map(|&i| data.x[i].clone()));
-        let scores: Vec<f64> = candidates
-            .par_iter()
-            .map(|c| model.log_ei(c, best))
-            .collect();
+        let scores: Vec<f64> = candidates.par_iter().map(|c| acquisition(c)).collect();
         let mut order: Vec<usize> = (0..candidates.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
         // Each refinement's moves are drawn before any runs, so the result does not depend
@@ -493,7 +549,7 @@ impl GpSampler {
                             Axis::Choice(_) => v,
                         })
                         .collect();
-                    let s = model.log_ei(&trial, best);
+                    let s = acquisition(&trial);
                     if s > score {
                         (x, score) = (trial, s);
                     }
@@ -516,19 +572,30 @@ impl Sampler for GpSampler {
         // then come from the model.
         let mut unit: Vec<f64> = (0..space.dimensions.len()).map(|_| rng.random()).collect();
         let axes = GpSampler::axes(space);
-        let Some(data) = (!axes.is_empty())
-            .then(|| self.data(space, &axes, history))
+        let Some(training) = (!axes.is_empty())
+            .then(|| self.training(space, &axes, history))
             .flatten()
         else {
             return Some(space.params_from_unit(&unit));
         };
-        let dims = axes.len();
-        let start = (0..dims + 2).map(|j| prior(dims, j).0).collect();
-        let theta = data.subset(MAX_FITTED).fit(start, FIT_STEPS);
-        let Some(model) = data.model(&theta) else {
+        let Some(objective) = training.objective.fit() else {
             return Some(space.params_from_unit(&unit));
         };
-        let x = self.propose(&model, &mut rng);
+        let constraints: Vec<(Model<'_>, f64)> = (training.constraints.iter())
+            .filter_map(|c| Some((c.fit()?, c.scaled(0.0))))
+            .collect();
+        // Expected improvement over the best feasible trial, times the probability that every
+        // constraint holds (Gardner et al., ICML 2014); only the latter while none is feasible.
+        let score = |x: &[f64]| -> f64 {
+            let feasible: f64 = (constraints.iter())
+                .map(|(model, threshold)| model.log_probability_below(x, *threshold))
+                .sum();
+            match training.best {
+                Some(best) => objective.log_ei(x, best) + feasible,
+                None => feasible,
+            }
+        };
+        let x = self.propose(&training.objective.data, &score, &mut rng);
         for ((i, _), v) in axes.iter().zip(x) {
             unit[*i] = v;
         }

@@ -27,3 +27,100 @@ fn log_h_is_smooth_across_its_two_forms_and_erfc_is_accurate() {
     assert!((erfc(0.5) - 0.479_500_122_186_953_5).abs() < 1e-7);
     assert!((erfc(3.0) / 2.209_049_699_858_544e-5 - 1.0).abs() < 1e-6);
 }
+
+/// The unit-cube point of a proposal in a numeric space.
+fn unit(space: &Space, params: &Params) -> Vec<f64> {
+    space.unit_from_params(params).unwrap()
+}
+
+#[test]
+fn with_four_workers_no_two_running_trials_are_proposed_near_each_other() {
+    use crate::objective::function::{Function, drive};
+    use crate::trial::Direction;
+    let space = Function::Branin.domain(2);
+    let goal = Goal::new("value", Direction::Minimize);
+    let mut state = drive(
+        Function::Branin,
+        &space,
+        &mut GpSampler::new(2, goal.clone(), &[], 10),
+        25,
+    );
+    let mut running: Vec<Vec<f64>> = Vec::new();
+    for number in 25..29u64 {
+        // A fresh sampler each time: the proposal comes from the history alone.
+        let params = GpSampler::new(2, goal.clone(), &[], 10)
+            .sample(&space, number, &state.trials)
+            .unwrap();
+        let point = unit(&space, &params);
+        for other in &running {
+            let distance = point
+                .iter()
+                .zip(other)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(
+                distance > 1e-3,
+                "trial {number} at {point:?} next to {other:?}"
+            );
+        }
+        running.push(point);
+        state.apply(&crate::journal::Event::TrialCreated {
+            trial: number,
+            seed: 0,
+            params,
+            queued: false,
+            time: 0.0,
+        });
+    }
+}
+
+/// The best feasible value after `trials` of minimising (x1 - 0.8)² + (x2 - 0.8)² in the unit
+/// square with x1 + x2 <= 1 (reported as `sum`): the feasible optimum is 0.18, at (0.5, 0.5).
+fn constrained_best(sampler: &mut dyn Sampler, trials: u64) -> f64 {
+    let space = Space {
+        dimensions: ["x1", "x2"]
+            .map(|n| {
+                crate::space::Dimension::new(
+                    n,
+                    Distribution::Uniform {
+                        low: 0.0,
+                        high: 1.0,
+                    },
+                )
+            })
+            .to_vec(),
+    };
+    let mut state = crate::state::SweepState::default();
+    let mut best = f64::INFINITY;
+    for number in 0..trials {
+        let params = sampler.sample(&space, number, &state.trials).unwrap();
+        let x = unit(&space, &params);
+        let value = (x[0] - 0.8).powi(2) + (x[1] - 0.8).powi(2);
+        if x[0] + x[1] <= 1.0 {
+            best = best.min(value);
+        }
+        let metrics =
+            crate::trial::Metrics::from([("value".into(), value), ("sum".into(), x[0] + x[1])]);
+        crate::state::ended_trial(&mut state, number, params, metrics, EndState::Complete);
+    }
+    best
+}
+
+#[test]
+fn constrained_gp_finds_a_feasible_point_within_5_percent_of_the_optimum_where_random_does_not() {
+    use crate::trial::Direction;
+    let goal = Goal::new("value", Direction::Minimize);
+    let sum = Constraint {
+        metric: "sum".into(),
+        min: None,
+        max: Some(1.0),
+    };
+    let gp = constrained_best(&mut GpSampler::new(7, goal, &[sum], 10), 40);
+    let random = constrained_best(&mut crate::sampler::RandomSampler::new(7), 40);
+    assert!(
+        gp <= 0.18 * 1.05,
+        "gp's best feasible value {gp} (optimum 0.18)"
+    );
+    assert!(random > 0.18 * 1.05, "random's {random}");
+}
