@@ -1,12 +1,11 @@
 //! `kind = "auto"`: the sampler chosen from the experiment, in phases by trial number.
 //!
-//! The choice reads the space (numeric, choices, conditions), the number of objectives and
-//! `warm_start`, and the phase the trial number, never the results, so it is a pure function of the experiment, and
+//! The choice reads the space (numeric, choices, conditions) and the number of objectives, and
+//! the phase the trial number, never the results, so it is a pure function of the experiment, and
 //! each phase's sampler a pure function of the history and the trial number: `deterministic =
 //! true` and exact resume hold as for the sampler of each phase. The rules, and why:
 //! - several objectives: `tpe` (MOTPE), which covers the front better than NSGA-II in the
 //!   budgets people run (`cargo bench --bench sweep -- pareto`);
-//! - `warm_start`: `tpe`, the sampler that learns from earlier sweeps;
 //! - a space with conditions or choices: `tpe`, which models both; the GP models a choice only
 //!   where every trial has it;
 //! - a numeric space of at most [`GP_MAX_DIMENSIONS`] parameters: `gp` for the first
@@ -50,13 +49,6 @@ pub fn plan(experiment: &Experiment) -> Vec<Phase> {
     let n = space.dimensions.len();
     if experiment.objective.is_multi() {
         return vec![phase(0, SamplerKind::Tpe, "several objectives: MOTPE")];
-    }
-    if !experiment.sampler.warm_start.is_empty() {
-        return vec![phase(
-            0,
-            SamplerKind::Tpe,
-            "warm_start: TPE learns from earlier sweeps",
-        )];
     }
     if space.is_conditional() || !numeric {
         let why = match space.is_conditional() {

@@ -31,8 +31,18 @@ pub struct CmaEsSampler {
     goal: Goal,
     constraints: Vec<Constraint>,
     settings: CmaSettings,
+    /// The first run's distribution learnt from earlier sweeps (`warm_start`), if any.
+    warm: Option<Warm>,
     /// The fold of the history so far: the state and the first trial it has not read.
     fold: Option<Fold>,
+}
+
+/// A starting distribution: mean, step size and covariance.
+#[derive(Clone)]
+struct Warm {
+    mean: DVector<f64>,
+    sigma: f64,
+    c: DMatrix<f64>,
 }
 
 /// The state after the generations read so far.
@@ -160,11 +170,16 @@ impl Run {
                 self.c[(i, i)] = (floor / self.sigma).powi(2);
             }
         }
-        self.c = (&self.c + self.c.transpose()) * 0.5;
+        self.set_covariance(self.c.clone());
+        self.generations += 1;
+    }
+
+    /// Sets the covariance (symmetrised) and its eigendecomposition.
+    fn set_covariance(&mut self, c: DMatrix<f64>) {
+        self.c = (&c + c.transpose()) * 0.5;
         let eigen = nalgebra::SymmetricEigen::new(self.c.clone());
         self.b = eigen.eigenvectors;
         self.d = eigen.eigenvalues.map(|e| e.max(1e-20).sqrt());
-        self.generations += 1;
     }
 
     /// Whether the run has converged: its steps below 1e-10 of the cube, its last generations
@@ -219,8 +234,43 @@ impl CmaEsSampler {
             goal,
             constraints: constraints.to_vec(),
             settings,
+            warm: None,
             fold: None,
         }
+    }
+
+    /// The same sampler, its first run starting from the distribution of the best complete
+    /// trials of `sweeps` (WS-CMA-ES, Nomura et al., AAAI 2021, as Optuna's `source_trials`):
+    /// the best tenth of them, each widened by 0.1 of the cube, as one Gaussian.
+    pub fn warm_started(mut self, space: &Space, sweeps: &[crate::state::SweepState]) -> Self {
+        let searched = searched(space);
+        let mut ranked: Vec<((f64, f64), DVector<f64>)> = (sweeps.iter())
+            .flat_map(|s| &s.trials)
+            .filter(|t| t.state == TrialState::Ended(EndState::Complete))
+            .filter(|t| space.unit_from_params(&t.params).is_some())
+            .map(|t| (self.key(t), point(space, &searched, t)))
+            .filter(|(key, _)| key.0 == 0.0 && key.1.is_finite())
+            .collect();
+        if ranked.is_empty() || searched.is_empty() {
+            return self;
+        }
+        ranked.sort_by(|a, b| a.0.1.total_cmp(&b.0.1));
+        let best = ranked.len().div_ceil(10);
+        let n = searched.len();
+        let top: Vec<&DVector<f64>> = ranked.iter().take(best).map(|(_, x)| x).collect();
+        let mean = top.iter().fold(DVector::zeros(n), |m, x| m + *x) / best as f64;
+        let mut sigma2 = DMatrix::identity(n, n) * 0.01;
+        for x in &top {
+            let d = *x - &mean;
+            sigma2 += &d * d.transpose() / best as f64;
+        }
+        let sigma = sigma2.determinant().powf(0.5 / n as f64);
+        self.warm = Some(Warm {
+            mean,
+            sigma,
+            c: sigma2 / (sigma * sigma),
+        });
+        self
     }
 
     /// The population of a run after `restarts` restarts.
@@ -233,8 +283,14 @@ impl CmaEsSampler {
         first << restarts.min(16)
     }
 
-    /// A run's starting mean: the middle of the cube first, then a random point per restart.
+    /// A run's starting distribution: the warm start's or the middle of the cube first, then
+    /// a random mean per restart.
     fn start(&self, searched: usize, restarts: u32) -> Run {
+        if let (0, Some(warm)) = (restarts, &self.warm) {
+            let mut run = Run::new(warm.mean.clone(), warm.sigma, self.lambda(searched, 0));
+            run.set_covariance(warm.c.clone());
+            return run;
+        }
         let mean = match restarts {
             0 => DVector::from_element(searched, 0.5),
             r => {

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 crate::named! {
     /// The samplers (`[sampler] kind`).
     pub enum SamplerKind {
-        /// Chosen from the space, the objectives and the budget ([`crate::sampler::auto`]).
+        /// Chosen from the space and the objectives ([`crate::sampler::auto`]); the default
+        /// (the first variant is what a file without `kind` gets).
         Auto = "auto",
-        /// Independent uniform draws in the unit cube (the default).
+        /// Independent uniform draws in the unit cube.
         Random = "random",
         /// Every combination of the dimensions' points, in order.
         Grid = "grid",
@@ -64,7 +65,7 @@ pub struct SamplerSpec {
     /// TPE: model the dimensions jointly (`None`: jointly for one objective, one by one for
     /// several, as Optuna 5).
     pub multivariate: Option<bool>,
-    /// TPE: results folders of earlier sweeps whose complete trials it starts from.
+    /// tpe, gp, cmaes: results folders of earlier sweeps whose complete trials it starts from.
     pub warm_start: Vec<PathBuf>,
     /// NSGA-II: trials per generation.
     pub population: usize,
@@ -137,8 +138,11 @@ impl crate::experiment::source::Builder {
         for (i, folder) in raw.warm_start.iter().enumerate() {
             let at = ["sampler", "warm_start", &i.to_string()].map(str::to_string);
             let at: Vec<&str> = at.iter().map(String::as_str).collect();
-            if !matches!(kind, SamplerKind::Tpe | SamplerKind::Auto) {
-                return Err(self.err(&at, format!("`warm_start` gives TPE the trials of earlier sweeps; the `{}` sampler does not use them (set kind = \"tpe\")", kind.name())));
+            if !matches!(
+                kind,
+                SamplerKind::Tpe | SamplerKind::Gp | SamplerKind::Cmaes | SamplerKind::Auto
+            ) {
+                return Err(self.err(&at, format!("`warm_start` gives a sampler that learns from history the trials of earlier sweeps (tpe, gp, cmaes, auto); the `{}` sampler does not learn from history", kind.name())));
             }
             let dir = self.source.base_dir.join(folder);
             if !crate::layout::journal(&dir).is_file() {

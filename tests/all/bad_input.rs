@@ -433,7 +433,7 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
         (
             "a warm start for a sampler that has no model",
             format!("{b}[sampler]\nkind = \"random\"\nwarm_start = [\"results/nothing-here\"]\n"),
-            "does not use them",
+            "does not learn from history",
             Some(29),
         ),
         (

@@ -245,9 +245,19 @@ pub fn assert_same_sweep(interrupted: &Path, reference: &Path, trials: u64) {
         leaderboard_by_trial(reference),
     );
     assert_eq!(a.len() as u64, trials);
+    // Every differing cell, so that a difference in one trial is not shown as another's rank.
+    let mut differences = Vec::new();
     for (trial, row) in &b {
-        assert_eq!(a.get(trial), Some(row), "trial {trial} differs");
+        let other = a.get(trial).cloned().unwrap_or_default();
+        for (k, v) in row.iter().filter(|(k, v)| other.get(*k) != Some(v)) {
+            differences.push(format!("trial {trial} {k}: {:?} against {v}", other.get(k)));
+        }
     }
+    assert!(
+        differences.is_empty(),
+        "the sweeps differ:\n{}",
+        differences.join("\n")
+    );
     let created = created_trials(interrupted);
     let unique: BTreeSet<u64> = created.iter().copied().collect();
     assert_eq!(

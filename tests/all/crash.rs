@@ -36,8 +36,12 @@ fn kill_repeatedly(file: &Path, results: &Path, kills: usize, seed: u64, env: En
 
 fn kill_test(workers: u32, seed: u64) {
     // Wide layers make each checkpoint about 1 MB, so some kills land while one is written.
-    let experiment =
-        digits_experiment("kill", 12, workers, 10).replace("hidden = 32", "hidden = 256");
+    // The random sampler: trial N's parameters depend on N alone, so sweeps of two workers
+    // compare trial for trial (a model-based sampler gets that from `deterministic = true`,
+    // tests/all/deterministic.rs).
+    let experiment = digits_experiment("kill", 12, workers, 10)
+        .replace("hidden = 32", "hidden = 256")
+        .replace("[space]\n", "[sampler]\nkind = \"random\"\n[space]\n");
     kill_and_compare(&experiment, workers, seed, &[]);
 }
 

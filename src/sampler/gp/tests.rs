@@ -1,5 +1,6 @@
 //! Tests of `gp`.
 
+use super::model::{erfc, log_h};
 use super::*;
 
 #[test]
