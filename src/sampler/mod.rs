@@ -45,7 +45,7 @@ fn standard_normal(rng: &mut crate::rng::Rng) -> f64 {
 }
 
 /// The sampler an experiment asks for; `earlier` holds the sweeps of its `warm_start`, whose
-/// trials the samplers that learn from history (tpe, gp, cmaes) learn from before their own.
+/// trials the samplers that learn from history (tpe, gp, cmaes, nsga2) learn from before their own.
 pub fn build(experiment: &Experiment, earlier: &[SweepState]) -> Box<dyn Sampler> {
     of_kind(experiment, experiment.sampler.kind, earlier)
 }
@@ -96,12 +96,15 @@ fn of_kind(experiment: &Experiment, kind: SamplerKind, earlier: &[SweepState]) -
             )
             .warm_started(earlier),
         ),
-        SamplerKind::Nsga2 => Box::new(Nsga2Sampler::new(
-            seed,
-            &objective.goals(),
-            spec.population,
-            &experiment.constraints,
-        )),
+        SamplerKind::Nsga2 => Box::new(
+            Nsga2Sampler::new(
+                seed,
+                &objective.goals(),
+                spec.population,
+                &experiment.constraints,
+            )
+            .warm_started(space, earlier),
+        ),
     }
 }
 
@@ -346,7 +349,7 @@ mod tests {
             }
             (state, total)
         };
-        for kind in ["tpe", "gp", "cmaes"] {
+        for kind in ["tpe", "gp", "cmaes", "nsga2"] {
             let (mut warm, mut cold) = (0.0, 0.0);
             for seed in 0..10 {
                 let earlier = run(&mut RandomSampler::new(seed + 100), 40).0;
@@ -367,6 +370,10 @@ mod tests {
                         ),
                         "gp" => Box::new(
                             GpSampler::new(seed, goal.clone(), &[], 10).warm_started(warm_start),
+                        ),
+                        "nsga2" => Box::new(
+                            Nsga2Sampler::new(seed, std::slice::from_ref(&goal), 6, &[])
+                                .warm_started(&space, warm_start),
                         ),
                         _ => Box::new(
                             CmaEsSampler::new(

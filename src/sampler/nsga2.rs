@@ -45,6 +45,8 @@ pub struct Nsga2Sampler {
     /// The length of the ended prefix of the history last read: a trial never un-ends, so it
     /// only grows, and each proposal reads on from it.
     ended: usize,
+    /// The parents of generation 0: the best of earlier sweeps' trials (`warm_start`), or none.
+    warm: Vec<Member>,
 }
 
 /// A trial that can be a parent.
@@ -76,21 +78,42 @@ impl Nsga2Sampler {
             constraints: constraints.to_vec(),
             settled: None,
             ended: 0,
+            warm: Vec::new(),
         }
+    }
+
+    /// The same sampler, whose first generation descends from the best `population` of the
+    /// complete trials of `sweeps` (those in this space) instead of being drawn at random.
+    pub fn warm_started(mut self, space: &Space, sweeps: &[crate::state::SweepState]) -> Self {
+        let earlier: Vec<TrialRecord> = (sweeps.iter())
+            .flat_map(|s| &s.trials)
+            .enumerate()
+            .map(|(i, t)| TrialRecord {
+                // Numbered past any trial of this sweep, so that ties never depend on it.
+                number: u64::MAX / 2 + i as u64,
+                ..t.clone()
+            })
+            .collect();
+        let pool = self.members(space, &earlier);
+        self.warm = elite(pool, self.population);
+        self
     }
 
     /// The complete trials of generation `g` that have every objective.
     fn children(&self, space: &Space, history: &[TrialRecord], g: usize) -> Vec<Member> {
+        let range = g * self.population..((g + 1) * self.population).min(history.len());
+        self.members(space, history.get(range).unwrap_or_default())
+    }
+
+    /// The complete trials of `trials` that have every objective, as possible parents.
+    fn members(&self, space: &Space, trials: &[TrialRecord]) -> Vec<Member> {
         let first = &self.goals[0];
         let judge = Judge {
             constraints: &self.constraints,
             objective: &first.metric,
             direction: first.direction,
         };
-        let range = g * self.population..((g + 1) * self.population).min(history.len());
-        history
-            .get(range)
-            .unwrap_or_default()
+        trials
             .iter()
             .filter(|t| t.state == TrialState::Ended(EndState::Complete))
             .filter_map(|t| {
@@ -118,10 +141,10 @@ impl Nsga2Sampler {
         {
             self.ended += 1;
         }
-        // Generation 0 has no parents.
+        // Generation 0's parents are the warm start's (none without).
         let (mut k, mut parents) = match &self.settled {
             Some((k, parents)) if *k <= g => (*k, parents.clone()),
-            _ => (0, Vec::new()),
+            _ => (0, self.warm.clone()),
         };
         while k < g {
             let mut pool = parents;
@@ -272,7 +295,7 @@ impl Sampler for Nsga2Sampler {
     fn sample(&mut self, space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params> {
         let g = number as usize / self.population;
         let parents = if g == 0 {
-            Vec::new()
+            self.warm.clone()
         } else {
             self.parents(space, history, g)
         };

@@ -65,7 +65,8 @@ pub struct SamplerSpec {
     /// TPE: model the dimensions jointly (`None`: jointly for one objective, one by one for
     /// several, as Optuna 5).
     pub multivariate: Option<bool>,
-    /// tpe, gp, cmaes: results folders of earlier sweeps whose complete trials it starts from.
+    /// tpe, gp, cmaes, nsga2: results folders of earlier sweeps whose complete trials it starts
+    /// from.
     pub warm_start: Vec<PathBuf>,
     /// NSGA-II: trials per generation.
     pub population: usize,
