@@ -23,7 +23,7 @@
 //!                                           # (needs optuna cmaes scipy torch; KILN_BENCH_SEEDS,
 //!                                           # KILN_BENCH_SAMPLERS=tpe for some of them)
 //! cargo bench --bench sweep -- ask        # ms per proposal of tpe, gp and cmaes at 100, 200, 1,000 trials
-//! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2 and MOTPE against
+//! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2, MOTPE and gp against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
 //!                                           # (needs optuna; KILN_BENCH_SEEDS, default 10)
 //! cargo bench --features wgpu,cuda --bench sweep -- gpu
@@ -342,13 +342,13 @@ fn sampler_named(
 }
 
 /// Hypervolume after 100 and 300 trials of ZDT1, ZDT2 and ZDT3 (30 inputs), against the
-/// reference point (1.1, 11), which every input beats: kiln's random, nsga2 and MOTPE, and
+/// reference point (1.1, 11), which every input beats: kiln's random, nsga2, MOTPE and gp (EHVI), and
 /// Optuna's NSGAIISampler and TPESampler with the same seeds (benches/peers/optuna_zdt.py,
 /// run here when optuna imports, or its output read from KILN_BENCH_OPTUNA_ZDT). Mean over
 /// seeds, and the seconds one 300-trial sweep of each takes.
 fn pareto() {
     use kiln::objective::function::{Function, drive};
-    use kiln::sampler::{Nsga2Sampler, RandomSampler, Sampler, TpeSampler, TpeSettings};
+    use kiln::sampler::{GpSampler, Nsga2Sampler, RandomSampler, Sampler, TpeSampler, TpeSettings};
     use kiln::trial::{Direction, Goal};
     let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
         .ok()
@@ -388,7 +388,7 @@ fn pareto() {
         ("zdt3", Function::Zdt3),
     ] {
         for seed in 0..seeds {
-            let samplers: [(&str, Box<dyn Sampler>); 3] = [
+            let samplers: [(&str, Box<dyn Sampler>); 4] = [
                 ("kiln random", Box::new(RandomSampler::new(seed))),
                 (
                     "kiln nsga2",
@@ -397,6 +397,10 @@ fn pareto() {
                 (
                     "kiln tpe (MOTPE)",
                     Box::new(TpeSampler::new(seed, &goals, settings.clone())),
+                ),
+                (
+                    "kiln gp (EHVI)",
+                    Box::new(GpSampler::for_goals(seed, &goals, &[], 10)),
                 ),
             ];
             for (label, mut sampler) in samplers {

@@ -266,8 +266,13 @@ fn describe_kind(e: &Experiment, kind: SamplerKind) -> String {
             e.sampler.cmaes.restart.name()
         ),
         SamplerKind::Gp => format!(
-            "gp sampler (seed {}; {} random trials first, then a Matern 5/2 Gaussian process and log expected improvement)",
-            e.seed, e.sampler.startup_trials
+            "gp sampler (seed {}; {} random trials first, then a Matern 5/2 Gaussian process {})",
+            e.seed,
+            e.sampler.startup_trials,
+            match e.objective.is_multi() {
+                true => "per objective and expected hypervolume improvement",
+                false => "and log expected improvement",
+            }
         ),
         SamplerKind::Nsga2 => format!(
             "nsga2 sampler (seed {}; generations of {} trials, the first drawn at random)",

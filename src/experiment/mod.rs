@@ -283,10 +283,10 @@ impl Builder {
             .unwrap_or(Backend::Cuda);
         let budget = self.budget(&raw.budget, &sampler, &space, gpu)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
-        if matches!(sampler.kind, SamplerKind::Cmaes | SamplerKind::Gp) && objective.is_multi() {
+        if sampler.kind == SamplerKind::Cmaes && objective.is_multi() {
             return Err(self.err(
                 &["sampler", "kind"],
-                format!("the `{}` sampler optimises one objective; for several, use kind = \"tpe\" (MOTPE) or \"nsga2\"", sampler.kind.name()),
+                "the `cmaes` sampler optimises one objective; for several, use kind = \"tpe\" (MOTPE), \"gp\" or \"nsga2\"",
             ));
         }
         if sampler.lag.is_some() && pruner.kind != PrunerKind::None {

@@ -4,14 +4,13 @@
 //! the phase the trial number, never the results, so it is a pure function of the experiment, and
 //! each phase's sampler a pure function of the history and the trial number: `deterministic =
 //! true` and exact resume hold as for the sampler of each phase. The rules, and why:
-//! - several objectives: `tpe` (MOTPE), which covers the front better than NSGA-II in the
-//!   budgets people run (`cargo bench --bench sweep -- pareto`);
-//! - a space with conditions or choices: `tpe`, which models both; the GP models a choice only
-//!   where every trial has it;
+//! - a space with conditions or choices: `tpe` (MOTPE for several objectives), which models
+//!   both; the GP models a choice only where every trial has it;
 //! - a numeric space of at most [`GP_MAX_DIMENSIONS`] parameters: `gp` for the first
-//!   [`GP_TRIALS`] trials, the strongest for small budgets of few parameters, then `tpe`, whose
-//!   proposals stay cheap however long the sweep grows;
-//! - otherwise `tpe`.
+//!   [`GP_TRIALS`] trials (expected hypervolume improvement for several objectives), the
+//!   strongest for small budgets of few parameters, then `tpe`, whose proposals stay cheap
+//!   however long the sweep grows;
+//! - otherwise `tpe` (MOTPE for several objectives).
 
 use super::Sampler;
 use crate::experiment::{Experiment, SamplerKind};
@@ -47,28 +46,24 @@ pub fn plan(experiment: &Experiment) -> Vec<Phase> {
         .iter()
         .all(|d| !matches!(d.distribution, Distribution::Choice(_)));
     let n = space.dimensions.len();
-    if experiment.objective.is_multi() {
-        return vec![phase(0, SamplerKind::Tpe, "several objectives: MOTPE")];
-    }
+    let objectives = match experiment.objective.is_multi() {
+        true => "several objectives",
+        false => "one objective",
+    };
     if space.is_conditional() || !numeric {
         let why = match space.is_conditional() {
-            true => "the space has conditions",
-            false => "the space has choices",
+            true => format!("the space has conditions; {objectives}"),
+            false => format!("the space has choices; {objectives}"),
         };
-        return vec![phase(0, SamplerKind::Tpe, why)];
+        return vec![phase(0, SamplerKind::Tpe, &why)];
     }
     if n > GP_MAX_DIMENSIONS {
         let why = format!("{n} parameters, more than the {GP_MAX_DIMENSIONS} the GP is for");
         return vec![phase(0, SamplerKind::Tpe, &why)];
     }
-    let mut phases = vec![phase(
-        0,
-        SamplerKind::Gp,
-        &format!(
-            "{n} numeric parameter{}, one objective",
-            if n == 1 { "" } else { "s" }
-        ),
-    )];
+    let plural = if n == 1 { "" } else { "s" };
+    let why = format!("{n} numeric parameter{plural}, {objectives}");
+    let mut phases = vec![phase(0, SamplerKind::Gp, &why)];
     // Whatever the budget: a sweep extended with `kiln resume --trials` switches at the same
     // trial as one planned that long.
     let why = format!("from trial {GP_TRIALS} on, where TPE's proposals stay cheap");

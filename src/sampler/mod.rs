@@ -88,9 +88,9 @@ fn of_kind(experiment: &Experiment, kind: SamplerKind, earlier: &[SweepState]) -
             .warm_started(space, earlier),
         ),
         SamplerKind::Gp => Box::new(
-            GpSampler::new(
+            GpSampler::for_goals(
                 seed,
-                objective.goals().remove(0),
+                &objective.goals(),
                 &experiment.constraints,
                 spec.startup_trials,
             )

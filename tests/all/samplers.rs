@@ -52,8 +52,8 @@ fn auto_picks_what_kiln_check_says_for_a_numeric_a_conditional_and_a_two_objecti
             "two objectives",
             zdt,
             "zdt1",
-            "tpe",
-            "auto sampler: tpe (MOTPE) sampler",
+            "gp",
+            "auto sampler: gp sampler",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();

@@ -9,11 +9,12 @@
 //! log expected improvement over the best loss: 512 random points and the best five trials
 //! are scored, and the five best of those refined by a shrinking random local search. Running
 //! trials count as the worst loss seen (a "constant liar"), so free workers spread out. With
-//! constraints, each constraint's slack gets a Gaussian process of its own, and the acquisition
+//! several objectives, each gets a Gaussian process and the acquisition is the expected
+//! improvement of the front's hypervolume ([`improvement`]). With constraints, each constraint's slack gets a Gaussian process of its own, and the acquisition
 //! is the expected improvement over the best feasible trial times the probability that every
 //! constraint holds (Gardner et al., "Bayesian Optimization with Inequality Constraints", ICML
-//! 2014, as Optuna's GPSampler). Choices and parameters with a `when` are modelled only when every trial has them: the
-//! others are drawn at random, as Optuna does.
+//! 2014, as Optuna's GPSampler). Choices and parameters with a `when` are modelled only when
+//! every trial has them: the others are drawn at random, as Optuna does.
 
 use super::Sampler;
 use crate::constraint::Constraint;
@@ -25,8 +26,10 @@ use nalgebra::DVector;
 use rand::Rng as _;
 use rayon::prelude::*;
 
+mod improvement;
 mod model;
 
+use improvement::Improvement;
 use model::{Axis, Data, Model, keep_at_most, prior};
 
 /// Random points scored per proposal.
@@ -48,7 +51,8 @@ const MAX_MODELLED: usize = 200;
 /// The GP sampler.
 pub struct GpSampler {
     seed: u64,
-    goal: Goal,
+    /// The objectives: one, or several (expected hypervolume improvement).
+    goals: Vec<Goal>,
     constraints: Vec<Constraint>,
     startup_trials: usize,
     /// Complete trials of earlier sweeps (`warm_start`), modelled with this sweep's.
@@ -101,12 +105,15 @@ impl Standardised {
     }
 }
 
-/// What a proposal is made from: the objective's data, each constraint's slack (positive
-/// outside its bounds), and the best feasible loss in the objective's units, if any.
+/// An ended trial as the models see it: its point, its losses, each constraint's slack.
+type Observed = (Vec<f64>, Vec<f64>, Vec<Option<f64>>);
+
+/// What a proposal is made from: each objective's data, each constraint's slack (positive
+/// outside its bounds), and the feasible trials' losses in the objectives' standard units.
 struct Training {
-    objective: Standardised,
+    objectives: Vec<Standardised>,
     constraints: Vec<Standardised>,
-    best: Option<f64>,
+    feasible: Vec<Vec<f64>>,
 }
 
 impl GpSampler {
@@ -118,9 +125,20 @@ impl GpSampler {
         constraints: &[Constraint],
         startup_trials: usize,
     ) -> GpSampler {
+        GpSampler::for_goals(seed, &[goal], constraints, startup_trials)
+    }
+
+    /// The same for several objectives: a Gaussian process per objective, and the expected
+    /// improvement of the Pareto front's hypervolume as the acquisition.
+    pub fn for_goals(
+        seed: u64,
+        goals: &[Goal],
+        constraints: &[Constraint],
+        startup_trials: usize,
+    ) -> GpSampler {
         GpSampler {
             seed,
-            goal,
+            goals: goals.to_vec(),
             constraints: constraints.to_vec(),
             startup_trials,
             earlier: Vec::new(),
@@ -152,7 +170,7 @@ impl GpSampler {
             .collect()
     }
 
-    /// The trials as training data, `None` below the startup trials: the objective's (ended
+    /// The trials as training data, `None` below the startup trials: each objective's (ended
     /// trials with a value, and the running ones as the worst loss seen) and each constraint's.
     fn training(
         &self,
@@ -160,23 +178,25 @@ impl GpSampler {
         axes: &[(usize, Axis)],
         history: &[TrialRecord],
     ) -> Option<Training> {
-        let (objective, direction) = (&self.goal.metric, self.goal.direction);
+        let (objective, direction) = (&self.goals[0].metric, self.goals[0].direction);
         let point = |t: &TrialRecord| -> Option<Vec<f64>> {
             let unit = space.unit_from_params(&t.params)?;
             Some(axes.iter().map(|(i, _)| unit[*i]).collect())
         };
-        let mut observed: Vec<(Vec<f64>, f64, Vec<Option<f64>>)> = Vec::new();
+        // (point, losses, each constraint's slack) of each ended trial with every objective.
+        let mut observed: Vec<Observed> = Vec::new();
         let mut running: Vec<Vec<f64>> = Vec::new();
         for t in self.earlier.iter().chain(history) {
             match t.state {
                 TrialState::Running => running.extend(point(t)),
                 TrialState::Ended(EndState::Complete | EndState::Pruned) => {
-                    let value = t.best_value(objective, direction);
-                    if let (Some(x), Some(v)) = (point(t), value.filter(|v| v.is_finite())) {
+                    let losses = t.losses(&self.goals);
+                    let finite = losses.filter(|l| l.iter().all(|v| v.is_finite()));
+                    if let (Some(x), Some(losses)) = (point(t), finite) {
                         let slacks = (self.constraints.iter())
                             .map(|c| c.slack(t, objective, direction))
                             .collect();
-                        observed.push((x, direction.loss(v), slacks));
+                        observed.push((x, losses, slacks));
                     }
                 }
                 TrialState::Ended(EndState::Failed) => {}
@@ -186,10 +206,6 @@ impl GpSampler {
             return None;
         }
         let feasible = |slacks: &[Option<f64>]| slacks.iter().all(|s| s.is_none_or(|s| s <= 0.0));
-        let best_feasible = (observed.iter())
-            .filter(|o| feasible(&o.2))
-            .map(|o| o.1)
-            .fold(f64::INFINITY, f64::min);
         let constraints = (0..self.constraints.len())
             .filter_map(|c| {
                 let (x, slack): (Vec<Vec<f64>>, Vec<f64>) = (observed.iter())
@@ -198,16 +214,26 @@ impl GpSampler {
                 (x.len() >= 2).then(|| Standardised::new(axes, x, slack, &[]))
             })
             .collect();
-        let (x, losses): (Vec<Vec<f64>>, Vec<f64>) =
-            observed.into_iter().map(|o| (o.0, o.1)).unzip();
-        let objective = Standardised::new(axes, x, losses, &running);
-        let best = best_feasible
-            .is_finite()
-            .then(|| objective.scaled(best_feasible));
+        let x: Vec<Vec<f64>> = observed.iter().map(|o| o.0.clone()).collect();
+        let objectives: Vec<Standardised> = (0..self.goals.len())
+            .map(|j| {
+                let losses = observed.iter().map(|o| o.1[j]).collect();
+                Standardised::new(axes, x.clone(), losses, &running)
+            })
+            .collect();
+        // The feasible trials' losses in each objective's standard units.
+        let feasible_losses: Vec<Vec<f64>> = (observed.iter())
+            .filter(|o| feasible(&o.2))
+            .map(|o| {
+                (o.1.iter().zip(&objectives))
+                    .map(|(l, s)| s.scaled(*l))
+                    .collect()
+            })
+            .collect();
         Some(Training {
-            objective,
+            objectives,
             constraints,
-            best,
+            feasible: feasible_losses,
         })
     }
 
@@ -298,24 +324,22 @@ impl Sampler for GpSampler {
         else {
             return Some(space.params_from_unit(&unit));
         };
-        let Some(objective) = training.objective.fit() else {
+        let Some(objectives) = training.objectives.iter().map(Standardised::fit).collect() else {
             return Some(space.params_from_unit(&unit));
         };
         let constraints: Vec<(Model<'_>, f64)> = (training.constraints.iter())
             .filter_map(|c| Some((c.fit()?, c.scaled(0.0))))
             .collect();
-        // Expected improvement over the best feasible trial, times the probability that every
+        let improvement = Improvement::new(objectives, &training.feasible, &mut rng);
+        // The improvement over the feasible trials, times the probability that every
         // constraint holds (Gardner et al., ICML 2014); only the latter while none is feasible.
         let score = |x: &[f64]| -> f64 {
             let feasible: f64 = (constraints.iter())
                 .map(|(model, threshold)| model.log_probability_below(x, *threshold))
                 .sum();
-            match training.best {
-                Some(best) => objective.log_ei(x, best) + feasible,
-                None => feasible,
-            }
+            improvement.log_at(x).map_or(feasible, |i| i + feasible)
         };
-        let x = self.propose(&training.objective.data, &score, &mut rng);
+        let x = self.propose(&training.objectives[0].data, &score, &mut rng);
         for ((i, _), v) in axes.iter().zip(x) {
             unit[*i] = v;
         }

@@ -125,3 +125,39 @@ fn constrained_gp_finds_a_feasible_point_within_5_percent_of_the_optimum_where_r
     );
     assert!(random > 0.18 * 1.05, "random's {random}");
 }
+
+#[test]
+fn with_two_objectives_gp_covers_more_of_the_zdt1_front_than_random() {
+    use crate::objective::function::{Function, drive};
+    use crate::trial::Direction;
+    let space = Function::Zdt1.domain(6);
+    let goals = [
+        Goal::new("f1", Direction::Minimize),
+        Goal::new("f2", Direction::Minimize),
+    ];
+    let hypervolume = |state: &crate::state::SweepState| {
+        let points: Vec<Vec<f64>> = state
+            .trials
+            .iter()
+            .filter_map(|t| t.losses(&goals))
+            .collect();
+        crate::pareto::hypervolume(&points, &[1.1, 11.0])
+    };
+    for seed in 0..3 {
+        let gp = drive(
+            Function::Zdt1,
+            &space,
+            &mut GpSampler::for_goals(seed, &goals, &[], 10),
+            40,
+        );
+        let random = drive(
+            Function::Zdt1,
+            &space,
+            &mut crate::sampler::RandomSampler::new(seed),
+            40,
+        );
+        let (gp, random) = (hypervolume(&gp), hypervolume(&random));
+        eprintln!("seed {seed}: gp {gp:.3}, random {random:.3}");
+        assert!(gp > random + 0.5, "seed {seed}: gp {gp}, random {random}");
+    }
+}
