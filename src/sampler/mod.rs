@@ -214,6 +214,24 @@ mod tests {
                 )),
                 "nsga2" => Box::new(Nsga2Sampler::new(3, std::slice::from_ref(&goal), 8, &[])),
                 "gp" => Box::new(GpSampler::new(3, goal.clone(), &[], 5)),
+                // auto's phases, switching mid-sweep: the sampler of each phase sees the
+                // whole history.
+                "auto" => Box::new(auto::AutoSampler::new(vec![
+                    (0, Box::new(GpSampler::new(3, goal.clone(), &[], 5))),
+                    (
+                        20,
+                        Box::new(TpeSampler::new(
+                            3,
+                            std::slice::from_ref(&goal),
+                            TpeSettings {
+                                startup_trials: 5,
+                                gamma: 0.1,
+                                candidates: 24,
+                                multivariate: true,
+                            },
+                        )),
+                    ),
+                ])),
                 _ => Box::new(CmaEsSampler::new(
                     3,
                     goal.clone(),
@@ -226,7 +244,7 @@ mod tests {
                 )),
             }
         };
-        for kind in ["random", "sobol", "tpe", "nsga2", "cmaes", "gp"] {
+        for kind in ["random", "sobol", "tpe", "nsga2", "cmaes", "gp", "auto"] {
             let mut sampler = experiment(kind);
             let mut state = crate::state::SweepState::default();
             for n in 0..40u64 {
