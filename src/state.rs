@@ -132,6 +132,9 @@ pub struct SweepState {
     pub results: Option<PathBuf>,
     /// The fingerprint of the objective's data when the sweep started.
     pub data: Option<String>,
+    /// The sampler a file without `[sampler] kind` gets in this sweep (`None`: a journal of
+    /// a kiln whose default was `random`).
+    pub default_sampler: Option<String>,
     /// The trial budget.
     pub budget: Option<u64>,
     /// Trials by number.
@@ -175,8 +178,10 @@ impl SweepState {
                 base_dir,
                 results,
                 data,
+                default_sampler,
                 ..
             } => {
+                self.default_sampler = default_sampler.clone();
                 self.results = results.clone();
                 self.name = name.clone();
                 self.data = data.clone();

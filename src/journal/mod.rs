@@ -45,6 +45,10 @@ pub enum Event {
         data: Option<String>,
         /// The kiln version that created it.
         kiln_version: String,
+        /// The sampler a file without `[sampler] kind` gets in this sweep: kiln's default
+        /// when it started (journals of earlier versions, whose default was `random`, lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_sampler: Option<String>,
         /// The experiment file's text, to say what changed when `experiment.toml` no longer
         /// matches the fingerprint (journals of earlier versions lack it).
         #[serde(default, skip_serializing_if = "Option::is_none")]

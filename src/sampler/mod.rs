@@ -44,6 +44,18 @@ fn standard_normal(rng: &mut crate::rng::Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+/// The sampler kind of a sweep of `experiment` whose journal says `default_sampler`
+/// ([`SweepState::default_sampler`]): the file's, or when it names none, the default of the
+/// kiln that started the sweep, so that upgrading kiln never changes a running sweep's sampler.
+pub fn kind_in_sweep(experiment: &Experiment, default_sampler: Option<&str>) -> SamplerKind {
+    let spec = &experiment.sampler;
+    match (spec.by_default, default_sampler) {
+        (false, _) => spec.kind,
+        (true, None) => SamplerKind::Random,
+        (true, Some(name)) => SamplerKind::from_name(name).unwrap_or(spec.kind),
+    }
+}
+
 /// The sampler an experiment asks for; `earlier` holds the sweeps of its `warm_start`, whose
 /// trials the samplers that learn from history (tpe, gp, cmaes, nsga2) learn from before their own.
 pub fn build(experiment: &Experiment, earlier: &[SweepState]) -> Box<dyn Sampler> {
@@ -51,7 +63,11 @@ pub fn build(experiment: &Experiment, earlier: &[SweepState]) -> Box<dyn Sampler
 }
 
 /// The sampler of `kind` for `experiment`, with the experiment's settings.
-fn of_kind(experiment: &Experiment, kind: SamplerKind, earlier: &[SweepState]) -> Box<dyn Sampler> {
+pub fn of_kind(
+    experiment: &Experiment,
+    kind: SamplerKind,
+    earlier: &[SweepState],
+) -> Box<dyn Sampler> {
     let (spec, space, seed) = (&experiment.sampler, &experiment.space, experiment.seed);
     let objective = &experiment.objective;
     match kind {

@@ -54,6 +54,8 @@ pub struct CmaSettings {
 pub struct SamplerSpec {
     /// Which sampler.
     pub kind: SamplerKind,
+    /// Whether the file left `kind` out (and `kind` is the default).
+    pub by_default: bool,
     /// Default grid points for continuous ranges.
     pub points: Option<usize>,
     /// TPE: random trials before the model takes over.
@@ -153,6 +155,7 @@ impl crate::experiment::source::Builder {
         }
         Ok(SamplerSpec {
             kind,
+            by_default: raw.kind.is_none(),
             points,
             startup_trials,
             gamma,

@@ -195,6 +195,9 @@ pub(crate) fn begin(
                 results: results.and_then(|dir| inside(dir, &experiment.source.base_dir)),
                 data: data.map(str::to_string),
                 kiln_version: env!("CARGO_PKG_VERSION").to_string(),
+                default_sampler: Some(
+                    <crate::experiment::SamplerKind as crate::names::Named>::ALL[0].to_string(),
+                ),
                 experiment: Some(experiment.source.text.clone()),
                 time: now(),
             });

@@ -288,6 +288,7 @@ impl<'a> Orchestrator<'a> {
             tracing::info!("unfinished trials {:?}", resumable);
         }
         let budget = state.budget.unwrap_or(experiment.budget.trials);
+        let sampler_kind = sampler::kind_in_sweep(experiment, state.default_sampler.as_deref());
         Orchestrator {
             experiment,
             options,
@@ -298,7 +299,11 @@ impl<'a> Orchestrator<'a> {
             state,
             spec,
             fingerprint: crate::experiment::fingerprint(&experiment.source.text),
-            sampler: sampler::build(experiment, &earlier_sweeps(&experiment.sampler.warm_start)),
+            sampler: sampler::of_kind(
+                experiment,
+                sampler_kind,
+                &earlier_sweeps(&experiment.sampler.warm_start),
+            ),
             pool: Pool::new(launcher),
             pruner,
             slots: (0..workers).map(|_| Slot::default()).collect(),

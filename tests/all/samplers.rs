@@ -83,3 +83,49 @@ fn auto_picks_what_kiln_check_says_for_a_numeric_a_conditional_and_a_two_objecti
         assert_eq!(proposals(&a).len(), 16);
     }
 }
+
+#[test]
+fn a_sweep_keeps_the_default_sampler_it_started_with_across_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = "x1 = { uniform = [-5.0, 10.0] }\nx2 = { uniform = [0.0, 15.0] }\n";
+    let experiment = |sampler: &str, trials: u32| {
+        format!(
+            "name = \"u\"\nseed = 3\n[objective]\nkind = \"function\"\nfunction = \"branin\"\nmetric = \"value\"\n[budget]\ntrials = {trials}\nworkers = 1\n{sampler}[space]\n{space}"
+        )
+    };
+    let named = |kind: &str| {
+        let file = write(
+            dir.path(),
+            &format!("{kind}.toml"),
+            &experiment(&format!("[sampler]\nkind = \"{kind}\"\n"), 16),
+        );
+        let results = dir.path().join(kind);
+        sweep(&file, &results, &[]);
+        proposals(&results)
+    };
+    let (random, gp) = (named("random"), named("gp"));
+    assert_ne!(random[10..], gp[10..], "the GP models from trial 10 on");
+    let default = write(dir.path(), "default.toml", &experiment("", 4));
+    for (label, old_journal, expected) in [
+        ("today's", false, &gp),
+        ("an earlier kiln's", true, &random),
+    ] {
+        let results = dir.path().join(format!("default-{old_journal}"));
+        sweep(&default, &results, &[]);
+        if old_journal {
+            // A journal written before `auto` was the default does not say which it had.
+            let path = results.join("journal.jsonl");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let older = text.replacen("\"default_sampler\":\"auto\",", "", 1);
+            assert_ne!(older, text, "the journal names its default sampler");
+            std::fs::write(&path, older).unwrap();
+        }
+        let output = run(&["resume", results.to_str().unwrap(), "--trials", "16", "-q"]);
+        assert!(output.status.success(), "{label}: {}", text(&output));
+        assert_eq!(
+            &proposals(&results),
+            expected,
+            "{label} sweep resumed with another sampler"
+        );
+    }
+}
