@@ -435,17 +435,7 @@ impl Choices {
     /// A draw of each choice: (index in the space, unit coordinate).
     fn draw(&self, rng: &mut Rng) -> Vec<(usize, f64)> {
         (self.dims.iter())
-            .map(|(i, k, p)| {
-                let mut r: f64 = rng.random();
-                let c = p
-                    .iter()
-                    .position(|pc| {
-                        r -= pc;
-                        r < 0.0
-                    })
-                    .unwrap_or(k - 1);
-                (*i, crate::space::cell_centre(c, *k))
-            })
+            .map(|(i, k, p)| (*i, crate::space::cell_centre(super::pick(p, rng), *k)))
             .collect()
     }
 }

@@ -36,6 +36,20 @@ pub trait Sampler: Send {
     fn sample(&mut self, space: &Space, number: u64, history: &[TrialRecord]) -> Option<Params>;
 }
 
+/// The index whose share of `weights` (summing to 1) covers one uniform draw: a draw of a
+/// categorical distribution.
+fn pick(weights: &[f64], rng: &mut crate::rng::Rng) -> usize {
+    use rand::Rng as _;
+    let mut r: f64 = rng.random();
+    for (i, w) in weights.iter().enumerate() {
+        if r < *w {
+            return i;
+        }
+        r -= w;
+    }
+    weights.len() - 1
+}
+
 /// A draw of the standard normal distribution (Box-Muller).
 fn standard_normal(rng: &mut crate::rng::Rng) -> f64 {
     use rand::Rng as _;
@@ -132,7 +146,7 @@ mod tests {
     use crate::trial::{Direction, Goal};
 
     /// The hypervolume of a sweep's (f1, f2), against (1.1, 11): past the worst any input gives.
-    fn hypervolume(state: &crate::state::SweepState) -> f64 {
+    pub(super) fn hypervolume(state: &crate::state::SweepState) -> f64 {
         let goals = [
             Goal::new("f1", Direction::Minimize),
             Goal::new("f2", Direction::Minimize),

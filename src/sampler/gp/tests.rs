@@ -135,14 +135,7 @@ fn with_two_objectives_gp_covers_more_of_the_zdt1_front_than_random() {
         Goal::new("f1", Direction::Minimize),
         Goal::new("f2", Direction::Minimize),
     ];
-    let hypervolume = |state: &crate::state::SweepState| {
-        let points: Vec<Vec<f64>> = state
-            .trials
-            .iter()
-            .filter_map(|t| t.losses(&goals))
-            .collect();
-        crate::pareto::hypervolume(&points, &[1.1, 11.0])
-    };
+    let hypervolume = crate::sampler::tests::hypervolume;
     for seed in 0..3 {
         let gp = drive(
             Function::Zdt1,

@@ -127,26 +127,10 @@ impl Kernel {
     }
 }
 
-/// The component of a mixture whose weight covers a uniform draw (`weights` sum to 1).
-fn pick(weights: &[f64], rng: &mut Rng) -> usize {
-    let mut r: f64 = rng.random();
-    for (i, w) in weights.iter().enumerate() {
-        if r < *w {
-            return i;
-        }
-        r -= w;
-    }
-    weights.len() - 1
-}
-
-/// The mixture weights of `group` and the prior (weight 1), summing to 1.
-fn normalised(group: &Group) -> Vec<f64> {
-    let total: f64 = group.iter().map(|(_, w)| w).sum::<f64>() + 1.0;
-    group
-        .iter()
-        .map(|(_, w)| w / total)
-        .chain([1.0 / total])
-        .collect()
+/// The mixture weights of trials weighing `weights` and the prior (weight 1), summing to 1.
+fn normalised(weights: impl Iterator<Item = f64> + Clone) -> Vec<f64> {
+    let total: f64 = weights.clone().sum::<f64>() + 1.0;
+    weights.map(|w| w / total).chain([1.0 / total]).collect()
 }
 
 /// A categorical kernel of a group of `n` trials over `categories` (Optuna's): its own
@@ -181,6 +165,8 @@ pub(super) struct Joint {
     dims: Vec<JointDim>,
     /// The components' weights, the prior's last, summing to 1.
     weights: Vec<f64>,
+    /// The prior's kernel along every numeric dimension.
+    prior: Kernel,
 }
 
 /// One dimension of the joint model: the trials' kernels, or their categories (`None` where
@@ -232,22 +218,23 @@ impl Joint {
             .collect();
         Joint {
             dims,
-            weights: normalised(group),
+            weights: normalised(group.iter().map(|(_, w)| *w)),
+            prior: prior(),
         }
     }
 
     /// The index of the prior component.
-    fn prior(&self) -> usize {
+    fn prior_component(&self) -> usize {
         self.weights.len() - 1
     }
 
     pub(super) fn sample(&self, rng: &mut Rng) -> Vec<f64> {
-        let component = pick(&self.weights, rng);
-        let is_prior = component == self.prior();
+        let component = crate::sampler::pick(&self.weights, rng);
+        let is_prior = component == self.prior_component();
         self.dims
             .iter()
             .map(|dim| match dim {
-                JointDim::Gauss(_) if is_prior => prior().sample(rng),
+                JointDim::Gauss(_) if is_prior => self.prior.sample(rng),
                 JointDim::Gauss(kernels) => match &kernels[component] {
                     Some(kernel) => kernel.sample(rng),
                     None => rng.random(),
@@ -266,7 +253,7 @@ impl Joint {
                     let probabilities: Vec<f64> = (0..*categories)
                         .map(|c| kernel.probability(own, c))
                         .collect();
-                    cell_centre(pick(&probabilities, rng), *categories)
+                    cell_centre(crate::sampler::pick(&probabilities, rng), *categories)
                 }
             })
             .collect()
@@ -284,11 +271,11 @@ impl Joint {
         };
         let prior_density: f64 = on()
             .map(|((dim, &u), _)| match dim {
-                JointDim::Gauss(_) => prior().density(u),
+                JointDim::Gauss(_) => self.prior.density(u),
                 JointDim::Choice { .. } => 1.0,
             })
             .product();
-        let mixture: f64 = (0..self.prior())
+        let mixture: f64 = (0..self.prior_component())
             .map(|i| {
                 self.weights[i]
                     * on()
@@ -307,7 +294,7 @@ impl Joint {
                         .product::<f64>()
             })
             .sum::<f64>()
-            + self.weights[self.prior()] * prior_density;
+            + self.weights[self.prior_component()] * prior_density;
         mixture.ln()
     }
 }
@@ -316,8 +303,7 @@ impl Density {
     /// One dimension's density from `points` (its coordinates in the trials where it was
     /// active) with `weights`.
     pub(super) fn fit(distribution: &Distribution, points: &[f64], weights: &[f64]) -> Density {
-        let group: Vec<(Vec<f64>, f64)> = weights.iter().map(|&w| (Vec::new(), w)).collect();
-        let mixture = normalised(&group);
+        let mixture = normalised(weights.iter().copied());
         if let Distribution::Choice(values) = distribution {
             let k = values.len();
             let kernel = CategoryKernel::new(points.len(), k);
@@ -340,8 +326,10 @@ impl Density {
 
     pub(super) fn sample(&self, rng: &mut Rng) -> f64 {
         match self {
-            Density::Categorical(p) => cell_centre(pick(p, rng), p.len()),
-            Density::Parzen { kernels, weights } => kernels[pick(weights, rng)].sample(rng),
+            Density::Categorical(p) => cell_centre(crate::sampler::pick(p, rng), p.len()),
+            Density::Parzen { kernels, weights } => {
+                kernels[crate::sampler::pick(weights, rng)].sample(rng)
+            }
         }
     }
 
