@@ -19,13 +19,16 @@
 //! cargo bench --bench sweep -- dashboard  # `kiln dashboard` on 10,000 trials: memory, CPU, latency
 //! cargo bench --bench sweep -- conditional # TPE with and without conditions on a branched problem
 //! cargo bench --bench sweep -- deterministic # TPE on digits, deterministic (lag 1, 4) or not
-//! cargo bench --bench sweep -- samplers   # median regret of gp, cmaes and tpe against Optuna's
+//! cargo bench --bench sweep -- samplers   # median regret of gp, cmaes, tpe and auto against Optuna's
 //!                                           # (needs optuna cmaes scipy torch; KILN_BENCH_SEEDS,
-//!                                           # KILN_BENCH_SAMPLERS=tpe for some of them)
+//!                                           # KILN_BENCH_SAMPLERS=tpe for some of them; Optuna's
+//!                                           # AutoSampler needs KILN_BENCH_OPTUNAHUB, see peers/)
 //! cargo bench --bench sweep -- ask        # ms per proposal of tpe, gp and cmaes at 100, 200, 1,000 trials
 //! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2, MOTPE and gp against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
 //!                                           # (needs optuna; KILN_BENCH_SEEDS, default 10)
+//! cargo bench --bench sweep -- pareto-gp  # hypervolume of gp (EHVI) against Optuna's GPSampler
+//!                                           # on ZDT1-3 and DTLZ2, 6 inputs, 80 trials
 //! cargo bench --features wgpu,cuda --bench sweep -- gpu
 //!                                           # the digits CNN and an MLP 64-1024x4-10 on each
 //!                                           # backend whose device computes, against PyTorch
@@ -103,6 +106,9 @@ fn main() {
     if run("pareto") {
         pareto();
     }
+    if run("pareto-gp") {
+        pareto_gp();
+    }
     if run("deterministic") {
         deterministic(dir.path());
     }
@@ -117,11 +123,12 @@ fn main() {
     }
 }
 
-/// Median simple regret over KILN_BENCH_SEEDS seeds (default 10) of kiln's gp, cmaes, tpe and
-/// random samplers on branin, hartmann6, rosenbrock in 2 and 10 dimensions and sphere in 5,
-/// each with its budget of trials, beside Optuna's GPSampler, CmaEsSampler and TPESampler with
-/// the same budgets and seeds (benches/peers/optuna_regret.py, run here when optuna imports, or
-/// its output read from KILN_BENCH_OPTUNA_REGRET).
+/// Median simple regret over KILN_BENCH_SEEDS seeds (default 10) of kiln's gp, cmaes, tpe, auto
+/// and random samplers on branin, hartmann6, rosenbrock in 2 and 10 dimensions, sphere in 5 and
+/// four BBOB-style functions in 5 (ellipsoid, rastrigin, ackley, Styblinski-Tang), each with its
+/// budget of trials, beside Optuna's GPSampler, CmaEsSampler, TPESampler and OptunaHub's
+/// AutoSampler with the same budgets and seeds (benches/peers/optuna_regret.py, run here when
+/// optuna imports, or its output read from KILN_BENCH_OPTUNA_REGRET).
 fn samplers() {
     use kiln::objective::function::{Function, drive};
     use kiln::trial::{Direction, Goal};
@@ -129,8 +136,8 @@ fn samplers() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    // KILN_BENCH_SAMPLERS: which of gp, cmaes and tpe (all by default), each beside its peer.
-    let chosen = std::env::var("KILN_BENCH_SAMPLERS").unwrap_or("gp,cmaes,tpe".into());
+    // KILN_BENCH_SAMPLERS: which of gp, cmaes, tpe and auto (all by default), each beside its peer.
+    let chosen = std::env::var("KILN_BENCH_SAMPLERS").unwrap_or("gp,cmaes,tpe,auto".into());
     let samplers: Vec<&str> = chosen.split(',').collect();
     // (name, function, the range of every input but branin's, inputs, trials)
     let problems = [
@@ -139,6 +146,10 @@ fn samplers() {
         ("rosenbrock2", Function::Rosenbrock, 2, 60),
         ("sphere5", Function::Sphere, 5, 60),
         ("rosenbrock10", Function::Rosenbrock, 10, 150u64),
+        ("ellipsoid5", Function::Ellipsoid, 5, 60),
+        ("rastrigin5", Function::Rastrigin, 5, 60),
+        ("ackley5", Function::Ackley, 5, 60),
+        ("styblinski5", Function::StyblinskiTang, 5, 60),
     ];
     let goal = Goal::new("value", Direction::Minimize);
     // (function, sampler) -> regrets and seconds per sweep.
@@ -158,12 +169,11 @@ fn samplers() {
         for sampler in samplers.iter().copied().chain(["random"]) {
             for seed in 0..seeds {
                 let started = Instant::now();
-                let state = drive(
-                    *function,
-                    &space,
-                    sampler_named(sampler, seed, &goal).as_mut(),
-                    *budget,
-                );
+                let mut chosen = match sampler {
+                    "auto" => auto_sampler(name, &space, seed),
+                    _ => sampler_named(sampler, seed, &goal),
+                };
+                let state = drive(*function, &space, chosen.as_mut(), *budget);
                 let seconds = started.elapsed().as_secs_f64();
                 let best = state
                     .best("value", Direction::Minimize)
@@ -171,7 +181,7 @@ fn samplers() {
                 add(
                     name,
                     &format!("kiln {sampler}"),
-                    best - function.minimum(),
+                    best - function.minimum(*inputs),
                     seconds,
                 );
             }
@@ -308,6 +318,29 @@ fn peer_output(file_var: &str, script: &str, seeds: u64, extra: &[&str]) -> Opti
     }
 }
 
+/// The sampler `kind = "auto"` builds for a sweep of one objective, `value`, over `space`: the
+/// same code path as `kiln run`'s.
+fn auto_sampler(
+    name: &str,
+    space: &kiln::space::Space,
+    seed: u64,
+) -> Box<dyn kiln::sampler::Sampler> {
+    let mut text = format!(
+        "name = \"{name}\"\nseed = {seed}\n[objective]\nkind = \"function\"\nfunction = \"sphere\"\nmetric = \"value\"\ndirection = \"minimize\"\n[sampler]\nkind = \"auto\"\n[space]\n"
+    );
+    for d in &space.dimensions {
+        if let kiln::space::Distribution::Uniform { low, high } = d.distribution {
+            text.push_str(&format!(
+                "{} = {{ uniform = [{low:?}, {high:?}] }}\n",
+                d.name
+            ));
+        }
+    }
+    let experiment = kiln::Experiment::parse(&text, Path::new("auto.toml"), Path::new("."))
+        .expect("an auto experiment");
+    kiln::sampler::build(&experiment, &[])
+}
+
 /// A single-objective sampler by name (gp, cmaes, tpe; random otherwise), with the settings
 /// an experiment gets by default.
 fn sampler_named(
@@ -341,35 +374,59 @@ fn sampler_named(
     }
 }
 
+/// One hypervolume benchmark: problems of `inputs` inputs, the hypervolume after each of two
+/// trial counts, kiln's samplers (random, and those named) beside Optuna's (`peer_samplers`).
+struct Pareto {
+    name: &'static str,
+    problems: &'static [&'static str],
+    inputs: usize,
+    checkpoints: [usize; 2],
+    kiln: &'static [&'static str],
+    peer_samplers: &'static str,
+    default_seeds: u64,
+}
+
 /// Hypervolume after 100 and 300 trials of ZDT1, ZDT2 and ZDT3 (30 inputs), against the
 /// reference point (1.1, 11), which every input beats: kiln's random, nsga2, MOTPE and gp (EHVI), and
 /// Optuna's NSGAIISampler and TPESampler with the same seeds (benches/peers/optuna_zdt.py,
 /// run here when optuna imports, or its output read from KILN_BENCH_OPTUNA_ZDT). Mean over
 /// seeds, and the seconds one 300-trial sweep of each takes.
 fn pareto() {
+    pareto_of(&Pareto {
+        name: "pareto",
+        problems: &["zdt1", "zdt2", "zdt3"],
+        inputs: 30,
+        checkpoints: [100, 300],
+        kiln: &["nsga2", "tpe", "gp"],
+        peer_samplers: "nsga2,motpe",
+        default_seeds: 10,
+    });
+}
+
+/// The GP with several objectives against Optuna's GPSampler (LogEHVI): hypervolume after 40
+/// and 80 trials of ZDT1-3 and the three-objective DTLZ2, 6 inputs each (the GP's budgets are
+/// small), reference (1.1, 11) for ZDT and (2.1, 2.1, 2.1) for DTLZ2, both beaten by every
+/// input; MOTPE on both sides, and random, for scale. KILN_BENCH_SEEDS, default 5.
+fn pareto_gp() {
+    pareto_of(&Pareto {
+        name: "pareto-gp",
+        problems: &["zdt1", "zdt2", "zdt3", "dtlz2"],
+        inputs: 6,
+        checkpoints: [40, 80],
+        kiln: &["tpe", "gp"],
+        peer_samplers: "gp,motpe",
+        default_seeds: 5,
+    });
+}
+
+fn pareto_of(setup: &Pareto) {
     use kiln::objective::function::{Function, drive};
-    use kiln::sampler::{GpSampler, Nsga2Sampler, RandomSampler, Sampler, TpeSampler, TpeSettings};
-    use kiln::trial::{Direction, Goal};
     let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let space = Function::Zdt1.domain(30);
-    let goals = [
-        Goal::new("f1", Direction::Minimize),
-        Goal::new("f2", Direction::Minimize),
-    ];
-    let hypervolume = |trials: &[kiln::state::TrialRecord]| {
-        let points: Vec<Vec<f64>> = trials.iter().filter_map(|t| t.losses(&goals)).collect();
-        kiln::pareto::hypervolume(&points, &[1.1, 11.0])
-    };
-    let settings = TpeSettings {
-        startup_trials: 10,
-        gamma: 0.1,
-        candidates: 24,
-        multivariate: false,
-    };
-    // (function, sampler) -> (hv after 100, hv after 300, seconds), summed over seeds.
+        .unwrap_or(setup.default_seeds);
+    let [early_at, late_at] = setup.checkpoints;
+    // (function, sampler) -> (hv at each checkpoint, seconds), summed over seeds.
     let mut rows: Vec<(String, String, [f64; 3])> = Vec::new();
     let mut add = |function: &str, sampler: &str, values: [f64; 3]| match rows
         .iter_mut()
@@ -382,38 +439,38 @@ fn pareto() {
             values.map(|v| v / seeds as f64),
         )),
     };
-    for (name, function) in [
-        ("zdt1", Function::Zdt1),
-        ("zdt2", Function::Zdt2),
-        ("zdt3", Function::Zdt3),
-    ] {
+    for name in setup.problems {
+        let function = Function::from_name(name).expect("a known function");
+        let space = function.domain(setup.inputs);
+        let goals: Vec<kiln::trial::Goal> = (function.metrics().iter())
+            .map(|m| kiln::trial::Goal::new(m, kiln::trial::Direction::Minimize))
+            .collect();
+        let hypervolume = |trials: &[kiln::state::TrialRecord]| {
+            let points: Vec<Vec<f64>> = trials.iter().filter_map(|t| t.losses(&goals)).collect();
+            kiln::pareto::hypervolume(&points, pareto_reference(goals.len()))
+        };
         for seed in 0..seeds {
-            let samplers: [(&str, Box<dyn Sampler>); 4] = [
-                ("kiln random", Box::new(RandomSampler::new(seed))),
-                (
-                    "kiln nsga2",
-                    Box::new(Nsga2Sampler::new(seed, &goals, 50, &[])),
-                ),
-                (
-                    "kiln tpe (MOTPE)",
-                    Box::new(TpeSampler::new(seed, &goals, settings.clone())),
-                ),
-                (
-                    "kiln gp (EHVI)",
-                    Box::new(GpSampler::for_goals(seed, &goals, &[], 10)),
-                ),
-            ];
-            for (label, mut sampler) in samplers {
+            for kind in ["random"].iter().chain(setup.kiln) {
+                let (label, mut sampler) = multi_objective_sampler(kind, seed, &goals);
                 let started = Instant::now();
-                let state = drive(function, &space, sampler.as_mut(), 300);
+                let state = drive(function, &space, sampler.as_mut(), late_at as u64);
                 let seconds = started.elapsed().as_secs_f64();
-                let early = hypervolume(&state.trials[..100]);
+                let early = hypervolume(&state.trials[..early_at]);
                 add(name, label, [early, hypervolume(&state.trials), seconds]);
             }
         }
     }
-    let peer = peer_output("KILN_BENCH_OPTUNA_ZDT", "optuna_zdt.py", seeds, &[]);
-    match &peer {
+    let extra = [
+        "--functions",
+        &setup.problems.join(","),
+        "--samplers",
+        setup.peer_samplers,
+        "--inputs",
+        &setup.inputs.to_string(),
+        "--checkpoints",
+        &format!("{early_at},{late_at}"),
+    ];
+    match peer_output("KILN_BENCH_OPTUNA_ZDT", "optuna_zdt.py", seeds, &extra) {
         Some(lines) => {
             for line in lines.lines() {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -422,11 +479,15 @@ fn pareto() {
                 if v["seed"].as_u64().is_some_and(|s| s >= seeds) {
                     continue;
                 }
-                let number = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+                let hv = |at: usize| v["hv"][at.to_string()].as_f64().unwrap_or(f64::NAN);
                 add(
                     v["function"].as_str().unwrap_or("?"),
                     v["sampler"].as_str().unwrap_or("?"),
-                    [number("hv100"), number("hv300"), number("seconds")],
+                    [
+                        hv(early_at),
+                        hv(late_at),
+                        v["seconds"].as_f64().unwrap_or(f64::NAN),
+                    ],
                 );
             }
         }
@@ -435,14 +496,55 @@ fn pareto() {
         }
     }
     println!(
-        "pareto: mean hypervolume over {seeds} seeds (reference (1.1, 11); larger is better), 30 inputs"
+        "{}: mean hypervolume over {seeds} seeds (larger is better), {} inputs",
+        setup.name, setup.inputs
     );
     println!(
-        "  {:<6} {:<20} {:>9} {:>9} {:>12}",
-        "", "sampler", "100", "300", "s per sweep"
+        "  {:<6} {:<20} {early_at:>9} {late_at:>9} {:>12}",
+        "", "sampler", "s per sweep"
     );
     for (function, sampler, [early, late, seconds]) in &rows {
         println!("  {function:<6} {sampler:<20} {early:>9.4} {late:>9.4} {seconds:>12.3}");
+    }
+}
+
+/// The hypervolume's reference point, beaten by every input: (1.1, 11) for ZDT, 2.1 in each of
+/// DTLZ2's three objectives.
+fn pareto_reference(objectives: usize) -> &'static [f64] {
+    match objectives {
+        2 => &[1.1, 11.0],
+        _ => &[2.1, 2.1, 2.1],
+    }
+}
+
+/// A sampler for several objectives by name (random, nsga2, tpe, gp), with the settings an
+/// experiment gets by default, and its label.
+fn multi_objective_sampler(
+    kind: &str,
+    seed: u64,
+    goals: &[kiln::trial::Goal],
+) -> (&'static str, Box<dyn kiln::sampler::Sampler>) {
+    use kiln::sampler::{GpSampler, Nsga2Sampler, RandomSampler, TpeSampler, TpeSettings};
+    let settings = TpeSettings {
+        startup_trials: 10,
+        gamma: 0.1,
+        candidates: 24,
+        multivariate: false,
+    };
+    match kind {
+        "nsga2" => (
+            "kiln nsga2",
+            Box::new(Nsga2Sampler::new(seed, goals, 50, &[])),
+        ),
+        "tpe" => (
+            "kiln tpe (MOTPE)",
+            Box::new(TpeSampler::new(seed, goals, settings)),
+        ),
+        "gp" => (
+            "kiln gp (EHVI)",
+            Box::new(GpSampler::for_goals(seed, goals, &[], 10)),
+        ),
+        _ => ("kiln random", Box::new(RandomSampler::new(seed))),
     }
 }
 
@@ -1598,7 +1700,7 @@ fn regret(dir: &Path) {
                     .collect();
                 for (slot, n) in [50, 100].iter().enumerate() {
                     let best = values[..*n].iter().copied().fold(f64::MAX, f64::min);
-                    at[slot].push(best - function.minimum());
+                    at[slot].push(best - function.minimum(function.inputs().0));
                 }
             }
             let [fifty, hundred] = at;
@@ -1644,7 +1746,7 @@ fn optimizer_crate_tpe(name: &str, function: kiln::objective::function::Function
         let values: Vec<f64> = trials.iter().map(|t| t.value).collect();
         for (slot, n) in [50, 100].iter().enumerate() {
             let best = values[..*n].iter().copied().fold(f64::MAX, f64::min);
-            at[slot].push(best - function.minimum());
+            at[slot].push(best - function.minimum(function.inputs().0));
         }
     }
     let [fifty, hundred] = at;

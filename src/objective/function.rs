@@ -10,7 +10,16 @@
 //! `zdt1`, `zdt2` and `zdt3` (Zitzler, Deb and Thiele, "Comparison of multiobjective
 //! evolutionary algorithms", Evolutionary Computation 2000) have two objectives, both to
 //! minimise: they report `f1` and `f2` (along the same curve), for sweeps of several objectives.
-//! Their inputs lie in [0, 1]; the Pareto front is x2 = ... = xn = 0.
+//! Their inputs lie in [0, 1]; the Pareto front is x2 = ... = xn = 0. `dtlz2` (Deb, Thiele,
+//! Laumanns and Zitzler, "Scalable test problems for evolutionary multiobjective optimization",
+//! 2005) has three, `f1`, `f2` and `f3`, on the sphere f1² + f2² + f3² = 1 where x3.. = 0.5.
+//!
+//! `ellipsoid` and `rastrigin` are the cores of COCO's BBOB f2 and f3 (Hansen et al., "Real-
+//! parameter black-box optimization benchmarking", 2009) without their oscillation transforms,
+//! and `ackley` is Ackley's function: each is shifted so that its minimum, 0, lies at
+//! x_i = 4 frac(0.618034 i) - 2 rather than at the centre of the space, where a sampler that
+//! starts in the middle would find it for free. `styblinski_tang` has its minimum,
+//! -39.16617 per input, at x_i = -2.903534.
 
 use crate::error::Result;
 use crate::experiment::Experiment;
@@ -35,6 +44,21 @@ pub enum Function {
     Zdt2,
     /// ZDT3: a front in five pieces.
     Zdt3,
+    /// DTLZ2, 3 or more inputs in [0, 1], three objectives: a front on the unit sphere.
+    Dtlz2,
+    /// BBOB f2's separable ellipsoid, 2 or more inputs, shifted; condition number 10^6.
+    Ellipsoid,
+    /// BBOB f3's Rastrigin, 1 or more inputs, shifted: 10^n local minima in the usual range.
+    Rastrigin,
+    /// Ackley's function, 1 or more inputs, shifted: a flat plateau around a narrow funnel.
+    Ackley,
+    /// Styblinski-Tang, 1 or more inputs: its minimum is off-centre, near a corner.
+    StyblinskiTang,
+}
+
+/// Where the shifted functions have their minimum along input `i` (0-based), inside [-2, 2].
+pub fn shift(i: usize) -> f64 {
+    4.0 * (0.618_033_988_749_895 * (i + 1) as f64).fract() - 2.0
 }
 
 impl Function {
@@ -47,6 +71,11 @@ impl Function {
         "zdt1",
         "zdt2",
         "zdt3",
+        "dtlz2",
+        "ellipsoid",
+        "rastrigin",
+        "ackley",
+        "styblinski_tang",
     ];
 
     /// The function of a name.
@@ -59,6 +88,11 @@ impl Function {
             "zdt1" => Some(Function::Zdt1),
             "zdt2" => Some(Function::Zdt2),
             "zdt3" => Some(Function::Zdt3),
+            "dtlz2" => Some(Function::Dtlz2),
+            "ellipsoid" => Some(Function::Ellipsoid),
+            "rastrigin" => Some(Function::Rastrigin),
+            "ackley" => Some(Function::Ackley),
+            "styblinski_tang" => Some(Function::StyblinskiTang),
             _ => None,
         }
     }
@@ -69,8 +103,10 @@ impl Function {
             Function::Branin => (2, true),
             Function::Hartmann6 => (6, true),
             Function::Rosenbrock => (2, false),
-            Function::Sphere => (1, false),
-            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => (2, false),
+            Function::Sphere | Function::Rastrigin | Function::Ackley => (1, false),
+            Function::StyblinskiTang => (1, false),
+            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 | Function::Ellipsoid => (2, false),
+            Function::Dtlz2 => (3, false),
         }
     }
 
@@ -78,6 +114,7 @@ impl Function {
     pub fn metrics(self) -> &'static [&'static str] {
         match self {
             Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => &["f1", "f2"],
+            Function::Dtlz2 => &["f1", "f2", "f3"],
             _ => &["value"],
         }
     }
@@ -94,20 +131,29 @@ impl Function {
             Function::Zdt3 => zdt(|f1, g| {
                 1.0 - (f1 / g).sqrt() - f1 / g * (10.0 * std::f64::consts::PI * f1).sin()
             }),
+            Function::Dtlz2 => {
+                let g: f64 = x[2..].iter().map(|v| (v - 0.5).powi(2)).sum();
+                let half_pi = std::f64::consts::FRAC_PI_2;
+                let (a, b) = (x[0] * half_pi, x[1] * half_pi);
+                let r = 1.0 + g;
+                vec![r * a.cos() * b.cos(), r * a.cos() * b.sin(), r * a.sin()]
+            }
             _ => vec![self.evaluate(x)],
         }
     }
 
     /// Its usual search space, x1..xn (n for the functions that take any number of inputs):
-    /// branin's two ranges, the unit cube for hartmann6 and ZDT, [-2, 2] for rosenbrock and
-    /// [-5, 5] for sphere.
+    /// branin's two ranges, the unit cube for hartmann6, ZDT and DTLZ2, [-2, 2] for rosenbrock
+    /// and [-5, 5] for the others (BBOB's range).
     pub fn domain(self, n: usize) -> crate::space::Space {
         let ranges = match self {
             Function::Branin => vec![(-5.0, 10.0), (0.0, 15.0)],
             Function::Hartmann6 => vec![(0.0, 1.0); 6],
             Function::Rosenbrock => vec![(-2.0, 2.0); n],
-            Function::Sphere => vec![(-5.0, 5.0); n],
-            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => vec![(0.0, 1.0); n],
+            Function::Zdt1 | Function::Zdt2 | Function::Zdt3 | Function::Dtlz2 => {
+                vec![(0.0, 1.0); n]
+            }
+            _ => vec![(-5.0, 5.0); n],
         };
         let dimension = |(i, (low, high)): (usize, (f64, f64))| {
             let range = crate::space::Distribution::Uniform { low, high };
@@ -118,17 +164,21 @@ impl Function {
         }
     }
 
-    /// Its global minimum, for regret (of the first objective, for ZDT: 0).
-    pub fn minimum(self) -> f64 {
+    /// Its global minimum with `n` inputs, for regret (of the first objective, for ZDT and
+    /// DTLZ2: 0).
+    pub fn minimum(self, n: usize) -> f64 {
         match self {
             Function::Branin => 0.397_887_357_729_738,
             Function::Hartmann6 => -3.322_368_011_415_51,
+            Function::StyblinskiTang => -39.166_165_703_771_42 * n as f64,
             _ => 0.0,
         }
     }
 
-    /// The value at `x` (the first objective, for ZDT).
+    /// The value at `x` (the first objective, for ZDT and DTLZ2).
     pub fn evaluate(self, x: &[f64]) -> f64 {
+        let shifted = || x.iter().enumerate().map(|(i, v)| v - shift(i));
+        let tau = std::f64::consts::TAU;
         match self {
             Function::Branin => {
                 let (x1, x2) = (x[0], x[1]);
@@ -165,6 +215,28 @@ impl Function {
                 .sum(),
             Function::Sphere => x.iter().map(|v| v * v).sum(),
             Function::Zdt1 | Function::Zdt2 | Function::Zdt3 => x[0],
+            Function::Dtlz2 => self.objectives(x)[0],
+            Function::Ellipsoid => {
+                let n = x.len().max(2) as f64 - 1.0;
+                (shifted().enumerate())
+                    .map(|(i, z)| 10f64.powf(6.0 * i as f64 / n) * z * z)
+                    .sum()
+            }
+            Function::Rastrigin => shifted()
+                .map(|z| z * z - 10.0 * (tau * z).cos() + 10.0)
+                .sum(),
+            Function::Ackley => {
+                let n = x.len() as f64;
+                let squares = shifted().map(|z| z * z).sum::<f64>() / n;
+                let cosines = shifted().map(|z| (tau * z).cos()).sum::<f64>() / n;
+                -20.0 * (-0.2 * squares.sqrt()).exp() - cosines.exp() + 20.0 + std::f64::consts::E
+            }
+            Function::StyblinskiTang => {
+                x.iter()
+                    .map(|v| v.powi(4) - 16.0 * v * v + 5.0 * v)
+                    .sum::<f64>()
+                    / 2.0
+            }
         }
     }
 }
@@ -376,10 +448,10 @@ mod tests {
     fn known_minima() {
         let pi = std::f64::consts::PI;
         assert!(
-            (Function::Branin.evaluate(&[pi, 2.275]) - Function::Branin.minimum()).abs() < 1e-5
+            (Function::Branin.evaluate(&[pi, 2.275]) - Function::Branin.minimum(2)).abs() < 1e-5
         );
         let h = [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573];
-        assert!((Function::Hartmann6.evaluate(&h) - Function::Hartmann6.minimum()).abs() < 1e-4);
+        assert!((Function::Hartmann6.evaluate(&h) - Function::Hartmann6.minimum(6)).abs() < 1e-4);
         assert_eq!(Function::Rosenbrock.evaluate(&[1.0, 1.0, 1.0]), 0.0);
         assert_eq!(input_index("x3"), Some(2));
         assert_eq!(input_index("x0"), None);
@@ -389,5 +461,20 @@ mod tests {
         assert!((Function::Zdt2.objectives(&[0.5, 1.0, 1.0])[1] - 9.975).abs() < 1e-12);
         let zdt3 = Function::Zdt3.objectives(&[0.05, 0.0])[1];
         assert!((zdt3 - (1.0 - 0.05f64.sqrt() - 0.05)).abs() < 1e-12);
+        let on_front = Function::Dtlz2.objectives(&[0.3, 0.7, 0.5, 0.5]);
+        let radius: f64 = on_front.iter().map(|f| f * f).sum();
+        assert!((radius - 1.0).abs() < 1e-12, "{on_front:?}");
+    }
+
+    #[test]
+    fn the_shifted_functions_have_their_minimum_at_the_shift_not_the_centre() {
+        let optimum: Vec<f64> = (0..5).map(shift).collect();
+        for f in [Function::Ellipsoid, Function::Rastrigin, Function::Ackley] {
+            assert!(f.evaluate(&optimum).abs() < 1e-12, "{f:?}");
+            assert!(f.evaluate(&[0.0; 5]) > 1.0, "{f:?} at the centre");
+        }
+        assert!(optimum.iter().all(|v| v.abs() <= 2.0));
+        let st = Function::StyblinskiTang;
+        assert!((st.evaluate(&[-2.903_534; 3]) - st.minimum(3)).abs() < 1e-6);
     }
 }

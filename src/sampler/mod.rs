@@ -61,12 +61,21 @@ fn standard_normal(rng: &mut crate::rng::Rng) -> f64 {
 /// The sampler kind of a sweep of `experiment` whose journal says `default_sampler`
 /// ([`SweepState::default_sampler`]): the file's, or when it names none, the default of the
 /// kiln that started the sweep, so that upgrading kiln never changes a running sweep's sampler.
-pub fn kind_in_sweep(experiment: &Experiment, default_sampler: Option<&str>) -> SamplerKind {
+/// A default this kiln does not know (the sweep was started by a newer one) is refused rather
+/// than replaced: the sweep would go on with another sampler than it started with.
+pub fn kind_in_sweep(
+    experiment: &Experiment,
+    default_sampler: Option<&str>,
+) -> crate::error::Result<SamplerKind> {
     let spec = &experiment.sampler;
     match (spec.by_default, default_sampler) {
-        (false, _) => spec.kind,
-        (true, None) => SamplerKind::Random,
-        (true, Some(name)) => SamplerKind::from_name(name).unwrap_or(spec.kind),
+        (false, _) => Ok(spec.kind),
+        (true, None) => Ok(SamplerKind::Random),
+        (true, Some(name)) => SamplerKind::from_name(name).ok_or_else(|| {
+            crate::error::Error::input(format!(
+                "this sweep was started by a kiln whose default sampler is `{name}`, which this kiln does not know: continue it with that kiln, or name a sampler in [sampler] kind = ... and start a new sweep"
+            ))
+        }),
     }
 }
 

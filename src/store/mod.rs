@@ -157,7 +157,8 @@ pub trait Store {
 /// Records the sweep's start (once, with `data`, the objective's data fingerprint, and where
 /// its `results` folder is, if it has one) and its budget (when `trials` differs), with `append`
 /// doing the appending as each store must (under its lock). A budget below the trials the sweep
-/// holds, or data other than the sweep's, is refused, and then nothing is recorded.
+/// holds, data other than the sweep's, or a default sampler this kiln does not know, is
+/// refused, and then nothing is recorded.
 pub(crate) fn begin(
     experiment: &Experiment,
     results: Option<&Path>,
@@ -167,6 +168,10 @@ pub(crate) fn begin(
     mut append: impl FnMut(&mut SweepState, &dyn Fn(&SweepState) -> Vec<Event>) -> Result<()>,
 ) -> Result<()> {
     let refusal = |state: &SweepState| -> Option<String> {
+        let default_sampler = state.default_sampler.as_deref();
+        if let Err(unknown) = crate::sampler::kind_in_sweep(experiment, default_sampler) {
+            return Some(unknown.to_string());
+        }
         if let Some(trials) = trials.filter(|&t| t < state.trials.len() as u64) {
             return Some(format!(
                 "the sweep already holds {} trials, more than the {trials} asked for: give --trials {} or more",

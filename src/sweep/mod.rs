@@ -208,7 +208,7 @@ pub fn run(
         &prepared,
         store.as_mut(),
         state,
-    )
+    )?
     .run()
 }
 
@@ -267,7 +267,7 @@ impl<'a> Orchestrator<'a> {
         prepared: &'a Prepared,
         store: &'a mut dyn Store,
         state: SweepState,
-    ) -> Orchestrator<'a> {
+    ) -> Result<Orchestrator<'a>> {
         let spec = ReportSpec::of(experiment);
         let launcher = match &execution {
             Execution::Processes { exe, .. } => Launcher::Processes {
@@ -288,8 +288,8 @@ impl<'a> Orchestrator<'a> {
             tracing::info!("unfinished trials {:?}", resumable);
         }
         let budget = state.budget.unwrap_or(experiment.budget.trials);
-        let sampler_kind = sampler::kind_in_sweep(experiment, state.default_sampler.as_deref());
-        Orchestrator {
+        let sampler_kind = sampler::kind_in_sweep(experiment, state.default_sampler.as_deref())?;
+        Ok(Orchestrator {
             experiment,
             options,
             prepared,
@@ -318,7 +318,7 @@ impl<'a> Orchestrator<'a> {
                 cost: Duration::ZERO,
                 dirty: true,
             },
-        }
+        })
     }
 
     /// Runs trials until the budget is spent, the store has none left, or Ctrl-C.

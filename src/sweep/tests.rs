@@ -86,6 +86,7 @@ fn sweep_from(experiment: &Experiment, events: &[Event]) -> Vec<Event> {
     Orchestrator::new(
         experiment, &options, execution, &prepared, &mut store, state,
     )
+    .unwrap()
     .run()
     .unwrap();
     store.events

@@ -128,4 +128,19 @@ fn a_sweep_keeps_the_default_sampler_it_started_with_across_an_upgrade() {
             "{label} sweep resumed with another sampler"
         );
     }
+    // A newer kiln's default, unknown here: refused, not replaced, and the journal kept as it was.
+    let results = dir.path().join("default-newer");
+    sweep(&default, &results, &[]);
+    let path = results.join("journal.jsonl");
+    let journal = std::fs::read_to_string(&path).unwrap();
+    let newer = journal.replacen(
+        "\"default_sampler\":\"auto\"",
+        "\"default_sampler\":\"lattice\"",
+        1,
+    );
+    std::fs::write(&path, &newer).unwrap();
+    let output = run(&["resume", results.to_str().unwrap(), "--trials", "16", "-q"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("`lattice`"), "{}", text(&output));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
 }

@@ -13,7 +13,10 @@
 //! improvement of the front's hypervolume ([`improvement`]). With constraints, each constraint's slack gets a Gaussian process of its own, and the acquisition
 //! is the expected improvement over the best feasible trial times the probability that every
 //! constraint holds (Gardner et al., "Bayesian Optimization with Inequality Constraints", ICML
-//! 2014, as Optuna's GPSampler). Choices and parameters with a `when` are modelled only when
+//! 2014, as Optuna's GPSampler). An integer is scored at the value it stands for: every
+//! candidate is moved onto its integers before the acquisition sees it, so the model never
+//! proposes between two values (Optuna's GPSampler does the same); in a space of integers and
+//! choices only, no point is proposed twice while an untried one is left. Choices and parameters with a `when` are modelled only when
 //! every trial has them: the others are drawn at random, as Optuna does.
 
 use super::Sampler;
@@ -243,16 +246,17 @@ impl GpSampler {
         &self,
         data: &Data,
         acquisition: &(dyn Fn(&[f64]) -> f64 + Sync),
+        snap: &(dyn Fn(Vec<f64>) -> Vec<f64> + Sync),
         rng: &mut Rng,
     ) -> Vec<f64> {
         let draw = |rng: &mut Rng| -> Vec<f64> {
-            data.axes
-                .iter()
+            let x = (data.axes.iter())
                 .map(|axis| match axis {
                     Axis::Numeric => rng.random(),
                     Axis::Choice(n) => cell_centre(rng.random_range(0..*n), *n),
                 })
-                .collect()
+                .collect();
+            snap(x)
         };
         let mut candidates: Vec<Vec<f64>> = (0..RANDOM_CANDIDATES).map(|_| draw(rng)).collect();
         let mut by_loss: Vec<usize> = (0..data.x.len()).collect();
@@ -295,6 +299,7 @@ impl GpSampler {
                             Axis::Choice(_) => v,
                         })
                         .collect();
+                    let trial = snap(trial);
                     let s = acquisition(&trial);
                     if s > score {
                         (x, score) = (trial, s);
@@ -309,6 +314,19 @@ impl GpSampler {
             .map(|(x, _)| x)
             .expect("there are candidates")
     }
+}
+
+/// `x` (a point of the modelled `axes`) with each integer moved to the unit point of the value
+/// it stands for, so that the acquisition is scored where the proposal will be, never between
+/// two integers (where it could favour a point that rounds onto a trial already run).
+fn snapped(space: &Space, axes: &[(usize, Axis)], mut x: Vec<f64>) -> Vec<f64> {
+    for ((i, _), v) in axes.iter().zip(x.iter_mut()) {
+        let d = &space.dimensions[*i].distribution;
+        if matches!(d, Distribution::Int { .. }) {
+            *v = d.to_unit(&d.from_unit(*v)).unwrap_or(*v);
+        }
+    }
+    x
 }
 
 impl Sampler for GpSampler {
@@ -333,13 +351,25 @@ impl Sampler for GpSampler {
         let improvement = Improvement::new(objectives, &training.feasible, &mut rng);
         // The improvement over the feasible trials, times the probability that every
         // constraint holds (Gardner et al., ICML 2014); only the latter while none is feasible.
+        let data = &training.objectives[0].data;
+        // In a space of integers and choices only, a point the model holds (a trial ended or
+        // running) is not proposed again while another is left: it would measure the same
+        // thing twice.
+        let discrete = (axes.iter()).all(|(i, _)| {
+            let d = &space.dimensions[*i].distribution;
+            matches!(d, Distribution::Int { .. } | Distribution::Choice(_))
+        });
         let score = |x: &[f64]| -> f64 {
+            if discrete && data.x.iter().any(|tried| tried.as_slice() == x) {
+                return f64::NEG_INFINITY;
+            }
             let feasible: f64 = (constraints.iter())
                 .map(|(model, threshold)| model.log_probability_below(x, *threshold))
                 .sum();
             improvement.log_at(x).map_or(feasible, |i| i + feasible)
         };
-        let x = self.propose(&training.objectives[0].data, &score, &mut rng);
+        let snap = |x: Vec<f64>| snapped(space, &axes, x);
+        let x = self.propose(data, &score, &snap, &mut rng);
         for ((i, _), v) in axes.iter().zip(x) {
             unit[*i] = v;
         }

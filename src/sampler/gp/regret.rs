@@ -11,7 +11,7 @@ fn median_regret(function: Function, sampler: &dyn Fn(u64) -> Box<dyn Sampler>) 
         .map(|seed| {
             let state = drive(function, &space, sampler(seed).as_mut(), 60);
             let best = state.best("value", Direction::Minimize).unwrap().1;
-            best - function.minimum()
+            best - function.minimum(space.dimensions.len())
         })
         .collect();
     regrets.sort_by(f64::total_cmp);

@@ -154,3 +154,36 @@ fn with_two_objectives_gp_covers_more_of_the_zdt1_front_than_random() {
         assert!(gp > random + 0.5, "seed {seed}: gp {gp}, random {random}");
     }
 }
+
+#[test]
+fn on_an_integer_grid_the_model_never_proposes_a_point_already_tried() {
+    use crate::objective::function::{Function, drive};
+    use crate::space::{Dimension, Distribution};
+    use crate::trial::Direction;
+    let int = |name: &str| {
+        let range = Distribution::Int {
+            low: -3,
+            high: 3,
+            step: 1,
+            log: false,
+        };
+        Dimension::new(name, range)
+    };
+    let space = Space {
+        dimensions: vec![int("x1"), int("x2")],
+    };
+    let goal = Goal::new("value", Direction::Minimize);
+    for seed in 0..4 {
+        let mut gp = GpSampler::new(seed, goal.clone(), &[], 10);
+        let state = drive(Function::Sphere, &space, &mut gp, 30);
+        let points: Vec<String> = (state.trials.iter())
+            .map(|t| crate::space::shown(&t.params))
+            .collect();
+        for (i, point) in points.iter().enumerate().skip(10) {
+            assert!(
+                !points[..i].contains(point),
+                "seed {seed}: trial {i} repeats {point} (49 points, {i} tried)"
+            );
+        }
+    }
+}
