@@ -23,6 +23,7 @@
 //!                                           # (needs optuna cmaes scipy torch; KILN_BENCH_SEEDS,
 //!                                           # KILN_BENCH_SAMPLERS=tpe for some of them; Optuna's
 //!                                           # AutoSampler needs KILN_BENCH_OPTUNAHUB, see peers/)
+//! cargo bench --bench sweep -- separable  # sep-CMA-ES and CMA-ES, 20 dimensions, against Optuna's
 //! cargo bench --bench sweep -- ask        # ms per proposal of tpe, gp and cmaes at 100, 200, 1,000 trials
 //! cargo bench --bench sweep -- pareto     # hypervolume on ZDT1-3: nsga2, MOTPE and gp against
 //!                                           # random and Optuna's NSGAIISampler and TPESampler
@@ -121,6 +122,9 @@ fn main() {
     if run("samplers") {
         samplers();
     }
+    if run("separable") {
+        separable();
+    }
 }
 
 /// Median simple regret over KILN_BENCH_SEEDS seeds (default 10) of kiln's gp, cmaes, tpe, auto
@@ -130,16 +134,9 @@ fn main() {
 /// AutoSampler with the same budgets and seeds (benches/peers/optuna_regret.py, run here when
 /// optuna imports, or its output read from KILN_BENCH_OPTUNA_REGRET).
 fn samplers() {
-    use kiln::objective::function::{Function, drive};
-    use kiln::trial::{Direction, Goal};
-    let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    use kiln::objective::function::Function;
     // KILN_BENCH_SAMPLERS: which of gp, cmaes, tpe and auto (all by default), each beside its peer.
     let chosen = std::env::var("KILN_BENCH_SAMPLERS").unwrap_or("gp,cmaes,tpe,auto".into());
-    let samplers: Vec<&str> = chosen.split(',').collect();
-    // (name, function, the range of every input but branin's, inputs, trials)
     let problems = [
         ("branin", Function::Branin, 2, 60),
         ("hartmann6", Function::Hartmann6, 6, 60),
@@ -151,6 +148,32 @@ fn samplers() {
         ("ackley5", Function::Ackley, 5, 60),
         ("styblinski5", Function::StyblinskiTang, 5, 60),
     ];
+    regret_table(&problems, &chosen.split(',').collect::<Vec<_>>());
+}
+
+/// sep-CMA-ES against CMA-ES, and each against Optuna's (`use_separable_cma`), in 20
+/// dimensions: the separable ellipsoid and rosenbrock, 300 trials each.
+fn separable() {
+    use kiln::objective::function::Function;
+    let problems = [
+        ("ellipsoid20", Function::Ellipsoid, 20, 300),
+        ("rosenbrock20", Function::Rosenbrock, 20, 300u64),
+    ];
+    regret_table(&problems, &["cmaes", "cmaes-sep"]);
+}
+
+/// The median regret table of `samplers` (and random) on `problems`, (name, function,
+/// inputs, trials), beside the Optuna peers of the same names.
+fn regret_table(
+    problems: &[(&str, kiln::objective::function::Function, usize, u64)],
+    samplers: &[&str],
+) {
+    use kiln::objective::function::drive;
+    use kiln::trial::{Direction, Goal};
+    let seeds: u64 = std::env::var("KILN_BENCH_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let goal = Goal::new("value", Direction::Minimize);
     // (function, sampler) -> regrets and seconds per sweep.
     let mut rows: Vec<(String, String, Vec<f64>, f64)> = Vec::new();
@@ -164,7 +187,7 @@ fn samplers() {
         }
         None => rows.push((function.into(), sampler.into(), vec![regret], seconds)),
     };
-    for (name, function, inputs, budget) in &problems {
+    for (name, function, inputs, budget) in problems {
         let space = function.domain(*inputs);
         for sampler in samplers.iter().copied().chain(["random"]) {
             for seed in 0..seeds {
@@ -187,11 +210,17 @@ fn samplers() {
             }
         }
     }
+    let names: Vec<&str> = problems.iter().map(|p| p.0).collect();
     let peer = peer_output(
         "KILN_BENCH_OPTUNA_REGRET",
         "optuna_regret.py",
         seeds,
-        &["--samplers", &samplers.join(",")],
+        &[
+            "--samplers",
+            &samplers.join(","),
+            "--functions",
+            &names.join(","),
+        ],
     );
     let mut asks = Vec::new();
     match &peer {
@@ -208,11 +237,12 @@ fn samplers() {
                     ));
                     continue;
                 }
-                if v["seed"].as_u64().is_some_and(|s| s >= seeds) {
+                let function = v["function"].as_str().unwrap_or("?");
+                if v["seed"].as_u64().is_some_and(|s| s >= seeds) || !names.contains(&function) {
                     continue;
                 }
                 add(
-                    v["function"].as_str().unwrap_or("?"),
+                    function,
                     &format!("optuna {}", v["sampler"].as_str().unwrap_or("?")),
                     v["regret"].as_f64().unwrap_or(f64::NAN),
                     v["seconds"].as_f64().unwrap_or(f64::NAN),
@@ -353,11 +383,12 @@ fn sampler_named(
     };
     match name {
         "gp" => Box::new(GpSampler::new(seed, goal.clone(), &[], 10)),
-        "cmaes" => {
+        "cmaes" | "cmaes-sep" => {
             let settings = CmaSettings {
                 sigma0: 1.0 / 6.0,
                 popsize: None,
                 restart: Restart::Ipop,
+                separable: name == "cmaes-sep",
             };
             Box::new(CmaEsSampler::new(seed, goal.clone(), &[], settings))
         }

@@ -38,6 +38,8 @@ PROBLEMS = {
     "rastrigin5": ([(-5.0, 5.0)] * 5, 60),
     "ackley5": ([(-5.0, 5.0)] * 5, 60),
     "styblinski5": ([(-5.0, 5.0)] * 5, 60),
+    "ellipsoid20": ([(-5.0, 5.0)] * 20, 300),
+    "rosenbrock20": ([(-2.0, 2.0)] * 20, 300),
 }
 
 MINIMA = {
@@ -111,6 +113,7 @@ def sampler_of(kind, seed):
     return {
         "gp": lambda: optuna.samplers.GPSampler(seed=seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+        "cmaes-sep": lambda: optuna.samplers.CmaEsSampler(seed=seed, use_separable_cma=True),
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
         "auto": lambda: auto_sampler(seed),
     }[kind]()
@@ -155,7 +158,7 @@ def ask_ms(kind, n):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--functions", default=",".join(PROBLEMS))
+    parser.add_argument("--functions", default=",".join(p for p in PROBLEMS if not p.endswith("20")))
     parser.add_argument("--samplers", default="gp,cmaes,tpe,auto")
     parser.add_argument("--ask", action="store_true")
     args = parser.parse_args()

@@ -279,11 +279,22 @@ mod tests {
                         sigma0: 0.2,
                         popsize: Some(6),
                         restart: Restart::Ipop,
+                        separable: kind == "cmaes-sep",
                     },
                 )),
             }
         };
-        for kind in ["random", "sobol", "tpe", "nsga2", "cmaes", "gp", "auto"] {
+        let kinds = [
+            "random",
+            "sobol",
+            "tpe",
+            "nsga2",
+            "cmaes",
+            "cmaes-sep",
+            "gp",
+            "auto",
+        ];
+        for kind in kinds {
             let mut sampler = experiment(kind);
             let mut state = crate::state::SweepState::default();
             for n in 0..40u64 {
@@ -441,6 +452,7 @@ mod tests {
                                     sigma0: 1.0 / 6.0,
                                     popsize: None,
                                     restart: Restart::Ipop,
+                                    separable: false,
                                 },
                             )
                             .warm_started(&space, warm_start),

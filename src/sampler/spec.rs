@@ -47,6 +47,8 @@ pub struct CmaSettings {
     pub popsize: Option<usize>,
     /// What to do on convergence.
     pub restart: Restart,
+    /// sep-CMA-ES: a diagonal covariance, for many parameters (`separable = true`).
+    pub separable: bool,
 }
 
 /// `[sampler]`.
@@ -94,6 +96,7 @@ pub(crate) struct RawSampler {
     pub(crate) sigma0: Option<f64>,
     pub(crate) popsize: Option<i64>,
     pub(crate) restart: Option<String>,
+    pub(crate) separable: Option<bool>,
     pub(crate) deterministic: Option<bool>,
     pub(crate) lag: Option<i64>,
 }
@@ -168,12 +171,13 @@ impl crate::experiment::source::Builder {
         })
     }
 
-    /// `sigma0`, `popsize` and `restart`, which only CMA-ES reads.
+    /// `sigma0`, `popsize`, `restart` and `separable`, which only CMA-ES reads.
     pub(crate) fn cmaes(&self, raw: &RawSampler, kind: SamplerKind) -> Result<CmaSettings> {
         let given = [
             ("sigma0", raw.sigma0.is_some()),
             ("popsize", raw.popsize.is_some()),
             ("restart", raw.restart.is_some()),
+            ("separable", raw.separable.is_some()),
         ];
         if kind != SamplerKind::Cmaes
             && let Some((key, _)) = given.iter().find(|(_, given)| *given)
@@ -197,6 +201,7 @@ impl crate::experiment::source::Builder {
             sigma0,
             popsize,
             restart: self.named(&["sampler", "restart"], "restart", raw.restart.as_deref())?,
+            separable: raw.separable.unwrap_or(false),
         })
     }
 

@@ -660,6 +660,12 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
             Some(29),
         ),
         (
+            "sep-CMA for another sampler",
+            format!("{b}[sampler]\nkind = \"gp\"\nseparable = true\n"),
+            "`separable` is a setting of CMA-ES",
+            Some(29),
+        ),
+        (
             "an unknown CMA-ES restart",
             format!("{b}[sampler]\nkind = \"cmaes\"\nrestart = \"bipop\"\n"),
             "unknown restart `bipop`",
