@@ -142,12 +142,10 @@ impl Progress {
         let counts = trial.state == TrialState::Ended(EndState::Complete)
             && spec.judge().violation(trial) == 0.0;
         let goals = spec.goals();
+        let best = self.best.get().map(|(n, _)| &state.trials[n as usize]);
         if counts
             && let Some(v) = trial.best_value(spec.metric, spec.direction)
-            && self
-                .best
-                .get()
-                .is_none_or(|(_, b)| spec.direction.better(v, b))
+            && best.is_none_or(|b| crate::report::ranks_before(trial, b, spec))
         {
             self.best.set(Some((trial.number, v)));
         }

@@ -490,6 +490,9 @@ pub fn predict(dir: &Path, trial: &str, data: &Path, out: Option<&Path>) -> Resu
                 ))
             })?,
     };
+    if trial == "best" {
+        crate::tell!("predicting with trial {number}, the leaderboard's rank 1");
+    }
     let trial_dir = layout::trial(dir, number);
     let predictions = crate::train::saved::predict_csv(&trial_dir, data)?;
     let table = report::Table {

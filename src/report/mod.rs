@@ -9,6 +9,7 @@ mod table;
 
 pub use table::{fitting, for_people, render, render_columns, terminal_width};
 
+use crate::constraint::Judge;
 use crate::error::{Context, Result};
 use crate::experiment::Experiment;
 use crate::files::write_atomic;
@@ -178,51 +179,69 @@ pub fn ranked_with_fronts<'s>(
     let judge = spec.judge();
     let fronts = pareto_ranks(state, spec);
     // Each trial's key is computed once: finding a best epoch walks the trial's epochs.
-    let mut keyed: Vec<(u8, Option<f64>, Option<f64>, &TrialRecord)> = state
-        .trials
-        .iter()
+    let mut keyed: Vec<RankKey<'s>> = (state.trials.iter())
         .filter(|t| t.state != TrialState::Running)
-        .map(|t| {
-            let best = t.best_epoch(spec.metric, spec.direction);
-            let value = best.and_then(|e| e.metrics.get(spec.metric).copied());
-            let val_loss = best.and_then(|e| e.metrics.get("val_loss").copied());
-            let failed = t.state == TrialState::Ended(EndState::Failed);
-            let violation = if failed || spec.constraints.is_empty() {
-                0.0
-            } else {
-                judge.violation(t)
-            };
-            // Infeasible trials come after every feasible one, the nearest to feasible first;
-            // failed ones last of all.
-            match state_rank(t) {
-                _ if failed => (4, value, val_loss, t),
-                rank if violation > 0.0 => {
-                    (rank + 2, Some(spec.direction.loss(violation)), val_loss, t)
-                }
-                rank => (rank, value, val_loss, t),
-            }
-        })
+        .map(|t| RankKey::of(t, spec, &judge))
         .collect();
-    let better_first = |a: Option<f64>, b: Option<f64>, direction: Direction| match (a, b) {
-        (Some(x), Some(y)) if direction.better(x, y) => std::cmp::Ordering::Less,
-        (Some(x), Some(y)) if direction.better(y, x) => std::cmp::Ordering::Greater,
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        _ => std::cmp::Ordering::Equal,
-    };
     let front = |t: &TrialRecord| fronts[t.number as usize].unwrap_or(usize::MAX);
-    keyed.sort_by(
-        |(rank_a, value_a, loss_a, a), (rank_b, value_b, loss_b, b)| {
-            rank_a
-                .cmp(rank_b)
-                .then_with(|| front(a).cmp(&front(b)))
-                .then_with(|| better_first(*value_a, *value_b, spec.direction))
-                .then_with(|| better_first(*loss_a, *loss_b, Direction::Minimize))
-                .then_with(|| a.number.cmp(&b.number))
-        },
-    );
-    let ranked = keyed.into_iter().map(|(_, _, _, t)| t).collect();
+    keyed.sort_by(|a, b| {
+        (a.group.cmp(&b.group))
+            .then_with(|| front(a.trial).cmp(&front(b.trial)))
+            .then_with(|| a.within_group(b, spec.direction))
+    });
+    let ranked = keyed.into_iter().map(|k| k.trial).collect();
     (ranked, fronts)
+}
+
+/// Where a trial stands in the leaderboard: its group (complete, pruned, then the infeasible of
+/// each, then failed), its value in the group (the objective, or how far outside the
+/// constraints), and its val_loss at the best epoch, which breaks ties.
+struct RankKey<'s> {
+    group: u8,
+    value: Option<f64>,
+    val_loss: Option<f64>,
+    trial: &'s TrialRecord,
+}
+
+impl<'s> RankKey<'s> {
+    fn of(t: &'s TrialRecord, spec: &ReportSpec<'_>, judge: &Judge<'_>) -> RankKey<'s> {
+        let best = t.best_epoch(spec.metric, spec.direction);
+        let value = best.and_then(|e| e.metrics.get(spec.metric).copied());
+        let val_loss = best.and_then(|e| e.metrics.get("val_loss").copied());
+        let failed = t.state == TrialState::Ended(EndState::Failed);
+        let violation = if failed || spec.constraints.is_empty() {
+            0.0
+        } else {
+            judge.violation(t)
+        };
+        // Infeasible trials come after every feasible one, the nearest to feasible first;
+        // failed ones last of all.
+        let (group, value) = match state_rank(t) {
+            _ if failed => (4, value),
+            rank if violation > 0.0 => (rank + 2, Some(spec.direction.loss(violation))),
+            rank => (rank, value),
+        };
+        RankKey {
+            group,
+            value,
+            val_loss,
+            trial: t,
+        }
+    }
+
+    /// The order inside one group (and front): by value, then val_loss, then trial number.
+    fn within_group(&self, other: &RankKey<'_>, direction: Direction) -> std::cmp::Ordering {
+        let better_first = |a: Option<f64>, b: Option<f64>, direction: Direction| match (a, b) {
+            (Some(x), Some(y)) if direction.better(x, y) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) if direction.better(y, x) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            _ => std::cmp::Ordering::Equal,
+        };
+        better_first(self.value, other.value, direction)
+            .then_with(|| better_first(self.val_loss, other.val_loss, Direction::Minimize))
+            .then_with(|| self.trial.number.cmp(&other.trial.number))
+    }
 }
 
 /// A trial's note: why it failed or was pruned, and which constraints it breaks.
@@ -255,12 +274,37 @@ pub fn note(t: &TrialRecord, spec: &ReportSpec<'_>) -> String {
         .join("; ")
 }
 
-/// The best feasible complete trial and its objective.
+/// The best trial and its objective: the leaderboard's rank 1 when that is a feasible complete
+/// trial with a value, so that every command that names "the best" (the progress line,
+/// `status`, the dashboard, the report, `predict --trial best`, exports) names the same one,
+/// ties broken as the leaderboard breaks them. One pass over the trials for one objective; with
+/// several, the leaderboard's own order (by Pareto front first).
 pub fn best<'s>(state: &'s SweepState, spec: &ReportSpec<'_>) -> Option<(&'s TrialRecord, f64)> {
+    let first = match spec.others.is_empty() {
+        true => {
+            let judge = spec.judge();
+            (state.trials.iter())
+                .filter(|t| t.state == TrialState::Ended(EndState::Complete))
+                .map(|t| RankKey::of(t, spec, &judge))
+                .filter(|k| k.group == 0 && k.value.is_some())
+                .min_by(|a, b| a.within_group(b, spec.direction))?
+                .trial
+        }
+        false => *ranked(state, spec).first()?,
+    };
+    let key = RankKey::of(first, spec, &spec.judge());
+    let complete = first.state == TrialState::Ended(EndState::Complete);
+    key.value
+        .filter(|_| complete && key.group == 0)
+        .map(|v| (first, v))
+}
+
+/// Whether feasible complete trial `a` ranks before `b` in the leaderboard of one objective
+/// (by value, then val_loss, then number): how [`best`] is kept up to date as trials end.
+pub fn ranks_before(a: &TrialRecord, b: &TrialRecord, spec: &ReportSpec<'_>) -> bool {
     let judge = spec.judge();
-    state.best_where(spec.metric, spec.direction, |t| {
-        spec.constraints.is_empty() || judge.violation(t) == 0.0
-    })
+    let (a, b) = (RankKey::of(a, spec, &judge), RankKey::of(b, spec, &judge));
+    a.within_group(&b, spec.direction).is_lt()
 }
 
 /// The leaderboard's first columns: what a trial is and how it did.

@@ -2,6 +2,7 @@
 //! once: each module runs the real `kiln` (or a program built on it) in temporary folders.
 
 mod bad_input;
+mod best;
 mod command;
 mod common;
 mod crash;
