@@ -18,12 +18,31 @@ pub struct Budget {
     pub workers: usize,
     /// Stop starting new trials after this long.
     pub max_time: Option<Duration>,
+    /// Stop the sweep after this many trials fail in a row (0: never); before any trial has
+    /// succeeded, after [`FIRST_FAILURES`] (or this, if fewer).
+    pub max_failures: u64,
     /// `devices`: the device of each worker process, by worker (each device named
     /// `trials_per_device` times, in turn); empty without.
     pub devices: Vec<String>,
 }
 
+/// Trials that may fail in a row before a sweep stops, by default.
+pub const DEFAULT_MAX_FAILURES: u64 = 10;
+/// Trials that may fail before a sweep stops when none has succeeded yet: a script or a setting
+/// that fails every trial is reported after a few, not after the budget.
+pub const FIRST_FAILURES: u64 = 3;
+
 impl Budget {
+    /// Whether a sweep stops after `in_row` failures in a row, `succeeded` saying whether any
+    /// trial of this run has completed or been pruned.
+    pub fn fails_fast(&self, in_row: u64, succeeded: bool) -> bool {
+        let limit = match succeeded {
+            true => self.max_failures,
+            false => self.max_failures.min(FIRST_FAILURES),
+        };
+        self.max_failures > 0 && in_row >= limit
+    }
+
     /// The device of worker `id` (its `KILN_DEVICE`), if the experiment names devices.
     pub fn device_of(&self, id: usize) -> Option<&str> {
         self.devices.get(id).map(String::as_str)
@@ -36,6 +55,7 @@ pub(crate) struct RawBudget {
     pub(crate) trials: Option<u64>,
     pub(crate) workers: Option<u64>,
     pub(crate) max_time: Option<String>,
+    pub(crate) max_failures: Option<i64>,
     pub(crate) devices: Option<RawDevices>,
     pub(crate) trials_per_device: Option<i64>,
 }
@@ -82,6 +102,16 @@ impl crate::experiment::source::Builder {
                 })
             })
             .transpose()?;
+        let max_failures = match raw.max_failures {
+            Some(n) if n < 0 => {
+                return Err(self.err(
+                    &["budget", "max_failures"],
+                    "`max_failures` is how many trials may fail in a row before the sweep stops: an integer >= 1, or 0 never to stop",
+                ));
+            }
+            Some(n) => n as u64,
+            None => DEFAULT_MAX_FAILURES,
+        };
         let grid_size = if sampler.kind == SamplerKind::Grid {
             Some(
                 grid_size(space, sampler.points)
@@ -112,6 +142,7 @@ impl crate::experiment::source::Builder {
             trials,
             workers,
             max_time,
+            max_failures,
             devices,
         })
     }

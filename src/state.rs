@@ -166,7 +166,8 @@ impl SweepState {
         state
     }
 
-    /// Applies one event. Events about a finished trial are ignored: finished is final.
+    /// Applies one event. Events about a finished trial are ignored: finished is final, but
+    /// for a failed trial reopened by `kiln retry`.
     pub fn apply(&mut self, event: &Event) {
         self.events += 1;
         self.last_activity = event.time();
@@ -224,6 +225,7 @@ impl SweepState {
                 };
                 self.record_epoch(*trial, record, *time);
             }
+            Event::TrialReopened { trial, time, .. } => self.reopen(*trial, *time),
             Event::TrialFinished {
                 trial,
                 state,
@@ -266,6 +268,20 @@ impl SweepState {
             final_metrics: Metrics::new(),
             last_activity: time,
         });
+    }
+
+    /// A failed trial made unfinished again; any other is left as it is.
+    fn reopen(&mut self, number: u64, time: f64) {
+        let Some(t) = self.trials.get_mut(number as usize) else {
+            return;
+        };
+        if t.state == TrialState::Ended(EndState::Failed) {
+            self.ended[end_index(EndState::Failed)] -= 1;
+            self.open.insert(number);
+            t.state = TrialState::Running;
+            t.note = None;
+            t.last_activity = time;
+        }
     }
 
     fn record_epoch(&mut self, number: u64, record: Epoch, time: f64) {
@@ -382,7 +398,7 @@ impl Sequence {
             Event::TrialStarted { trial, .. } => {
                 self.trials[known(*trial)?].started_since = true;
             }
-            Event::TrialFinished { trial, .. } => {
+            Event::TrialFinished { trial, .. } | Event::TrialReopened { trial, .. } => {
                 known(*trial)?;
             }
             Event::EpochReported { trial, epoch, .. } => {

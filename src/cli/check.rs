@@ -284,6 +284,17 @@ fn describe_kind(e: &Experiment, kind: SamplerKind) -> String {
     }
 }
 
+/// When failing trials stop the sweep, as `kiln check` shows it.
+fn describe_failures(max_failures: u64) -> String {
+    match max_failures {
+        0 => "never stop the sweep ([budget] max_failures = 0)".to_string(),
+        n => format!(
+            "the sweep stops after {n} in a row, or {} before any success ([budget] max_failures); `kiln retry` reruns them",
+            n.min(crate::budget::FIRST_FAILURES)
+        ),
+    }
+}
+
 /// The sampler, budget, pruner and storage, as `kiln check` shows them.
 fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
     let sampler = describe_sampler(e);
@@ -300,6 +311,7 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
             .unwrap_or_default(),
         crate::pruner::describe(e, max_epochs)
     );
+    crate::say!("failures   {}", describe_failures(e.budget.max_failures));
     if !e.budget.devices.is_empty() {
         crate::say!(
             "devices    {} (worker N gets the Nth; each sees its own in KILN_DEVICE)",

@@ -93,6 +93,23 @@ enum Command {
         #[command(flatten)]
         sweep: SweepArgs,
     },
+    /// Run a sweep's failed trials again (after you fixed their cause), then go on.
+    #[command(
+        after_help = "Examples:\n  kiln retry results/digits-mlp\n  kiln retry results/digits-mlp --trials 3,7\n\nEach trial keeps its number, parameters and seed, and continues from its last checkpoint; the leaderboard shows how it ends this time. Then the sweep goes on to its budget, like `kiln resume`."
+    )]
+    Retry {
+        /// The results folder.
+        dir: PathBuf,
+        /// The failed trials to run again [default: every failed trial].
+        #[arg(long, value_delimiter = ',')]
+        trials: Option<Vec<u64>>,
+        /// Trials trained at once [default: the file's [budget] workers, else all cores].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Validate an experiment file and its data; print the space and the plan.
     #[command(after_help = "Example:\n  kiln check experiments/digits.toml")]
     Check {
@@ -376,7 +393,31 @@ fn execute(command: Command, objectives: &Objectives) -> crate::Result<u8> {
             run::export(&storage(shared.storage, Some(shared.sweep), 60.0), &dir)
         }
         Command::Resume { dir, sweep } => {
-            run::resume(objectives, &dir, sweep.workers, sweep.trials, sweep.quiet)
+            let how = run::Continue {
+                workers: sweep.workers,
+                trials: sweep.trials,
+                quiet: sweep.quiet,
+                retry: crate::sweep::Retry::Nothing,
+            };
+            run::resume(objectives, &dir, how)
+        }
+        Command::Retry {
+            dir,
+            trials,
+            workers,
+            quiet,
+        } => {
+            let retry = match trials {
+                Some(numbers) => crate::sweep::Retry::Trials(numbers),
+                None => crate::sweep::Retry::Failed,
+            };
+            let how = run::Continue {
+                workers,
+                trials: None,
+                quiet,
+                retry,
+            };
+            run::resume(objectives, &dir, how)
         }
         Command::Check { experiment } => check::check(objectives, &experiment),
         Command::TrialWorker {
@@ -453,6 +494,7 @@ fn read_only(command: Command) -> crate::Result<u8> {
         | Command::Worker { .. }
         | Command::Export { .. }
         | Command::Resume { .. }
+        | Command::Retry { .. }
         | Command::Check { .. }
         | Command::TrialWorker { .. } => unreachable!("run by `execute`"),
     }

@@ -85,6 +85,7 @@ pub fn run(
             resume: false,
             quiet,
             storage,
+            retry: crate::sweep::Retry::Nothing,
         },
     )
 }
@@ -203,14 +204,20 @@ pub fn export(storage: &Storage, dir: &Path) -> Result<u8> {
     Ok(0)
 }
 
-/// `kiln resume`: continue the sweep held in a results folder.
-pub fn resume(
-    objectives: &Objectives,
-    dir: &Path,
-    workers: Option<usize>,
-    trials: Option<u64>,
-    quiet: bool,
-) -> Result<u8> {
+/// How `kiln resume` and `kiln retry` continue a sweep.
+pub struct Continue {
+    /// Trials at once.
+    pub workers: Option<usize>,
+    /// A new budget.
+    pub trials: Option<u64>,
+    /// No progress output.
+    pub quiet: bool,
+    /// Failed trials to run again first.
+    pub retry: crate::sweep::Retry,
+}
+
+/// `kiln resume` and `kiln retry`: continue the sweep in results folder `dir`.
+pub fn resume(objectives: &Objectives, dir: &Path, how: Continue) -> Result<u8> {
     crate::lock::ensure_free(dir)?;
     let experiment = frozen_experiment(dir)?;
     let base = &experiment.source.base_dir;
@@ -226,11 +233,12 @@ pub fn resume(
         &experiment,
         SweepOptions {
             results_dir: dir.to_path_buf(),
-            workers,
-            trials,
+            workers: how.workers,
+            trials: how.trials,
             resume: true,
-            quiet,
+            quiet: how.quiet,
             storage: None,
+            retry: how.retry,
         },
     )
 }

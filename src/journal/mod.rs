@@ -118,7 +118,19 @@ pub enum Event {
         /// When.
         time: f64,
     },
-    /// A trial ended; nothing about it changes afterwards.
+    /// A failed trial is to run again (`kiln retry`): it is unfinished once more, with its
+    /// number, seed, parameters and the epochs the journal holds, and continues from its last
+    /// checkpoint like any unfinished trial.
+    TrialReopened {
+        /// Trial number.
+        trial: u64,
+        /// Why it ended before, kept for the record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        was: Option<String>,
+        /// When.
+        time: f64,
+    },
+    /// A trial ended; nothing about it changes afterwards, unless a failed one is reopened.
     TrialFinished {
         /// Trial number.
         trial: u64,
@@ -147,6 +159,7 @@ impl Event {
             Event::TrialCreated { trial, .. }
             | Event::TrialStarted { trial, .. }
             | Event::EpochReported { trial, .. }
+            | Event::TrialReopened { trial, .. }
             | Event::TrialFinished { trial, .. } => Some(*trial),
         }
     }
@@ -160,6 +173,7 @@ impl Event {
             | Event::TrialCreated { time, .. }
             | Event::TrialStarted { time, .. }
             | Event::EpochReported { time, .. }
+            | Event::TrialReopened { time, .. }
             | Event::TrialFinished { time, .. } => *time,
         }
     }

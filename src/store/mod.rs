@@ -23,8 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "postgres")]
+mod retry;
 mod shared;
 #[cfg(feature = "postgres")]
+pub use retry::Retry;
 pub use shared::{DbStore, blobs, internal_blob, leases};
 
 /// A trial's lease, for `kiln status`.
@@ -383,6 +385,7 @@ impl FolderStore {
         data: Option<&str>,
         trials: Option<u64>,
         resume: bool,
+        retry: &Retry,
     ) -> Result<(FolderStore, SweepState)> {
         let journal_path = layout::journal(dir);
         // Read-only first: a folder that is not the sweep's is never written into.
@@ -429,6 +432,9 @@ impl FolderStore {
                 Ok(())
             },
         )?;
+        let reopened = retry::reopen(&state, retry)?;
+        journal.append(&reopened, true)?;
+        reopened.iter().for_each(|e| state.apply(e));
         let store = FolderStore {
             dir: dir.to_path_buf(),
             journal,

@@ -63,7 +63,11 @@ pub struct SweepOptions {
     pub quiet: bool,
     /// Keep the sweep in this database instead of `results_dir` (shared with other workers).
     pub storage: Option<Storage>,
+    /// `kiln retry`: failed trials to run again before the sweep goes on (a results folder's).
+    pub retry: Retry,
 }
+
+pub use crate::store::Retry;
 
 /// How a sweep run ended.
 #[derive(Debug)]
@@ -196,6 +200,7 @@ pub fn run(
                 data,
                 trials,
                 options.resume,
+                &options.retry,
             )?;
             (Box::new(store), state)
         }
@@ -233,8 +238,12 @@ struct Orchestrator<'a> {
     started: Instant,
     /// The sampler has nothing left to propose (an exhausted grid).
     exhausted: bool,
-    /// Ctrl-C (or SIGTERM): running trials stop after their current epoch.
+    /// Ctrl-C (or SIGTERM), or too many failures: running trials stop after their current epoch.
     stopping: bool,
+    /// The failures of this run so far.
+    failures: Failures,
+    /// Why the sweep stopped itself, when too many trials failed (an error: exit 1).
+    failing: Option<String>,
     /// The store has no trial left to claim, now or later.
     done: bool,
     /// When nothing was claimable (trials held by other workers), when to ask again.
@@ -242,6 +251,15 @@ struct Orchestrator<'a> {
     /// When to look for configurations `kiln enqueue` left next.
     next_queue_check: Instant,
     reports: ReportTimer,
+}
+
+/// Failures as trials end, for fail-fast: how many in a row, whether any trial succeeded, and
+/// the first failure's trial and note.
+#[derive(Default)]
+struct Failures {
+    in_row: u64,
+    succeeded: bool,
+    first: Option<(u64, String)>,
 }
 
 /// When the reports are rewritten during a sweep. Writing them costs time in proportion to
@@ -310,6 +328,8 @@ impl<'a> Orchestrator<'a> {
             started: Instant::now(),
             exhausted: false,
             stopping: false,
+            failures: Failures::default(),
+            failing: None,
             done: false,
             next_claim: Instant::now(),
             next_queue_check: Instant::now(),
@@ -366,8 +386,13 @@ impl<'a> Orchestrator<'a> {
 
     /// Ctrl-C: every running trial stops after its current epoch, checkpointed.
     fn stop_all(&mut self) {
-        self.stopping = true;
         self.progress.println("Stopping: running trials stop after their current epoch, checkpointed (Ctrl-C again to quit at once).");
+        self.stop_running();
+    }
+
+    /// No trial starts any more, and every running one stops after its current epoch.
+    fn stop_running(&mut self) {
+        self.stopping = true;
         for (id, slot) in self.slots.iter_mut().enumerate() {
             if slot.trial.is_some() && slot.stopped.is_none() {
                 slot.stopped = Some(StopReason::Interrupt);
@@ -380,7 +405,7 @@ impl<'a> Orchestrator<'a> {
     /// whose every trial failed.
     fn finish(self) -> Result<SweepOutcome> {
         let Orchestrator {
-            experiment: _,
+            experiment,
             options,
             store,
             mut state,
@@ -388,12 +413,26 @@ impl<'a> Orchestrator<'a> {
             pool,
             progress,
             stopping: interrupted,
+            failing,
             ..
         } = self;
         drop(pool);
         store.close(&mut state)?;
         write_reports(&*store, &state, &spec)?;
         progress.finish();
+        if let Some(why) = failing {
+            let then = match &options.storage {
+                None => format!(
+                    "rerun the failed trials and go on with: kiln retry {}",
+                    crate::output::pasteable(&options.results_dir)
+                ),
+                Some(_) => format!(
+                    "go on with: {}",
+                    continue_command(options, &experiment.name)
+                ),
+            };
+            return Err(Error::runtime(format!("{why}\nFix the cause, then {then}")));
+        }
         if !interrupted {
             let failed = state.count(crate::state::TrialState::Ended(EndState::Failed));
             if failed > 0 && failed == state.trials.len() {

@@ -10,7 +10,7 @@ use crate::journal::{Event, now};
 use crate::objective::{Decision, TrialError, TrialSummary, TrialTask};
 use crate::rng;
 use crate::signals;
-use crate::state::SweepState;
+use crate::state::{SweepState, TrialState};
 use crate::store::{Claim, NoTrial};
 use crate::trial::{EndState, Epoch};
 use crate::worker::ToWorker;
@@ -167,7 +167,44 @@ impl Orchestrator<'_> {
             .count();
         self.progress
             .trial_ended(t, &self.state, &self.spec, others);
+        self.count_failure(trial);
         Ok(())
+    }
+
+    /// Counts failures in a row as trials end, and stops the sweep (running trials
+    /// checkpointed) once [`crate::budget::Budget::fails_fast`] says so.
+    fn count_failure(&mut self, trial: u64) {
+        let t = &self.state.trials[trial as usize];
+        let failures = &mut self.failures;
+        match t.state {
+            TrialState::Ended(EndState::Failed) => {
+                failures.in_row += 1;
+                if failures.first.is_none() {
+                    failures.first = Some((trial, t.note.clone().unwrap_or_default()));
+                }
+            }
+            _ => {
+                failures.in_row = 0;
+                failures.succeeded = true;
+            }
+        }
+        let budget = &self.experiment.budget;
+        if self.stopping || !budget.fails_fast(failures.in_row, failures.succeeded) {
+            return;
+        }
+        let (first, note) = failures.first.clone().unwrap_or_default();
+        let why = match failures.succeeded {
+            true => format!("{} trials failed in a row", failures.in_row),
+            false => format!("the first {} trials to end all failed", failures.in_row),
+        };
+        self.failing = Some(format!(
+            "stopped: {why} ([budget] max_failures = {} stops a sweep there; 0 never does). The first error, trial {first}: {note}",
+            budget.max_failures
+        ));
+        self.progress.println(&format!(
+            "Stopping: {why}; running trials stop after their current epoch, checkpointed."
+        ));
+        self.stop_running();
     }
 
     /// An epoch's report: recorded, then judged by the pruner; the answer goes back.

@@ -551,6 +551,12 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
             Some(11),
         ),
         (
+            "a negative max_failures",
+            with("workers = 1", "workers = 1\nmax_failures = -1"),
+            "an integer >= 1, or 0 never to stop",
+            Some(11),
+        ),
+        (
             "a password in [storage] url",
             format!("{b}[storage]\nurl = \"postgres://kiln:hunter2@db:5432/kiln\"\n"),
             "PGPASSWORD",

@@ -10,6 +10,7 @@ mod custom;
 mod dashboard;
 mod deterministic;
 mod edges;
+mod failures;
 mod golden;
 #[cfg(feature = "wgpu")]
 mod gpu;

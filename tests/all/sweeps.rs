@@ -209,7 +209,7 @@ fn a_diverging_trial_fails_alone_and_all_failing_exits_1() {
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("all 3 trials failed"),
+        String::from_utf8_lossy(&output.stderr).contains("the first 3 trials to end all failed"),
         "{}",
         text(&output)
     );

@@ -1,0 +1,124 @@
+//! When trials fail: a sweep whose trials keep failing stops early and says why, and
+//! `kiln retry` runs the failed trials again once the cause is fixed, then goes on.
+
+use crate::common::{csv_rows, kiln, text, write};
+use std::path::Path;
+use std::process::Output;
+
+/// A script that needs `scale.txt` beside it, as a user's script needs its data: without it
+/// every trial fails with Python's traceback.
+const SCRIPT: &str = r#"import json, os
+here = os.path.dirname(os.path.abspath(__file__))
+x = json.loads(os.environ["KILN_PARAMS"])["x"]
+print("loading", os.path.join(here, "scale.txt"))
+with open(os.path.join(here, "scale.txt")) as f:
+    scale = float(f.read())
+for epoch in (1, 2):
+    print("kiln-report " + json.dumps({"epoch": epoch, "val_loss": scale * (x - 0.3) ** 2 + 1 / epoch}))
+"#;
+
+fn experiment(dir: &Path, budget: &str) -> String {
+    let script = write(dir, "train.py", SCRIPT);
+    format!(
+        r#"name = "flaky"
+seed = 3
+
+[objective]
+command = ["python3", "{}"]
+metrics = ["val_loss"]
+metric = "val_loss"
+epochs = 2
+
+[budget]
+trials = 12
+workers = 2
+{budget}
+
+[space]
+x = {{ uniform = [0.0, 1.0] }}
+"#,
+        script.display()
+    )
+}
+
+/// kiln as a user's shell runs it (PYTHONUNBUFFERED unset: this machine sets it globally).
+fn kiln_run(args: &[&str]) -> Output {
+    kiln()
+        .args(args)
+        .env_remove("PYTHONUNBUFFERED")
+        .output()
+        .expect("kiln runs")
+}
+
+fn states(results: &Path) -> Vec<String> {
+    let rows = csv_rows(&results.join("leaderboard.csv"));
+    rows.iter().map(|r| r["state"].clone()).collect()
+}
+
+#[test]
+fn a_sweep_whose_trials_all_fail_stops_early_and_retry_finishes_it_once_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "flaky.toml", &experiment(dir.path(), ""));
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    let output = kiln_run(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        stderr.contains("the first 3 trials to end all failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("FileNotFoundError"), "{stderr}");
+    assert!(stderr.contains(&format!("kiln retry {r}")), "{stderr}");
+    let before = states(&results);
+    assert!(before.len() < 12, "it stopped early: {before:?}");
+    assert!(
+        before.iter().filter(|s| *s == "failed").count() >= 3,
+        "{before:?}"
+    );
+
+    // A trial that did not fail is not retried, and nothing is written.
+    let journal = std::fs::read(results.join("journal.jsonl")).unwrap();
+    let output = kiln_run(&["retry", r, "--trials", "99"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("no trial 99"), "{}", text(&output));
+    assert_eq!(
+        std::fs::read(results.join("journal.jsonl")).unwrap(),
+        journal
+    );
+
+    // Fixed: every failed trial runs again with its parameters, and the sweep goes on.
+    write(dir.path(), "scale.txt", "2.0");
+    let output = kiln_run(&["retry", r, "-q"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let rows = csv_rows(&results.join("leaderboard.csv"));
+    assert_eq!(rows.len(), 12, "{rows:?}");
+    assert!(rows.iter().all(|r| r["state"] == "complete"), "{rows:?}");
+    let output = kiln_run(&["retry", r, "--trials", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("trial 0 is complete, not failed"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn max_failures_zero_runs_the_whole_budget_however_many_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "flaky.toml",
+        &experiment(dir.path(), "max_failures = 0"),
+    );
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    let output = kiln_run(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("all 12 trials failed"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(states(&results), vec!["failed"; 12]);
+}
