@@ -21,6 +21,9 @@ pub struct Budget {
     /// Stop the sweep after this many trials fail in a row (0: never); before any trial has
     /// succeeded, after [`FIRST_FAILURES`] (or this, if fewer).
     pub max_failures: u64,
+    /// How many times a failed trial runs again, from its last checkpoint, before its failure
+    /// is final (0: never).
+    pub retries: u32,
     /// `devices`: the device of each worker process, by worker (each device named
     /// `trials_per_device` times, in turn); empty without.
     pub devices: Vec<String>,
@@ -56,6 +59,7 @@ pub(crate) struct RawBudget {
     pub(crate) workers: Option<u64>,
     pub(crate) max_time: Option<String>,
     pub(crate) max_failures: Option<i64>,
+    pub(crate) retries: Option<i64>,
     pub(crate) devices: Option<RawDevices>,
     pub(crate) trials_per_device: Option<i64>,
 }
@@ -112,6 +116,16 @@ impl crate::experiment::source::Builder {
             Some(n) => n as u64,
             None => DEFAULT_MAX_FAILURES,
         };
+        let retries = match raw.retries {
+            Some(n) if !(0..=100).contains(&n) => {
+                return Err(self.err(
+                    &["budget", "retries"],
+                    "`retries` is how many times a failed trial runs again: an integer from 0 to 100",
+                ));
+            }
+            Some(n) => n as u32,
+            None => 0,
+        };
         let grid_size = if sampler.kind == SamplerKind::Grid {
             Some(
                 grid_size(space, sampler.points)
@@ -143,6 +157,7 @@ impl crate::experiment::source::Builder {
             workers,
             max_time,
             max_failures,
+            retries,
             devices,
         })
     }

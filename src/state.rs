@@ -52,6 +52,9 @@ pub struct TrialRecord {
     pub last_activity: f64,
     /// Whether it took a queued configuration instead of the sampler's.
     pub queued: bool,
+    /// Why each earlier attempt failed, in order: a failed trial runs again ([budget] retries,
+    /// `kiln retry`) with the epochs its earlier attempts reported.
+    pub failed_attempts: Vec<String>,
 }
 
 impl TrialRecord {
@@ -156,6 +159,19 @@ pub struct SweepState {
     ended: [usize; 3],
 }
 
+/// A trial's note, followed by its attempt and why the one before failed, when it ran again.
+fn attempt_note(note: Option<String>, failed: &[String]) -> Option<String> {
+    let Some(last) = failed.last() else {
+        return note;
+    };
+    let n = failed.len();
+    let attempts = format!("attempt {}; attempt {n} failed: {last}", n + 1);
+    Some(match note {
+        Some(note) => format!("{note} ({attempts})"),
+        None => attempts,
+    })
+}
+
 impl SweepState {
     /// The state after all `events`.
     pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> SweepState {
@@ -239,7 +255,7 @@ impl SweepState {
                 }
                 if let Some(t) = self.open_trial(*trial) {
                     t.state = TrialState::Ended(*state);
-                    t.note = note.clone();
+                    t.note = attempt_note(note.clone(), &t.failed_attempts);
                     t.n_params = *n_params;
                     t.final_metrics = metrics.clone();
                     t.last_activity = *time;
@@ -267,6 +283,7 @@ impl SweepState {
             n_params: None,
             final_metrics: Metrics::new(),
             last_activity: time,
+            failed_attempts: Vec::new(),
         });
     }
 
@@ -279,7 +296,7 @@ impl SweepState {
             self.ended[end_index(EndState::Failed)] -= 1;
             self.open.insert(number);
             t.state = TrialState::Running;
-            t.note = None;
+            t.failed_attempts.push(t.note.take().unwrap_or_default());
             t.last_activity = time;
         }
     }

@@ -285,14 +285,19 @@ fn describe_kind(e: &Experiment, kind: SamplerKind) -> String {
 }
 
 /// When failing trials stop the sweep, as `kiln check` shows it.
-fn describe_failures(max_failures: u64) -> String {
-    match max_failures {
-        0 => "never stop the sweep ([budget] max_failures = 0)".to_string(),
+fn describe_failures(budget: &crate::budget::Budget) -> String {
+    let retries = match budget.retries {
+        0 => "a failed trial is final ([budget] retries = 0)".to_string(),
+        n => format!("a failed trial runs again up to {n} times from its last checkpoint"),
+    };
+    let stop = match budget.max_failures {
+        0 => "the sweep never stops for them ([budget] max_failures = 0)".to_string(),
         n => format!(
             "the sweep stops after {n} in a row, or {} before any success ([budget] max_failures); `kiln retry` reruns them",
             n.min(crate::budget::FIRST_FAILURES)
         ),
-    }
+    };
+    format!("{retries}; {stop}")
 }
 
 /// The sampler, budget, pruner and storage, as `kiln check` shows them.
@@ -311,7 +316,7 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
             .unwrap_or_default(),
         crate::pruner::describe(e, max_epochs)
     );
-    crate::say!("failures   {}", describe_failures(e.budget.max_failures));
+    crate::say!("failures   {}", describe_failures(&e.budget));
     if !e.budget.devices.is_empty() {
         crate::say!(
             "devices    {} (worker N gets the Nth; each sees its own in KILN_DEVICE)",

@@ -60,4 +60,3 @@ pub(super) fn reopen(state: &SweepState, retry: &Retry) -> Result<Vec<Event>> {
         })
         .collect())
 }
-

@@ -140,12 +140,25 @@ impl Orchestrator<'_> {
         Ok(())
     }
 
-    /// Records a trial's end, tells the log and the user, and marks the reports out of date.
+    /// Records a trial's end (a failure with attempts left runs again), tells the log and the
+    /// user, and marks the reports out of date.
     fn end(&mut self, event: Event) -> Result<()> {
-        let Event::TrialFinished { trial, .. } = event else {
+        let events = self.with_retry(event);
+        self.record_end(events)
+    }
+
+    /// Records a trial's end, which no retry undoes: its reports broke the protocol, and
+    /// another attempt would report the same.
+    fn end_for_good(&mut self, event: Event) -> Result<()> {
+        self.record_end(vec![event])
+    }
+
+    fn record_end(&mut self, events: Vec<Event>) -> Result<()> {
+        let Some(Event::TrialFinished { trial, .. }) = events.first() else {
             return Ok(());
         };
-        if !self.store.record(&mut self.state, trial, vec![event])? {
+        let trial = *trial;
+        if !self.store.record(&mut self.state, trial, events)? {
             lost(trial);
             return Ok(());
         }
@@ -153,6 +166,15 @@ impl Orchestrator<'_> {
         // A deterministic sweep may have been waiting for this trial to propose the next.
         self.next_claim = Instant::now();
         let t = &self.state.trials[trial as usize];
+        if t.state == TrialState::Running {
+            let attempt = t.failed_attempts.len() + 1;
+            let why = t.failed_attempts.last().map_or("", String::as_str);
+            self.progress.println(&format!(
+                "trial {trial} failed ({why}); attempt {attempt} of {} starts from its last checkpoint ([budget] retries)",
+                self.experiment.budget.retries + 1
+            ));
+            return Ok(());
+        }
         tracing::info!(
             "trial {} {} {}",
             t.number,
@@ -169,6 +191,31 @@ impl Orchestrator<'_> {
             .trial_ended(t, &self.state, &self.spec, others);
         self.count_failure(trial);
         Ok(())
+    }
+
+    /// `event` and, for a failure with attempts left under `[budget] retries`, the reopening
+    /// that runs the trial again from its last checkpoint (a stop is no failure, and a stopping
+    /// sweep starts nothing).
+    fn with_retry(&self, event: Event) -> Vec<Event> {
+        let Event::TrialFinished {
+            trial,
+            state: EndState::Failed,
+            note,
+            ..
+        } = &event
+        else {
+            return vec![event];
+        };
+        let attempts = self.state.trials[*trial as usize].failed_attempts.len();
+        if self.stopping || attempts >= self.experiment.budget.retries as usize {
+            return vec![event];
+        }
+        let reopen = Event::TrialReopened {
+            trial: *trial,
+            was: note.clone(),
+            time: now(),
+        };
+        vec![event, reopen]
     }
 
     /// Counts failures in a row as trials end, and stops the sweep (running trials
@@ -227,7 +274,7 @@ impl Orchestrator<'_> {
         let fresh = match checked {
             Ok(fresh) => fresh,
             Err(note) => {
-                self.end(ended_early(trial, EndState::Failed, note))?;
+                self.end_for_good(ended_early(trial, EndState::Failed, note))?;
                 self.slots[id].stopped = Some(StopReason::Rejected);
                 self.send_decision(id, Decision::Stop);
                 return Ok(());

@@ -557,6 +557,12 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
             Some(11),
         ),
         (
+            "negative retries",
+            with("workers = 1", "workers = 1\nretries = -2"),
+            "an integer from 0 to 100",
+            Some(11),
+        ),
+        (
             "a password in [storage] url",
             format!("{b}[storage]\nurl = \"postgres://kiln:hunter2@db:5432/kiln\"\n"),
             "PGPASSWORD",

@@ -122,3 +122,100 @@ fn max_failures_zero_runs_the_whole_budget_however_many_fail() {
     );
     assert_eq!(states(&results), vec!["failed"; 12]);
 }
+
+/// A script that fails once at epoch 3 (a transient fault: it leaves a marker in its trial
+/// folder) and otherwise trains 4 epochs, checkpointing each before its report and resuming
+/// from the checkpoint of `KILN_RESUME_EPOCH`. `computed.txt` lists every epoch it trained.
+const ONCE: &str = r#"import json, os
+d = os.environ["KILN_TRIAL_DIR"]
+x = json.loads(os.environ["KILN_PARAMS"])["x"]
+start = int(os.environ["KILN_RESUME_EPOCH"])
+ckpt = os.path.join(d, "checkpoint.json")
+if start > 0:
+    with open(ckpt) as f:
+        assert json.load(f)["epoch"] == start
+for epoch in range(start + 1, 5):
+    with open(os.path.join(d, "computed.txt"), "a") as f:
+        f.write(f"{epoch}\n")
+    if epoch == 3 and not os.path.exists(os.path.join(d, "failed-once")):
+        open(os.path.join(d, "failed-once"), "w").close()
+        raise RuntimeError("the GPU fell off the bus")
+    with open(ckpt + ".tmp", "w") as f:
+        json.dump({"epoch": epoch}, f)
+    os.replace(ckpt + ".tmp", ckpt)
+    print("kiln-report " + json.dumps({"epoch": epoch, "val_loss": (x - 0.3) ** 2 + 1 / epoch}))
+"#;
+
+#[test]
+fn with_retries_a_trial_that_fails_once_runs_again_from_its_checkpoint_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "once.py", ONCE);
+    let file = write(
+        dir.path(),
+        "once.toml",
+        &format!(
+            r#"name = "once"
+seed = 5
+
+[objective]
+command = ["python3", "{}"]
+metrics = ["val_loss"]
+metric = "val_loss"
+epochs = 4
+
+[budget]
+trials = 4
+workers = 2
+retries = 1
+
+[space]
+x = {{ uniform = [0.0, 1.0] }}
+"#,
+            script.display()
+        ),
+    );
+    let results = dir.path().join("r");
+    let r = results.to_str().unwrap();
+    let output = kiln_run(&["run", file.to_str().unwrap(), "--results", r]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("attempt 2 of 2 starts from its last checkpoint"),
+        "{}",
+        text(&output)
+    );
+    let rows = csv_rows(&results.join("leaderboard.csv"));
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["state"], "complete", "{row:?}");
+        assert_eq!(row["epochs"], "4", "{row:?}");
+        assert!(
+            row["note"].starts_with("attempt 2; attempt 1 failed: ")
+                && row["note"].contains("the GPU fell off the bus"),
+            "{row:?}"
+        );
+        // Epochs 1 and 2 were trained once: the second attempt began after them.
+        let computed = results.join(format!("trials/{}/computed.txt", row["trial"]));
+        let computed = std::fs::read_to_string(computed).unwrap();
+        assert_eq!(computed, "1\n2\n3\n3\n4\n", "trial {}", row["trial"]);
+    }
+    // Without retries the same fault is final.
+    let no_retry = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("retries = 1", "retries = 0");
+    let file = write(dir.path(), "no.toml", &no_retry);
+    let results = dir.path().join("n");
+    let output = kiln_run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let states = states(&results);
+    assert_eq!(
+        states.iter().filter(|s| *s == "failed").count(),
+        3,
+        "{states:?}"
+    );
+}
