@@ -48,7 +48,11 @@ pub(super) fn reopen(state: &SweepState, retry: &Retry) -> Result<Vec<Event>> {
                     Some(_) => {}
                 }
             }
-            numbers.clone()
+            // `--trials 3,3` reopens trial 3 once.
+            let mut numbers = numbers.clone();
+            numbers.sort_unstable();
+            numbers.dedup();
+            numbers
         }
     };
     Ok(numbers
