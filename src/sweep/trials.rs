@@ -167,6 +167,9 @@ impl Orchestrator<'_> {
         self.next_claim = Instant::now();
         let t = &self.state.trials[trial as usize];
         if t.state == TrialState::Running {
+            // Reopened: there is a trial to claim again, even if the budget's last trial was
+            // handed out already.
+            self.done = false;
             let attempt = t.failed_attempts.len() + 1;
             let why = t.failed_attempts.last().map_or("", String::as_str);
             self.progress.println(&format!(
