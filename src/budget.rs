@@ -24,9 +24,38 @@ pub struct Budget {
     /// How many times a failed trial runs again, from its last checkpoint, before its failure
     /// is final (0: never).
     pub retries: u32,
+    /// Whether an ended trial keeps its checkpoints; without, a complete or pruned trial keeps
+    /// only its best weights (a failed one keeps them for `kiln retry`).
+    pub keep_checkpoints: bool,
+    /// Rules that end the sweep before its budget is spent.
+    pub stop: StopRules,
     /// `devices`: the device of each worker process, by worker (each device named
     /// `trials_per_device` times, in turn); empty without.
     pub devices: Vec<String>,
+}
+
+/// `[budget] target`, `no_improvement` and `regret_bound`: each ends a sweep (no new trials;
+/// running ones finish) before its budget is spent. What they say of a sweep is in
+/// [`crate::stopping`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StopRules {
+    /// Stop once the best trial's objective reaches this.
+    pub target: Option<f64>,
+    /// Stop once this many trials ended (complete or pruned) after the best one.
+    pub no_improvement: Option<u64>,
+    /// Stop once the best is unlikely to improve by more than this: the regret bound of a
+    /// Gaussian process fitted to the trials.
+    pub regret_bound: Option<RegretThreshold>,
+}
+
+/// What the regret bound is compared with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RegretThreshold {
+    /// The noise between trials: the variation the parameters do not explain, as the Gaussian
+    /// process fitted to them estimates it.
+    Noise,
+    /// A difference in the objective's units too small to matter.
+    Value(f64),
 }
 
 /// Trials that may fail in a row before a sweep stops, by default.
@@ -60,8 +89,20 @@ pub(crate) struct RawBudget {
     pub(crate) max_time: Option<String>,
     pub(crate) max_failures: Option<i64>,
     pub(crate) retries: Option<i64>,
+    pub(crate) keep_checkpoints: Option<bool>,
+    pub(crate) target: Option<f64>,
+    pub(crate) no_improvement: Option<i64>,
+    pub(crate) regret_bound: Option<RawRegret>,
     pub(crate) devices: Option<RawDevices>,
     pub(crate) trials_per_device: Option<i64>,
+}
+
+/// `[budget] regret_bound`: true (the noise), or a value.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawRegret {
+    On(bool),
+    Value(f64),
 }
 
 /// `[budget] devices`: names, or "all".
@@ -87,6 +128,7 @@ impl crate::experiment::source::Builder {
         sampler: &SamplerSpec,
         space: &Space,
         gpu: Backend,
+        objectives: usize,
     ) -> Result<Budget> {
         if raw.trials == Some(0) {
             return Err(self.err(&["budget", "trials"], "`trials` must be at least 1"));
@@ -106,26 +148,7 @@ impl crate::experiment::source::Builder {
                 })
             })
             .transpose()?;
-        let max_failures = match raw.max_failures {
-            Some(n) if n < 0 => {
-                return Err(self.err(
-                    &["budget", "max_failures"],
-                    "`max_failures` is how many trials may fail in a row before the sweep stops: an integer >= 1, or 0 never to stop",
-                ));
-            }
-            Some(n) => n as u64,
-            None => DEFAULT_MAX_FAILURES,
-        };
-        let retries = match raw.retries {
-            Some(n) if !(0..=100).contains(&n) => {
-                return Err(self.err(
-                    &["budget", "retries"],
-                    "`retries` is how many times a failed trial runs again: an integer from 0 to 100",
-                ));
-            }
-            Some(n) => n as u32,
-            None => 0,
-        };
+        let (max_failures, retries) = self.failure_rules(raw)?;
         let grid_size = if sampler.kind == SamplerKind::Grid {
             Some(
                 grid_size(space, sampler.points)
@@ -158,8 +181,84 @@ impl crate::experiment::source::Builder {
             max_time,
             max_failures,
             retries,
+            keep_checkpoints: raw.keep_checkpoints.unwrap_or(false),
+            stop: self.stop_rules(raw, objectives)?,
             devices,
         })
+    }
+
+    /// `[budget] target`, `no_improvement` and `regret_bound`, for a sweep of `objectives`
+    /// objectives (the rules judge one).
+    fn stop_rules(&self, raw: &RawBudget, objectives: usize) -> Result<StopRules> {
+        let set = [
+            ("target", raw.target.is_some()),
+            ("no_improvement", raw.no_improvement.is_some()),
+            ("regret_bound", raw.regret_bound.is_some()),
+        ];
+        if let Some((key, _)) = set.iter().find(|(_, on)| *on).filter(|_| objectives > 1) {
+            return Err(self.err(
+                &["budget", key],
+                format!("`{key}` judges one objective's best trial, and this sweep has {objectives}: remove it, or stop with `trials` and `max_time`"),
+            ));
+        }
+        if let Some(t) = raw.target.filter(|t| !t.is_finite()) {
+            return Err(self.err(
+                &["budget", "target"],
+                format!("`target` must be a finite number, not {t}"),
+            ));
+        }
+        let no_improvement = match raw.no_improvement {
+            Some(n) if n < 1 => {
+                return Err(self.err(
+                    &["budget", "no_improvement"],
+                    "`no_improvement` is how many trials may end without beating the best before the sweep stops: an integer >= 1",
+                ));
+            }
+            n => n.map(|n| n as u64),
+        };
+        let regret_bound = match raw.regret_bound {
+            None | Some(RawRegret::On(false)) => None,
+            Some(RawRegret::On(true)) => Some(RegretThreshold::Noise),
+            Some(RawRegret::Value(v)) if v.is_finite() && v > 0.0 => {
+                Some(RegretThreshold::Value(v))
+            }
+            Some(RawRegret::Value(v)) => {
+                return Err(self.err(
+                    &["budget", "regret_bound"],
+                    format!("`regret_bound` is true (stop when more trials are unlikely to beat the best by more than the noise between trials) or a positive difference in the objective's units, not {v}"),
+                ));
+            }
+        };
+        Ok(StopRules {
+            target: raw.target,
+            no_improvement,
+            regret_bound,
+        })
+    }
+
+    /// `[budget] max_failures` and `retries`.
+    fn failure_rules(&self, raw: &RawBudget) -> Result<(u64, u32)> {
+        let max_failures = match raw.max_failures {
+            Some(n) if n < 0 => {
+                return Err(self.err(
+                    &["budget", "max_failures"],
+                    "`max_failures` is how many trials may fail in a row before the sweep stops: an integer >= 1, or 0 never to stop",
+                ));
+            }
+            Some(n) => n as u64,
+            None => DEFAULT_MAX_FAILURES,
+        };
+        let retries = match raw.retries {
+            Some(n) if !(0..=100).contains(&n) => {
+                return Err(self.err(
+                    &["budget", "retries"],
+                    "`retries` is how many times a failed trial runs again: an integer from 0 to 100",
+                ));
+            }
+            Some(n) => n as u32,
+            None => 0,
+        };
+        Ok((max_failures, retries))
     }
 
     /// `[budget] devices` and `trials_per_device`: the device of each worker slot, every

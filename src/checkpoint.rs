@@ -146,6 +146,18 @@ pub fn find(dir: &Path, epoch: u32) -> Option<Vec<u8>> {
     })
 }
 
+/// Removes both slots of `dir` (a trial that ended and runs no more): a slot already gone is
+/// no error.
+pub fn remove(dir: &Path) -> std::io::Result<()> {
+    for slot in [0, 1] {
+        match std::fs::remove_file(path(dir, slot)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Checkpoint {
     /// Reads one slot's file; `None` if it is missing, torn or garbled.
     pub fn load_file(file: &Path) -> Option<Checkpoint> {

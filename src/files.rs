@@ -71,6 +71,37 @@ pub fn is_storage_error(error: &std::io::Error) -> bool {
     )
 }
 
+/// The bytes of a folder's regular files, recursively (symlinks not followed); what cannot
+/// be read counts nothing.
+pub fn folder_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => folder_size(&entry.path()),
+            Ok(kind) if kind.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// A size in bytes for people: "812 B", "105.0 KB", "1.2 MB", "3.4 GB" (powers of 1000).
+pub fn for_people(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut size = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while size >= 1000.0 && unit + 1 < UNITS.len() {
+        size /= 1000.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
+}
+
 /// A folder's regular files (recursively, symlinks left out) as one byte string: for each,
 /// the length of its relative path, the path, the length of its data, the data.
 #[cfg(feature = "postgres")]
@@ -138,6 +169,18 @@ pub fn unpack_folder(bytes: &[u8], dir: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        let shown: Vec<String> = [0, 999, 1000, 105_000, 1_225_864, 118_000_000_000]
+            .into_iter()
+            .map(super::for_people)
+            .collect();
+        assert_eq!(
+            shown,
+            ["0 B", "999 B", "1.0 KB", "105.0 KB", "1.2 MB", "118.0 GB"]
+        );
+    }
+
     #[test]
     fn a_link_at_the_target_or_at_the_temporary_name_is_never_written_through() {
         let dir = tempfile::tempdir().unwrap();

@@ -45,6 +45,7 @@ pub(crate) mod settings;
 pub(crate) mod signals;
 pub mod space;
 pub mod state;
+pub mod stopping;
 pub(crate) mod store;
 pub mod sweep;
 pub(crate) mod text;

@@ -39,6 +39,13 @@ pub fn pasteable(path: &std::path::Path) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// The program as it was run (its `argv[0]`, pasteable), for the commands kiln prints: a
+/// program of your own built on kiln is told to run itself, and `./kiln` stays `./kiln`.
+pub fn program() -> String {
+    let name = std::env::args_os().next().unwrap_or_else(|| "kiln".into());
+    pasteable(std::path::Path::new(&name))
+}
+
 /// `eprintln!` that never panics, for people: a write error is ignored.
 #[macro_export]
 macro_rules! tell {

@@ -285,6 +285,33 @@ fn describe_kind(e: &Experiment, kind: SamplerKind) -> String {
 }
 
 /// When failing trials stop the sweep, as `kiln check` shows it.
+/// `kiln check`'s line on the stopping rules.
+fn describe_stop_rules(budget: &crate::budget::Budget) -> String {
+    use crate::budget::RegretThreshold;
+    let rules = &budget.stop;
+    let mut said = vec![format!("after {} trials", budget.trials)];
+    if let Some(limit) = budget.max_time {
+        said.push(format!(
+            "after {} (max_time)",
+            crate::progress::format_duration(limit.as_secs_f64())
+        ));
+    }
+    if let Some(t) = rules.target {
+        said.push(format!("once the best reaches {t} (target)"));
+    }
+    if let Some(n) = rules.no_improvement {
+        said.push(format!(
+            "after {n} trials without a better one (no_improvement)"
+        ));
+    }
+    match rules.regret_bound {
+        Some(RegretThreshold::Noise) => said.push(format!("once more trials are unlikely to beat the best by more than the noise between trials (regret_bound; from {} complete trials)", crate::sampler::REGRET_MIN_TRIALS)),
+        Some(RegretThreshold::Value(v)) => said.push(format!("once more trials are unlikely to beat the best by more than {v} (regret_bound; from {} complete trials)", crate::sampler::REGRET_MIN_TRIALS)),
+        None => {}
+    }
+    said.join(", or ")
+}
+
 fn describe_failures(budget: &crate::budget::Budget) -> String {
     let retries = match budget.retries {
         0 => "a failed trial is final ([budget] retries = 0)".to_string(),
@@ -317,6 +344,7 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
         crate::pruner::describe(e, max_epochs)
     );
     crate::say!("failures   {}", describe_failures(&e.budget));
+    crate::say!("stops      {}", describe_stop_rules(&e.budget));
     if !e.budget.devices.is_empty() {
         crate::say!(
             "devices    {} (worker N gets the Nth; each sees its own in KILN_DEVICE)",
@@ -325,7 +353,8 @@ fn print_plan(e: &Experiment, max_epochs: Option<u32>) {
     }
     if let Some(url) = &e.storage_url {
         crate::say!(
-            "storage    {url} (password from PGPASSWORD); workers join with: kiln worker --storage {url} --sweep {}",
+            "storage    {url} (password from PGPASSWORD); workers join with: {} worker --storage {url} --sweep {}",
+            crate::output::program(),
             e.name
         );
     }

@@ -65,6 +65,21 @@ impl Source {
     }
 }
 
+/// What to run after a sweep in `dir` is complete (every trial ended, the budget spent), or
+/// `None` while it is not: raise the budget, or start a new sweep elsewhere.
+pub fn when_complete(dir: &Path, state: &SweepState) -> Option<String> {
+    let budget = state.budget.unwrap_or(0);
+    if state.unfinished().count() > 0 || (state.trials.len() as u64) < budget {
+        return None;
+    }
+    let program = crate::output::program();
+    Some(format!(
+        "the sweep is complete: its {budget} trials ended. For more, raise the budget: {program} resume {} --trials {}; for a new sweep: {program} run EXPERIMENT.toml --results NEW_FOLDER",
+        pasteable(dir),
+        budget * 2
+    ))
+}
+
 /// Reads the experiment a results folder was started with.
 pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     // The journal's first event says where the sweep started: the rest need not be read.

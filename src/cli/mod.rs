@@ -85,13 +85,16 @@ enum Command {
     },
     /// Continue an interrupted sweep exactly where it stopped.
     #[command(
-        after_help = "Example:\n  kiln resume results/digits-mlp --trials 60\n\nFinished trials are not rerun; unfinished ones continue from their last checkpoint."
+        after_help = "Example:\n  kiln resume results/digits-mlp --trials 60\n  kiln resume results/digits-mlp --trials 60 --no-stop-rules   (a sweep [budget] target or no_improvement stopped)\n\nFinished trials are not rerun; unfinished ones continue from their last checkpoint."
     )]
     Resume {
         /// The results folder.
         dir: PathBuf,
         #[command(flatten)]
         sweep: SweepArgs,
+        /// Run on past [budget] target, no_improvement and regret_bound (this run only).
+        #[arg(long)]
+        no_stop_rules: bool,
     },
     /// Run a sweep's failed trials again (after you fixed their cause), then go on.
     #[command(
@@ -392,12 +395,17 @@ fn execute(command: Command, objectives: &Objectives) -> crate::Result<u8> {
         Command::Export { shared, dir } => {
             run::export(&storage(shared.storage, Some(shared.sweep), 60.0), &dir)
         }
-        Command::Resume { dir, sweep } => {
+        Command::Resume {
+            dir,
+            sweep,
+            no_stop_rules,
+        } => {
             let how = run::Continue {
                 workers: sweep.workers,
                 trials: sweep.trials,
                 quiet: sweep.quiet,
                 retry: crate::sweep::Retry::Nothing,
+                lift_stop_rules: no_stop_rules,
             };
             run::resume(objectives, &dir, how)
         }
@@ -416,6 +424,7 @@ fn execute(command: Command, objectives: &Objectives) -> crate::Result<u8> {
                 trials: None,
                 quiet,
                 retry,
+                lift_stop_rules: false,
             };
             run::resume(objectives, &dir, how)
         }

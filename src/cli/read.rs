@@ -218,12 +218,17 @@ fn enqueue_in_folder(dir: &Path, params: crate::space::Params) -> Result<u8> {
             let budget = state.budget.unwrap_or(0);
             let more = if state.trials.len() as u64 >= budget {
                 format!(
-                    " The budget of {budget} trials is spent: run it with `kiln resume {} --trials {}`.",
+                    " The budget of {budget} trials is spent: run it with `{} resume {} --trials {}`.",
+                    crate::output::program(),
                     pasteable(dir),
                     budget + 1
                 )
             } else {
-                format!(" `kiln resume {}` runs it.", pasteable(dir))
+                format!(
+                    " `{} resume {}` runs it.",
+                    crate::output::program(),
+                    pasteable(dir)
+                )
             };
             crate::tell!("Queued {shown} for the next new trial.{more}");
         }
@@ -379,15 +384,42 @@ pub fn status(source: &Source) -> Result<u8> {
     let Source::Folder(dir) = source else {
         return Ok(0);
     };
+    print_disk(dir, &state);
     if let Some(holder) = crate::lock::holder(dir) {
         crate::say!("running    yes ({holder})");
-    } else if state.unfinished().count() > 0 || (state.trials.len() as u64) < budget {
+    } else if let Some(hint) = super::folder::when_complete(dir, &state) {
+        crate::say!("running    no; {hint}");
+    } else if let Some(stop) = crate::stopping::fired(&experiment.budget.stop, &state, &spec)
+        && state.unfinished().count() == 0
+    {
         crate::say!(
-            "running    no; continue with: kiln resume {}",
+            "running    no; stopped before the budget: {}. To go on past it: {} resume {} --no-stop-rules",
+            stop.describe(spec.metric),
+            crate::output::program(),
+            pasteable(dir)
+        );
+    } else {
+        crate::say!(
+            "running    no; continue with: {} resume {}",
+            crate::output::program(),
             pasteable(dir)
         );
     }
     Ok(0)
+}
+
+/// `kiln status`'s line on the folder's size, and each trial's share of it.
+fn print_disk(dir: &Path, state: &SweepState) {
+    let total = crate::files::folder_size(dir);
+    let trials = crate::files::folder_size(&layout::trials(dir));
+    let per_trial = match state.trials.len() as u64 {
+        0 => String::new(),
+        n => format!(
+            " ({} a trial in trials/)",
+            crate::files::for_people(trials / n)
+        ),
+    };
+    crate::say!("disk       {}{per_trial}", crate::files::for_people(total));
 }
 
 /// `kiln status`'s lines on results: the best trial, the Pareto front, importance.

@@ -67,9 +67,10 @@ pub fn run(
             Some(trials),
         )?;
         crate::say!(
-            "Sweep {name} in {}: {} of {trials} trials created. Workers join with:\n  kiln worker --storage {} --sweep {name}",
+            "Sweep {name} in {}: {} of {trials} trials created. Workers join with:\n  {} worker --storage {} --sweep {name}",
             crate::redact::redact(&storage.url),
             state.trials.len(),
+            crate::output::program(),
             crate::redact::redact(&storage.url),
         );
         return Ok(0);
@@ -86,6 +87,7 @@ pub fn run(
             quiet,
             storage,
             retry: crate::sweep::Retry::Nothing,
+            lift_stop_rules: false,
         },
     )
 }
@@ -214,6 +216,8 @@ pub struct Continue {
     pub quiet: bool,
     /// Failed trials to run again first.
     pub retry: crate::sweep::Retry,
+    /// Go on past the stopping rules.
+    pub lift_stop_rules: bool,
 }
 
 /// `kiln resume` and `kiln retry`: continue the sweep in results folder `dir`.
@@ -239,6 +243,7 @@ pub fn resume(objectives: &Objectives, dir: &Path, how: Continue) -> Result<u8> 
             quiet: how.quiet,
             storage: None,
             retry: how.retry,
+            lift_stop_rules: how.lift_stop_rules,
         },
     )
 }
@@ -276,6 +281,17 @@ fn sweep_and_report(
         );
         return Ok(INTERRUPTED);
     }
+    if let Some(why) = &outcome.stopped_by {
+        crate::tell!(
+            "Stopped before the budget: {why}. To go on past it: {} resume {} --no-stop-rules",
+            crate::output::program(),
+            pasteable(dir)
+        );
+    }
+    let hint = super::folder::when_complete(dir, &outcome.state);
+    if let Some(hint) = hint.filter(|_| outcome.ran == 0 && options.storage.is_none()) {
+        crate::tell!("Nothing ran: {hint}.");
+    }
     if !options.quiet {
         // The top five, narrow enough for a terminal: the objective and the parameters.
         let table = report::leaderboard_top(&outcome.state, &spec, Some(5));
@@ -300,8 +316,9 @@ fn sweep_and_report(
         let report = layout::report(dir);
         if report.exists() {
             crate::tell!(
-                "Report: {}  (live: kiln dashboard {})",
+                "Report: {}  (live: {} dashboard {})",
                 pasteable(&report),
+                crate::output::program(),
                 pasteable(dir)
             );
         }

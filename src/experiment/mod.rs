@@ -281,7 +281,8 @@ impl Builder {
             .and_then(Backend::from_name)
             .filter(|b| b.on_gpu())
             .unwrap_or(Backend::Cuda);
-        let budget = self.budget(&raw.budget, &sampler, &space, gpu)?;
+        let objectives = 1 + objective.others.len();
+        let budget = self.budget(&raw.budget, &sampler, &space, gpu, objectives)?;
         let pruner = self.pruner(&raw.pruner, &objective)?;
         if sampler.kind == SamplerKind::Cmaes && objective.is_multi() {
             return Err(self.err(

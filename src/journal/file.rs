@@ -76,7 +76,8 @@ impl FileJournal {
         if crate::files::is_storage_error(&error) {
             let folder = self.path.parent().unwrap_or(Path::new("."));
             message.push_str(&format!(
-                ". The sweep stopped; every event written before is kept. Make room (or mend the disk), then continue with: kiln resume {}",
+                ". The sweep stopped; every event written before is kept. Make room (or mend the disk), then continue with: {} resume {}",
+                crate::output::program(),
                 crate::output::pasteable(folder)
             ));
         }

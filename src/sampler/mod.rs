@@ -17,7 +17,7 @@ pub mod spec;
 mod tpe;
 
 pub use cmaes::{CmaEsSampler, CmaSettings, Restart};
-pub use gp::GpSampler;
+pub use gp::{GpSampler, REGRET_MIN_TRIALS, RegretBound, regret_bound};
 pub use grid::GridSampler;
 pub use nsga2::Nsga2Sampler;
 pub use random::RandomSampler;

@@ -141,6 +141,12 @@ pub trait Store {
         Ok(())
     }
 
+    /// Trial `trial` ended for good and its worker let go of it: its checkpoints go (its best
+    /// weights stay).
+    fn drop_checkpoints(&mut self, trial: u64) -> Result<()> {
+        remove_checkpoints(&self.trial_dir(trial))
+    }
+
     /// Journals the configurations `kiln enqueue` left for this sweep since the last call.
     fn take_queued(&mut self, _state: &mut SweepState, _space: &crate::space::Space) -> Result<()> {
         Ok(())
@@ -254,7 +260,8 @@ fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()>
                 experiment,
                 &dir.display().to_string(),
                 &format!(
-                    "--results folder, or `kiln resume {}` to continue the one it holds",
+                    "--results folder, or `{} resume {}` to continue the one it holds",
+                    crate::output::program(),
                     crate::output::pasteable(dir)
                 ),
             ));
@@ -365,6 +372,12 @@ pub(crate) fn choose(
         time: now(),
     });
     (events, Claim::Run(trial))
+}
+
+/// Removes the checkpoint slots of trial folder `dir`.
+pub(crate) fn remove_checkpoints(dir: &Path) -> Result<()> {
+    crate::checkpoint::remove(dir)
+        .context(|| format!("cannot remove the checkpoints in {}", dir.display()))
 }
 
 /// A sweep in a results folder, swept by this process alone.

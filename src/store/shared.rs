@@ -297,6 +297,18 @@ impl Store for DbStore {
         Ok(())
     }
 
+    fn drop_checkpoints(&mut self, trial: u64) -> Result<()> {
+        super::remove_checkpoints(&self.trial_dir(trial))?;
+        let sweep = &self.holder.sweep;
+        self.journal.db().run("drop a checkpoint", |conn| {
+            conn.execute(
+                "DELETE FROM kiln_blobs WHERE sweep = $1 AND trial = $2 AND name = $3",
+                &[sweep, &(trial as i64), &CHECKPOINT_BLOB],
+            )?;
+            Ok(())
+        })
+    }
+
     fn close(&mut self, _state: &mut SweepState) -> Result<()> {
         // Trials left unfinished (Ctrl-C) are free for others at once, not after the lease.
         let Holder {

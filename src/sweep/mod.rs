@@ -65,6 +65,8 @@ pub struct SweepOptions {
     pub storage: Option<Storage>,
     /// `kiln retry`: failed trials to run again before the sweep goes on (a results folder's).
     pub retry: Retry,
+    /// `kiln resume --no-stop-rules`: the stopping rules do not apply in this run.
+    pub lift_stop_rules: bool,
 }
 
 pub use crate::store::Retry;
@@ -76,6 +78,10 @@ pub struct SweepOutcome {
     pub state: SweepState,
     /// Whether Ctrl-C stopped it (trials are left to resume).
     pub interrupted: bool,
+    /// Trials this run started on a worker (none: the sweep was complete already).
+    pub ran: u64,
+    /// The stopping rule that ended the sweep before its budget, described.
+    pub stopped_by: Option<String>,
 }
 
 /// Why the orchestrator told a trial to stop.
@@ -242,6 +248,10 @@ struct Orchestrator<'a> {
     stopping: bool,
     /// The failures of this run so far.
     failures: Failures,
+    /// Trials this run started on a worker.
+    ran: u64,
+    /// The stopping rule that holds: no new trial starts.
+    stopped_by: Option<crate::stopping::Stop>,
     /// Why the sweep stopped itself, when too many trials failed (an error: exit 1).
     failing: Option<String>,
     /// The store has no trial left to claim, now or later.
@@ -329,6 +339,8 @@ impl<'a> Orchestrator<'a> {
             exhausted: false,
             stopping: false,
             failures: Failures::default(),
+            ran: 0,
+            stopped_by: None,
             failing: None,
             done: false,
             next_claim: Instant::now(),
@@ -343,6 +355,7 @@ impl<'a> Orchestrator<'a> {
 
     /// Runs trials until the budget is spent, the store has none left, or Ctrl-C.
     fn run(mut self) -> Result<SweepOutcome> {
+        self.check_stop_rules();
         loop {
             if signals::interrupted() && !self.stopping {
                 self.stop_all();
@@ -414,6 +427,8 @@ impl<'a> Orchestrator<'a> {
             progress,
             stopping: interrupted,
             failing,
+            ran,
+            stopped_by,
             ..
         } = self;
         drop(pool);
@@ -423,7 +438,8 @@ impl<'a> Orchestrator<'a> {
         if let Some(why) = failing {
             let then = match &options.storage {
                 None => format!(
-                    "rerun the failed trials and go on with: kiln retry {}",
+                    "rerun the failed trials and go on with: {} retry {}",
+                    crate::output::program(),
                     crate::output::pasteable(&options.results_dir)
                 ),
                 Some(_) => format!(
@@ -446,7 +462,13 @@ impl<'a> Orchestrator<'a> {
                 )));
             }
         }
-        Ok(SweepOutcome { state, interrupted })
+        let stopped_by = stopped_by.map(|s| s.describe(spec.metric));
+        Ok(SweepOutcome {
+            state,
+            interrupted,
+            ran,
+            stopped_by,
+        })
     }
 }
 
@@ -485,11 +507,13 @@ fn write_reports(store: &dyn Store, state: &SweepState, spec: &ReportSpec<'_>) -
 pub fn continue_command(options: &SweepOptions, name: &str) -> String {
     match &options.storage {
         None => format!(
-            "kiln resume {}",
+            "{} resume {}",
+            crate::output::program(),
             crate::output::pasteable(&options.results_dir)
         ),
         Some(storage) => format!(
-            "kiln worker --storage {} --sweep {}",
+            "{} worker --storage {} --sweep {}",
+            crate::output::program(),
             crate::redact::redact(&storage.url),
             storage.sweep.as_deref().unwrap_or(name)
         ),

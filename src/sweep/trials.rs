@@ -34,9 +34,10 @@ impl Orchestrator<'_> {
                 break;
             };
             let (sampler, exhausted) = (&mut self.sampler, &mut self.exhausted);
+            let ruled = self.stopped_by.is_some();
             let mut create = |state: &SweepState| {
                 let budget = state.budget.unwrap_or(experiment.budget.trials);
-                if *exhausted || !time_left || state.trials.len() as u64 >= budget {
+                if *exhausted || ruled || !time_left || state.trials.len() as u64 >= budget {
                     return Err(NoTrial::Finished);
                 }
                 let number = state.trials.len() as u64;
@@ -108,6 +109,7 @@ impl Orchestrator<'_> {
             return Ok(false);
         };
         self.end(ended_early(number, EndState::Pruned, reason))?;
+        self.let_go(number)?;
         Ok(true)
     }
 
@@ -136,6 +138,7 @@ impl Orchestrator<'_> {
         slot.stopped = None;
         slot.reported = None;
         self.pool.send(id, &ToWorker::Run { task });
+        self.ran += 1;
         self.progress.update(&self.state, running(&self.slots));
         Ok(())
     }
@@ -193,7 +196,30 @@ impl Orchestrator<'_> {
         self.progress
             .trial_ended(t, &self.state, &self.spec, others);
         self.count_failure(trial);
+        self.check_stop_rules();
         Ok(())
+    }
+
+    /// Whether a stopping rule holds now (unless this run lifts them): then no new trial
+    /// starts, and the ones running finish.
+    pub(super) fn check_stop_rules(&mut self) {
+        if self.stopped_by.is_some() || self.options.lift_stop_rules {
+            return;
+        }
+        let rules = &self.experiment.budget.stop;
+        let Some(stop) = crate::stopping::fired(rules, &self.state, &self.spec) else {
+            return;
+        };
+        let others = running(&self.slots);
+        let then = match others {
+            0 => String::new(),
+            n => format!("; {n} running trials finish"),
+        };
+        self.progress.println(&format!(
+            "Stopping: {}{then}; no new trial starts.",
+            stop.describe(self.spec.metric)
+        ));
+        self.stopped_by = Some(stop);
     }
 
     /// `event` and, for a failure with attempts left under `[budget] retries`, the reopening
@@ -369,6 +395,20 @@ impl Orchestrator<'_> {
             self.end(event)?;
         }
         self.slots[id].trial = None;
+        self.let_go(trial)
+    }
+
+    /// No worker holds trial `trial` any more: if it ended complete or pruned it runs no more,
+    /// and its checkpoints go unless `[budget] keep_checkpoints` (a failed trial keeps them for
+    /// a retry).
+    fn let_go(&mut self, trial: u64) -> Result<()> {
+        let ended = matches!(
+            self.state.trials[trial as usize].state,
+            TrialState::Ended(EndState::Complete | EndState::Pruned)
+        );
+        if ended && !self.experiment.budget.keep_checkpoints {
+            self.store.drop_checkpoints(trial)?;
+        }
         Ok(())
     }
 

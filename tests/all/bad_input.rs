@@ -563,6 +563,30 @@ fn general_cases(dir: &Path) -> Vec<(&'static str, String, &'static str, Option<
             Some(11),
         ),
         (
+            "a target that is not a number",
+            with("workers = 1", "workers = 1\ntarget = nan"),
+            "`target` must be a finite number",
+            Some(11),
+        ),
+        (
+            "no_improvement of zero",
+            with("workers = 1", "workers = 1\nno_improvement = 0"),
+            "an integer >= 1",
+            Some(11),
+        ),
+        (
+            "a negative regret_bound",
+            with("workers = 1", "workers = 1\nregret_bound = -0.5"),
+            "a positive difference in the objective's units",
+            Some(11),
+        ),
+        (
+            "a stopping rule for two objectives",
+            format!("{zdt}[budget]\ntarget = 0.5\n{zdt_space}"),
+            "judges one objective's best trial, and this sweep has 2",
+            Some(7),
+        ),
+        (
             "a password in [storage] url",
             format!("{b}[storage]\nurl = \"postgres://kiln:hunter2@db:5432/kiln\"\n"),
             "PGPASSWORD",

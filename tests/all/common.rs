@@ -45,9 +45,12 @@ pub fn run_until_reported(
     child
 }
 
-/// The kiln binary under test.
+/// The kiln binary under test, run as a person runs it from their PATH: its `argv[0]` is
+/// `kiln`, the name the commands it prints begin with.
 pub fn kiln() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    std::os::unix::process::CommandExt::arg0(&mut command, "kiln");
+    command
 }
 
 /// Runs kiln with `args` and returns its output.
@@ -284,9 +287,12 @@ pub fn curves_without_time(dir: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
-/// Starts `PROGRAM ARGS` with `env`, stdout discarded and stderr piped.
+/// Starts `PROGRAM ARGS` with `env`, stdout discarded and stderr piped (`argv[0]` its file
+/// name, as run from the PATH).
 pub fn start_in(program: &Path, args: &[&str], env: Env<'_>) -> Child {
-    Command::new(program)
+    let mut command = Command::new(program);
+    std::os::unix::process::CommandExt::arg0(&mut command, program.file_name().unwrap());
+    command
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::null())

@@ -146,8 +146,13 @@ fn the_custom_example_is_a_kiln_whose_every_command_reads_its_sweeps() {
     let best: f64 = rows[0]["val_mse"].parse().unwrap();
     // The variance of sin(3x) on [-1, 1] is about 0.5: a trained net does far better.
     assert!(best < 0.05, "best val_mse {best}");
-    assert!(results.join("trials/0/checkpoint.0.bin").exists());
-    assert!(shown(&["status", r]).contains("12 of 12"));
+    // An ended trial keeps its weights, not its checkpoints.
+    assert!(!results.join("trials/0/checkpoint.0.bin").exists());
+    let status = shown(&["status", r]);
+    assert!(status.contains("12 of 12"), "{status}");
+    // Its hints name the program that ran, which knows `sine` (kiln does not).
+    let more = format!("{} resume {r} --trials 24", program.display());
+    assert!(status.contains(&more), "{status}");
     assert!(shown(&["leaderboard", r]).contains("width"));
     assert!(shown(&["compare", r, "--sort", "val_mse"]).contains("learning_rate"));
     assert!(shown(&["plot", r]).contains("report.html"));

@@ -33,10 +33,11 @@ fn quickstart_reaches_095_validation_accuracy() {
         "curves.csv",
         "kiln.log",
         "trials/0/best.bpk",
-        "trials/0/checkpoint.0.bin",
     ] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
+    // A trial that ended keeps its best weights, not its checkpoints.
+    assert!(!dir.path().join("trials/0/checkpoint.0.bin").exists());
 }
 
 #[test]
@@ -219,11 +220,8 @@ fn a_diverging_trial_fails_alone_and_all_failing_exits_1() {
 fn leaderboard_and_status_commands_describe_the_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("r");
-    sweep(
-        &write(dir.path(), "s.toml", &digits_experiment("show", 2, 2, 2)),
-        &results,
-        &[],
-    );
+    let file = write(dir.path(), "s.toml", &digits_experiment("show", 2, 2, 2));
+    sweep(&file, &results, &[]);
     let output = run(&["leaderboard", results.to_str().unwrap(), "--top", "1"]);
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -243,6 +241,24 @@ fn leaderboard_and_status_commands_describe_the_sweep() {
     let best = out.lines().find(|l| l.starts_with("best")).unwrap();
     let value = best.split_whitespace().nth(4).unwrap();
     assert!(value.parse::<f64>().is_ok() && value.len() <= 6, "{best}");
+    // A finished sweep says so, and how to go on: no command to continue what is complete.
+    let more = format!("resume {} --trials 4", results.display());
+    assert!(
+        out.contains("the sweep is complete") && out.contains(&more),
+        "{out}"
+    );
+    let again = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    let said = text(&again);
+    assert!(again.status.success(), "{said}");
+    assert!(
+        said.contains("Nothing ran: the sweep is complete") && said.contains(&more),
+        "{said}"
+    );
 }
 
 #[test]

@@ -29,8 +29,11 @@ use nalgebra::DVector;
 use rand::Rng as _;
 use rayon::prelude::*;
 
+mod bound;
 mod improvement;
 mod model;
+
+pub use bound::{MIN_TRIALS as REGRET_MIN_TRIALS, RegretBound, regret_bound};
 
 use improvement::Improvement;
 use model::{Axis, Data, Model, keep_at_most, prior};
