@@ -260,6 +260,9 @@ impl<'a> Trial<'a> {
 pub enum TrialError {
     /// The trial failed; the message becomes its note, and the sweep goes on.
     Failed(String),
+    /// The trial failed in a way another attempt would repeat (training diverged: a trial is
+    /// a pure function of its seed and parameters): `[budget] retries` does not run it again.
+    Repeats(String),
     /// The trial's own files could not be written (a full disk, an I/O error, a quota): not
     /// the trial's fault. The sweep stops with this message and the trial stays unfinished,
     /// to resume once there is room.
@@ -306,7 +309,9 @@ impl From<&str> for TrialError {
 impl std::fmt::Display for TrialError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TrialError::Failed(m) | TrialError::Storage(m) => f.write_str(m),
+            TrialError::Failed(m) | TrialError::Repeats(m) | TrialError::Storage(m) => {
+                f.write_str(m)
+            }
         }
     }
 }

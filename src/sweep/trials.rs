@@ -150,8 +150,8 @@ impl Orchestrator<'_> {
         self.record_end(events)
     }
 
-    /// Records a trial's end, which no retry undoes: its reports broke the protocol, and
-    /// another attempt would report the same.
+    /// Records a trial's end, which no retry undoes: its reports broke the protocol, or it
+    /// failed in a way that repeats (diverged), and another attempt would do the same.
     fn end_for_good(&mut self, event: Event) -> Result<()> {
         self.record_end(vec![event])
     }
@@ -386,13 +386,22 @@ impl Orchestrator<'_> {
             // Recorded already (pruned, rejected), not this worker's (lost), or to resume
             // (interrupted).
             (Some(_), _) => None,
-            (None, Ok(summary)) => Some(ended(trial, EndState::Complete, None, summary)),
+            (None, Ok(summary)) => Some((ended(trial, EndState::Complete, None, summary), true)),
             (None, Err(_)) if stopping_now => None,
-            (None, Err(reason)) => Some(ended_early(trial, EndState::Failed, reason.to_string())),
+            (None, Err(reason)) => {
+                let again = !matches!(reason, TrialError::Repeats(_));
+                Some((
+                    ended_early(trial, EndState::Failed, reason.to_string()),
+                    again,
+                ))
+            }
         };
-        if let Some(event) = event {
+        if let Some((event, retryable)) = event {
             self.store.before_end(trial)?;
-            self.end(event)?;
+            match retryable {
+                true => self.end(event)?,
+                false => self.end_for_good(event)?,
+            }
         }
         self.slots[id].trial = None;
         self.let_go(trial)

@@ -223,7 +223,9 @@ impl<'s> Run<'s> {
         let values = values.iter::<f32>();
         for (loss, rows) in values.zip(order.chunks(config.batch_size)) {
             if !loss.is_finite() {
-                return Err(format!("diverged at epoch {epoch} (training loss {loss})").into());
+                return Err(TrialError::Repeats(format!(
+                    "diverged at epoch {epoch} (training loss {loss})"
+                )));
             }
             loss_sum += loss as f64 * rows.len() as f64;
         }

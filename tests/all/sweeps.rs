@@ -171,7 +171,9 @@ fn n_params_is_the_mlp_formula() {
 #[test]
 fn a_diverging_trial_fails_alone_and_all_failing_exits_1() {
     let dir = tempfile::tempdir().unwrap();
+    // Divergence is a pure function of the trial: `retries` does not run it again.
     let experiment = digits_experiment("diverge", 3, 1, 3)
+        .replace("workers = 1\n", "workers = 1\nretries = 2\n")
         .replace("learning_rate = { log_uniform = [1e-3, 3e-2] }", "learning_rate = { choice = [1e-3, 1e9] }\noptimizer = { choice = [\"sgd\"] }\nmomentum = { choice = [0.0] }");
     let file = write(dir.path(), "d.toml", &experiment);
     let results = dir.path().join("r");
