@@ -66,15 +66,17 @@ impl Source {
 }
 
 /// What to run after a sweep in `dir` is complete (every trial ended, the budget spent), or
-/// `None` while it is not: raise the budget, or start a new sweep elsewhere.
-pub fn when_complete(dir: &Path, state: &SweepState) -> Option<String> {
+/// `None` while it is not: raise the budget, or start a new sweep of `file` (the experiment
+/// file the user ran, when there is one) elsewhere.
+pub fn when_complete(dir: &Path, state: &SweepState, file: Option<&Path>) -> Option<String> {
     let budget = state.budget.unwrap_or(0);
     if state.unfinished().count() > 0 || (state.trials.len() as u64) < budget {
         return None;
     }
     let program = crate::output::program();
+    let file = file.map_or("EXPERIMENT.toml".to_string(), pasteable);
     Some(format!(
-        "the sweep is complete: its {budget} trials ended. For more, raise the budget: {program} resume {} --trials {}; for a new sweep: {program} run EXPERIMENT.toml --results NEW_FOLDER",
+        "the sweep is complete: its {budget} trials ended. For more, raise the budget: {program} resume {} --trials {}; for a new sweep: {program} run {file} --results NEW_FOLDER",
         pasteable(dir),
         budget * 2
     ))

@@ -387,7 +387,7 @@ pub fn status(source: &Source) -> Result<u8> {
     print_disk(dir, &state);
     if let Some(holder) = crate::lock::holder(dir) {
         crate::say!("running    yes ({holder})");
-    } else if let Some(hint) = super::folder::when_complete(dir, &state) {
+    } else if let Some(hint) = super::folder::when_complete(dir, &state, None) {
         crate::say!("running    no; {hint}");
     } else if let Some(stop) = crate::stopping::fired(&experiment.budget.stop, &state, &spec)
         && state.unfinished().count() == 0

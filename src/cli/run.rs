@@ -288,7 +288,9 @@ fn sweep_and_report(
             pasteable(dir)
         );
     }
-    let hint = super::folder::when_complete(dir, &outcome.state);
+    // A resumed sweep's experiment is its frozen copy, whose relative paths are not its own.
+    let file = (!options.resume).then_some(experiment.source.path.as_path());
+    let hint = super::folder::when_complete(dir, &outcome.state, file);
     if let Some(hint) = hint.filter(|_| outcome.ran == 0 && options.storage.is_none()) {
         crate::tell!("Nothing ran: {hint}.");
     }

@@ -261,6 +261,8 @@ fn leaderboard_and_status_commands_describe_the_sweep() {
         said.contains("Nothing ran: the sweep is complete") && said.contains(&more),
         "{said}"
     );
+    let elsewhere = format!("kiln run {} --results NEW_FOLDER", file.display());
+    assert!(said.contains(&elsewhere), "{said}");
 }
 
 #[test]
