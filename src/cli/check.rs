@@ -317,10 +317,11 @@ fn describe_failures(budget: &crate::budget::Budget) -> String {
         0 => "a failed trial is final ([budget] retries = 0)".to_string(),
         n => format!("a failed trial runs again up to {n} times from its last checkpoint"),
     };
+    let program = crate::output::program();
     let stop = match budget.max_failures {
         0 => "the sweep never stops for them ([budget] max_failures = 0)".to_string(),
         n => format!(
-            "the sweep stops after {n} in a row, or {} before any success ([budget] max_failures); `kiln retry` reruns them",
+            "the sweep stops after {n} in a row, or {} before any success ([budget] max_failures); `{program} retry` reruns them",
             n.min(crate::budget::FIRST_FAILURES)
         ),
     };

@@ -175,8 +175,9 @@ fn parse_frozen(
 }
 
 fn no_sweep_yet(dir: &Path) -> Error {
+    let program = crate::output::program();
     Error::input(format!(
-        "{} holds no sweep yet (nothing was recorded: it stopped as it started); start it again with `kiln run EXPERIMENT.toml --results {}`",
+        "{} holds no sweep yet (nothing was recorded: it stopped as it started); start it again with `{program} run EXPERIMENT.toml --results {}`",
         dir.display(),
         pasteable(dir)
     ))
@@ -186,8 +187,9 @@ fn no_sweep_yet(dir: &Path) -> Error {
 fn journal_of(dir: &Path) -> Result<PathBuf> {
     let journal = layout::journal(dir);
     if !journal.exists() {
+        let program = crate::output::program();
         return Err(Error::input(format!(
-            "{} holds no sweep (no journal.jsonl); start one with `kiln run EXPERIMENT.toml`",
+            "{} holds no sweep (no journal.jsonl); start one with `{program} run EXPERIMENT.toml`",
             dir.display()
         )));
     }
@@ -208,8 +210,9 @@ pub(super) fn open_shared(storage: &Storage) -> Result<(Experiment, PgJournal)> 
     let Some(stored) = journal.stored()? else {
         let known = PgJournal::sweeps(journal.db())?;
         let hint = crate::text::hint(name, known.iter().map(String::as_str));
+        let program = crate::output::program();
         return Err(Error::input(format!(
-            "no sweep `{name}` in {}; it holds {}.{hint} Start one with `kiln run --storage URL EXPERIMENT.toml`",
+            "no sweep `{name}` in {}; it holds {}.{hint} Start one with `{program} run --storage URL EXPERIMENT.toml`",
             journal.db().shown(),
             if known.is_empty() {
                 "none".to_string()

@@ -160,8 +160,9 @@ pub fn enqueue(source: &Source, assignments: &[String]) -> Result<u8> {
                 file: None,
             };
             crate::journal::Journal::append(&mut journal, &[event], true)?;
+            let program = crate::output::program();
             crate::tell!(
-                "Queued {shown} for the next new trial of {}. Raise the budget with `kiln run EXPERIMENT.toml --storage URL --trials N` if it is spent.",
+                "Queued {shown} for the next new trial of {}. Raise the budget with `{program} run EXPERIMENT.toml --storage URL --trials N` if it is spent.",
                 source.describe()
             );
             Ok(0)
@@ -312,8 +313,9 @@ fn wait_for_sweep(dir: &Path) {
     let mut told = false;
     while sweep_may_appear(dir) {
         if !told {
+            let program = crate::output::program();
             eprintln!(
-                "Waiting for a sweep to start in {} (`kiln run EXPERIMENT.toml --results {}`); Ctrl-C stops",
+                "Waiting for a sweep to start in {} (`{program} run EXPERIMENT.toml --results {}`); Ctrl-C stops",
                 dir.display(),
                 pasteable(dir)
             );
@@ -351,8 +353,9 @@ fn sweeps_in(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     found.sort();
     if found.is_empty() {
+        let program = crate::output::program();
         return Err(Error::input(format!(
-            "{} holds no sweep (no journal.jsonl in it or in its subfolders); start one with `kiln run EXPERIMENT.toml`",
+            "{} holds no sweep (no journal.jsonl in it or in its subfolders); start one with `{program} run EXPERIMENT.toml`",
             dir.display()
         )));
     }

@@ -240,8 +240,9 @@ fn inside(dir: &Path, base: &Path) -> Option<PathBuf> {
 fn check_folder(dir: &Path, experiment: &Experiment, resume: bool) -> Result<()> {
     let journal_path = layout::journal(dir);
     if let Ok(origin) = std::fs::read_to_string(layout::exported_from(dir)) {
+        let program = crate::output::program();
         return Err(Error::input(format!(
-            "{} is an export of {}; continue that sweep with `kiln worker --storage URL --sweep NAME`, or run this experiment into another --results folder",
+            "{} is an export of {}; continue that sweep with `{program} worker --storage URL --sweep NAME`, or run this experiment into another --results folder",
             dir.display(),
             origin.trim()
         )));

@@ -69,11 +69,12 @@ impl DbStore {
         if experiment::fingerprint(&stored.experiment)
             != experiment::fingerprint(&experiment.source.text)
         {
+            let program = crate::output::program();
             return Err(refuse_different(
                 &stored.experiment,
                 experiment,
                 &format!("sweep `{sweep}` in {}", journal.db().shown()),
-                "--sweep name, or `kiln worker` to join the one it holds",
+                &format!("--sweep name, or `{program} worker` to join the one it holds"),
             ));
         }
         remove_stale_scratch();
