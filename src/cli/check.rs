@@ -304,10 +304,15 @@ fn describe_stop_rules(budget: &crate::budget::Budget) -> String {
             "after {n} trials without a better one (no_improvement)"
         ));
     }
-    match rules.regret_bound {
-        Some(RegretThreshold::Noise) => said.push(format!("once more trials are unlikely to beat the best by more than the noise between trials (regret_bound; from {} complete trials)", crate::sampler::REGRET_MIN_TRIALS)),
-        Some(RegretThreshold::Value(v)) => said.push(format!("once more trials are unlikely to beat the best by more than {v} (regret_bound; from {} complete trials)", crate::sampler::REGRET_MIN_TRIALS)),
-        None => {}
+    if let Some(threshold) = rules.regret_bound {
+        let by = match threshold {
+            RegretThreshold::Noise => "the noise between trials".to_string(),
+            RegretThreshold::Value(v) => v.to_string(),
+        };
+        said.push(format!(
+            "once more trials are unlikely to beat the best by more than {by} (regret_bound; from {} complete trials)",
+            crate::sampler::REGRET_MIN_TRIALS
+        ));
     }
     said.join(", or ")
 }

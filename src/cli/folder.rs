@@ -82,6 +82,15 @@ pub fn when_complete(dir: &Path, state: &SweepState, file: Option<&Path>) -> Opt
     ))
 }
 
+/// What a sweep in `dir` that a stopping rule ended (`why`) says, and how to go on past it.
+pub fn stopped_early(dir: &Path, why: &str) -> String {
+    format!(
+        "stopped before the budget: {why}. To go on past it: {} resume {} --no-stop-rules",
+        crate::output::program(),
+        pasteable(dir)
+    )
+}
+
 /// Reads the experiment a results folder was started with.
 pub fn frozen_experiment(dir: &Path) -> Result<Experiment> {
     // The journal's first event says where the sweep started: the rest need not be read.

@@ -395,12 +395,8 @@ pub fn status(source: &Source) -> Result<u8> {
     } else if let Some(stop) = crate::stopping::fired(&experiment.budget.stop, &state, &spec)
         && state.unfinished().count() == 0
     {
-        crate::say!(
-            "running    no; stopped before the budget: {}. To go on past it: {} resume {} --no-stop-rules",
-            stop.describe(spec.metric),
-            crate::output::program(),
-            pasteable(dir)
-        );
+        let said = super::folder::stopped_early(dir, &stop.describe(spec.metric));
+        crate::say!("running    no; {said}");
     } else {
         crate::say!(
             "running    no; continue with: {} resume {}",
@@ -413,8 +409,14 @@ pub fn status(source: &Source) -> Result<u8> {
 
 /// `kiln status`'s line on the folder's size, and each trial's share of it.
 fn print_disk(dir: &Path, state: &SweepState) {
-    let total = crate::files::folder_size(dir);
     let trials = crate::files::folder_size(&layout::trials(dir));
+    let others = (std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .filter(|e| e.path() != layout::trials(dir))
+        .map(|e| match e.file_type() {
+            Ok(kind) if kind.is_dir() => crate::files::folder_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        });
+    let total = trials + others.sum::<u64>();
     let per_trial = match state.trials.len() as u64 {
         0 => String::new(),
         n => format!(

@@ -282,11 +282,7 @@ fn sweep_and_report(
         return Ok(INTERRUPTED);
     }
     if let Some(why) = &outcome.stopped_by {
-        crate::tell!(
-            "Stopped before the budget: {why}. To go on past it: {} resume {} --no-stop-rules",
-            crate::output::program(),
-            pasteable(dir)
-        );
+        crate::tell!("The sweep {}", super::folder::stopped_early(dir, why));
     }
     // A resumed sweep's experiment is its frozen copy, whose relative paths are not its own.
     let file = (!options.resume).then_some(experiment.source.path.as_path());

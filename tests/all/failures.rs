@@ -2,7 +2,7 @@
 //! `kiln retry` runs the failed trials again once the cause is fixed, then goes on.
 
 use crate::common::{csv_rows, kiln, text, write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// A script that needs `scale.txt` beside it, as a user's script needs its data: without it
@@ -47,6 +47,17 @@ epochs = {epochs}
 x = {{ uniform = [0.0, 1.0] }}
 "#,
         script.display()
+    )
+}
+
+/// Writes `NAME.py` (`script`) and `NAME.toml`, its sweep (see [`sweep_toml`]), into `dir`;
+/// the experiment's path.
+fn script_sweep(dir: &Path, name: &str, script: &str, epochs: u32, budget: &str) -> PathBuf {
+    let script = write(dir, &format!("{name}.py"), script);
+    write(
+        dir,
+        &format!("{name}.toml"),
+        &sweep_toml(name, &script, epochs, budget),
     )
 }
 
@@ -158,12 +169,12 @@ for epoch in range(start + 1, 5):
 #[test]
 fn with_retries_a_trial_that_fails_once_runs_again_from_its_checkpoint_and_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let script = write(dir.path(), "once.py", ONCE);
-    let budget = "trials = 4\nworkers = 2\nretries = 1";
-    let file = write(
+    let file = script_sweep(
         dir.path(),
-        "once.toml",
-        &sweep_toml("once", &script, 4, budget),
+        "once",
+        ONCE,
+        4,
+        "trials = 4\nworkers = 2\nretries = 1",
     );
     let results = dir.path().join("r");
     let r = results.to_str().unwrap();
@@ -225,21 +236,20 @@ print("kiln-report " + json.dumps({"epoch": 1, "val_loss": (x - 0.3) ** 2}))
 #[test]
 fn a_trial_that_fails_after_the_budget_was_handed_out_still_gets_its_retry() {
     let dir = tempfile::tempdir().unwrap();
-    let script = write(dir.path(), "late.py", LATE);
-    let budget = "trials = 2\nworkers = 2\nretries = 1";
-    let file = write(
+    let file = script_sweep(
         dir.path(),
-        "late.toml",
-        &sweep_toml("late", &script, 1, budget),
+        "late",
+        LATE,
+        1,
+        "trials = 2\nworkers = 2\nretries = 1",
     );
     let results = dir.path().join("r");
     let r = results.to_str().unwrap();
     let output = kiln_run(&["run", file.to_str().unwrap(), "--results", r, "-q"]);
     assert!(output.status.success(), "{}", text(&output));
-    let rows = csv_rows(&results.join("leaderboard.csv"));
-    let by_trial = |n: &str| rows.iter().find(|r| r["trial"] == n).unwrap().clone();
-    assert_eq!(by_trial("0")["state"], "complete", "{rows:?}");
-    let retried = by_trial("1");
+    let rows = crate::common::leaderboard_by_trial(&results);
+    assert_eq!(rows["0"]["state"], "complete", "{rows:?}");
+    let retried = &rows["1"];
     assert_eq!(retried["state"], "complete", "{rows:?}");
     assert!(
         retried["note"].contains("late transient fault"),
